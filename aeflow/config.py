@@ -1,0 +1,188 @@
+"""Plain dataclass configs, their YAML round trip and validation with clear errors.
+
+A run is fully described by a `RunConfig`: which model (name + its own config fields), which data,
+and how to train. `config.yaml` in every run folder is this object written out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aeflow.errors import ConfigError
+
+
+def _check_type(where: str, name: str, value: Any, annotation: Any) -> Any:
+    """Coerce `value` to the field's annotated type, or raise a ConfigError that names the field."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _check_type(where, name, value, inner[0])
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}.{name} must be a list, got {value!r}")
+        item_type = args[0] if args else Any
+        items = [_check_type(where, name, v, item_type) for v in value]
+        return tuple(items) if origin is tuple else items
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}.{name} must be true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}.{name} must be an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}.{name} must be a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}.{name} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
+    """Build dataclass `cls` from a dict, rejecting unknown keys and values of the wrong type."""
+    data = dict(data or {})
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {where}; valid keys: {', '.join(sorted(known))}")
+    kwargs = {k: _check_type(where, k, v, hints[k]) for k, v in data.items()}
+    obj = cls(**kwargs)
+    if hasattr(obj, "validate"):
+        obj.validate()
+    return obj
+
+
+def to_dict(value: Any) -> Any:
+    """Dataclasses, dicts and sequences as plain YAML/JSON-able values (tuples become lists)."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: to_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: to_dict(x) for k, x in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_dict(x) for x in value]
+    return value
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def choice(where: str, value: str, choices: typing.Iterable[str]) -> None:
+    choices = list(choices)
+    require(value in choices, f"{where} must be one of {', '.join(choices)}; got {value!r}")
+
+
+@dataclass
+class TrainConfig:
+    """How a model is optimised: AdamW, linear warm-up then cosine decay, gradient clipping."""
+
+    epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_epochs: float = 1.0
+    final_lr_fraction: float = 0.0   # the cosine decays to lr * this
+    grad_clip: float = 1.0           # max global gradient norm; 0 turns clipping off
+    bf16: bool = False               # bf16 autocast (CPU or CUDA)
+    device: str = "auto"             # auto | cpu | cuda | cuda:N
+    seed: int = 0
+    eval_batch_size: int = 2000
+    progress: bool = True
+
+    def validate(self) -> None:
+        require(self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}")
+        require(self.batch_size >= 1, f"train.batch_size must be >= 1, got {self.batch_size}")
+        require(self.lr > 0, f"train.lr must be > 0, got {self.lr}")
+        require(self.weight_decay >= 0, f"train.weight_decay must be >= 0, got {self.weight_decay}")
+        require(self.warmup_epochs >= 0, f"train.warmup_epochs must be >= 0, got {self.warmup_epochs}")
+        require(0 <= self.final_lr_fraction <= 1, "train.final_lr_fraction must be in [0, 1]")
+        require(self.grad_clip >= 0, f"train.grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
+        require(self.eval_batch_size >= 1, "train.eval_batch_size must be >= 1")
+        require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+                f"train.device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
+
+
+@dataclass
+class DataConfig:
+    """Which dataset, and where its files are (None: the environment variable, then the cache)."""
+
+    name: str = "digits"
+    data_dir: str | None = None
+    download: bool = True
+    train_subset: int | None = None  # use only the first N training examples (None: all)
+
+    def validate(self) -> None:
+        from aeflow.data import DATASETS
+
+        choice("data.name", self.name, DATASETS)
+        require(self.train_subset is None or self.train_subset >= 1, "data.train_subset must be >= 1")
+
+
+@dataclass
+class RunConfig:
+    """Everything needed to rebuild and re-run: config.yaml of a run folder."""
+
+    model: str = "autoencoder"
+    model_config: dict[str, Any] = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "model_config": to_dict(self.model_config),
+                "data": to_dict(self.data), "train": to_dict(self.train)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        if not isinstance(d, dict):
+            raise ConfigError("a run config must be a mapping with keys model, model_config, data, train")
+        unknown = sorted(set(d) - {"model", "model_config", "data", "train"})
+        if unknown:
+            raise ConfigError(f"unknown key(s) {', '.join(unknown)} in run config; "
+                              "valid keys: data, model, model_config, train")
+        return cls(model=str(d.get("model", "autoencoder")), model_config=dict(d.get("model_config") or {}),
+                   data=from_dict(DataConfig, d.get("data"), "data"),
+                   train=from_dict(TrainConfig, d.get("train"), "train"))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"no config file at {path}")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path} is not valid YAML: {e}") from None
+        return cls.from_dict(data)
+
+
+def parse_assignments(pairs: typing.Iterable[str], where: str) -> dict[str, Any]:
+    """Parse KEY=VALUE strings from the command line; values are read as YAML scalars/lists."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{where} option {pair!r} must look like KEY=VALUE (e.g. code_dim=30)")
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"{where} option {pair!r}: cannot read the value {raw!r}") from None
+    return out

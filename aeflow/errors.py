@@ -1,0 +1,21 @@
+"""Errors a user can act on. The CLI prints their message on one line and exits with `exit_code`."""
+
+
+class AeflowError(Exception):
+    """Base class: a problem with the user's input, named together with its fix."""
+
+    exit_code = 2
+
+
+class ConfigError(AeflowError):
+    """An unknown name, a bad value or an inconsistent configuration."""
+
+
+class DataError(AeflowError):
+    """A dataset file that is missing, truncated, corrupt or of the wrong kind."""
+
+
+class TrainingError(AeflowError):
+    """Training cannot go on (e.g. the loss became NaN); the last good checkpoint is kept."""
+
+    exit_code = 1

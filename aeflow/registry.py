@@ -1,0 +1,68 @@
+"""Name -> model family, and named presets. A new family is one file that calls `register`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aeflow.config import from_dict
+from aeflow.errors import ConfigError
+
+MODELS: dict[str, type] = {}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named recipe: a registered model with fixed config fields and recommended training settings."""
+
+    model: str
+    model_config: dict[str, Any]
+    train: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+PRESETS: dict[str, Preset] = {}
+
+
+def register(name: str):
+    """Class decorator: make a model family buildable by name (CLI, trainer, saved runs)."""
+    def add(cls: type) -> type:
+        if name in MODELS:
+            raise ValueError(f"model {name!r} registered twice")
+        cls.registry_name = name
+        MODELS[name] = cls
+        return cls
+    return add
+
+
+def register_preset(name: str, preset: Preset) -> None:
+    PRESETS[name] = preset
+
+
+def model_names() -> list[str]:
+    import aeflow.models  # noqa: F401  (registers the families)
+
+    return sorted(MODELS) + sorted(PRESETS)
+
+
+def resolve(name: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A model or preset name -> (family name, model config fields, recommended train fields)."""
+    import aeflow.models  # noqa: F401
+
+    if name in PRESETS:
+        p = PRESETS[name]
+        return p.model, dict(p.model_config), dict(p.train)
+    if name in MODELS:
+        return name, {}, {}
+    raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(model_names())}")
+
+
+def build_model(name: str, model_config: dict[str, Any], input_shape: tuple[int, ...]):
+    """Build a registered model from its config fields; `input_shape` comes from the dataset."""
+    import aeflow.models  # noqa: F401
+
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}")
+    cls = MODELS[name]
+    config = from_dict(cls.Config, {**model_config, "input_shape": list(input_shape)}, f"model ({name})")
+    return cls(config)

@@ -1,0 +1,89 @@
+"""Atomic checkpoints as safetensors: tensors in the file, everything else as JSON in its header.
+
+No pickle: optimiser state is flattened to named tensors plus JSON-able hyperparameters, RNG states
+are stored as uint8 tensors. Writes go to a temp file that is renamed over the old one, so a crash
+mid-write leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from aeflow.errors import DataError
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+
+
+def atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        return load_file(str(path)), metadata
+    except (SafetensorError, OSError, ValueError) as e:
+        raise DataError(f"cannot read {path} as safetensors ({e}); the file is missing or corrupt") from None
+
+
+def save_weights(model: torch.nn.Module, path: Path) -> None:
+    atomic_save(model.state_dict(), path)
+
+
+def _with_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def load_weights(model: torch.nn.Module, path: Path, prefix: str = "") -> None:
+    """Load weights saved by `save_weights` (or, with prefix "model.", a checkpoint's)."""
+    tensors, _ = read_tensors(path)
+    missing, unexpected = model.load_state_dict(_with_prefix(tensors, prefix), strict=False)
+    if missing or unexpected:
+        raise DataError(f"{path} does not match the model in config.yaml: missing {sorted(missing)[:5]}, "
+                        f"unexpected {sorted(unexpected)[:5]}")
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    rng: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
+    """Model weights, optimiser moments, RNG states and the loop's position (`state`, JSON)."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    for idx, param_state in opt["state"].items():
+        for key, value in param_state.items():
+            tensors[f"optim.{idx}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    tensors.update({f"rng.{k}": v for k, v in rng.items()})
+    meta = {"state": json.dumps(state), "param_groups": json.dumps(opt["param_groups"])}
+    atomic_save(tensors, path, meta)
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+                    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Restore model and optimiser in place; return (rng states, loop state)."""
+    tensors, meta = read_tensors(path)
+    if "state" not in meta or "param_groups" not in meta:
+        raise DataError(f"{path} is not an aeflow training checkpoint (no loop state in its header)")
+    model.load_state_dict(_with_prefix(tensors, "model."))
+    opt_state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, idx, key = name.split(".", 2)
+            opt_state.setdefault(int(idx), {})[key] = value
+    optimizer.load_state_dict({"state": opt_state, "param_groups": json.loads(meta["param_groups"])})
+    return _with_prefix(tensors, "rng."), json.loads(meta["state"])

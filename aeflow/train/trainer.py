@@ -1,0 +1,198 @@
+"""The one training loop. It knows nothing about model families: it minimises `model.loss(x)["loss"]`.
+
+AdamW, linear warm-up then cosine decay, gradient clipping, optional bf16 autocast, seeded and
+deterministic on CPU. Every epoch: a test evaluation, a line in metrics.jsonl, an atomic checkpoint.
+The checkpoint holds the exact position in the epoch, so Ctrl-C (which finishes the current step,
+saves and stops) followed by `resume=True` gives the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from aeflow.config import TrainConfig
+from aeflow.errors import ConfigError, TrainingError
+from aeflow.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from aeflow.train.schedules import warmup_cosine
+
+METRICS = "metrics.jsonl"
+
+
+class Interrupted(Exception):
+    """Training was stopped by the user; the checkpoint holds the last completed step."""
+
+    exit_code = 130
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but torch sees no CUDA GPU; use --device cpu")
+    return torch.device(name)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    # Weight decay on weight matrices only, not on biases and norm scales (as nanoGPT and most recipes).
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+@contextmanager
+def _stop_on_sigint():
+    """First Ctrl-C asks the loop to stop after the current step; a second one stops at once."""
+    flag = {"stop": False}
+
+    def handler(signum, frame):
+        flag["stop"] = True
+        signal.signal(signal.SIGINT, previous)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: signals cannot be caught here
+        yield flag
+        return
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def evaluate(model: torch.nn.Module, x: torch.Tensor, batch_size: int, bf16: bool = False) -> dict[str, float]:
+    """Mean of every loss term over `x`, in eval mode."""
+    was_training = model.training
+    model.eval()
+    sums: dict[str, float] = {}
+    with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+        for i in range(0, len(x), batch_size):
+            batch = x[i:i + batch_size]
+            for k, v in model.loss(batch).items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(batch)
+    model.train(was_training)
+    return {k: v / len(x) for k, v in sums.items()}
+
+
+def train(model: torch.nn.Module, train_x: torch.Tensor, test_x: torch.Tensor, cfg: TrainConfig,
+          run_dir: Path, resume: bool = False) -> dict[str, Any]:
+    """Train `model` in place; write metrics.jsonl and checkpoint.safetensors into `run_dir`."""
+    device = resolve_device(cfg.device)
+    model.to(device)
+    train_x, test_x = train_x.to(device), test_x.to(device)
+    n = len(train_x)
+    if cfg.batch_size > n:
+        raise ConfigError(f"batch_size {cfg.batch_size} is larger than the training set ({n}); lower --batch-size")
+    steps_per_epoch = n // cfg.batch_size  # full batches only; each epoch reshuffles
+    total_steps = steps_per_epoch * cfg.epochs
+    warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
+    optimizer = make_optimizer(model, cfg)
+    shuffle = torch.Generator().manual_seed(cfg.seed)
+    ckpt_path, metrics_path = run_dir / CHECKPOINT_NAME, run_dir / METRICS
+
+    epoch, batch_index, train_time = 0, 0, 0.0
+    epoch_sums: dict[str, float] = {}
+    epoch_shuffle_state = shuffle.get_state()
+    if resume and ckpt_path.exists():
+        rng, state = load_checkpoint(ckpt_path, model, optimizer)
+        epoch, batch_index, train_time = state["epoch"], state["batch_index"], state["train_time"]
+        epoch_sums = state["epoch_sums"]
+        epoch_shuffle_state = rng["shuffle"]
+        torch.set_rng_state(rng["torch"])
+        _truncate_metrics(metrics_path, epoch)
+    elif not resume:
+        metrics_path.unlink(missing_ok=True)
+
+    def checkpoint() -> None:
+        save_checkpoint(ckpt_path, model, optimizer,
+                        {"shuffle": epoch_shuffle_state, "torch": torch.get_rng_state()},
+                        {"epoch": epoch, "batch_index": batch_index, "train_time": train_time,
+                         "epoch_sums": epoch_sums, "steps_per_epoch": steps_per_epoch})
+
+    step = epoch * steps_per_epoch + batch_index
+    bar = tqdm(total=total_steps, initial=step, disable=not cfg.progress, unit="step", dynamic_ncols=True)
+    last: dict[str, Any] = {}
+    model.train()
+    with _stop_on_sigint() as sigint:
+        while epoch < cfg.epochs:
+            shuffle.set_state(epoch_shuffle_state)
+            perm = torch.randperm(n, generator=shuffle).to(device)
+            t0 = time.perf_counter()
+            while batch_index < steps_per_epoch:
+                if sigint["stop"]:
+                    train_time += time.perf_counter() - t0
+                    checkpoint()
+                    bar.close()
+                    raise Interrupted(f"interrupted at epoch {epoch + 1}, step {step}; checkpoint saved in "
+                                      f"{ckpt_path}. Continue with --resume")
+                lr = cfg.lr * warmup_cosine(step, total_steps, warmup_steps, cfg.final_lr_fraction)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                x = train_x[perm[batch_index * cfg.batch_size:(batch_index + 1) * cfg.batch_size]]
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                    terms = model.loss(x)
+                loss = terms["loss"]
+                if not torch.isfinite(loss):
+                    bar.close()
+                    kept = (f"the last good checkpoint ({ckpt_path}, epoch {epoch}) is kept"
+                            if ckpt_path.exists() else "no checkpoint was written yet")
+                    raise TrainingError(f"loss became {float(loss)} at epoch {epoch + 1}, step {step}; {kept}. "
+                                        "Lower --lr, keep gradient clipping on, or drop --bf16")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+                for k, v in terms.items():
+                    epoch_sums[k] = epoch_sums.get(k, 0.0) + float(v.detach())
+                batch_index += 1
+                step += 1
+                bar.update(1)
+                if step % 10 == 0 or batch_index == steps_per_epoch:
+                    elapsed = train_time + time.perf_counter() - t0
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss):.4g}", lr=f"{lr:.2e}",
+                                    img_s=f"{step * cfg.batch_size / max(elapsed, 1e-9):.0f}")
+            epoch_time = time.perf_counter() - t0
+            train_time += epoch_time
+            test = evaluate(model, test_x, cfg.eval_batch_size, cfg.bf16)
+            last = {"epoch": epoch + 1, "step": step, "lr": lr, "train_time": round(train_time, 3),
+                    "images_per_s": round(steps_per_epoch * cfg.batch_size / max(epoch_time, 1e-9), 1),
+                    **{f"train/{k}": v / steps_per_epoch for k, v in epoch_sums.items()},
+                    **{f"test/{k}": v for k, v in test.items()}}
+            with open(metrics_path, "a") as f:
+                f.write(json.dumps(last) + "\n")
+            if cfg.progress:
+                bar.write(_epoch_line(last, cfg.epochs))
+            epoch, batch_index, epoch_sums = epoch + 1, 0, {}
+            epoch_shuffle_state = shuffle.get_state()
+            checkpoint()
+    bar.close()
+    if not last:  # resumed a run that had already finished
+        last = read_metrics(metrics_path)[-1]
+    return last
+
+
+def _epoch_line(m: dict[str, Any], epochs: int) -> str:
+    tests = "  ".join(f"{k}={v:.4f}" for k, v in m.items() if k.startswith("test/"))
+    return f"epoch {m['epoch']}/{epochs}  train/loss={m['train/loss']:.4f}  {tests}  {m['images_per_s']:.0f} img/s"
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _truncate_metrics(path: Path, completed_epochs: int) -> None:
+    """Drop lines of epochs the checkpoint does not include (written just before an interruption)."""
+    kept = [m for m in read_metrics(path) if m["epoch"] <= completed_epochs]
+    path.write_text("".join(json.dumps(m) + "\n" for m in kept))

@@ -1,0 +1,39 @@
+"""Plots of a run's metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def save_loss_curve(metrics: list[dict[str, Any]], path: str | Path, title: str = "") -> None:
+    """Train and test loss per epoch (log scale), and every other test term on a second panel."""
+    epochs = [m["epoch"] for m in metrics]
+    others = sorted({k for m in metrics for k in m if k.startswith("test/") and k != "test/loss"})
+    fig, axes = plt.subplots(1, 1 + bool(others), figsize=(5 + 4 * bool(others), 3.6), squeeze=False)
+    ax = axes[0, 0]
+    for key in ("train/loss", "test/loss"):
+        ax.plot(epochs, [m.get(key, float("nan")) for m in metrics], marker=".", label=key)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (per example)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    if others:
+        ax2 = axes[0, 1]
+        for key in others:
+            ax2.plot(epochs, [m.get(key, float("nan")) for m in metrics], marker=".", label=key)
+        ax2.set_yscale("log")
+        ax2.set_xlabel("epoch")
+        ax2.legend()
+        ax2.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
