@@ -31,10 +31,10 @@ CONFIG, WEIGHTS, SUMMARY = "config.yaml", "model.safetensors", "summary.json"
 
 def make_config(model: str, dataset: str = "digits", model_options: dict[str, Any] | None = None,
                 train_options: dict[str, Any] | None = None, data_dir: str | None = None,
-                download: bool = True) -> RunConfig:
+                download: bool = True, train_subset: int | None = None) -> RunConfig:
     """A RunConfig from a model or preset name plus overrides (what the CLI builds from its flags)."""
     family, preset_model, preset_train = resolve(model)
-    data = {"name": dataset, "data_dir": data_dir, "download": download}
+    data = {"name": dataset, "data_dir": data_dir, "download": download, "train_subset": train_subset}
     return RunConfig.from_dict({"model": family, "model_config": {**preset_model, **(model_options or {})},
                                 "data": data, "train": {**preset_train, **(train_options or {})}})
 

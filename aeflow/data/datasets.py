@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aeflow.data.download import cache_dir, download
+from aeflow.data.download import cache_dir, download, md5sum
 from aeflow.data.idx import read_idx
 from aeflow.errors import DataError
 
@@ -86,6 +86,9 @@ FASHION_MNIST = IdxSpec(
 )
 
 
+IDX_SPECS = (MNIST, FASHION_MNIST)
+
+
 def _candidates(root: Path, spec: IdxSpec, stem: str) -> list[Path]:
     # Both the canonical names and the dotted variant some copies use (train-images.idx3-ubyte).
     names = [stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz", stem.replace("-idx", ".idx")]
@@ -132,8 +135,21 @@ def _missing_message(spec: IdxSpec, root: Path, what: str) -> str:
             f"or ${DATA_DIR_ENV}, or run on a machine with internet to download them into {cache_dir() / spec.name}")
 
 
+def _check_not_other_dataset(spec: IdxSpec, files: dict[str, Path]) -> None:
+    """MNIST and Fashion-MNIST share file names: tell them apart by the (small) label file's md5."""
+    labels = files["train-labels-idx1-ubyte"]
+    if labels.suffix != ".gz":
+        return
+    digest = md5sum(labels)
+    for other in IDX_SPECS:
+        if other is not spec and digest == other.md5["train-labels-idx1-ubyte"]:
+            raise DataError(f"{labels.parent} holds {other.name}, not {spec.name} (by the md5 of {labels.name}); "
+                            f"point --data-dir at the {spec.name} files")
+
+
 def load_idx_dataset(spec: IdxSpec, data_dir: str | None, allow_download: bool) -> Dataset:
     files, source = _locate_idx(spec, data_dir, allow_download)
+    _check_not_other_dataset(spec, files)
     arrays = {stem: read_idx(path, expect_ndim=3 if "images" in stem else 1) for stem, path in files.items()}
     splits = []
     for split in ("train", "t10k"):

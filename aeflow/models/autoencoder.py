@@ -37,6 +37,8 @@ class AutoencoderConfig:
 
 @register("autoencoder")
 class Autoencoder(Model):
+    """A deterministic MLP encoder to a code, and its mirror image as decoder."""
+
     Config = AutoencoderConfig
 
     def __init__(self, config: AutoencoderConfig) -> None:
@@ -69,9 +71,9 @@ class Autoencoder(Model):
 
 register_preset("hinton", Preset(
     model="autoencoder",
-    model_config={"hidden": [1000, 500, 250], "code_dim": 30, "activation": "gelu", "norm": "batch",
+    model_config={"hidden": [1000, 500, 250], "code_dim": 30, "activation": "silu", "norm": "layer",
                   "output": "sigmoid", "recon_loss": "bce"},
-    train={"epochs": 50, "batch_size": 512, "lr": 3e-3, "weight_decay": 0.01, "warmup_epochs": 1.0,
+    train={"epochs": 50, "batch_size": 512, "lr": 2e-3, "weight_decay": 0.01, "warmup_epochs": 1.0,
            "grad_clip": 1.0},
     description="Hinton & Salakhutdinov 2006: 784-1000-500-250-30, trained with aeflow's recipe",
 ))

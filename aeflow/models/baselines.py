@@ -52,10 +52,10 @@ class PCA(FittedModel):
         self.components.copy_(torch.from_numpy(pca.components_))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return (self.flat(x) - self.mean) @ self.components.T
+        return (self.flat(x).to(self.mean.dtype) - self.mean) @ self.components.T
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.unflat(z @ self.components + self.mean)
+        return self.unflat(z.to(self.components.dtype) @ self.components + self.mean)
 
 
 @dataclass
@@ -156,7 +156,7 @@ class LogisticPCA(FittedModel):
         return self._codes(self.flat(x).double(), self.config.encode_iterations).to(x.dtype)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.unflat(torch.sigmoid(z @ self.components + self.bias))
+        return self.unflat(torch.sigmoid(z.to(self.components.dtype) @ self.components + self.bias))
 
 
 @dataclass

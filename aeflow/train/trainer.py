@@ -9,6 +9,7 @@ saves and stops) followed by `resume=True` gives the same weights as an uninterr
 from __future__ import annotations
 
 import json
+import math
 import signal
 import time
 from contextlib import contextmanager
@@ -141,11 +142,12 @@ def train(model: torch.nn.Module, train_x: torch.Tensor, test_x: torch.Tensor, c
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                     terms = model.loss(x)
                 loss = terms["loss"]
-                if not torch.isfinite(loss):
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
                     bar.close()
                     kept = (f"the last good checkpoint ({ckpt_path}, epoch {epoch}) is kept"
                             if ckpt_path.exists() else "no checkpoint was written yet")
-                    raise TrainingError(f"loss became {float(loss)} at epoch {epoch + 1}, step {step}; {kept}. "
+                    raise TrainingError(f"loss became {loss_value} at epoch {epoch + 1}, step {step}; {kept}. "
                                         "Lower --lr, keep gradient clipping on, or drop --bf16")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -159,7 +161,7 @@ def train(model: torch.nn.Module, train_x: torch.Tensor, test_x: torch.Tensor, c
                 bar.update(1)
                 if step % 10 == 0 or batch_index == steps_per_epoch:
                     elapsed = train_time + time.perf_counter() - t0
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss):.4g}", lr=f"{lr:.2e}",
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{loss_value:.4g}", lr=f"{lr:.2e}",
                                     img_s=f"{step * cfg.batch_size / max(elapsed, 1e-9):.0f}")
             epoch_time = time.perf_counter() - t0
             train_time += epoch_time

@@ -1,0 +1,3 @@
+from aeflow.cli import main
+
+main()

@@ -1,0 +1,58 @@
+import json
+
+import pytest
+
+from aeflow.cli import main
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "nosuch"], "unknown model 'nosuch'; choose one of autoencoder, kernel-pca, logistic-pca, pca, hinton"),
+    (["train", "autoencoder", "--dataset", "cifar"], "data.name must be one of digits, mnist, fashion-mnist, swissroll"),
+    (["train", "autoencoder", "--epochs", "0"], "train.epochs must be >= 1"),
+    (["train", "autoencoder", "-m", "code_dim"], "must look like KEY=VALUE"),
+    (["train", "autoencoder", "-m", "width=3"], "unknown key(s) width in model (autoencoder); valid keys:"),
+    (["train", "autoencoder", "-m", "activation=swish"], "activation must be one of sigmoid, tanh, relu"),
+    (["train", "autoencoder", "--resume"], "--resume needs --out"),
+    (["reproduce", "nosuch"], "unknown experiment 'nosuch'; choose one of hinton"),
+    (["eval", "/nonexistent/run"], "is not a run folder"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(args, message, capsys):
+    code, _, err = run_cli(args, capsys)
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_missing_mnist_offline(tmp_path, capsys):
+    code, _, err = run_cli(["train", "autoencoder", "--dataset", "mnist", "--data-dir", str(tmp_path)], capsys)
+    assert code == 2 and "t10k-images-idx3-ubyte.gz" in err
+
+
+def test_train_eval_resume_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "autoencoder", "--dataset", "digits", "--epochs", "2", "--batch-size", "64", "--no-progress",
+            "-m", "hidden=[32]", "-m", "code_dim=4", "--out", str(out)]
+    code = main(args)
+    assert code is None
+    assert "test_recon_error" in capsys.readouterr().out
+    assert main(["eval", str(out)]) is None
+    assert "test_recon_error" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["dataset"] == "digits" and summary["n_train"] == 1437
+    # Resuming a finished run changes nothing and succeeds.
+    assert main(["train", "autoencoder", "--resume", "--out", str(out), "--no-progress"]) is None
+
+
+def test_datasets_and_models_listings(capsys):
+    main(["datasets"])
+    out = capsys.readouterr().out
+    assert "digits" in out and "1437" in out and "mnist" in out
+    main(["models"])
+    assert "hinton" in capsys.readouterr().out

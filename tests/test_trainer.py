@@ -1,0 +1,116 @@
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+import aeflow
+from aeflow.errors import TrainingError
+from aeflow.models.autoencoder import Autoencoder
+from aeflow.train import Interrupted
+from aeflow.train.schedules import warmup_cosine
+
+SMALL = {"hidden": [32], "code_dim": 4}
+
+
+def small_config(**train):
+    return aeflow.make_config("autoencoder", "digits", SMALL,
+                              {"epochs": 2, "batch_size": 64, "lr": 3e-3, "progress": False, **train})
+
+
+def weights(run):
+    return aeflow.load(run).state_dict()
+
+
+def test_loss_decreases_on_digits(tmp_path):
+    run = aeflow.train(small_config(epochs=4), tmp_path / "run")
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 4
+    assert metrics[-1]["test/loss"] < 0.8 * metrics[0]["test/loss"]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["test_recon_error"] == pytest.approx(metrics[-1]["test/sq_err"], rel=1e-4)
+    for name in ("config.yaml", "model.safetensors", "checkpoint.safetensors", "reconstructions.png", "loss_curve.png"):
+        assert (run / name).exists(), name
+
+
+def test_training_is_deterministic_and_loads_back(tmp_path):
+    a = aeflow.train(small_config(), tmp_path / "a")
+    b = aeflow.train(small_config(), tmp_path / "b")
+    for k, v in weights(a).items():
+        assert torch.equal(v, weights(b)[k]), k
+    model = aeflow.load(a)
+    x = aeflow.load_dataset("digits").test_x[:8]
+    again = aeflow.load(a)
+    assert torch.equal(model.reconstruct(x), again.reconstruct(x))
+
+
+@pytest.mark.parametrize("stop_at_call", [5, 22])  # mid-epoch 1, and mid-epoch 2
+def test_interrupt_then_resume_gives_identical_weights(tmp_path, monkeypatch, stop_at_call):
+    straight = aeflow.train(small_config(), tmp_path / "straight")
+
+    calls = {"n": 0}
+    original = Autoencoder.loss
+
+    def loss_then_ctrl_c(self, x):
+        calls["n"] += 1
+        if calls["n"] == stop_at_call and self.training:
+            os.kill(os.getpid(), signal.SIGINT)  # as a user's Ctrl-C: the step finishes, then it stops
+        return original(self, x)
+
+    monkeypatch.setattr(Autoencoder, "loss", loss_then_ctrl_c)
+    with pytest.raises(Interrupted, match="--resume"):
+        aeflow.train(small_config(), tmp_path / "resumed")
+    assert not (tmp_path / "resumed" / "model.safetensors").exists()
+    monkeypatch.setattr(Autoencoder, "loss", original)
+    resumed = aeflow.train(aeflow.RunConfig(), tmp_path / "resumed", resume=True)
+    for k, v in weights(straight).items():
+        assert torch.equal(v, weights(resumed)[k]), k
+    assert (straight / "metrics.jsonl").read_text().count("\n") == (resumed / "metrics.jsonl").read_text().count("\n")
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    original = Autoencoder.loss
+    calls = {"n": 0}
+
+    def poisoned(self, x):
+        terms = original(self, x)
+        calls["n"] += 1
+        if self.training and calls["n"] > 30:  # epoch 1 has 22 steps: poison epoch 2
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(Autoencoder, "loss", poisoned)
+    with pytest.raises(TrainingError, match=r"loss became nan at epoch 2.*checkpoint.*epoch 1\) is kept"):
+        aeflow.train(small_config(), tmp_path / "run")
+    model = aeflow.load(tmp_path / "run", checkpoint=True)
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values() if v.is_floating_point())
+
+
+def test_bf16_autocast_trains_as_well_as_fp32(tmp_path):
+    errors = {}
+    for bf16 in (False, True):
+        run = aeflow.train(small_config(bf16=bf16, epochs=3), tmp_path / f"bf16-{bf16}")
+        errors[bf16] = json.loads((run / "summary.json").read_text())["test_recon_error"]
+    assert errors[True] == pytest.approx(errors[False], rel=0.15)
+
+
+def test_fitted_model_run_folder(tmp_path):
+    config = aeflow.make_config("pca", "digits", {"n_components": 10})
+    run = aeflow.train(config, tmp_path / "pca")
+    model = aeflow.load(run)
+    assert float(model.components.abs().sum()) > 0
+    assert json.loads((run / "summary.json").read_text())["test_recon_error"] > 0
+
+
+def test_existing_run_folder_is_not_overwritten(tmp_path):
+    aeflow.train(small_config(epochs=1), tmp_path / "run")
+    with pytest.raises(aeflow.ConfigError, match="already holds a run"):
+        aeflow.train(small_config(epochs=1), tmp_path / "run")
+
+
+def test_warmup_cosine_schedule():
+    assert warmup_cosine(0, 100, 10) == pytest.approx(0.1)
+    assert warmup_cosine(9, 100, 10) == pytest.approx(1.0)
+    assert warmup_cosine(55, 100, 10) == pytest.approx(0.5)
+    assert warmup_cosine(100, 100, 10, final_fraction=0.1) == pytest.approx(0.1)
