@@ -50,6 +50,11 @@ def train(model: str, dataset: str | None, data_dir: str | None, out: str | None
     if resume:
         if out is None:
             raise ConfigError("--resume needs --out RUN_DIR: the run folder to continue")
+        given = [f"--{k.replace('_', '-')}" for k, v in train_flags.items() if v is not None]
+        given += ["--dataset"] * bool(dataset) + ["--model-option"] * bool(model_options)
+        if given:
+            raise ConfigError(f"--resume continues the run exactly as its config.yaml says; drop {', '.join(given)} "
+                              "(or start a new run with another --out)")
         run = aeflow.train(RunConfig(), out, resume=True)
     else:
         train_options = {k: v for k, v in train_flags.items() if v is not None}

@@ -21,9 +21,9 @@ from aeflow.eval import reconstruction_error
 from aeflow.models import FittedModel, Model
 from aeflow.registry import build_model, resolve
 from aeflow.train import read_metrics, resolve_device
-from aeflow.train.trainer import METRICS
 from aeflow.train import train as train_loop
 from aeflow.train.checkpoint import CHECKPOINT_NAME, load_weights, save_weights
+from aeflow.train.trainer import METRICS
 from aeflow.viz import save_image_grid, save_loss_curve
 
 CONFIG, WEIGHTS, SUMMARY = "config.yaml", "model.safetensors", "summary.json"

@@ -34,7 +34,8 @@ def test_logistic_pca_codes_solve_their_convex_problem(digits):
     model.fit(digits.train_x)
     x = digits.test_x.flatten(1).double()
     z = model.encode(digits.test_x.double()).requires_grad_(True)
-    objective = _bce_sum(z @ model.components.double() + model.bias.double(), x) + 0.5 * model.config.l2 * z.pow(2).sum(-1)
+    logits = z @ model.components.double() + model.bias.double()
+    objective = _bce_sum(logits, x) + 0.5 * model.config.l2 * z.pow(2).sum(-1)
     (grad,) = torch.autograd.grad(objective.sum(), z)
     assert grad.abs().max() < 1e-5  # the code is the minimiser, not an approximation
     pca = build_model("pca", {"n_components": 5}, digits.shape)

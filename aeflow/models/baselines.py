@@ -171,7 +171,8 @@ class KernelPCAConfig:
 
     def validate(self) -> None:
         require(self.n_components >= 1, f"n_components must be >= 1, got {self.n_components}")
-        require(self.kernel == "rbf", f"kernel must be rbf (the only one with a pre-image map here), got {self.kernel!r}")
+        require(self.kernel == "rbf",
+                f"kernel must be rbf (the only one with a pre-image map here), got {self.kernel!r}")
         require(self.fit_subset >= self.n_components, "fit_subset must be >= n_components")
         require(self.preimage_alpha > 0, "preimage_alpha must be > 0")
 

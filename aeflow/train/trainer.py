@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -172,8 +173,7 @@ def train(model: torch.nn.Module, train_x: torch.Tensor, test_x: torch.Tensor, c
                     **{f"test/{k}": v for k, v in test.items()}}
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(last) + "\n")
-            if cfg.progress:
-                bar.write(_epoch_line(last, cfg.epochs))
+            tqdm.write(_epoch_line(last, cfg.epochs), file=sys.stderr)
             epoch, batch_index, epoch_sums = epoch + 1, 0, {}
             epoch_shuffle_state = shuffle.get_state()
             checkpoint()
