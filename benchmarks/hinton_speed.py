@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--plain-max-epochs", type=int, default=100,
                         help="cap the plain recipe (its schedule stays the 100-epoch one); if it has not reached "
                              "the target by then, the ratio is a lower bound and an extrapolation is printed")
-    parser.add_argument("--aeflow-epochs", type=int, default=12, help="length of aeflow's cosine schedule")
+    parser.add_argument("--aeflow-epochs", type=int, default=15, help="length of aeflow's cosine schedule")
     parser.add_argument("--bf16", action="store_true", help="also time aeflow's recipe under bf16 autocast")
     parser.add_argument("--json", default=None, help="write the results here as JSON")
     args = parser.parse_args()

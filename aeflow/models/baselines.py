@@ -62,7 +62,7 @@ class PCA(FittedModel):
 class LogisticPCAConfig:
     input_shape: list[int] = field(default_factory=lambda: [1, 8, 8])
     n_components: int = 30
-    iterations: int = 30          # alternations of the code step and the dictionary step
+    iterations: int = 10          # alternations of the code step and the dictionary step
     encode_iterations: int = 25   # Newton steps to encode new data
     l2: float = 1e-3              # ridge on codes and weights: keeps the optimum finite (always-0 pixels)
 
@@ -86,8 +86,8 @@ def _newton_rows(params: torch.Tensor, design: torch.Tensor, x: torch.Tensor, of
     outer = (design[:, :, None] * design[:, None, :]).reshape(len(design), p_dim * p_dim)
     eye = torch.eye(p_dim, dtype=params.dtype)
 
-    def objective(theta: torch.Tensor) -> torch.Tensor:
-        return _bce_sum(theta @ design.T + offset, x) + 0.5 * l2 * theta.pow(2).sum(-1)
+    def objective(theta: torch.Tensor, rows: torch.Tensor | slice = slice(None)) -> torch.Tensor:
+        return _bce_sum(theta @ design.T + offset[rows], x[rows]) + 0.5 * l2 * theta.pow(2).sum(-1)
 
     f = objective(params)
     for _ in range(steps):
@@ -95,15 +95,16 @@ def _newton_rows(params: torch.Tensor, design: torch.Tensor, x: torch.Tensor, of
         grad = (prob - x) @ design + l2 * params
         hess = (prob * (1 - prob)) @ outer
         step = torch.linalg.solve(hess.reshape(-1, p_dim, p_dim) + l2 * eye, grad.unsqueeze(-1)).squeeze(-1)
-        t = torch.ones(len(params), 1, dtype=params.dtype)
-        for _ in range(20):  # backtracking, per row
-            candidate = params - t * step
-            f_new = objective(candidate)
-            worse = f_new > f + 1e-9 * f.abs().clamp_min(1.0)
-            if not worse.any():
+        candidate, f_new = params - step, objective(params - step)
+        for _ in range(20):  # backtracking: halve the step of the rows whose objective rose, re-evaluate only them
+            rows = (f_new > f + 1e-9 * f.abs().clamp_min(1.0)).nonzero().squeeze(1)
+            if len(rows) == 0:
                 break
-            t[worse] *= 0.5
-        params, f = torch.where(worse[:, None], params, candidate), torch.where(worse, f, f_new)
+            step[rows] *= 0.5
+            candidate[rows] = params[rows] - step[rows]
+            f_new[rows] = objective(candidate[rows], rows)
+        keep = f_new > f  # rows that found no descent keep their parameters
+        params, f = torch.where(keep[:, None], params, candidate), torch.where(keep, f, f_new)
     return params
 
 
