@@ -74,7 +74,7 @@ class LogisticPCAConfig:
 
 def _bce_sum(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Bernoulli negative log-likelihood, summed over pixels: one value per row."""
-    return torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+    return (torch.nn.functional.softplus(logits) - x * logits).sum(-1)  # = BCE(x, sigmoid(logits)), fewer temporaries
 
 
 def _newton_rows(params: torch.Tensor, design: torch.Tensor, x: torch.Tensor, offset: torch.Tensor,
@@ -129,7 +129,7 @@ class LogisticPCA(FittedModel):
         return _newton_rows(z0, self.components.to(x.dtype).T, x, offset, self.config.l2, steps)
 
     def fit(self, x: torch.Tensor) -> None:
-        data = self.flat(x).double()
+        data = self.flat(x).float()
         k = self.config.n_components
         mean = data.mean(0).clamp(1e-3, 1 - 1e-3)
         # Start from PCA directions: a good basin for the non-convex joint problem.
@@ -148,13 +148,13 @@ class LogisticPCA(FittedModel):
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The fitted objective on `x` (codes optimised): its Bernoulli NLL per image, in nats."""
-        data = self.flat(x).double()
+        data = self.flat(x).float()
         z = self._codes(data, self.config.encode_iterations)
-        nll = _bce_sum(z @ self.components.double() + self.bias.double(), data).mean()
-        return {"loss": nll.float(), "nll": nll.float()}
+        nll = _bce_sum(z @ self.components + self.bias, data).mean()
+        return {"loss": nll, "nll": nll}
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self._codes(self.flat(x).double(), self.config.encode_iterations).to(x.dtype)
+        return self._codes(self.flat(x).float(), self.config.encode_iterations).to(x.dtype)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.unflat(torch.sigmoid(z.to(self.components.dtype) @ self.components + self.bias))
