@@ -75,7 +75,11 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, dataset: Dat
         train_time = time.perf_counter() - start
         images_per_s = len(data.train_x) / max(train_time, 1e-9)
     else:
-        last = train_loop(model, data.train_x, data.test_x, config.train, out, resume=resume)
+        if model.uses_labels and data.train_y is None:
+            raise ConfigError(f"{config.model} needs labels and {data.name} has none")
+        train_data = (data.train_x, data.train_y) if model.uses_labels else (data.train_x,)
+        test_data = (data.test_x, data.test_y) if model.uses_labels else (data.test_x,)
+        last = train_loop(model, train_data, test_data, config.train, out, resume=resume)
         train_time = last["train_time"]
         images_per_s = (last["epoch"] * (len(data.train_x) // config.train.batch_size) * config.train.batch_size
                         / max(train_time, 1e-9))

@@ -54,7 +54,10 @@ def _with_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, tor
 def load_weights(model: torch.nn.Module, path: Path, prefix: str = "") -> None:
     """Load weights saved by `save_weights` (or, with prefix "model.", a checkpoint's)."""
     tensors, _ = read_tensors(path)
-    missing, unexpected = model.load_state_dict(_with_prefix(tensors, prefix), strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(_with_prefix(tensors, prefix), strict=False)
+    except RuntimeError as e:  # shape mismatches
+        raise DataError(f"{path} does not match the model in config.yaml: {str(e).splitlines()[-1].strip()}") from None
     if missing or unexpected:
         raise DataError(f"{path} does not match the model in config.yaml: missing {sorted(missing)[:5]}, "
                         f"unexpected {sorted(unexpected)[:5]}")

@@ -1,4 +1,5 @@
-"""The one training loop. It knows nothing about model families: it minimises `model.loss(x)["loss"]`.
+"""The one training loop. It knows nothing about model families: it minimises `model.loss(*batch)["loss"]`,
+where a batch is the same rows of each tensor it was given (images, or images and labels).
 
 AdamW, linear warm-up then cosine decay, gradient clipping, optional bf16 autocast, seeded and
 deterministic on CPU. Every epoch: a test evaluation, a line in metrics.jsonl, an atomic checkpoint.
@@ -71,27 +72,30 @@ def _stop_on_sigint():
         signal.signal(signal.SIGINT, previous)
 
 
-def evaluate(model: torch.nn.Module, x: torch.Tensor, batch_size: int, bf16: bool = False) -> dict[str, float]:
-    """Mean of every loss term over `x`, in eval mode."""
+def evaluate(model: torch.nn.Module, data: tuple[torch.Tensor, ...], batch_size: int,
+             bf16: bool = False) -> dict[str, float]:
+    """Mean of every loss term over `data` (a tuple of tensors with the same rows), in eval mode."""
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
-    with torch.no_grad(), torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
-        for i in range(0, len(x), batch_size):
-            batch = x[i:i + batch_size]
-            for k, v in model.loss(batch).items():
-                sums[k] = sums.get(k, 0.0) + float(v) * len(batch)
+    n = len(data[0])
+    with torch.no_grad(), torch.autocast(data[0].device.type, dtype=torch.bfloat16, enabled=bf16):
+        for i in range(0, n, batch_size):
+            batch = tuple(t[i:i + batch_size] for t in data)
+            for k, v in model.loss(*batch).items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(batch[0])
     model.train(was_training)
-    return {k: v / len(x) for k, v in sums.items()}
+    return {k: v / n for k, v in sums.items()}
 
 
-def train(model: torch.nn.Module, train_x: torch.Tensor, test_x: torch.Tensor, cfg: TrainConfig,
-          run_dir: Path, resume: bool = False) -> dict[str, Any]:
+def train(model: torch.nn.Module, train_data: tuple[torch.Tensor, ...], test_data: tuple[torch.Tensor, ...],
+          cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict[str, Any]:
     """Train `model` in place; write metrics.jsonl and checkpoint.safetensors into `run_dir`."""
     device = resolve_device(cfg.device)
     model.to(device)
-    train_x, test_x = train_x.to(device), test_x.to(device)
-    n = len(train_x)
+    train_data = tuple(t.to(device) for t in train_data)
+    test_data = tuple(t.to(device) for t in test_data)
+    n = len(train_data[0])
     if cfg.batch_size > n:
         raise ConfigError(f"batch_size {cfg.batch_size} is larger than the training set ({n}); lower --batch-size")
     steps_per_epoch = n // cfg.batch_size  # full batches only; each epoch reshuffles
@@ -139,9 +143,9 @@ def train(model: torch.nn.Module, train_x: torch.Tensor, test_x: torch.Tensor, c
                 lr = cfg.lr * warmup_cosine(step, total_steps, warmup_steps, cfg.final_lr_fraction)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                x = train_x[perm[batch_index * cfg.batch_size:(batch_index + 1) * cfg.batch_size]]
+                rows = perm[batch_index * cfg.batch_size:(batch_index + 1) * cfg.batch_size]
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                    terms = model.loss(x)
+                    terms = model.loss(*(t[rows] for t in train_data))
                 loss = terms["loss"]
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
@@ -166,7 +170,7 @@ def train(model: torch.nn.Module, train_x: torch.Tensor, test_x: torch.Tensor, c
                                     img_s=f"{step * cfg.batch_size / max(elapsed, 1e-9):.0f}")
             epoch_time = time.perf_counter() - t0
             train_time += epoch_time
-            test = evaluate(model, test_x, cfg.eval_batch_size, cfg.bf16)
+            test = evaluate(model, test_data, cfg.eval_batch_size, cfg.bf16)
             last = {"epoch": epoch + 1, "step": step, "lr": lr, "train_time": round(train_time, 3),
                     "images_per_s": round(steps_per_epoch * cfg.batch_size / max(epoch_time, 1e-9), 1),
                     **{f"train/{k}": v / steps_per_epoch for k, v in epoch_sums.items()},
