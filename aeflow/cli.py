@@ -69,20 +69,59 @@ def train(model: str, dataset: str | None, data_dir: str | None, out: str | None
 
 
 @cli.command(name="eval")
-@click.argument("run_dir", type=click.Path(file_okay=False))
-def eval_command(run_dir: str) -> None:
-    """Compute every metric that applies to a run's model and add it to its summary.json."""
+@click.argument("run_dir", required=False, type=click.Path(file_okay=False))
+@click.option("--samples", "samples_file", default=None, help="score this .npy file (N x C x H x W in [0, 1])")
+@click.option("--dataset", "-d", default=None, help="with --samples: the dataset to score against")
+@click.option("--data-dir", default=None, help=DATA_DIR_HELP)
+@click.option("--n", type=int, default=None, help="number of samples / test images (default 10000, or all)")
+@click.option("--k", type=int, default=5000, help="importance samples for the IWAE bound")
+@click.option("--no-samples", is_flag=True, help="skip sample metrics")
+@click.option("--no-likelihood", is_flag=True, help="skip likelihood bounds")
+@click.option("--json", "json_out", default=None, help="also write the results to this JSON file")
+def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | None, data_dir: str | None,
+                 n: int | None, k: int, no_samples: bool, no_likelihood: bool, json_out: str | None) -> None:
+    """Every metric that applies to a run's model (into its summary.json and eval.md), or to a sample file."""
     import aeflow
-    from aeflow.runs import evaluate_run_model, load_config, write_summary
+    from aeflow.eval import evaluate_model, format_results, load_samples, score_samples
+    from aeflow.eval.samples import format_scores
+    from aeflow.runs import load_config, write_summary
 
-    config = load_config(run_dir)
-    model = aeflow.load(run_dir)
-    data = aeflow.load_dataset(config.data.name, config.data.data_dir, config.data.download)
-    results = evaluate_run_model(model, data)
-    write_summary(Path(run_dir), results)
-    click.echo(f"{config.model} on {config.data.name} ({len(data.test_x)} test examples)")
-    for k, v in results.items():
-        click.echo(f"  {k}: {v}")
+    if (run_dir is None) == (samples_file is None):
+        raise ConfigError("give either RUN_DIR or --samples FILE.npy --dataset D")
+    if samples_file:
+        if not dataset:
+            raise ConfigError("--samples needs --dataset: the dataset whose test split the samples are scored against")
+        data = aeflow.load_dataset(dataset, data_dir)
+        results = score_samples(load_samples(samples_file), data, n)
+        text = format_scores(results)
+    else:
+        config = load_config(run_dir)
+        model = aeflow.load(run_dir)
+        data = aeflow.load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
+        results = evaluate_model(model, data, samples=not no_samples, likelihood=not no_likelihood, n=n, k=k)
+        write_summary(Path(run_dir), results)
+        text = f"{config.model} on {config.data.name}\n{format_results(results)}"
+        (Path(run_dir) / "eval.md").write_text("```\n" + text + "\n```\n")
+    click.echo(text)
+    if json_out:
+        Path(json_out).write_text(json.dumps(results, indent=2) + "\n")
+
+
+@cli.group()
+def features() -> None:
+    """Domain feature extractors (the classifiers behind FD)."""
+
+
+@features.command(name="build")
+@click.option("--dataset", "-d", required=True, help="digits, mnist or fashion-mnist")
+@click.option("--data-dir", default=None, help=DATA_DIR_HELP)
+def features_build(dataset: str, data_dir: str | None) -> None:
+    """Train (once) and cache the feature classifier of a dataset; print its test accuracy."""
+    import aeflow
+    from aeflow.eval.features import build_extractor, extractor_accuracy
+
+    out = build_extractor(aeflow.load_dataset(dataset, data_dir))
+    click.echo(f"{dataset} feature extractor: {out} (test accuracy {extractor_accuracy(dataset):.4f})")
 
 
 @cli.command()

@@ -17,7 +17,7 @@ import torch
 from aeflow.config import RunConfig, to_dict
 from aeflow.data import Dataset, load_dataset
 from aeflow.errors import ConfigError
-from aeflow.eval import reconstruction_error
+from aeflow.eval import evaluate_model
 from aeflow.models import FittedModel, Model
 from aeflow.registry import build_model, resolve
 from aeflow.train import read_metrics, resolve_device
@@ -92,18 +92,10 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, dataset: Dat
                "wall_time_s": round(time.perf_counter() - start, 2), "machine": machine(),
                "device": str(resolve_device(config.train.device)) if not isinstance(model, FittedModel) else "cpu",
                "final": {k: v for k, v in last.items() if k.startswith(("train/", "test/"))}}
-    summary.update(evaluate_run_model(model, data))
+    summary.update(evaluate_model(model, data, samples=False, likelihood=False))
     write_summary(out, summary)
     draw_pictures(out, model, data)
     return out
-
-
-def evaluate_run_model(model: Model, data: Dataset) -> dict[str, Any]:
-    """Every metric that applies to this model on the test split (reconstruction error for now)."""
-    results: dict[str, Any] = {}
-    if model.supports("reconstruct"):
-        results["test_recon_error"] = round(reconstruction_error(model, data.test_x), 4)
-    return results
 
 
 def draw_pictures(out: Path, model: Model, data: Dataset, n: int = 16) -> None:

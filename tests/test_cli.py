@@ -13,7 +13,7 @@ def run_cli(args, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["train", "nosuch"], "unknown model 'nosuch'; choose one of autoencoder, kernel-pca, logistic-pca, pca"),
+    (["train", "nosuch"], "unknown model 'nosuch'; choose one of autoencoder, classifier, kernel-pca"),
     (["train", "autoencoder", "--dataset", "cifar"], "data.name must be one of digits, mnist, fashion-mnist"),
     (["train", "autoencoder", "--epochs", "0"], "train.epochs must be >= 1"),
     (["train", "autoencoder", "-m", "code_dim"], "must look like KEY=VALUE"),
@@ -44,7 +44,7 @@ def test_train_eval_resume_from_the_command_line(tmp_path, capsys):
     assert code is None
     assert "test_recon_error" in capsys.readouterr().out
     assert main(["eval", str(out)]) is None
-    assert "test_recon_error" in capsys.readouterr().out
+    assert "test reconstruction error" in capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
     assert summary["dataset"] == "digits" and summary["n_train"] == 1437
     # Resuming a finished run changes nothing and succeeds.
@@ -57,3 +57,33 @@ def test_datasets_and_models_listings(capsys):
     assert "digits" in out and "1437" in out and "mnist" in out
     main(["models"])
     assert "hinton" in capsys.readouterr().out
+
+
+def test_eval_scores_a_sample_file_and_refuses_bad_ones(tmp_path, capsys):
+    import numpy as np
+
+    from aeflow.data import load_dataset
+
+    good = tmp_path / "good.npy"
+    np.save(good, load_dataset("digits").train_x[:300].numpy())
+    assert main(["eval", "--samples", str(good), "--dataset", "digits", "--json", str(tmp_path / "s.json")]) is None
+    out = capsys.readouterr().out
+    assert "FD" in out and "real-vs-real floor" in out and "precision" in out
+    assert json.loads((tmp_path / "s.json").read_text())["n"] == 300
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((5, 28, 28), np.float32))
+    code, _, err = run_cli(["eval", "--samples", str(bad), "--dataset", "digits"], capsys)
+    assert code == 2 and "expected N x 1 x 8 x 8" in err
+    code, _, err = run_cli(["eval", "--samples", str(good)], capsys)
+    assert code == 2 and "--samples needs --dataset" in err
+
+
+def test_eval_of_a_likelihood_model_run(tmp_path, capsys):
+    out = tmp_path / "ppca"
+    assert main(["train", "ppca", "-m", "n_components=4", "--out", str(out)]) is None
+    assert main(["eval", str(out), "--k", "50"]) is None
+    text = capsys.readouterr().out
+    assert "IWAE-50" in text and "exact log p(x)" in text and "FD" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["likelihood"]["iwae_50"] <= summary["likelihood"]["exact_log_likelihood"] + 1e-6
+    assert (out / "eval.md").exists()

@@ -3,5 +3,8 @@
 from aeflow.models.autoencoder import Autoencoder, AutoencoderConfig
 from aeflow.models.base import FittedModel, Model
 from aeflow.models.baselines import PCA, KernelPCA, LogisticPCA
+from aeflow.models.classifier import Classifier
+from aeflow.models.ppca import PPCA
 
-__all__ = ["PCA", "Autoencoder", "AutoencoderConfig", "FittedModel", "KernelPCA", "LogisticPCA", "Model"]
+__all__ = ["PCA", "PPCA", "Autoencoder", "AutoencoderConfig", "Classifier", "FittedModel", "KernelPCA", "LogisticPCA",
+           "Model"]

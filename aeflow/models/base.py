@@ -1,8 +1,8 @@
 """The one calling convention every model follows (scikit-learn style: same verbs for every family).
 
 - `Model(config)`: an `nn.Module` built from its dataclass `Config` (which always has `input_shape`).
-- `loss(x) -> dict` (`loss(x, y)` where `uses_labels`): "loss" is the total that is minimised; every other key is a named term or metric,
-  in nats or summed squared error, summed over pixels/latent dimensions and averaged over the batch.
+- `loss(x) -> dict` (`loss(x, y)` where `uses_labels`): "loss" is the total that is minimised; every
+  other key is a named term or metric, summed over pixels/latent dimensions and averaged over the batch.
 - `encode`, `decode`, `reconstruct`, `sample`: where they make sense. `supports(op)` tells which.
 - A model never knows how it is trained or sampled step by step.
 """
@@ -17,6 +17,7 @@ class Model(nn.Module):
     Config: type
     registry_name: str = ""
     uses_labels: bool = False  # True: the trainer calls loss(x, y) instead of loss(x)
+    bernoulli_likelihood: bool = False  # True: likelihood bounds are computed on binarised test images
 
     def __init__(self, config) -> None:
         super().__init__()

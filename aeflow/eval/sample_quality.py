@@ -1,0 +1,62 @@
+"""Sample checks beyond FD: k-NN precision/recall, mode coverage and memorisation.
+
+- Precision / recall (Kynkäänniemi et al. 2019): the real (generated) manifold is the union of balls
+  around each real (generated) feature vector reaching its k-th nearest neighbour. Precision = share
+  of generated samples inside the real manifold; recall = share of real samples inside the generated one.
+- Mode coverage: the feature classifier's predicted classes of the samples: the share per class and
+  the entropy of that distribution (log 10 = 2.303 nats when all ten classes are equally frequent).
+- Memorisation: each sample's pixel distance to its nearest training image, against the same distance
+  for the test images (which the model never saw). Samples much closer than test images are copies.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def _min_dist(a: torch.Tensor, b: torch.Tensor, chunk: int = 1024, exclude_self: bool = False,
+              k: int = 1) -> torch.Tensor:
+    """Distance from each row of `a` to its k-th nearest row of `b`, in chunks to bound memory."""
+    out = []
+    for i in range(0, len(a), chunk):
+        d = torch.cdist(a[i:i + chunk].float(), b.float())
+        if exclude_self:  # a is b: skip each point's zero distance to itself
+            d[torch.arange(len(d)), torch.arange(i, i + len(d))] = math.inf
+        out.append(d.kthvalue(k, dim=1).values)
+    return torch.cat(out)
+
+
+def _in_manifold(points: torch.Tensor, manifold: torch.Tensor, radii: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+    inside = []
+    for i in range(0, len(points), chunk):
+        d = torch.cdist(points[i:i + chunk].float(), manifold.float())
+        inside.append((d <= radii[None, :]).any(dim=1))
+    return torch.cat(inside)
+
+
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> dict[str, float]:
+    real_radii = _min_dist(real, real, exclude_self=True, k=k)
+    fake_radii = _min_dist(fake, fake, exclude_self=True, k=k)
+    return {"precision": float(_in_manifold(fake, real, real_radii).float().mean()),
+            "recall": float(_in_manifold(real, fake, fake_radii).float().mean())}
+
+
+def mode_coverage(probs: torch.Tensor, classes: tuple[str, ...] | list[str]) -> dict:
+    counts = torch.bincount(probs.argmax(-1), minlength=len(classes)).double()
+    fractions = counts / counts.sum()
+    nonzero = fractions[fractions > 0]
+    return {"class_fractions": {c: round(float(f), 4) for c, f in zip(classes, fractions)},
+            "class_entropy": float(-(nonzero * nonzero.log()).sum()),
+            "max_class_entropy": math.log(len(classes))}
+
+
+def memorisation(samples: torch.Tensor, train: torch.Tensor, test: torch.Tensor) -> dict[str, float]:
+    """Nearest-training-image distances in pixel space (L2 over the flattened image)."""
+    s = _min_dist(samples.flatten(1), train.flatten(1))
+    t = _min_dist(test.flatten(1), train.flatten(1))
+    threshold = float(t.quantile(0.01))
+    return {"sample_nn_train_median": float(s.median()), "test_nn_train_median": float(t.median()),
+            "nn_ratio": float(s.median() / t.median()),
+            "fraction_closer_than_test_p1": float((s < threshold).float().mean())}

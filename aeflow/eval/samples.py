@@ -1,0 +1,84 @@
+"""Scoring a set of generated images against a dataset's test split: one protocol for every model.
+
+FD, precision/recall and mode coverage in the domain classifier's feature space; memorisation in pixel
+space. Every FD comes with the real-vs-real floor: the same N training images scored the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aeflow.data import Dataset, load_dataset
+from aeflow.errors import DataError
+from aeflow.eval.features import VERSION, extract, extractor_accuracy, load_extractor
+from aeflow.eval.frechet import frechet_distance, gaussian_stats
+from aeflow.eval.sample_quality import memorisation, mode_coverage, precision_recall
+
+DEFAULT_N = 10_000
+
+
+def load_samples(path: str | Path) -> torch.Tensor:
+    """A .npy file of N x C x H x W images; pickled objects are refused."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read {path} as a .npy array of images: {e}") from None
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def check_samples(samples: torch.Tensor, shape: tuple[int, ...], source: str = "samples") -> torch.Tensor:
+    """Refuse anything but finite floats in [0, 1] of shape N x C x H x W matching the dataset."""
+    if not samples.is_floating_point():
+        raise DataError(f"{source}: dtype {samples.dtype}; expected floats in [0, 1] "
+                        "(divide uint8 images by 255 first)")
+    if samples.ndim != 4 or tuple(samples.shape[1:]) != tuple(shape):
+        raise DataError(f"{source}: shape {tuple(samples.shape)}; expected N x {' x '.join(map(str, shape))}")
+    if len(samples) < 2:
+        raise DataError(f"{source}: {len(samples)} image(s); need at least 2 to estimate a covariance")
+    if not torch.isfinite(samples).all():
+        raise DataError(f"{source}: contains NaN or infinite values")
+    lo, hi = float(samples.min()), float(samples.max())
+    if lo < 0 or hi > 1:
+        raise DataError(f"{source}: values in [{lo:.3g}, {hi:.3g}]; expected [0, 1] "
+                        "(map [-1, 1] outputs with (x + 1) / 2)")
+    return samples.float()
+
+
+def score_samples(samples: torch.Tensor, dataset: str | Dataset, n: int | None = None, seed: int = 0,
+                  build: bool = True, progress: bool = True) -> dict:
+    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+    samples = check_samples(samples, data.shape)
+    n = min(n or DEFAULT_N, len(samples), len(data.test_x))
+    extractor = load_extractor(data.name, data, build=build, progress=progress)
+    generator = torch.Generator().manual_seed(seed)
+    fake = samples[torch.randperm(len(samples), generator=generator)[:n]]
+    real = data.test_x[:n]
+    floor_images = data.train_x[torch.randperm(len(data.train_x), generator=generator)[:n]]
+    real_f, _ = extract(extractor, real)
+    fake_f, fake_p = extract(extractor, fake)
+    floor_f, _ = extract(extractor, floor_images)
+    real_stats = gaussian_stats(real_f)
+    return {
+        "n": n, "reference": f"{data.name} test split (first {n})",
+        "extractor": f"{data.name} classifier v{VERSION}, test accuracy {extractor_accuracy(data.name):.4f}",
+        "fd": frechet_distance(*gaussian_stats(fake_f), *real_stats),
+        "fd_real_floor": frechet_distance(*gaussian_stats(floor_f), *real_stats),
+        **precision_recall(real_f, fake_f),
+        **mode_coverage(fake_p, data.classes or [str(i) for i in range(fake_p.shape[1])]),
+        **memorisation(fake, data.train_x, real),
+    }
+
+
+def format_scores(scores: dict) -> str:
+    lines = [f"N = {scores['n']}, reference: {scores['reference']}", f"features: {scores['extractor']}",
+             f"FD {scores['fd']:.3f}   (real-vs-real floor {scores['fd_real_floor']:.3f})",
+             f"precision {scores['precision']:.3f}   recall {scores['recall']:.3f}",
+             f"class entropy {scores['class_entropy']:.3f} nats (uniform: {scores['max_class_entropy']:.3f})",
+             "class fractions " + " ".join(f"{k}:{v:.3f}" for k, v in scores["class_fractions"].items()),
+             f"memorisation: median nearest-train distance {scores['sample_nn_train_median']:.3f} "
+             f"(test images: {scores['test_nn_train_median']:.3f}, ratio {scores['nn_ratio']:.3f}); "
+             f"{scores['fraction_closer_than_test_p1']:.3f} of samples closer than 99% of test images"]
+    return "\n".join(lines)
