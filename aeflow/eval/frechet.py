@@ -7,6 +7,8 @@ The matrix square root is scipy's `sqrtm` (a well-kept Schur-based implementatio
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 import torch
@@ -18,13 +20,20 @@ def gaussian_stats(features: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
-    covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
-    if not np.isfinite(covmean).all():  # near-singular product: regularise, as the reference FID code does
-        eps = 1e-6 * np.eye(len(sigma1))
-        covmean = scipy.linalg.sqrtm((sigma1 + eps) @ (sigma2 + eps))
+    product = sigma1 @ sigma2
+    with warnings.catch_warnings():  # singular products (dead features, N < dim) are handled just below
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        covmean = scipy.linalg.sqrtm(product)
+        if not np.isfinite(covmean).all() or _relative_error(covmean, product) > 1e-3:
+            eps = 1e-6 * np.eye(len(sigma1))  # regularise, as the reference FID code does
+            covmean = scipy.linalg.sqrtm((sigma1 + eps) @ (sigma2 + eps))
     covmean = covmean.real  # round-off gives tiny imaginary parts
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def _relative_error(root: np.ndarray, product: np.ndarray) -> float:
+    return float(np.linalg.norm(root @ root - product) / max(np.linalg.norm(product), 1e-300))
 
 
 def frechet_distance_between(features1, features2) -> float:
