@@ -107,6 +107,88 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
         Path(json_out).write_text(json.dumps(results, indent=2) + "\n")
 
 
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--prior", default="normal", help="normal: N(0, I) codes; gmm: a Gaussian mixture fitted to the "
+              "training codes (fitted and saved with the run on first use)")
+@click.option("--n", type=int, default=10_000, help="number of samples")
+@click.option("--out", "-o", default=None, help=".npy file for the samples (default RUN_DIR/samples-PRIOR.npy)")
+@click.option("--seed", type=int, default=0)
+@click.option("--temperature", type=float, default=1.0, help="scale of N(0, I) codes")
+@click.option("--components", type=int, default=10, help="gmm: number of mixture components")
+@click.option("--covariance", default="full", help="gmm: full, diag, spherical or tied")
+@click.option("--refit", is_flag=True, help="gmm: fit the mixture again even if the run has one")
+@click.option("--data-dir", default=None, help=DATA_DIR_HELP)
+def sample(run_dir: str, prior: str, n: int, out: str | None, seed: int, temperature: float, components: int,
+           covariance: str, refit: bool, data_dir: str | None) -> None:
+    """Draw N images from a run's model: decoded codes from N(0, I) or from a fitted Gaussian mixture."""
+    import numpy as np
+
+    import aeflow
+    from aeflow.config import from_dict
+    from aeflow.runs import load_config
+    from aeflow.sampling import fit_gmm_prior, load_prior, sample_images
+    from aeflow.sampling.priors import GMM_WEIGHTS, GMMConfig
+    from aeflow.viz import save_image_grid
+
+    if n < 1:
+        raise ConfigError(f"--n must be >= 1, got {n}")
+    model = aeflow.load(run_dir)
+    gmm = None
+    if prior == "gmm":
+        settings = from_dict(GMMConfig, {"n_components": components, "covariance_type": covariance}, "gmm")
+        if (Path(run_dir) / GMM_WEIGHTS).exists() and not refit:
+            gmm = load_prior(run_dir)
+            saved = (gmm.config.n_components, gmm.config.covariance_type)
+            if saved != (settings.n_components, settings.covariance_type):
+                raise ConfigError(f"the run's GMM prior has {saved[0]} components ({saved[1]} covariance), not "
+                                  f"{components} ({covariance}); pass --refit to fit a new one over it")
+        else:
+            config = load_config(run_dir)
+            data = aeflow.load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
+            gmm = fit_gmm_prior(model, data.train_x, settings)
+            gmm.save(Path(run_dir))
+            click.echo(f"fitted a {components}-component GMM ({covariance}) to {gmm.extra['n_codes']} training codes")
+    images = sample_images(model, n, prior, gmm, seed=seed, temperature=temperature)
+    out_path = Path(out or Path(run_dir) / f"samples-{prior}.npy")
+    np.save(out_path, images.numpy())
+    grid = out_path.with_suffix(".png")
+    rows = [images[i:i + 16] for i in range(0, min(len(images), 64), 16)]
+    save_image_grid(rows, [""] * len(rows), grid, title=f"{model.registry_name}: samples, prior {prior}")
+    click.echo(f"{n} samples: {out_path} (grid: {grid}). Score them with "
+               f"`aeflow eval --samples {out_path} --dataset {load_config(run_dir).data.name}`")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--no-fd", is_flag=True, help="skip the FD of decoded N(0, I) codes")
+@click.option("--data-dir", default=None, help=DATA_DIR_HELP)
+def latent(run_dir: str, no_fd: bool, data_dir: str | None) -> None:
+    """Latent experiments on a trained encoder: noise and truncation sweeps, N(0, I) codes decoded (with
+    their FD), interpolations, active units; pictures and latent.json in RUN_DIR/latent/."""
+    import aeflow
+    from aeflow.eval.latent import latent_experiments
+    from aeflow.runs import load_config, write_summary
+
+    config = load_config(run_dir)
+    model = aeflow.load(run_dir)
+    if not model.supports("reconstruct"):
+        raise ConfigError(f"{config.model} cannot encode and decode: no latent space to explore")
+    data = aeflow.load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
+    out = Path(run_dir) / "latent"
+    results = latent_experiments(model, data, out, with_fd=not no_fd)
+    (out / "latent.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_summary(Path(run_dir), {"active_units": results["active_units"], "posterior_collapse": results["collapsed"]})
+    click.echo(f"active units: {results['active_units']} of {results['latent_dim']}"
+               + ("  POSTERIOR COLLAPSE" if results["collapsed"] else ""))
+    click.echo("noise sweep (scale x code std -> error): "
+               + ", ".join(f"{r['scale'] / results['code_std']:.2g}: {r['error']:.3f}" for r in results["noise_sweep"]))
+    if "normal_prior_samples" in results:
+        s = results["normal_prior_samples"]
+        click.echo(f"decoded N(0, I) codes: FD {s['fd']:.2f} (floor {s['fd_real_floor']:.2f}, N = {s['n']})")
+    click.echo(f"pictures and latent.json in {out}")
+
+
 @cli.group()
 def features() -> None:
     """Domain feature extractors (the classifiers behind FD)."""

@@ -27,6 +27,10 @@ def _check_type(where: str, name: str, value: Any, annotation: Any) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         return _check_type(where, name, value, inner[0])
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}.{name} must be a mapping, got {value!r}")
+        return value
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}.{name} must be a list, got {value!r}")
@@ -104,6 +108,8 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 2000
     progress: bool = True
+    # Schedules for named loss-term weights, e.g. {"kl": {"kind": "linear", "start": 0, "end": 1, "epochs": 10}}
+    loss_weights: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         require(self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}")
@@ -116,6 +122,10 @@ class TrainConfig:
         require(self.eval_batch_size >= 1, "train.eval_batch_size must be >= 1")
         require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                 f"train.device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
+        from aeflow.train.schedules import WeightSchedule
+
+        for name, spec in self.loss_weights.items():
+            from_dict(WeightSchedule, spec, f"train.loss_weights.{name}")
 
 
 @dataclass

@@ -87,3 +87,27 @@ def test_eval_of_a_likelihood_model_run(tmp_path, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["likelihood"]["iwae_50"] <= summary["likelihood"]["exact_log_likelihood"] + 1e-6
     assert (out / "eval.md").exists()
+
+
+def test_sample_and_latent_commands(tmp_path, capsys):
+    import numpy as np
+
+    out = tmp_path / "ae"
+    main(["train", "autoencoder", "-m", "hidden=[32]", "-m", "code_dim=2", "--epochs", "2", "--batch-size", "64",
+          "--no-progress", "--out", str(out)])
+    assert main(["sample", str(out), "--prior", "gmm", "--n", "100", "--components", "3"]) is None
+    samples = np.load(out / "samples-gmm.npy")
+    assert samples.shape == (100, 1, 8, 8) and samples.min() >= 0 and samples.max() <= 1
+    assert (out / "prior-gmm.safetensors").exists() and (out / "samples-gmm.png").exists()
+    # Same seed, saved prior: the same samples.
+    main(["sample", str(out), "--prior", "gmm", "--n", "100", "--components", "3", "--out", str(tmp_path / "b.npy")])
+    assert np.array_equal(np.load(tmp_path / "b.npy"), samples)
+    code, _, err = run_cli(["sample", str(out), "--prior", "gmm", "--components", "4"], capsys)
+    assert code == 2 and "--refit" in err
+    code, _, err = run_cli(["sample", str(out), "--prior", "uniform"], capsys)
+    assert code == 2 and "prior must be one of normal, gmm" in err
+    assert main(["latent", str(out), "--no-fd"]) is None
+    assert "active units: 2 of 2" in capsys.readouterr().out
+    for name in ("codes_2d.png", "decoded_plane.png", "noise_sweep.png", "truncation.png", "latent.json",
+                 "interpolation_spherical.png"):
+        assert (out / "latent" / name).exists(), name

@@ -5,6 +5,7 @@ from aeflow.models.base import FittedModel, Model
 from aeflow.models.baselines import PCA, KernelPCA, LogisticPCA
 from aeflow.models.classifier import Classifier
 from aeflow.models.ppca import PPCA
+from aeflow.models.vae import VAE
 
 __all__ = ["PCA", "PPCA", "Autoencoder", "AutoencoderConfig", "Classifier", "FittedModel", "KernelPCA", "LogisticPCA",
-           "Model"]
+           "Model", "VAE"]

@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from aeflow.config import TrainConfig
+from aeflow.config import TrainConfig, from_dict
 from aeflow.errors import ConfigError, TrainingError
 from aeflow.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from aeflow.train.schedules import warmup_cosine
+from aeflow.train.schedules import WeightSchedule, warmup_cosine
 
 METRICS = "metrics.jsonl"
 
@@ -102,6 +102,10 @@ def train(model: torch.nn.Module, train_data: tuple[torch.Tensor, ...], test_dat
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
     optimizer = make_optimizer(model, cfg)
+    weight_schedules = {name: from_dict(WeightSchedule, spec, f"train.loss_weights.{name}")
+                        for name, spec in cfg.loss_weights.items()}
+    if weight_schedules and not hasattr(model, "loss_weights"):
+        raise ConfigError(f"train.loss_weights given, but {type(model).__name__} has no weighted loss terms")
     shuffle = torch.Generator().manual_seed(cfg.seed)
     ckpt_path, metrics_path = run_dir / CHECKPOINT_NAME, run_dir / METRICS
 
@@ -143,6 +147,8 @@ def train(model: torch.nn.Module, train_data: tuple[torch.Tensor, ...], test_dat
                 lr = cfg.lr * warmup_cosine(step, total_steps, warmup_steps, cfg.final_lr_fraction)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
+                for name, schedule in weight_schedules.items():
+                    model.loss_weights[name] = schedule.value(step / steps_per_epoch)
                 rows = perm[batch_index * cfg.batch_size:(batch_index + 1) * cfg.batch_size]
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                     terms = model.loss(*(t[rows] for t in train_data))
@@ -173,6 +179,7 @@ def train(model: torch.nn.Module, train_data: tuple[torch.Tensor, ...], test_dat
             test = evaluate(model, test_data, cfg.eval_batch_size, cfg.bf16)
             last = {"epoch": epoch + 1, "step": step, "lr": lr, "train_time": round(train_time, 3),
                     "images_per_s": round(steps_per_epoch * cfg.batch_size / max(epoch_time, 1e-9), 1),
+                    **{f"weight/{k}": v for k, v in getattr(model, "loss_weights", {}).items()},
                     **{f"train/{k}": v / steps_per_epoch for k, v in epoch_sums.items()},
                     **{f"test/{k}": v for k, v in test.items()}}
             with open(metrics_path, "a") as f:

@@ -37,3 +37,33 @@ def save_loss_curve(metrics: list[dict[str, Any]], path: str | Path, title: str 
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def save_curve(xs: list[float], ys: list[float], path: str | Path, xlabel: str, ylabel: str, title: str = "",
+               log_y: bool = False) -> None:
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.plot(xs, ys, marker="o")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if log_y:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_code_scatter(codes, labels, path: str | Path, title: str = "") -> None:
+    """2-D codes coloured by label (the 'islands vs blobs' picture)."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=3, alpha=0.7)
+    fig.colorbar(points, ax=ax, label="label")
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
