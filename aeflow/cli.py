@@ -39,11 +39,14 @@ def cli() -> None:
 @click.option("--train-subset", type=int, default=None, help="use only the first N training examples")
 @click.option("--model-option", "-m", "model_options", multiple=True, metavar="KEY=VALUE",
               help="a model config field, e.g. -m code_dim=30 -m hidden=[512,256] (repeatable)")
+@click.option("--train-option", "-t", "train_options_kv", multiple=True, metavar="KEY=VALUE",
+              help="any training config field, e.g. -t 'loss_weights={kl: {kind: linear, epochs: 10}}'")
 @click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
 @click.option("--no-download", is_flag=True, help="never download; fail if the files are not found")
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 def train(model: str, dataset: str | None, data_dir: str | None, out: str | None, model_options: tuple[str, ...],
-          resume: bool, no_download: bool, no_progress: bool, train_subset: int | None, **train_flags) -> None:
+          train_options_kv: tuple[str, ...], resume: bool, no_download: bool, no_progress: bool,
+          train_subset: int | None, **train_flags) -> None:
     """Train MODEL (a family or a preset; see `aeflow models`) into a run folder."""
     import aeflow
 
@@ -52,12 +55,14 @@ def train(model: str, dataset: str | None, data_dir: str | None, out: str | None
             raise ConfigError("--resume needs --out RUN_DIR: the run folder to continue")
         given = [f"--{k.replace('_', '-')}" for k, v in train_flags.items() if v is not None]
         given += ["--dataset"] * bool(dataset) + ["--model-option"] * bool(model_options)
+        given += ["--train-option"] * bool(train_options_kv)
         if given:
             raise ConfigError(f"--resume continues the run exactly as its config.yaml says; drop {', '.join(given)} "
                               "(or start a new run with another --out)")
         run = aeflow.train(RunConfig(), out, resume=True)
     else:
-        train_options = {k: v for k, v in train_flags.items() if v is not None}
+        train_options = {**parse_assignments(train_options_kv, "--train-option"),
+                         **{k: v for k, v in train_flags.items() if v is not None}}
         if no_progress:
             train_options["progress"] = False
         config = aeflow.make_config(model, dataset or "digits", parse_assignments(model_options, "--model-option"),
@@ -187,6 +192,43 @@ def latent(run_dir: str, no_fd: bool, data_dir: str | None) -> None:
         s = results["normal_prior_samples"]
         click.echo(f"decoded N(0, I) codes: FD {s['fd']:.2f} (floor {s['fd_real_floor']:.2f}, N = {s['n']})")
     click.echo(f"pictures and latent.json in {out}")
+
+
+@cli.group()
+def sweep() -> None:
+    """Sweeps: one run per setting, a table and a plot."""
+
+
+@sweep.command(name="beta")
+@click.option("--values", required=True, help="comma-separated betas, e.g. 0.1,0.5,1,4")
+@click.option("--dataset", "-d", default="digits", help=DATASET_HELP)
+@click.option("--data-dir", default=None, help=DATA_DIR_HELP)
+@click.option("--model", default="vae", help="vae or a VAE preset (e.g. vae-burda)")
+@click.option("--model-option", "-m", "model_options", multiple=True, metavar="KEY=VALUE")
+@click.option("--epochs", type=int, default=None)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--lr", type=float, default=None)
+@click.option("--out", "-o", default=None, help="parent folder of the runs (default runs/sweep-beta-DATASET)")
+@click.option("--no-fd", is_flag=True, help="skip the FD of prior samples")
+@click.option("--no-progress", is_flag=True)
+def sweep_beta_command(values: str, dataset: str, data_dir: str | None, model: str, model_options: tuple[str, ...],
+                       epochs: int | None, batch_size: int | None, lr: float | None, out: str | None, no_fd: bool,
+                       no_progress: bool) -> None:
+    """Train one VAE per beta; print and plot the rate-distortion trade-off."""
+    from aeflow.sweeps import markdown_rows, sweep_beta
+
+    try:
+        betas = [float(v) for v in values.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--values must be comma-separated numbers, got {values!r}") from None
+    if not betas or min(betas) < 0:
+        raise ConfigError(f"--values needs at least one beta >= 0, got {values!r}")
+    train_options = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
+    out = out or f"runs/sweep-beta-{dataset}"
+    rows = sweep_beta(betas, dataset, model, parse_assignments(model_options, "--model-option"), train_options, out,
+                      data_dir, with_fd=not no_fd, progress=not no_progress)
+    click.echo(markdown_rows(rows))
+    click.echo(f"\nrate_distortion.png, beta_grid.png and sweep.json in {out}")
 
 
 @cli.group()

@@ -21,6 +21,8 @@ def run_cli(args, capsys):
     (["train", "autoencoder", "-m", "activation=swish"], "activation must be one of sigmoid, tanh, relu"),
     (["train", "autoencoder", "--resume"], "--resume needs --out"),
     (["train", "autoencoder", "--resume", "--out", "x", "--epochs", "5"], "drop --epochs"),
+    (["train", "vae", "-t", "loss_weights={kl: {kind: cosine}}"], "schedule kind must be one of linear"),
+    (["train", "vae", "-t", "epoch=3"], "unknown key(s) epoch in train; valid keys:"),
     (["reproduce", "nosuch"], "unknown experiment 'nosuch'; choose one of hinton"),
     (["eval", "/nonexistent/run"], "is not a run folder"),
 ])
@@ -111,3 +113,15 @@ def test_sample_and_latent_commands(tmp_path, capsys):
     for name in ("codes_2d.png", "decoded_plane.png", "noise_sweep.png", "truncation.png", "latent.json",
                  "interpolation_spherical.png"):
         assert (out / "latent" / name).exists(), name
+
+
+def test_sweep_beta(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["sweep", "beta", "--values", "0.5,4", "--epochs", "2", "--batch-size", "128", "-m", "latent_dim=4",
+                 "--no-fd", "--no-progress", "--out", str(out)]) is None
+    rows = json.loads((out / "sweep.json").read_text())
+    assert [r["beta"] for r in rows] == [0.5, 4.0]
+    assert rows[0]["rate_kl"] > rows[1]["rate_kl"]  # a larger beta buys a lower rate
+    assert (out / "rate_distortion.png").exists() and (out / "beta_grid.png").exists()
+    code, _, err = run_cli(["sweep", "beta", "--values", "a,b"], capsys)
+    assert code == 2 and "comma-separated numbers" in err
