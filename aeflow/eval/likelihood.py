@@ -4,8 +4,10 @@ A model offers `log_importance_weights(x, k, generator) -> (k, B)`: log p(x, z_i
 with z_i ~ q(z | x). Then
     ELBO   = E_q[log w]                   (estimated by the mean over the k samples)
     IWAE_k = E[log (1/k) sum_i w_i]      (Burda et al. 2016), with ELBO = IWAE_1 <= IWAE_k <= log p(x).
-Samples are drawn in chunks so k = 5000 fits in memory. For Bernoulli decoders the test images are
-binarised once, with a fixed seed (x_bin ~ Bernoulli(x)), as in Burda et al.'s protocol.
+Samples are drawn in chunks so k = 5000 fits in memory. For models with a loss, its terms on the same
+images (e.g. reconstruction and KL, one-sample estimates) are reported beside the bounds. For Bernoulli
+decoders the test images are binarised once, with a fixed seed (x_bin ~ Bernoulli(x)), as in Burda et
+al.'s protocol.
 """
 
 from __future__ import annotations
@@ -27,9 +29,13 @@ def likelihood_bounds(model, x: torch.Tensor, k: int = 5000, batch_size: int = 1
     if binarize:
         x = torch.bernoulli(x, generator=generator)
     elbo_sum, iwae_sum = 0.0, 0.0
+    term_sums: dict[str, float] = {}
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
             batch = x[i:i + batch_size]
+            if model.supports("loss"):  # the model's own terms (e.g. recon and KL) on the same images
+                for name, value in model.loss(batch).items():
+                    term_sums[name] = term_sums.get(name, 0.0) + float(value) * len(batch)
             running = torch.full((len(batch),), -math.inf, dtype=torch.float64)
             mean_log_w = torch.zeros(len(batch), dtype=torch.float64)
             for start in range(0, k, k_chunk):
@@ -38,4 +44,5 @@ def likelihood_bounds(model, x: torch.Tensor, k: int = 5000, batch_size: int = 1
                 mean_log_w += log_w.sum(0) / k
             elbo_sum += float(mean_log_w.sum())
             iwae_sum += float((running - math.log(k)).sum())
-    return {"elbo": elbo_sum / len(x), f"iwae_{k}": iwae_sum / len(x), "n": len(x), "k": k, "binarized": binarize}
+    return {"elbo": elbo_sum / len(x), f"iwae_{k}": iwae_sum / len(x), "n": len(x), "k": k, "binarized": binarize,
+            "terms": {name: v / len(x) for name, v in term_sums.items()}}

@@ -46,5 +46,7 @@ def format_results(results: dict) -> str:
                 f"ELBO {b['elbo']:.3f}, IWAE-{b['k']} {iwae:.3f} nats")
         if "exact_log_likelihood" in b:
             line += f", exact log p(x) {b['exact_log_likelihood']:.3f}"
+        if b["terms"]:
+            line += "; terms: " + ", ".join(f"{k} {v:.3f}" for k, v in b["terms"].items() if k != "loss")
         lines.append(line)
     return "\n".join(lines) or "no metric applies to this model"
