@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from aeflow.viz.plots import save_figure  # noqa: E402
+
 
 def tile(images: torch.Tensor, pad: int = 1) -> torch.Tensor:
     """(N, C, H, W) in [0, 1] -> one (H', N*(W+pad)) greyscale strip (the channel mean for C > 1)."""
@@ -33,8 +35,4 @@ def save_image_grid(rows: list[torch.Tensor], labels: list[str], path: str | Pat
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, title)

@@ -32,11 +32,7 @@ def save_loss_curve(metrics: list[dict[str, Any]], path: str | Path, title: str 
         ax2.set_xlabel("epoch")
         ax2.legend()
         ax2.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, title)
 
 
 def save_curve(xs: list[float], ys: list[float], path: str | Path, xlabel: str, ylabel: str, title: str = "",
@@ -48,11 +44,7 @@ def save_curve(xs: list[float], ys: list[float], path: str | Path, xlabel: str, 
     if log_y:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-    if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, title)
 
 
 def save_code_scatter(codes, labels, path: str | Path, title: str = "") -> None:
@@ -62,8 +54,13 @@ def save_code_scatter(codes, labels, path: str | Path, title: str = "") -> None:
     fig.colorbar(points, ax=ax, label="label")
     ax.set_xlabel("z1")
     ax.set_ylabel("z2")
+    save_figure(fig, path, title)
+
+
+def save_figure(fig, path: str | Path, title: str = "") -> None:
+    """Title, tight layout, PNG at 100 dpi, and the figure closed (pyplot keeps figures alive otherwise)."""
     if title:
-        ax.set_title(title, fontsize=10)
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
