@@ -125,3 +125,10 @@ def test_sweep_beta(tmp_path, capsys):
     assert (out / "rate_distortion.png").exists() and (out / "beta_grid.png").exists()
     code, _, err = run_cli(["sweep", "beta", "--values", "a,b"], capsys)
     assert code == 2 and "comma-separated numbers" in err
+
+
+def test_features_build(capsys):
+    assert main(["features", "build", "--dataset", "digits"]) is None
+    assert "test accuracy 0.9" in capsys.readouterr().out
+    code, _, err = run_cli(["features", "build", "--dataset", "swissroll"], capsys)
+    assert code == 2 and "not an image dataset" in err
