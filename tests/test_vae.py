@@ -135,3 +135,12 @@ def test_likelihood_report_has_the_elbo_terms(tmp_path):
     assert bounds["binarized"] and set(bounds["terms"]) >= {"recon", "kl", "elbo"}
     # The one-sample ELBO from the loss and the bound's ELBO estimate agree up to Monte-Carlo noise.
     assert bounds["terms"]["elbo"] == pytest.approx(bounds["elbo"], rel=0.05)
+
+
+def test_temperature_zero_decodes_the_prior_mean_and_train_subset_is_applied(tmp_path):
+    config = aeflow.make_config("vae", "digits", {"latent_dim": 3}, {"epochs": 1, "batch_size": 64, "progress": False},
+                                train_subset=200)
+    run = aeflow.train(config, tmp_path / "vae")
+    assert json.loads((run / "summary.json").read_text())["n_train"] == 200
+    images = sample_images(aeflow.load(run), 4, "normal", temperature=0.0)
+    assert torch.allclose(images, images[:1].expand_as(images))
