@@ -6,7 +6,8 @@ import torch
 
 import aeflow
 from aeflow.errors import ConfigError
-from aeflow.eval.latent import active_units, interpolate, noise_sweep, truncation_sweep
+from aeflow.eval.latent import (active_units, interpolate, noise_sweep, posterior_and_prior_samples, traversal,
+                                truncation_sweep)
 from aeflow.nn.distributions import gaussian_kl
 from aeflow.registry import build_model
 from aeflow.sampling import fit_gmm_prior, load_prior, sample_images
@@ -116,6 +117,25 @@ def test_latent_sweeps_and_active_units():
     assert trunc[0]["error"] < trunc[-1]["error"]
     units = active_units(pca, data.test_x)
     assert units["active_units"] == 6 and not units["collapsed"]
+
+
+def test_traversal_moves_one_dimension_and_posterior_samples_follow_the_posterior():
+    data = aeflow.load_dataset("digits")
+    pca = build_model("pca", {"n_components": 4}, data.shape)
+    pca.fit(data.train_x)
+    z = pca.encode(data.test_x[:3])
+    images = traversal(pca, z, 2, torch.tensor([-1.0, float(z[1, 2]), 1.0]))
+    assert images.shape == (3, 3, 1, 8, 8)
+    torch.testing.assert_close(images[1, 1], pca.decode(z[1:2])[0])  # its own value: its own reconstruction
+    assert not torch.allclose(images[0, 0], images[0, 2])
+    model = build_model("vae", {"latent_dim": 4}, (1, 8, 8)).eval()
+    with torch.no_grad():
+        model.encoder[-1].bias[4:] = -30.0  # log-variance far below zero: posterior samples = the mean's decoding
+    posterior, prior = posterior_and_prior_samples(model, data.test_x[:2], 5)
+    assert posterior.shape == prior.shape == (2, 5, 1, 8, 8)
+    torch.testing.assert_close(posterior[0], model.reconstruct(data.test_x[:1]).expand(5, -1, -1, -1), atol=5e-3,
+                               rtol=0)
+    assert (prior[0] - prior[0, :1]).abs().max() > 1e-3
 
 
 def test_posterior_collapse_is_detected():

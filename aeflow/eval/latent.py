@@ -66,6 +66,25 @@ def active_units(model, x: torch.Tensor, threshold: float = 0.01) -> dict:
     return result
 
 
+@torch.no_grad()
+def traversal(model, z: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
+    """Decode each code in `z` with dimension `dim` set to each of `values`: (len(z), len(values), C, H, W)."""
+    codes = z[:, None, :].repeat(1, len(values), 1)
+    codes[:, :, dim] = values
+    return model.decode(codes.reshape(-1, z.shape[1])).reshape(len(z), len(values), *model.input_shape)
+
+
+@torch.no_grad()
+def posterior_and_prior_samples(model, x: torch.Tensor, n_posterior: int, seed: int = 0
+                                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decoded z ~ q(z | x) for each x ((len(x), n_posterior, ...)) and as many decoded z ~ N(0, I)."""
+    g = torch.Generator().manual_seed(seed)
+    mu, logvar = model.posterior(x)
+    z = mu[:, None] + (0.5 * logvar).exp()[:, None] * torch.randn(len(x), n_posterior, mu.shape[1], generator=g)
+    posterior = model.decode(z.reshape(-1, mu.shape[1])).reshape(len(x), n_posterior, *model.input_shape)
+    prior = model.decode(torch.randn(len(x) * n_posterior, mu.shape[1], generator=g))
+    return posterior, prior.reshape(len(x), n_posterior, *model.input_shape)
+
 
 def latent_experiments(model, data, out_dir: Path, with_fd: bool = True, n_prior: int | None = None,
                        seed: int = 0) -> dict:
@@ -102,6 +121,13 @@ def latent_experiments(model, data, out_dir: Path, with_fd: bool = True, n_prior
                 images = model.decode(path)
             save_image_grid([images], [mode], out_dir / f"interpolation_{mode}.png",
                             title=f"{mode} interpolation between two test images' codes")
+        _traversal_grids(model, codes, results["variance_per_dim"], out_dir)
+        if hasattr(model, "posterior"):
+            posterior, prior = posterior_and_prior_samples(model, x[:6], 10, seed)
+            rows = [torch.cat([x[i:i + 1], posterior[i]]) for i in range(6)] + list(prior[:3])
+            save_image_grid(rows, [f"x{i}, q(z|x)" for i in range(6)] + ["N(0, I)"] * 3,
+                            out_dir / "posterior_vs_prior.png",
+                            title="a test image then decoded posterior samples; below, decoded prior samples")
     if codes.shape[1] == 2 and data.test_y is not None:
         save_code_scatter(codes.numpy(), data.test_y.numpy(), out_dir / "codes_2d.png", "test codes")
         if data.is_image:
@@ -113,3 +139,18 @@ def latent_experiments(model, data, out_dir: Path, with_fd: bool = True, n_prior
             save_image_grid([images[i:i + 12] for i in range(0, 144, 12)], [""] * 12, out_dir / "decoded_plane.png",
                             title="decoded grid over the code plane")
     return results
+
+
+def _traversal_grids(model, codes: torch.Tensor, variance_per_dim: list[float], out_dir: Path,
+                     max_dims: int = 8, steps: int = 11) -> None:
+    """One grid per dimension (the most active first): four test codes, that dimension swept over
+    +-3 standard deviations of the test codes, the others held."""
+    from aeflow.viz import save_image_grid
+
+    std = codes.std(0)
+    order = sorted(range(codes.shape[1]), key=lambda d: -variance_per_dim[d])[:max_dims]
+    for rank, dim in enumerate(order):
+        values = codes[:, dim].mean() + torch.linspace(-3, 3, steps) * std[dim]
+        images = traversal(model, codes[:4], dim, values)
+        save_image_grid(list(images), [f"test {i}" for i in range(4)], out_dir / f"traversal_{rank:02d}_dim{dim}.png",
+                        title=f"dimension {dim} (activity rank {rank}) from -3 to +3 std, other dimensions held")
