@@ -94,12 +94,14 @@ def choice(where: str, value: str, choices: typing.Iterable[str]) -> None:
 
 @dataclass
 class TrainConfig:
-    """How a model is optimised: AdamW, linear warm-up then cosine decay, gradient clipping."""
+    """How a model is optimised: AdamW, linear warm-up then cosine decay, gradient clipping, an optional
+    average of the weights (EMA) for evaluation and sampling."""
 
     epochs: int = 20
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam's moment decays
     warmup_epochs: float = 1.0
     final_lr_fraction: float = 0.0   # the cosine decays to lr * this
     grad_clip: float = 1.0           # max global gradient norm; 0 turns clipping off
@@ -108,6 +110,8 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 2000
     progress: bool = True
+    ema_decay: float = 0.0           # > 0: keep an exponential moving average of the weights (0.999, 0.9999)
+    sample_every: int = 0            # > 0: a fixed-noise sample grid every N epochs (models that sample)
     # Schedules for named loss-term weights, e.g. {"kl": {"kind": "linear", "start": 0, "end": 1, "epochs": 10}}
     loss_weights: dict[str, Any] = field(default_factory=dict)
 
@@ -120,6 +124,10 @@ class TrainConfig:
         require(0 <= self.final_lr_fraction <= 1, "train.final_lr_fraction must be in [0, 1]")
         require(self.grad_clip >= 0, f"train.grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
         require(self.eval_batch_size >= 1, "train.eval_batch_size must be >= 1")
+        require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+                f"train.betas must be two numbers in [0, 1), got {self.betas}")
+        require(0 <= self.ema_decay < 1, f"train.ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
+        require(self.sample_every >= 0, f"train.sample_every must be >= 0 (0 = off), got {self.sample_every}")
         require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                 f"train.device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
         from aeflow.train.schedules import WeightSchedule

@@ -22,7 +22,7 @@ from aeflow.models import FittedModel, Model
 from aeflow.registry import build_model, resolve
 from aeflow.train import read_metrics, resolve_device
 from aeflow.train import train as train_loop
-from aeflow.train.checkpoint import CHECKPOINT_NAME, load_weights, save_weights
+from aeflow.train.checkpoint import CHECKPOINT_NAME, _with_prefix, atomic_save, load_weights, read_tensors, save_weights
 from aeflow.train.trainer import METRICS
 from aeflow.viz import save_image_grid, save_loss_curve
 
@@ -79,7 +79,14 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, dataset: Dat
             raise ConfigError(f"{config.model} needs labels and {data.name} has none")
         train_data = (data.train_x, data.train_y) if model.uses_labels else (data.train_x,)
         test_data = (data.test_x, data.test_y) if model.uses_labels else (data.test_x,)
-        last = train_loop(model, train_data, test_data, config.train, out, resume=resume)
+        derived = derived_training_data(model, data, out)
+        if derived:
+            train_data, test_data = derived
+        sample_grids = SampleGrids(out, config.train.sample_every) if config.train.sample_every else None
+        last, ema = train_loop(model, train_data, test_data, config.train, out, resume=resume,
+                               on_epoch_end=sample_grids)
+        if ema:  # the averaged weights are the model (the trained ones stay in the checkpoint)
+            model.load_state_dict(ema.shadow)
         train_time = last["train_time"]
         images_per_s = (last["epoch"] * (len(data.train_x) // config.train.batch_size) * config.train.batch_size
                         / max(train_time, 1e-9))
@@ -96,6 +103,50 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, dataset: Dat
     write_summary(out, summary)
     draw_pictures(out, model, data)
     return out
+
+
+DERIVED_DATA = "training-data.safetensors"
+
+
+def derived_training_data(model: Model, data: Dataset, out: Path):
+    """The model's own training data made from the dataset (codes of a frozen encoder, reflow pairs), or
+    None. Made once and kept in the run folder with the model's buffers, so that a resumed run reuses it."""
+    if not hasattr(model, "derive_training_data"):
+        return None
+    path = out / DERIVED_DATA
+    if path.exists():
+        tensors, _ = read_tensors(path)
+        if not tensors:
+            return None
+        model.load_state_dict(_with_prefix(tensors, "model."), strict=False)
+        return tuple(tuple(tensors[f"{split}.{i}"] for i in range(sum(k.startswith(f"{split}.") for k in tensors)))
+                     for split in ("train", "test"))
+    derived = model.derive_training_data(data.train_x, data.test_x)
+    tensors = {}
+    if derived:
+        tensors = {**{f"train.{i}": t for i, t in enumerate(derived[0])},
+                   **{f"test.{i}": t for i, t in enumerate(derived[1])},
+                   **{f"model.{k}": v for k, v in model.state_dict().items()}}
+    atomic_save(tensors, path)
+    return derived
+
+
+class SampleGrids:
+    """Every `every` epochs: 64 samples from the same noise (seed 0) into RUN/samples/epoch_NNNN.png."""
+
+    def __init__(self, out: Path, every: int) -> None:
+        self.out, self.every = out / "samples", every
+
+    def __call__(self, model: Model, epoch: int) -> None:
+        if epoch % self.every or not model.supports("sample"):
+            return
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            images = model.sample(64, torch.Generator().manual_seed(0)).cpu()
+        model.train(was_training)
+        save_image_grid([images[i:i + 16] for i in range(0, 64, 16)], [""] * 4, self.out / f"epoch_{epoch:04d}.png",
+                        title=f"{model.registry_name}: fixed-noise samples after epoch {epoch}")
 
 
 def draw_pictures(out: Path, model: Model, data: Dataset, n: int = 16) -> None:

@@ -23,14 +23,14 @@ def test_weights_round_trip_exactly(tmp_path):
 
 def test_checkpoint_round_trips_optimizer_and_rng(tmp_path):
     model = small_model()
-    opt = make_optimizer(model, TrainConfig(lr=1e-2, weight_decay=0.1))
+    opt = make_optimizer(list(model.parameters()), TrainConfig(lr=1e-2, weight_decay=0.1))
     model.loss(torch.rand(4, 1, 8, 8))["loss"].backward()
     opt.step()
     rng = {"torch": torch.get_rng_state()}
-    save_checkpoint(tmp_path / "c.safetensors", model, opt, rng, {"epoch": 3, "note": "x"})
+    save_checkpoint(tmp_path / "c.safetensors", model, {"": opt}, rng, {"epoch": 3, "note": "x"})
     model2 = small_model()
-    opt2 = make_optimizer(model2, TrainConfig(lr=1.0))
-    rng2, state = load_checkpoint(tmp_path / "c.safetensors", model2, opt2)
+    opt2 = make_optimizer(list(model2.parameters()), TrainConfig(lr=1.0))
+    rng2, state = load_checkpoint(tmp_path / "c.safetensors", model2, {"": opt2})
     assert state == {"epoch": 3, "note": "x"}
     assert torch.equal(rng2["torch"], rng["torch"])
     assert opt2.param_groups[0]["lr"] == 1e-2 and opt2.param_groups[0]["weight_decay"] == 0.1
@@ -48,4 +48,5 @@ def test_corrupt_or_foreign_files_are_clear_errors(tmp_path):
     with pytest.raises(DataError, match="does not match the model"):
         load_weights(small_model(), tmp_path / "other.safetensors")
     with pytest.raises(DataError, match="not an aeflow training checkpoint"):
-        load_checkpoint(tmp_path / "other.safetensors", small_model(), make_optimizer(small_model(), TrainConfig()))
+        load_checkpoint(tmp_path / "other.safetensors", small_model(),
+                        {"": make_optimizer(list(small_model().parameters()), TrainConfig())})

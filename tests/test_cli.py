@@ -13,7 +13,7 @@ def run_cli(args, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["train", "nosuch"], "unknown model 'nosuch'; choose one of autoencoder, classifier, kernel-pca"),
+    (["train", "nosuch"], "unknown model 'nosuch'; choose one of autoencoder, classifier, ddpm"),
     (["train", "autoencoder", "--dataset", "cifar"], "data.name must be one of digits, mnist, fashion-mnist"),
     (["train", "autoencoder", "--epochs", "0"], "train.epochs must be >= 1"),
     (["train", "autoencoder", "-m", "code_dim"], "must look like KEY=VALUE"),

@@ -83,8 +83,8 @@ def test_autoencoder_protocol(digits):
 def test_presets_and_unknown_names():
     family, model_cfg, train_cfg = resolve("hinton")
     assert family == "autoencoder" and model_cfg["hidden"] == [1000, 500, 250] and model_cfg["code_dim"] == 30
-    with pytest.raises(ConfigError, match="unknown model 'gan'; choose one of autoencoder"):
-        resolve("gan")
+    with pytest.raises(ConfigError, match="unknown model 'wgan'; choose one of autoencoder"):
+        resolve("wgan")
     with pytest.raises(ConfigError, match="recon_loss=bce needs output=sigmoid"):
         build_model("autoencoder", {"output": "linear"}, (3,))
     with pytest.raises(ConfigError, match="hidden must be a list"):

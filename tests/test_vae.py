@@ -6,8 +6,14 @@ import torch
 
 import aeflow
 from aeflow.errors import ConfigError
-from aeflow.eval.latent import (active_units, interpolate, noise_sweep, posterior_and_prior_samples, traversal,
-                                truncation_sweep)
+from aeflow.eval.latent import (
+    active_units,
+    interpolate,
+    noise_sweep,
+    posterior_and_prior_samples,
+    traversal,
+    truncation_sweep,
+)
 from aeflow.nn.distributions import gaussian_kl
 from aeflow.registry import build_model
 from aeflow.sampling import fit_gmm_prior, load_prior, sample_images

@@ -63,30 +63,50 @@ def load_weights(model: torch.nn.Module, path: Path, prefix: str = "") -> None:
                         f"unexpected {sorted(unexpected)[:5]}")
 
 
-def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    rng: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
-    """Model weights, optimiser moments, RNG states and the loop's position (`state`, JSON)."""
+def save_checkpoint(path: Path, model: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer],
+                    rng: dict[str, torch.Tensor], state: dict[str, Any],
+                    ema: dict[str, torch.Tensor] | None = None) -> None:
+    """Model weights, optimiser moments (one optimiser per training phase; "" when there is one), RNG
+    states, the weight average and the loop's position (`state`, JSON)."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    opt = optimizer.state_dict()
-    for idx, param_state in opt["state"].items():
-        for key, value in param_state.items():
-            tensors[f"optim.{idx}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    meta = {"state": json.dumps(state)}
+    for name, optimizer in optimizers.items():
+        prefix = _optim_prefix(name)
+        opt = optimizer.state_dict()
+        for idx, param_state in opt["state"].items():
+            for key, value in param_state.items():
+                tensors[f"{prefix}{idx}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+        meta[f"param_groups{'.' + name if name else ''}"] = json.dumps(opt["param_groups"])
     tensors.update({f"rng.{k}": v for k, v in rng.items()})
-    meta = {"state": json.dumps(state), "param_groups": json.dumps(opt["param_groups"])}
+    tensors.update({f"ema.{k}": v for k, v in (ema or {}).items()})
     atomic_save(tensors, path, meta)
 
 
-def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer
-                    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Restore model and optimiser in place; return (rng states, loop state)."""
+def _optim_prefix(name: str) -> str:
+    return f"optim.{name}." if name else "optim."
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer],
+                    ema: dict[str, torch.Tensor] | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Restore model, optimisers and weight average in place; return (rng states, loop state)."""
     tensors, meta = read_tensors(path)
-    if "state" not in meta or "param_groups" not in meta:
+    if "state" not in meta:
         raise DataError(f"{path} is not an aeflow training checkpoint (no loop state in its header)")
     model.load_state_dict(_with_prefix(tensors, "model."))
-    opt_state: dict[int, dict[str, torch.Tensor]] = {}
-    for name, value in tensors.items():
-        if name.startswith("optim."):
-            _, idx, key = name.split(".", 2)
-            opt_state.setdefault(int(idx), {})[key] = value
-    optimizer.load_state_dict({"state": opt_state, "param_groups": json.loads(meta["param_groups"])})
+    for name, optimizer in optimizers.items():
+        groups = meta.get(f"param_groups{'.' + name if name else ''}")
+        if groups is None:
+            raise DataError(f"{path} has no optimiser state for {name or 'the model'}; it was written by another "
+                            "kind of run. Start a new run instead of --resume")
+        opt_state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in _with_prefix(tensors, _optim_prefix(name)).items():
+            idx, field = key.split(".", 1)
+            if idx.isdigit():
+                opt_state.setdefault(int(idx), {})[field] = value
+        optimizer.load_state_dict({"state": opt_state, "param_groups": json.loads(groups)})
+    if ema is not None:
+        saved = _with_prefix(tensors, "ema.")
+        if saved:
+            for k, v in saved.items():
+                ema[k].copy_(v)
     return _with_prefix(tensors, "rng."), json.loads(meta["state"])

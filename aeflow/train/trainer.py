@@ -1,8 +1,11 @@
 """The one training loop. It knows nothing about model families: it minimises `model.loss(*batch)["loss"]`,
-where a batch is the same rows of each tensor it was given (images, or images and labels).
+where a batch is the same rows of each tensor it was given (images, or images and labels). A model with
+`phases` (a GAN: discriminator, generator) gets one optimiser per phase, stepped in turn on each batch
+with `model.loss(*batch, phase=...)`, gradients reaching only `model.phase_parameters(phase)`.
 
 AdamW, linear warm-up then cosine decay, gradient clipping, optional bf16 autocast, seeded and
 deterministic on CPU. Every epoch: a test evaluation, a line in metrics.jsonl, an atomic checkpoint.
+With `ema_decay`, evaluation (and the caller's sampling) uses an average of the weights.
 The checkpoint holds the exact position in the epoch, so Ctrl-C (which finishes the current step,
 saves and stops) followed by `resume=True` gives the same weights as an uninterrupted run.
 """
@@ -14,7 +17,8 @@ import math
 import signal
 import sys
 import time
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,7 @@ from tqdm import tqdm
 from aeflow.config import TrainConfig, from_dict
 from aeflow.errors import ConfigError, TrainingError
 from aeflow.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from aeflow.train.ema import EMA
 from aeflow.train.schedules import WeightSchedule, warmup_cosine
 
 METRICS = "metrics.jsonl"
@@ -43,13 +48,21 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> torch.optim.AdamW:
     # Weight decay on weight matrices only, not on biases and norm scales (as nanoGPT and most recipes).
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = [p for p in params if p.requires_grad]
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))
+
+
+def phase_parameters(model: torch.nn.Module) -> dict[str, list[torch.nn.Parameter]]:
+    """The parameters each optimiser steps: one phase "" with all of them, or the model's own phases."""
+    phases = getattr(model, "phases", ())
+    if not phases:
+        return {"": list(model.parameters())}
+    return {phase: model.phase_parameters(phase) for phase in phases}
 
 
 @contextmanager
@@ -89,8 +102,11 @@ def evaluate(model: torch.nn.Module, data: tuple[torch.Tensor, ...], batch_size:
 
 
 def train(model: torch.nn.Module, train_data: tuple[torch.Tensor, ...], test_data: tuple[torch.Tensor, ...],
-          cfg: TrainConfig, run_dir: Path, resume: bool = False) -> dict[str, Any]:
-    """Train `model` in place; write metrics.jsonl and checkpoint.safetensors into `run_dir`."""
+          cfg: TrainConfig, run_dir: Path, resume: bool = False,
+          on_epoch_end: Callable[[torch.nn.Module, int], None] | None = None) -> tuple[dict[str, Any], EMA | None]:
+    """Train `model` in place; write metrics.jsonl and checkpoint.safetensors into `run_dir`. Returns the
+    last epoch's metrics and the weight average (None without `ema_decay`). `on_epoch_end(model, epoch)` is
+    called after each epoch with the weights used for evaluation in place."""
     device = resolve_device(cfg.device)
     model.to(device)
     train_data = tuple(t.to(device) for t in train_data)
@@ -101,7 +117,9 @@ def train(model: torch.nn.Module, train_data: tuple[torch.Tensor, ...], test_dat
     steps_per_epoch = n // cfg.batch_size  # full batches only; each epoch reshuffles
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
-    optimizer = make_optimizer(model, cfg)
+    params = phase_parameters(model)
+    optimizers = {phase: make_optimizer(p, cfg) for phase, p in params.items()}
+    ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     weight_schedules = {name: from_dict(WeightSchedule, spec, f"train.loss_weights.{name}")
                         for name, spec in cfg.loss_weights.items()}
     if weight_schedules and not hasattr(model, "loss_weights"):
@@ -113,7 +131,7 @@ def train(model: torch.nn.Module, train_data: tuple[torch.Tensor, ...], test_dat
     epoch_sums: dict[str, float] = {}
     epoch_shuffle_state = shuffle.get_state()
     if resume and ckpt_path.exists():
-        rng, state = load_checkpoint(ckpt_path, model, optimizer)
+        rng, state = load_checkpoint(ckpt_path, model, optimizers, ema.shadow if ema else None)
         epoch, batch_index, train_time = state["epoch"], state["batch_index"], state["train_time"]
         epoch_sums = state["epoch_sums"]
         epoch_shuffle_state = rng["shuffle"]
@@ -123,10 +141,14 @@ def train(model: torch.nn.Module, train_data: tuple[torch.Tensor, ...], test_dat
         metrics_path.unlink(missing_ok=True)
 
     def checkpoint() -> None:
-        save_checkpoint(ckpt_path, model, optimizer,
+        save_checkpoint(ckpt_path, model, optimizers,
                         {"shuffle": epoch_shuffle_state, "torch": torch.get_rng_state()},
                         {"epoch": epoch, "batch_index": batch_index, "train_time": train_time,
-                         "epoch_sums": epoch_sums, "steps_per_epoch": steps_per_epoch})
+                         "epoch_sums": epoch_sums, "steps_per_epoch": steps_per_epoch},
+                        ema.shadow if ema else None)
+
+    def evaluation_weights():
+        return ema.applied(model) if ema else nullcontext(model)
 
     step = epoch * steps_per_epoch + batch_index
     bar = tqdm(total=total_steps, initial=step, disable=not cfg.progress, unit="step", dynamic_ncols=True)
@@ -145,28 +167,37 @@ def train(model: torch.nn.Module, train_data: tuple[torch.Tensor, ...], test_dat
                     raise Interrupted(f"interrupted at epoch {epoch + 1}, step {step}; checkpoint saved in "
                                       f"{ckpt_path}. Continue with --resume")
                 lr = cfg.lr * warmup_cosine(step, total_steps, warmup_steps, cfg.final_lr_fraction)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+                for optimizer in optimizers.values():
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
                 for name, schedule in weight_schedules.items():
                     model.loss_weights[name] = schedule.value(step / steps_per_epoch)
                 rows = perm[batch_index * cfg.batch_size:(batch_index + 1) * cfg.batch_size]
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                    terms = model.loss(*(t[rows] for t in train_data))
-                loss = terms["loss"]
-                loss_value = loss.item()
-                if not math.isfinite(loss_value):
-                    bar.close()
-                    kept = (f"the last good checkpoint ({ckpt_path}, epoch {epoch}) is kept"
-                            if ckpt_path.exists() else "no checkpoint was written yet")
-                    raise TrainingError(f"loss became {loss_value} at epoch {epoch + 1}, step {step}; {kept}. "
-                                        "Lower --lr, keep gradient clipping on, or drop --bf16")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                for k, v in terms.items():
-                    epoch_sums[k] = epoch_sums.get(k, 0.0) + float(v.detach())
+                batch = tuple(t[rows] for t in train_data)
+                loss_value = 0.0
+                for phase, optimizer in optimizers.items():
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                        terms = model.loss(*batch, phase=phase) if phase else model.loss(*batch)
+                    loss = terms["loss"]
+                    phase_loss = loss.item()
+                    if not math.isfinite(phase_loss):
+                        bar.close()
+                        kept = (f"the last good checkpoint ({ckpt_path}, epoch {epoch}) is kept"
+                                if ckpt_path.exists() else "no checkpoint was written yet")
+                        raise TrainingError(f"{phase or 'the'} loss became {phase_loss} at epoch {epoch + 1}, step "
+                                            f"{step}; {kept}. Lower --lr, keep gradient clipping on, or drop --bf16")
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward(inputs=params[phase] if phase else None)
+                    if cfg.grad_clip > 0:
+                        torch.nn.utils.clip_grad_norm_(params[phase], cfg.grad_clip)
+                    optimizer.step()
+                    loss_value += phase_loss
+                    for k, v in terms.items():
+                        if k != "loss":
+                            epoch_sums[k] = epoch_sums.get(k, 0.0) + float(v.detach())
+                epoch_sums["loss"] = epoch_sums.get("loss", 0.0) + loss_value
+                if ema:
+                    ema.update(model, step)
                 batch_index += 1
                 step += 1
                 bar.update(1)
@@ -176,7 +207,10 @@ def train(model: torch.nn.Module, train_data: tuple[torch.Tensor, ...], test_dat
                                     img_s=f"{step * cfg.batch_size / max(elapsed, 1e-9):.0f}")
             epoch_time = time.perf_counter() - t0
             train_time += epoch_time
-            test = evaluate(model, test_data, cfg.eval_batch_size, cfg.bf16)
+            with evaluation_weights():
+                test = evaluate(model, test_data, cfg.eval_batch_size, cfg.bf16)
+                if on_epoch_end:
+                    on_epoch_end(model, epoch + 1)
             last = {"epoch": epoch + 1, "step": step, "lr": lr, "train_time": round(train_time, 3),
                     "images_per_s": round(steps_per_epoch * cfg.batch_size / max(epoch_time, 1e-9), 1),
                     **{f"weight/{k}": v for k, v in getattr(model, "loss_weights", {}).items()},
@@ -191,7 +225,7 @@ def train(model: torch.nn.Module, train_data: tuple[torch.Tensor, ...], test_dat
     bar.close()
     if not last:  # resumed a run that had already finished
         last = read_metrics(metrics_path)[-1]
-    return last
+    return last, ema
 
 
 def _epoch_line(m: dict[str, Any], epochs: int) -> str:

@@ -1,0 +1,55 @@
+"""Flow matching on the straight path (Lipman et al. 2023; Liu et al. 2023, rectified flow).
+
+aeflow's convention, everywhere: t = 0 is noise, t = 1 is data,
+    x_t = (1 - t) * noise + t * data,    target velocity u_t = data - noise,
+and sampling integrates dx/dt = v(x, t) from t = 0 to t = 1.
+
+diffusers / Stable Diffusion 3 use the opposite direction: sigma = 1 - t is the noise level, the same
+point is x = (1 - sigma) * data + sigma * noise, and the network is trained on noise - data. The two
+converters below map times and velocities between the conventions.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def interpolate(noise: torch.Tensor, data: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """x_t on the straight path (t has one value per example)."""
+    t = t.reshape(-1, *([1] * (data.ndim - 1)))
+    return (1 - t) * noise + t * data
+
+
+def target_velocity(noise: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
+    return data - noise
+
+
+def to_sd3(t: torch.Tensor, velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sigma, noise - data) in the diffusers/SD3 convention from aeflow's (t, data - noise)."""
+    return 1 - t, -velocity
+
+
+def from_sd3(sigma: torch.Tensor, velocity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """aeflow's (t, data - noise) from the diffusers/SD3 (sigma, noise - data)."""
+    return 1 - sigma, -velocity
+
+
+def sample_times(n: int, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """uniform on [0, 1], or logit-normal (Esser et al. 2024: more weight on the middle of the path)."""
+    if kind == "uniform":
+        return torch.rand(n, generator=generator)
+    if kind == "logit_normal":
+        return torch.sigmoid(torch.randn(n, generator=generator))
+    raise ValueError(f"time sampling must be uniform or logit_normal, got {kind!r}")
+
+
+def ot_pair(noise: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
+    """Mini-batch optimal transport (Tong et al. 2024; Pooladian et al. 2023): the noise reordered so that
+    the total squared distance to the data is minimal, by an exact assignment (scipy's Hungarian solver)."""
+    from scipy.optimize import linear_sum_assignment
+
+    cost = torch.cdist(noise.reshape(len(noise), -1).float(), data.reshape(len(data), -1).float()).pow(2)
+    rows, cols = linear_sum_assignment(cost.cpu().numpy())
+    order = torch.empty(len(cols), dtype=torch.long)
+    order[torch.as_tensor(cols)] = torch.as_tensor(rows)
+    return noise[order.to(noise.device)]

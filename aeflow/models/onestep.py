@@ -1,0 +1,38 @@
+"""The one-step baseline: a network trained with squared error to map pure noise straight to an image.
+
+Noise and image are drawn independently, so the error is smallest when the network outputs E[x] for
+every input: the samples converge to the blurry average image. This is the motivation for breaking
+the leap into many small steps (DDPM) or following a path (flow matching).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from aeflow.models.generator import Generator, NetworkConfig, build_network
+from aeflow.registry import register
+
+
+@register("onestep")
+class OneStep(Generator):
+    Config = NetworkConfig
+    samplers = ("direct",)
+    default_sampler = "direct"
+
+    def __init__(self, config: NetworkConfig) -> None:
+        super().__init__(config)
+        self.network = build_network(config)
+
+    def _map(self, noise: torch.Tensor) -> torch.Tensor:
+        return self.network(noise, torch.zeros(len(noise), device=noise.device))
+
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        data = self.to_model_space(x)
+        mse = (self._map(torch.randn_like(data)) - data).pow(2).flatten(1).sum(1).mean()
+        return {"loss": mse, "mse": mse.detach()}
+
+    def generate(self, n: int, generator: torch.Generator | None = None, sampler: str | None = None,
+                 steps: int | None = None) -> tuple[torch.Tensor, int]:
+        self.check_sampler(sampler, steps)
+        with torch.no_grad():
+            return self.to_data_space(self._map(self.noise(n, generator))), 1

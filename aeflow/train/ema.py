@@ -1,0 +1,40 @@
+"""An exponential moving average of a model's weights (and buffers), used for evaluation and sampling.
+
+The decay warms up as min(decay, (1 + step) / (10 + step)) so that early averages are not dominated
+by the random initialisation (the schedule of TensorFlow's ExponentialMovingAverage with num_updates).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+
+
+class EMA:
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def decay_at(self, step: int) -> float:
+        return min(self.decay, (1 + step) / (10 + step))
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        weight = 1 - self.decay_at(step)
+        current = model.state_dict()
+        floats = [k for k, v in current.items() if v.is_floating_point()]
+        torch._foreach_lerp_([self.shadow[k] for k in floats], [current[k].detach() for k in floats], weight)
+        for k, v in current.items():
+            if not v.is_floating_point():  # counters such as BatchNorm's num_batches_tracked
+                self.shadow[k].copy_(v)
+
+    @contextmanager
+    def applied(self, model: torch.nn.Module):
+        """The averaged weights in `model` for the duration of the block, the trained ones after it."""
+        trained = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(self.shadow)
+        try:
+            yield model
+        finally:
+            model.load_state_dict(trained)
