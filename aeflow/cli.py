@@ -114,31 +114,69 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--prior", default="normal", help="normal: N(0, I) codes; gmm: a Gaussian mixture fitted to the "
-              "training codes (fitted and saved with the run on first use)")
+@click.option("--prior", default=None, help="autoencoders: normal (default): N(0, I) codes; gmm: a Gaussian mixture "
+              "fitted to the training codes (fitted and saved with the run on first use)")
+@click.option("--sampler", default=None, help="ddpm: ddpm (ancestral, all T steps) or ddim; flow: euler, midpoint, "
+              "heun or adaptive (default: the model's)")
+@click.option("--steps", type=int, default=None, help="sampler steps (default: the model's)")
+@click.option("--eta", type=float, default=None, help="ddim: 0 deterministic, 1 ancestral noise")
 @click.option("--n", type=int, default=10_000, help="number of samples")
-@click.option("--out", "-o", default=None, help=".npy file for the samples (default RUN_DIR/samples-PRIOR.npy)")
+@click.option("--out", "-o", default=None, help=".npy file for the samples (default RUN_DIR/samples-PRIOR.npy or "
+              "RUN_DIR/samples-SAMPLER-STEPS.npy)")
 @click.option("--seed", type=int, default=0)
 @click.option("--temperature", type=float, default=1.0, help="scale of N(0, I) codes")
 @click.option("--components", type=int, default=10, help="gmm: number of mixture components")
 @click.option("--covariance", default="full", help="gmm: full, diag, spherical or tied")
 @click.option("--refit", is_flag=True, help="gmm: fit the mixture again even if the run has one")
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
-def sample(run_dir: str, prior: str, n: int, out: str | None, seed: int, temperature: float, components: int,
-           covariance: str, refit: bool, data_dir: str | None) -> None:
-    """Draw N images from a run's model: decoded codes from N(0, I) or from a fitted Gaussian mixture."""
+def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | None, eta: float | None, n: int,
+           out: str | None, seed: int, temperature: float, components: int, covariance: str, refit: bool,
+           data_dir: str | None) -> None:
+    """Draw N images from a run's model: a generator's sampler (DDPM, flow, GAN...), or an autoencoder's
+    decoded codes from N(0, I) or from a fitted Gaussian mixture."""
     import numpy as np
+    import torch
 
     import aeflow
-    from aeflow.config import from_dict
+    from aeflow.models import Generator
     from aeflow.runs import load_config
-    from aeflow.sampling import fit_gmm_prior, load_prior, sample_images
-    from aeflow.sampling.priors import GMM_WEIGHTS, GMMConfig
     from aeflow.viz import save_image_grid
 
     if n < 1:
         raise ConfigError(f"--n must be >= 1, got {n}")
     model = aeflow.load(run_dir)
+    if isinstance(model, Generator):
+        if prior is not None:
+            raise ConfigError(f"--prior is for autoencoders; {model.registry_name} samples with --sampler/--steps")
+        sampler, steps = model.check_sampler(sampler, steps)
+        options = {"eta": eta} if eta is not None else {}
+        if eta is not None and sampler != "ddim":
+            raise ConfigError(f"--eta applies to the ddim sampler, not {sampler}")
+        images = model.sample(n, torch.Generator().manual_seed(seed), sampler, steps, **options)
+        label = f"{sampler}-{steps}" if sampler not in ("direct", "adaptive") else sampler
+    else:
+        if sampler or steps or eta is not None:
+            raise ConfigError(f"{model.registry_name} decodes codes: use --prior normal|gmm, not --sampler/--steps")
+        prior = prior or "normal"
+        images = _decoded_codes(model, run_dir, prior, n, seed, temperature, components, covariance, refit, data_dir)
+        label = prior
+    out_path = Path(out or Path(run_dir) / f"samples-{label}.npy")
+    np.save(out_path, images.numpy())
+    grid = out_path.with_suffix(".png")
+    rows = [images[i:i + 16] for i in range(0, min(len(images), 64), 16)]
+    save_image_grid(rows, [""] * len(rows), grid, title=f"{model.registry_name}: samples, {label}")
+    click.echo(f"{n} samples: {out_path} (grid: {grid}). Score them with "
+               f"`aeflow eval --samples {out_path} --dataset {load_config(run_dir).data.name}`")
+
+
+def _decoded_codes(model, run_dir: str, prior: str, n: int, seed: int, temperature: float, components: int,
+                   covariance: str, refit: bool, data_dir: str | None):
+    import aeflow
+    from aeflow.config import from_dict
+    from aeflow.runs import load_config
+    from aeflow.sampling import fit_gmm_prior, load_prior, sample_images
+    from aeflow.sampling.priors import GMM_WEIGHTS, GMMConfig
+
     gmm = None
     if prior == "gmm":
         settings = from_dict(GMMConfig, {"n_components": components, "covariance_type": covariance}, "gmm")
@@ -154,14 +192,7 @@ def sample(run_dir: str, prior: str, n: int, out: str | None, seed: int, tempera
             gmm = fit_gmm_prior(model, data.train_x, settings)
             gmm.save(Path(run_dir))
             click.echo(f"fitted a {components}-component GMM ({covariance}) to {gmm.extra['n_codes']} training codes")
-    images = sample_images(model, n, prior, gmm, seed=seed, temperature=temperature)
-    out_path = Path(out or Path(run_dir) / f"samples-{prior}.npy")
-    np.save(out_path, images.numpy())
-    grid = out_path.with_suffix(".png")
-    rows = [images[i:i + 16] for i in range(0, min(len(images), 64), 16)]
-    save_image_grid(rows, [""] * len(rows), grid, title=f"{model.registry_name}: samples, prior {prior}")
-    click.echo(f"{n} samples: {out_path} (grid: {grid}). Score them with "
-               f"`aeflow eval --samples {out_path} --dataset {load_config(run_dir).data.name}`")
+    return sample_images(model, n, prior, gmm, seed=seed, temperature=temperature)
 
 
 @cli.command()
@@ -197,6 +228,32 @@ def latent(run_dir: str, no_fd: bool, data_dir: str | None) -> None:
 @cli.group()
 def sweep() -> None:
     """Sweeps: one run per setting, a table and a plot."""
+
+
+@sweep.command(name="steps")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--steps", "steps_list", default="1,2,4,10,20,50,100", help="comma-separated step counts")
+@click.option("--samplers", default=None, help="comma-separated samplers (default: all of the model's)")
+@click.option("--n", type=int, default=10_000, help="samples per setting (at most the test split)")
+@click.option("--seed", type=int, default=0)
+@click.option("--data-dir", default=None, help=DATA_DIR_HELP)
+def sweep_steps_command(run_dir: str, steps_list: str, samplers: str | None, n: int, seed: int,
+                        data_dir: str | None) -> None:
+    """Sample a trained generator with each sampler and number of steps: FD, precision/recall and
+    images/s per setting (printed as they finish), and FD against NFE in RUN_DIR/steps-sweep/."""
+    from aeflow.sweeps import sweep_steps
+
+    try:
+        steps = [int(v) for v in steps_list.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--steps must be comma-separated integers, got {steps_list!r}") from None
+    if not steps or min(steps) < 1:
+        raise ConfigError(f"--steps needs step counts >= 1, got {steps_list!r}")
+    if n < 2:
+        raise ConfigError(f"--n must be >= 2, got {n}")
+    names = [v.strip() for v in samplers.split(",") if v.strip()] if samplers else None
+    sweep_steps(run_dir, steps, names, n, data_dir, seed)
+    click.echo(f"\nfd_vs_nfe.png, samples.png and steps_sweep.json in {Path(run_dir) / 'steps-sweep'}")
 
 
 @sweep.command(name="beta")

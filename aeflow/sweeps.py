@@ -2,21 +2,25 @@
 
 `sweep_beta` trains a VAE per beta and draws the rate-distortion curve (Alemi et al. 2018): rate = KL in
 nats, distortion = reconstruction negative log-likelihood in nats, both on the test split.
+`sweep_steps` trains nothing: it samples one trained generator with each sampler and number of steps and
+scores every setting (FD against network evaluations, the NFE trade-off).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from aeflow.data import load_dataset
+from aeflow.errors import ConfigError
 from aeflow.eval.latent import active_units
 from aeflow.eval.samples import score_samples
-from aeflow.runs import CONFIG, SUMMARY, load, make_config, train
-from aeflow.viz import save_curve, save_image_grid
+from aeflow.runs import CONFIG, SUMMARY, load, load_config, make_config, train
+from aeflow.viz import save_curve, save_curves, save_image_grid
 
 
 def sweep_beta(values: list[float], dataset: str = "digits", model: str = "vae",
@@ -64,4 +68,64 @@ def markdown_rows(rows: list[dict[str, Any]]) -> str:
         fd = f" {r['fd']:.2f} ({r['fd_real_floor']:.2f}) |" if "fd" in r else ""
         lines.append(f"| {r['beta']:g} | {r['rate_kl']:.2f} | {r['distortion_recon']:.2f} | {r['elbo']:.2f} | "
                      f"{r['active_units']} |{fd}")
+    return "\n".join(lines)
+
+
+SINGLE_SETTING = ("ddpm", "adaptive", "direct")  # samplers whose step count is fixed or chosen by themselves
+
+
+def sweep_steps(run_dir: str | Path, steps: list[int], samplers: list[str] | None = None, n: int = 10_000,
+                data_dir: str | None = None, seed: int = 0, progress: bool = True) -> list[dict[str, Any]]:
+    """Sample the run's generator with every sampler x steps; FD, precision/recall, images/s per setting.
+    Writes steps_sweep.json, fd_vs_nfe.png and one sample grid per setting into RUN_DIR/steps-sweep/."""
+    from aeflow.models import Generator
+
+    run_dir = Path(run_dir)
+    model = load(run_dir)
+    if not isinstance(model, Generator):
+        raise ConfigError(f"{run_dir} holds a {model.registry_name}, which has no samplers to sweep")
+    samplers = samplers or list(model.samplers)
+    for name in samplers:
+        model.check_sampler(name, 1)
+    config = load_config(run_dir)
+    data = load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
+    n = min(n, len(data.test_x))
+    out = run_dir / "steps-sweep"
+    rows, grids, labels = [], [], []
+    for sampler in samplers:
+        for k in ([None] if sampler in SINGLE_SETTING else steps):
+            start = time.perf_counter()
+            generator = torch.Generator().manual_seed(seed)
+            parts, nfe = [], 0
+            for i in range(0, n, 1000):
+                images, nfe = model.generate(min(1000, n - i), generator, sampler, k)
+                parts.append(images)
+            images = torch.cat(parts)
+            seconds = time.perf_counter() - start
+            scores = score_samples(images, data, n, seed=seed, progress=progress)
+            row = {"sampler": sampler, "steps": k, "nfe": nfe, "fd": scores["fd"],
+                   "fd_real_floor": scores["fd_real_floor"], "precision": scores["precision"],
+                   "recall": scores["recall"], "images_per_s": n / seconds, "n": n}
+            rows.append(row)
+            grids.append(images[:16])
+            labels.append(f"{sampler} {nfe} NFE")
+            print(markdown_steps_rows([row], header=len(rows) == 1), flush=True)
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    for r in rows:
+        xs, ys = series.setdefault(r["sampler"], ([], []))
+        xs.append(r["nfe"])
+        ys.append(r["fd"])
+    save_curves(series, out / "fd_vs_nfe.png", "network evaluations (NFE)", "FD (lower is better)",
+                f"{model.registry_name} on {data.name}: FD against sampling cost", log_x=True, log_y=True)
+    save_image_grid(grids, labels, out / "samples.png", title="samples per sampler and number of evaluations")
+    (out / "steps_sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return rows
+
+
+def markdown_steps_rows(rows: list[dict[str, Any]], header: bool = True) -> str:
+    lines = ["| sampler | steps | NFE | FD (floor) | precision | recall | images/s |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"] if header else []
+    for r in rows:
+        lines.append(f"| {r['sampler']} | {r['steps'] or '—'} | {r['nfe']} | {r['fd']:.2f} ({r['fd_real_floor']:.2f}) "
+                     f"| {r['precision']:.3f} | {r['recall']:.3f} | {r['images_per_s']:.0f} |")
     return "\n".join(lines)

@@ -37,12 +37,23 @@ def save_loss_curve(metrics: list[dict[str, Any]], path: str | Path, title: str 
 
 def save_curve(xs: list[float], ys: list[float], path: str | Path, xlabel: str, ylabel: str, title: str = "",
                log_y: bool = False) -> None:
-    fig, ax = plt.subplots(figsize=(5, 3.6))
-    ax.plot(xs, ys, marker="o")
+    save_curves({"": (xs, ys)}, path, xlabel, ylabel, title, log_y=log_y)
+
+
+def save_curves(series: dict[str, tuple[list[float], list[float]]], path: str | Path, xlabel: str, ylabel: str,
+                title: str = "", log_x: bool = False, log_y: bool = False) -> None:
+    """One line per named series (a legend when there is more than one)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o", label=label or None)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    if log_x:
+        ax.set_xscale("log")
     if log_y:
         ax.set_yscale("log")
+    if len(series) > 1:
+        ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     save_figure(fig, path, title)
 

@@ -1,0 +1,147 @@
+"""Analytic facts about the noise processes and samplers (no training)."""
+
+import math
+
+import pytest
+import torch
+
+from aeflow.diffusion import flow
+from aeflow.diffusion.ddpm import DDPMSchedule, beta_schedule
+from aeflow.diffusion.samplers import ddim, ddim_timesteps, ddpm_ancestral, ode_adaptive, ode_fixed_steps
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_q_xt_given_x0_has_the_closed_form_moments(kind):
+    schedule = DDPMSchedule(kind, 1000)
+    torch.manual_seed(0)
+    x0 = torch.full((200_000,), 0.7)
+    for step in (0, 300, 999):
+        t = torch.full_like(x0, step, dtype=torch.long)
+        xt = schedule.add_noise(x0, t, torch.randn_like(x0))
+        ab = float(schedule.alpha_bar[step])
+        assert float(xt.mean()) == pytest.approx(math.sqrt(ab) * 0.7, abs=0.01)
+        assert float(xt.var()) == pytest.approx(1 - ab, rel=0.02, abs=1e-5)
+    assert float(schedule.alpha_bar[-1]) < 1e-4  # the last step is (nearly) pure noise
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_posterior_matches_bayes_rule(kind):
+    schedule = DDPMSchedule(kind, 1000)
+    x0, xt = torch.randn(5), torch.randn(5)
+    for step in (1, 500, 999):
+        t = torch.full((5,), step)
+        mean, var = schedule.posterior(x0, xt, t)
+        betas = beta_schedule(kind, 1000)  # float64, independent of the schedule's float32 tables
+        ab_prev, beta = float(torch.cumprod(1 - betas, 0)[step - 1]), float(betas[step])
+        # prior q(x_{t-1} | x_0) = N(sqrt(ab_prev) x0, 1 - ab_prev); q(x_t | x_{t-1}) = N(sqrt(1 - beta) x, beta)
+        precision = 1 / (1 - ab_prev) + (1 - beta) / beta
+        expected_mean = (math.sqrt(ab_prev) * x0 / (1 - ab_prev) + math.sqrt(1 - beta) * xt / beta) / precision
+        torch.testing.assert_close(mean, expected_mean.float(), rtol=1e-4, atol=1e-5)
+        assert float(var[0]) == pytest.approx(1 / precision, rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "x0", "v"])
+def test_prediction_converters_invert_the_targets(kind):
+    schedule = DDPMSchedule("cosine", 1000)
+    x0, noise = torch.randn(6, 1, 4, 4), torch.randn(6, 1, 4, 4)
+    t = torch.tensor([0, 10, 200, 500, 900, 999])
+    xt = schedule.add_noise(x0, t, noise)
+    x0_hat, eps_hat = schedule.to_x0_eps(schedule.target(x0, noise, t, kind), xt, t, kind)
+    torch.testing.assert_close(eps_hat, noise, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(x0_hat[:5], x0[:5], rtol=1e-3, atol=2e-3)  # x0 from eps at t=999 amplifies error
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "x0", "v"])
+def test_min_snr_weight_is_min_snr_times_the_x0_error(kind):
+    schedule = DDPMSchedule("linear", 1000)
+    x0, noise = torch.randn(4, 16), torch.randn(4, 16)
+    t = torch.tensor([5, 100, 400, 950])
+    xt = schedule.add_noise(x0, t, noise)
+    prediction = schedule.target(x0, noise, t, kind) + 0.1 * torch.randn(4, 16)
+    x0_hat, _ = schedule.to_x0_eps(prediction, xt, t, kind)
+    target_error = (prediction - schedule.target(x0, noise, t, kind)).pow(2).sum(1)
+    x0_error = (x0_hat - x0).pow(2).sum(1)
+    weighted = schedule.min_snr_weight(t, kind, 5.0) * target_error
+    torch.testing.assert_close(weighted, schedule.snr(t).clamp(max=5.0) * x0_error, rtol=1e-3, atol=1e-5)
+
+
+def gaussian_predictor(schedule, m, s):
+    """The exact E[x0 | x_t] for data N(m, s^2): the optimal network, in closed form."""
+    def predict(xt, t):
+        ab = schedule.alpha_bar[t].reshape(-1, *([1] * (xt.ndim - 1)))
+        x0 = m + ab.sqrt() * s ** 2 / (ab * s ** 2 + 1 - ab) * (xt - ab.sqrt() * m)
+        return x0, (xt - ab.sqrt() * x0) / (1 - ab).sqrt()
+    return predict
+
+
+def test_ddim_with_eta_1_on_the_full_schedule_is_ancestral_sampling():
+    schedule = DDPMSchedule("linear", 1000)
+    predict = gaussian_predictor(schedule, 0.5, 0.3)
+    x = torch.randn(4000, 1)
+    ancestral, nfe_a = ddpm_ancestral(predict, schedule, x, torch.Generator().manual_seed(1))
+    implicit, nfe_i = ddim(predict, schedule, x, 1000, eta=1.0, generator=torch.Generator().manual_seed(1))
+    assert nfe_a == nfe_i == 1000
+    torch.testing.assert_close(implicit, ancestral, rtol=1e-4, atol=1e-4)  # the same noise: the same samples
+    assert float(ancestral.mean()) == pytest.approx(0.5, abs=0.02)  # and the data distribution
+    assert float(ancestral.std()) == pytest.approx(0.3, rel=0.05)
+
+
+def test_ddim_deterministic_few_steps_reaches_the_data_distribution():
+    schedule = DDPMSchedule("cosine", 1000)
+    assert ddim_timesteps(1000, 4) == [999, 749, 499, 249]
+    assert len(ddim_timesteps(1000, 1000)) == 1000
+    x = torch.randn(20_000, 1)
+    samples, nfe = ddim(gaussian_predictor(schedule, -1.0, 2.0), schedule, x, 50)
+    assert nfe == 50
+    assert float(samples.mean()) == pytest.approx(-1.0, abs=0.05)
+    assert float(samples.std()) == pytest.approx(2.0, rel=0.03)
+
+
+def test_straight_path_and_its_velocity():
+    noise, data = torch.randn(3, 1, 2, 2), torch.rand(3, 1, 2, 2)
+    torch.testing.assert_close(flow.interpolate(noise, data, torch.zeros(3)), noise)
+    torch.testing.assert_close(flow.interpolate(noise, data, torch.ones(3)), data)
+    t, h = torch.full((3,), 0.3), 1e-3
+    finite_difference = (flow.interpolate(noise, data, t + h) - flow.interpolate(noise, data, t - h)) / (2 * h)
+    torch.testing.assert_close(finite_difference, flow.target_velocity(noise, data), rtol=1e-3, atol=1e-3)
+    # SD3 / diffusers: the same point is (1 - sigma) * data + sigma * noise, trained on noise - data
+    sigma, v_sd3 = flow.to_sd3(t, flow.target_velocity(noise, data))
+    s = sigma.reshape(-1, 1, 1, 1)
+    torch.testing.assert_close((1 - s) * data + s * noise, flow.interpolate(noise, data, t))
+    torch.testing.assert_close(v_sd3, noise - data)
+    back_t, back_v = flow.from_sd3(sigma, v_sd3)
+    torch.testing.assert_close(back_t, t)
+    torch.testing.assert_close(back_v, data - noise)
+
+
+def gaussian_velocity(m, s):
+    """The exact marginal velocity E[data - noise | x_t] for noise N(0, 1), data N(m, s^2), independent pairs."""
+    def velocity(x, t):
+        t = t.reshape(-1, *([1] * (x.ndim - 1)))
+        return m + (t * s ** 2 - (1 - t)) / ((1 - t) ** 2 + t ** 2 * s ** 2) * (x - t * m)
+    return velocity
+
+
+@pytest.mark.parametrize("method,steps,tol", [("euler", 2000, 5e-3), ("midpoint", 100, 1e-4), ("heun", 100, 1e-4)])
+def test_fixed_step_solvers_transport_a_gaussian_exactly(method, steps, tol):
+    noise = torch.randn(1000, 1, dtype=torch.float64)
+    out, nfe = ode_fixed_steps(gaussian_velocity(1.5, 0.5), noise, steps, method)
+    torch.testing.assert_close(out, 1.5 + 0.5 * noise, rtol=0, atol=tol)  # the monotone map x -> m + s x
+    assert nfe == steps * (1 if method == "euler" else 2)
+
+
+def test_adaptive_solver_transports_a_gaussian_and_reports_its_evaluations():
+    noise = torch.randn(200, 1, dtype=torch.float64)
+    out, nfe = ode_adaptive(gaussian_velocity(-2.0, 3.0), noise, rtol=1e-7, atol=1e-7)
+    torch.testing.assert_close(out, -2.0 + 3.0 * noise, rtol=0, atol=1e-4)
+    assert 10 < nfe < 2000
+
+
+def test_ot_pairing_is_a_permutation_with_lower_cost():
+    torch.manual_seed(0)
+    noise, data = torch.randn(64, 5), torch.randn(64, 5) + 2
+    paired = flow.ot_pair(noise, data)
+    assert sorted(map(tuple, paired.tolist())) == sorted(map(tuple, noise.tolist()))
+    assert (paired - data).pow(2).sum() < (noise - data).pow(2).sum()
+    one_d = flow.ot_pair(torch.randn(50, 1), torch.linspace(0, 1, 50)[:, None])
+    assert torch.equal(one_d[:, 0], one_d[:, 0].sort().values)  # in 1-D, OT is the sorted (monotone) pairing
