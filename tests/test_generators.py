@@ -1,0 +1,175 @@
+"""The noise-to-data families end to end on tiny networks: training, sampling, run folders, GAN phases,
+EMA, reflow and latent flow."""
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+import aeflow
+from aeflow.cli import main
+from aeflow.models import GAN
+from aeflow.registry import build_model
+from aeflow.train import Interrupted
+from aeflow.train.ema import EMA
+
+TINY_UNET = {"channels": [8, 16]}
+TINY_MLP = {"network": "mlp", "hidden": [64, 64]}
+FAST = {"epochs": 1, "batch_size": 64, "progress": False}
+
+
+def tiny_run(tmp_path, model, options, name="run", **train):
+    config = aeflow.make_config(model, "digits", options, {**FAST, **train}, train_subset=256)
+    return aeflow.train(config, tmp_path / name)
+
+
+@pytest.mark.parametrize("model,options,sampler,steps", [
+    ("ddpm", {**TINY_UNET, "timesteps": 50}, "ddim", 5),
+    ("ddpm", {**TINY_MLP, "prediction": "v", "schedule": "cosine", "min_snr_gamma": 5.0}, "ddpm", None),
+    ("flow", TINY_UNET, "heun", 3),
+    ("flow", {**TINY_MLP, "ot_coupling": True, "time_sampling": "logit_normal"}, "euler", 4),
+    ("onestep", TINY_MLP, "direct", None),
+    ("gan", {"channels": [16, 8], "latent_dim": 8}, "direct", None),
+])
+def test_generator_trains_samples_and_loads_back(tmp_path, model, options, sampler, steps):
+    run = tiny_run(tmp_path, model, options)
+    loaded = aeflow.load(run)
+    images, nfe = loaded.generate(6, torch.Generator().manual_seed(3), sampler, steps)
+    again, _ = aeflow.load(run).generate(6, torch.Generator().manual_seed(3), sampler, steps)
+    assert images.shape == (6, 1, 8, 8) and 0 <= float(images.min()) and float(images.max()) <= 1
+    torch.testing.assert_close(images, again)  # a seed gives the same samples from a reloaded run
+    expected_nfe = {"ddim": steps, "ddpm": 1000, "heun": 2 * (steps or 0), "euler": steps, "direct": 1}[sampler]
+    assert nfe == expected_nfe
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(torch.isfinite(torch.tensor(v)) for k, v in metrics[-1].items() if k.startswith("test/"))
+
+
+def test_onestep_learns_the_blurry_average():
+    torch.manual_seed(0)
+    data = aeflow.load_dataset("digits")
+    model = build_model("onestep", TINY_MLP, data.shape)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(300):
+        loss = model.loss(data.train_x[torch.randint(0, len(data.train_x), (128,))])["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    samples = model.sample(200, torch.Generator().manual_seed(0))
+    mean_image = data.train_x.mean(0)
+    assert (samples - mean_image).pow(2).flatten(1).sum(1).mean() < 0.2 * (data.train_x - mean_image).pow(2).flatten(
+        1).sum(1).mean()  # samples sit near the mean image: far less spread than the data
+
+
+def test_gan_phases_update_only_their_own_player():
+    torch.manual_seed(0)
+    gan = build_model("gan", {"channels": [16, 8], "latent_dim": 8}, (1, 8, 8))
+    x = aeflow.load_dataset("digits").train_x[:32]
+    for phase, moved, kept in (("discriminator", gan.discriminator, gan.generator),
+                               ("generator", gan.generator, gan.discriminator)):
+        gan.zero_grad()
+        gan.loss(x, phase=phase)["loss"].backward(inputs=gan.phase_parameters(phase))
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in moved.parameters() if p.ndim > 1)
+        assert all(p.grad is None for p in kept.parameters())
+    terms = gan.loss(x)
+    assert {"d_loss", "g_loss", "D(x)", "D(G(z))"} <= set(terms)
+    d_fake = torch.tensor([-3.0, 0.0, 3.0])
+    torch.testing.assert_close(gan._generator_loss(d_fake), -torch.log(torch.sigmoid(d_fake)).mean())
+    gan.config.loss = "minimax"
+    torch.testing.assert_close(gan._generator_loss(d_fake), torch.log(1 - torch.sigmoid(d_fake)).mean())
+
+
+def test_gan_run_logs_both_players_and_writes_fixed_noise_grids(tmp_path):
+    run = tiny_run(tmp_path, "dcgan", {"channels": [16, 8], "latent_dim": 8}, epochs=2, batch_size=32)
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    for key in ("train/d_loss", "train/g_loss", "train/D(x)", "train/D(G(z))"):
+        assert key in last
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
+
+
+def test_ema_warms_up_and_its_average_is_the_saved_model(tmp_path):
+    model = torch.nn.Linear(2, 1)
+    ema = EMA(model, 0.999)
+    assert ema.decay_at(0) == pytest.approx(0.1) and ema.decay_at(10**6) == 0.999
+    start = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema.update(model, 0)  # decay 0.1 at step 0: the average moves 90% of the way to the new weights
+    torch.testing.assert_close(ema.shadow["weight"], 0.1 * start + 0.9 * model.weight.detach())
+    with ema.applied(model):
+        assert torch.equal(model.weight, ema.shadow["weight"])
+    assert torch.equal(model.weight, torch.ones_like(model.weight))
+    run = tiny_run(tmp_path, "flow", TINY_MLP, ema_decay=0.9)
+    from aeflow.train.checkpoint import read_tensors
+
+    tensors, _ = read_tensors(run / "checkpoint.safetensors")
+    saved = aeflow.load(run).state_dict()
+    for k, v in saved.items():
+        assert torch.equal(v, tensors[f"ema.{k}"])  # model.safetensors holds the average
+    assert any(not torch.equal(v, tensors[f"model.{k}"]) for k, v in saved.items())  # not the trained weights
+
+
+def test_interrupted_gan_with_ema_resumes_to_identical_weights(tmp_path, monkeypatch):
+    options = {"channels": [16, 8], "latent_dim": 8}
+    straight = tiny_run(tmp_path, "gan", options, name="straight", epochs=2, batch_size=32, ema_decay=0.9)
+    calls = {"n": 0}
+    original = GAN.loss
+
+    def loss_then_ctrl_c(self, x, phase=None):
+        calls["n"] += 1
+        if calls["n"] == 13 and self.training:
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(self, x, phase)
+
+    monkeypatch.setattr(GAN, "loss", loss_then_ctrl_c)
+    with pytest.raises(Interrupted):
+        tiny_run(tmp_path, "gan", options, name="resumed", epochs=2, batch_size=32, ema_decay=0.9)
+    monkeypatch.setattr(GAN, "loss", original)
+    aeflow.train(None, tmp_path / "resumed", resume=True)
+    a, b = aeflow.load(straight).state_dict(), aeflow.load(tmp_path / "resumed").state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_reflow_trains_on_the_teachers_pairs(tmp_path):
+    teacher = tiny_run(tmp_path, "flow", TINY_MLP, name="teacher")
+    student = tiny_run(tmp_path, "flow", {**TINY_MLP, "reflow_from": str(teacher), "reflow_pairs": 128,
+                                          "reflow_steps": 4}, name="student")
+    from aeflow.train.checkpoint import read_tensors
+
+    pairs, _ = read_tensors(student / "training-data.safetensors")
+    samples, noise = pairs["train.0"], pairs["train.1"]
+    assert samples.shape == noise.shape == (128, 1, 8, 8)
+    teacher_model = aeflow.load(teacher)
+    x1, _ = teacher_model.integrate(noise[:5], "heun", 4)  # each pair is the teacher's ODE map of its noise
+    torch.testing.assert_close(samples[:5], (x1 + 1) / 2, rtol=1e-4, atol=1e-4)
+
+
+def test_latent_flow_runs_in_a_frozen_autoencoders_code_space(tmp_path):
+    ae = tiny_run(tmp_path, "vae", {"hidden": [32], "latent_dim": 4}, name="vae", epochs=2)
+    run = tiny_run(tmp_path, "latent-flow", {"autoencoder_run": str(ae), "process_config": {"hidden": [32, 32]}},
+                   name="latent")
+    model = aeflow.load(run)
+    assert model.code_dim == 4 and model.compression == 16.0
+    vae = aeflow.load(ae)
+    for k, v in vae.state_dict().items():  # the autoencoder was not trained further
+        assert torch.equal(model.autoencoder.state_dict()[k], v)
+    images, nfe = model.generate(5, torch.Generator().manual_seed(0), "euler", 3)
+    assert images.shape == (5, 1, 8, 8) and nfe == 3
+    codes = model.encode_images(aeflow.load_dataset("digits").train_x[:256])
+    torch.testing.assert_close(model.code_mean, codes.mean(0), rtol=1e-4, atol=1e-5)
+
+
+def test_cli_sample_and_steps_sweep(tmp_path, capsys):
+    run = tiny_run(tmp_path, "flow", TINY_MLP)
+    main(["sample", str(run), "--sampler", "midpoint", "--steps", "2", "--n", "20"])
+    assert (run / "samples-midpoint-2.npy").exists() and (run / "samples-midpoint-2.png").exists()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sample", str(run), "--sampler", "ddim"])
+    assert exit_info.value.code == 2
+    assert "samples with euler, midpoint, heun, adaptive; not 'ddim'" in capsys.readouterr().err
+    main(["sweep", "steps", str(run), "--steps", "1,2", "--samplers", "euler", "--n", "50"])
+    rows = json.loads((run / "steps-sweep" / "steps_sweep.json").read_text())
+    assert [(r["sampler"], r["nfe"]) for r in rows] == [("euler", 1), ("euler", 2)]
+    assert (run / "steps-sweep" / "fd_vs_nfe.png").exists()
