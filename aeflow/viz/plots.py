@@ -74,5 +74,5 @@ def save_figure(fig, path: str | Path, title: str = "") -> None:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")  # keeps long row labels inside the picture
     plt.close(fig)

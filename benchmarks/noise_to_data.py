@@ -1,0 +1,124 @@
+"""From noise to data at an equal training budget: one-step baseline, DDPM, flow matching, reflow, a DCGAN,
+latent flow matching, and a VAE's prior samples, all scored by the same protocol (FD, precision/recall)
+on the same number of samples, with sampling speed.
+
+    python benchmarks/noise_to_data.py --dataset digits
+    python benchmarks/noise_to_data.py --dataset mnist --data-dir ../shared/data/mnist --network mlp \\
+        --hidden 1024,1024,1024 --epochs 12 --n 2000 --vae runs/vae-mnist-equal
+
+Runs go to runs/noise-to-data-DATASET/ (an existing run is reused, an interrupted one resumed); the
+table is printed and written to table.md there, with fd_vs_nfe.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+import aeflow
+from aeflow.eval.samples import score_samples
+from aeflow.runs import SUMMARY
+from aeflow.sweeps import sweep_steps
+from aeflow.viz import save_curves, save_image_grid
+
+
+def ensure_run(model: str, dataset: str, data_dir: str | None, options: dict, train: dict, out: Path) -> Path:
+    if (out / SUMMARY).exists():
+        return out
+    config = aeflow.make_config(model, dataset, options, {"progress": False, **train}, data_dir)
+    return aeflow.train(config, out, resume=(out / "config.yaml").exists())
+
+
+def score_prior_samples(run: Path, data, n: int) -> dict:
+    model = aeflow.load(run)
+    start = time.perf_counter()
+    with torch.no_grad():
+        images = model.sample(n, torch.Generator().manual_seed(0)).clamp(0, 1)
+    seconds = time.perf_counter() - start
+    scores = score_samples(images, data, n, progress=False)
+    return {"sampler": "prior", "steps": None, "nfe": 1, "fd": scores["fd"], "fd_real_floor": scores["fd_real_floor"],
+            "precision": scores["precision"], "recall": scores["recall"], "images_per_s": n / seconds, "n": n,
+            "images": images[:16]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--network", default="unet", choices=["unet", "mlp"])
+    parser.add_argument("--channels", default="32,64", help="unet channels")
+    parser.add_argument("--hidden", default="1024,1024,1024", help="mlp widths")
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--gan-epochs", type=int, default=None, help="default: --epochs")
+    parser.add_argument("--reflow-pairs", type=int, default=10_000)
+    parser.add_argument("--vae", default=None, help="a trained VAE run: its prior samples, and latent flow on its codes")
+    parser.add_argument("--n", type=int, default=2000, help="samples scored per setting")
+    parser.add_argument("--steps", default="1,2,4,10,20,50", help="step counts for the DDIM / ODE samplers")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+
+    out = Path(args.out or f"runs/noise-to-data-{args.dataset}")
+    data = aeflow.load_dataset(args.dataset, args.data_dir)
+    n = min(args.n, len(data.test_x))
+    steps = [int(s) for s in args.steps.split(",")]
+    net = ({"network": "unet", "channels": [int(c) for c in args.channels.split(",")]} if args.network == "unet"
+           else {"network": "mlp", "hidden": [int(h) for h in args.hidden.split(",")]})
+    train = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "ema_decay": 0.999}
+    runs = {
+        "onestep": ensure_run("onestep", args.dataset, args.data_dir, net, train, out / "onestep"),
+        "ddpm": ensure_run("ddpm", args.dataset, args.data_dir, net, train, out / "ddpm"),
+        "flow": ensure_run("flow", args.dataset, args.data_dir, net, train, out / "flow"),
+        "gan": ensure_run("dcgan", args.dataset, args.data_dir, {},
+                          {"epochs": args.gan_epochs or args.epochs, "ema_decay": 0.999}, out / "gan"),
+    }
+    runs["reflow"] = ensure_run("flow", args.dataset, args.data_dir,
+                                {**net, "reflow_from": str(runs["flow"]), "reflow_pairs": args.reflow_pairs},
+                                train, out / "reflow")
+    if args.vae:
+        runs["latent-flow"] = ensure_run("latent-flow", args.dataset, args.data_dir,
+                                         {"autoencoder_run": args.vae, "process_config": {"hidden": [512, 512, 512]}},
+                                         train, out / "latent-flow")
+
+    plans = {"onestep": (["direct"], [1]), "gan": (["direct"], [1]),
+             "ddpm": (["ddpm", "ddim"], steps), "flow": (["euler", "heun", "adaptive"], steps),
+             "reflow": (["euler"], [s for s in steps if s <= 20]), "latent-flow": (["euler", "heun"], steps)}
+    rows = []
+    for name, run in runs.items():
+        samplers, k = plans[name]
+        for row in sweep_steps(run, k, samplers, n, args.data_dir, progress=False):
+            rows.append({"model": name, **row})
+    if args.vae:
+        rows.append({"model": "vae", **{k: v for k, v in score_prior_samples(Path(args.vae), data, n).items()
+                                        if k != "images"}})
+
+    table = ["| model | sampler | steps | NFE | FD (floor) | precision | recall | images/s |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        table.append(f"| {r['model']} | {r['sampler']} | {r['steps'] or '—'} | {r['nfe']} | {r['fd']:.2f} "
+                     f"({r['fd_real_floor']:.2f}) | {r['precision']:.3f} | {r['recall']:.3f} | {r['images_per_s']:.0f} |")
+    budget = {name: json.loads((run / SUMMARY).read_text())["train_time_s"] for name, run in runs.items()}
+    text = "\n".join(table) + f"\n\nN = {n} samples per row. Training time (s): " + ", ".join(
+        f"{k} {v:.0f}" for k, v in budget.items()) + "\n"
+    print("\n" + text)
+    (out / "table.md").write_text(text)
+    (out / "table.json").write_text(json.dumps(rows, indent=2) + "\n")
+    series: dict[str, tuple[list, list]] = {}
+    for r in rows:
+        if r["sampler"] not in ("adaptive",):
+            xs, ys = series.setdefault(f"{r['model']} {r['sampler']}", ([], []))
+            xs.append(r["nfe"])
+            ys.append(r["fd"])
+    save_curves(series, out / "fd_vs_nfe.png", "network evaluations (NFE)", "FD", f"{args.dataset}: FD against NFE",
+                log_x=True, log_y=True)
+    grids = [aeflow.load(run).sample(16, torch.Generator().manual_seed(0)) for run in runs.values()]
+    save_image_grid(grids, list(runs), out / "samples.png", title="samples (each model's default sampler)")
+
+
+if __name__ == "__main__":
+    main()
