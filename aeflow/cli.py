@@ -342,16 +342,21 @@ def models() -> None:
 @click.option("--no-progress", is_flag=True)
 def reproduce(experiment: str, dataset: str, data_dir: str | None, out: str | None, epochs: int | None, bf16: bool,
               kernel_subset: int | None, no_progress: bool) -> None:
-    """Reproduce a published result: hinton (Hinton & Salakhutdinov 2006)."""
-    from aeflow.reproduce import EXPERIMENTS
-    from aeflow.reproduce.hinton import markdown_table
+    """Reproduce a result: hinton (Hinton & Salakhutdinov 2006: autoencoder vs PCA and logistic PCA, on
+    --dataset); swissroll (a 3-2-3 autoencoder vs PCA on the Swiss roll: trustworthiness, rank correlation)."""
+    from aeflow.reproduce import EXPERIMENTS, hinton, swissroll
 
     if experiment not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {experiment!r}; choose one of {', '.join(EXPERIMENTS)}")
-    out = out or f"runs/reproduce-{experiment}-{dataset}"
-    rows = EXPERIMENTS[experiment](dataset=dataset, data_dir=data_dir, out=out, epochs=epochs, bf16=bf16,
-                                   kernel_subset=kernel_subset, progress=not no_progress)
-    click.echo(markdown_table(rows))
+    if experiment == "swissroll":
+        out = out or "runs/reproduce-swissroll"
+        rows = swissroll.reproduce_swissroll(out=out, epochs=epochs, progress=not no_progress)
+        click.echo(swissroll.markdown_table(rows))
+    else:
+        out = out or f"runs/reproduce-{experiment}-{dataset}"
+        rows = hinton.reproduce_hinton(dataset=dataset, data_dir=data_dir, out=out, epochs=epochs, bf16=bf16,
+                                       kernel_subset=kernel_subset, progress=not no_progress)
+        click.echo(hinton.markdown_table(rows))
     click.echo(f"\ntable written to {out}/table.md and {out}/table.json")
 
 

@@ -91,6 +91,7 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, dataset: Dat
         images_per_s = (last["epoch"] * (len(data.train_x) // config.train.batch_size) * config.train.batch_size
                         / max(train_time, 1e-9))
     model.cpu().eval()
+    report = model.report(data, out)
     save_weights(model, out / WEIGHTS)
     summary = {"model": config.model, "dataset": data.name, "data_source": data.source,
                "n_train": len(data.train_x), "n_test": len(data.test_x),
@@ -100,6 +101,7 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, dataset: Dat
                "device": str(resolve_device(config.train.device)) if not isinstance(model, FittedModel) else "cpu",
                "final": {k: v for k, v in last.items() if k.startswith(("train/", "test/"))}}
     summary.update(evaluate_model(model, data, samples=False, likelihood=False))
+    summary.update(report)
     write_summary(out, summary)
     draw_pictures(out, model, data)
     return out

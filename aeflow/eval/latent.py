@@ -67,6 +67,21 @@ def active_units(model, x: torch.Tensor, threshold: float = 0.01) -> dict:
 
 
 @torch.no_grad()
+def code_sensitivity(model, x: torch.Tensor, scale: float = 0.01, seed: int = 0) -> dict[str, float]:
+    """How far codes move under small input perturbations: mean ||f(x + d) - f(x)|| / ||d|| with
+    d ~ scale * N(0, I); also divided by the codes' standard deviation, so that a model cannot look
+    insensitive by merely shrinking its codes."""
+    was_training = model.training
+    model.eval()
+    delta = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)) * scale
+    z = model.encode(x)
+    ratio = (model.encode(x + delta) - z).norm(dim=1) / delta.flatten(1).norm(dim=1)
+    model.train(was_training)
+    return {"code_sensitivity": float(ratio.mean()), "code_sensitivity_per_code_std": float(ratio.mean() / z.std()),
+            "perturbation_scale": scale}
+
+
+@torch.no_grad()
 def traversal(model, z: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
     """Decode each code in `z` with dimension `dim` set to each of `values`: (len(z), len(values), C, H, W)."""
     codes = z[:, None, :].repeat(1, len(values), 1)
@@ -106,7 +121,8 @@ def latent_experiments(model, data, out_dir: Path, with_fd: bool = True, n_prior
     trunc = truncation_sweep(model, x)
     save_curve([r["zeroed"] for r in trunc], [r["error"] for r in trunc], out_dir / "truncation.png",
                "last k code dimensions set to 0", "test reconstruction error")
-    results = {"code_std": scale, "noise_sweep": noise, "truncation": trunc, **active_units(model, x)}
+    results = {"code_std": scale, "noise_sweep": noise, "truncation": trunc, **active_units(model, x),
+               **code_sensitivity(model, x)}
     if data.is_image:
         prior_samples = sample_images(model, n_prior or len(x), "normal", seed=seed)
         rows = [prior_samples[i:i + 16] for i in range(0, 64, 16)]

@@ -59,11 +59,15 @@ class Autoencoder(Model):
         return torch.sigmoid(out) if self.config.output == "sigmoid" else out
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = self.decode_logits(self.encode(x)).float()
+        return self.reconstruction_terms(self.encode(x), x)
+
+    def reconstruction_terms(self, z: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The loss of decoding `z` against `target` (the regularised variants add their terms to it)."""
+        out = self.decode_logits(z).float()
         x_hat = torch.sigmoid(out) if self.config.output == "sigmoid" else out
-        sq_err = (x_hat - x).pow(2).flatten(1).sum(1).mean()
+        sq_err = (x_hat - target).pow(2).flatten(1).sum(1).mean()
         if self.config.recon_loss == "bce":
-            recon = F.binary_cross_entropy_with_logits(out, x, reduction="none").flatten(1).sum(1).mean()
+            recon = F.binary_cross_entropy_with_logits(out, target, reduction="none").flatten(1).sum(1).mean()
         else:
             recon = sq_err
         return {"loss": recon, "recon": recon, "sq_err": sq_err.detach()}

@@ -42,6 +42,12 @@ class Model(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError(f"{self.registry_name} cannot sample")
 
+    def report(self, data, out_dir) -> dict:
+        """Family-specific numbers (returned, merged into summary.json) and pictures (into `out_dir`), after
+        training. A family may fit a post-hoc part of itself here (the VQ-VAE's code prior): the run saves
+        the model after this."""
+        return {}
+
     @classmethod
     def supports(cls, op: str) -> bool:
         """True where the family implements `op` (reconstruct needs encode and decode)."""

@@ -58,11 +58,12 @@ def save_curves(series: dict[str, tuple[list[float], list[float]]], path: str | 
     save_figure(fig, path, title)
 
 
-def save_code_scatter(codes, labels, path: str | Path, title: str = "") -> None:
-    """2-D codes coloured by label (the 'islands vs blobs' picture)."""
+def save_code_scatter(codes, labels, path: str | Path, title: str = "", cmap: str = "tab10",
+                      colour_label: str = "label") -> None:
+    """2-D codes coloured by label (the 'islands vs blobs' picture), or by a continuous value."""
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=3, alpha=0.7)
-    fig.colorbar(points, ax=ax, label="label")
+    points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap=cmap, s=3, alpha=0.7)
+    fig.colorbar(points, ax=ax, label=colour_label)
     ax.set_xlabel("z1")
     ax.set_ylabel("z2")
     save_figure(fig, path, title)

@@ -1,0 +1,74 @@
+"""The contractive autoencoder (Rifai et al. 2011): the squared Frobenius norm of the encoder's Jacobian,
+||d code / d x||_F^2, as a penalty, so that the code changes little when the input moves off the data.
+
+"exact" sums the squares of every row of the Jacobian (one backward pass per code dimension: for small
+codes); "stochastic" uses E_v ||J^T v||^2 = ||J||_F^2 with v ~ N(0, I) over the code (Hutchinson's
+estimator, `projections` draws: one backward pass each), unbiased and cheap for large models.
+The encoder must treat examples independently (no batch norm), which the config enforces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from aeflow.config import choice, require
+from aeflow.models.autoencoder import Autoencoder, AutoencoderConfig
+from aeflow.registry import register
+
+
+@dataclass
+class ContractiveAEConfig(AutoencoderConfig):
+    norm: str = "none"
+    contractive_weight: float = 0.1
+    jacobian: str = "stochastic"     # exact | stochastic
+    projections: int = 1             # stochastic: random projections per example
+
+    def validate(self) -> None:
+        super().validate()
+        choice("jacobian", self.jacobian, ["exact", "stochastic"])
+        require(self.norm != "batch", "norm=batch mixes examples in the encoder's Jacobian; use none or layer")
+        require(self.projections >= 1 and self.contractive_weight >= 0, "projections >= 1, contractive_weight >= 0")
+
+
+def jacobian_frobenius(encoder, x: torch.Tensor, method: str = "exact", projections: int = 1,
+                       create_graph: bool = False) -> torch.Tensor:
+    """||J(x)||_F^2 per example (J = d encoder(x) / d x), exactly or by Hutchinson's estimator."""
+    x = x.detach().requires_grad_(True)
+    z = encoder(x)
+    total = torch.zeros(len(x), device=x.device)
+    if method == "exact":
+        for j in range(z.shape[1]):
+            (row,) = torch.autograd.grad(z[:, j].sum(), x, create_graph=create_graph, retain_graph=True)
+            total = total + row.flatten(1).pow(2).sum(1)
+        return total
+    for _ in range(projections):
+        v = torch.randn_like(z)
+        (jtv,) = torch.autograd.grad(z, x, grad_outputs=v, create_graph=create_graph, retain_graph=True)
+        total = total + jtv.flatten(1).pow(2).sum(1)
+    return total / projections
+
+
+@register("contractive-ae")
+class ContractiveAutoencoder(Autoencoder):
+    Config = ContractiveAEConfig
+
+    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        terms = self.reconstruction_terms(self.encode(x), x)
+        with torch.enable_grad():
+            penalty = jacobian_frobenius(self.encode, x, self.config.jacobian, self.config.projections,
+                                         create_graph=self.training).mean()
+        terms["loss"] = terms["loss"] + self.config.contractive_weight * penalty
+        terms["jacobian_frobenius_sq"] = penalty.detach()
+        return terms
+
+    def report(self, data, out_dir) -> dict:
+        from aeflow.eval.latent import code_sensitivity
+
+        self.eval()
+        x = data.test_x[:500]
+        exact = float(jacobian_frobenius(self.encode, x, "exact").mean())
+        stochastic = float(jacobian_frobenius(self.encode, x, "stochastic", projections=8).mean())
+        return {"contractive": {"jacobian_frobenius_sq_exact": exact, "jacobian_frobenius_sq_stochastic_8": stochastic,
+                                **code_sensitivity(self, data.test_x)}}
