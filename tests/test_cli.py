@@ -13,7 +13,7 @@ def run_cli(args, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["train", "nosuch"], "unknown model 'nosuch'; choose one of autoencoder, classifier, ddpm"),
+    (["train", "nosuch"], "unknown model 'nosuch'; choose one of autoencoder, classifier, contractive-ae"),
     (["train", "autoencoder", "--dataset", "cifar"], "data.name must be one of digits, mnist, fashion-mnist"),
     (["train", "autoencoder", "--epochs", "0"], "train.epochs must be >= 1"),
     (["train", "autoencoder", "-m", "code_dim"], "must look like KEY=VALUE"),
@@ -23,7 +23,7 @@ def run_cli(args, capsys):
     (["train", "autoencoder", "--resume", "--out", "x", "--epochs", "5"], "drop --epochs"),
     (["train", "vae", "-t", "loss_weights={kl: {kind: cosine}}"], "schedule kind must be one of linear"),
     (["train", "vae", "-t", "epoch=3"], "unknown key(s) epoch in train; valid keys:"),
-    (["reproduce", "nosuch"], "unknown experiment 'nosuch'; choose one of hinton"),
+    (["reproduce", "nosuch"], "unknown experiment 'nosuch'; choose one of hinton, swissroll"),
     (["eval", "/nonexistent/run"], "is not a run folder"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(args, message, capsys):
