@@ -208,7 +208,7 @@ def latent(run_dir: str, no_fd: bool, data_dir: str | None) -> None:
 
     config = load_config(run_dir)
     model = aeflow.load(run_dir)
-    if not model.supports("reconstruct"):
+    if not (model.supports("encode") and model.supports("decode")):
         raise ConfigError(f"{config.model} cannot encode and decode: no latent space to explore")
     data = aeflow.load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
     out = Path(run_dir) / "latent"

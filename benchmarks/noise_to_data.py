@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--gan-epochs", type=int, default=None, help="default: --epochs")
     parser.add_argument("--reflow-pairs", type=int, default=10_000)
-    parser.add_argument("--vae", default=None, help="a trained VAE run: its prior samples, and latent flow on its codes")
+    parser.add_argument("--vae", default=None, help="a trained VAE run: its prior samples; latent flow on its codes")
     parser.add_argument("--n", type=int, default=2000, help="samples scored per setting")
     parser.add_argument("--steps", default="1,2,4,10,20,50", help="step counts for the DDIM / ODE samplers")
     parser.add_argument("--out", default=None)
@@ -101,7 +101,8 @@ def main() -> None:
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         table.append(f"| {r['model']} | {r['sampler']} | {r['steps'] or '—'} | {r['nfe']} | {r['fd']:.2f} "
-                     f"({r['fd_real_floor']:.2f}) | {r['precision']:.3f} | {r['recall']:.3f} | {r['images_per_s']:.0f} |")
+                     f"({r['fd_real_floor']:.2f}) | {r['precision']:.3f} | {r['recall']:.3f} "
+                     f"| {r['images_per_s']:.0f} |")
     budget = {name: json.loads((run / SUMMARY).read_text())["train_time_s"] for name, run in runs.items()}
     text = "\n".join(table) + f"\n\nN = {n} samples per row. Training time (s): " + ", ".join(
         f"{k} {v:.0f}" for k, v in budget.items()) + "\n"

@@ -4,8 +4,9 @@ decoder's upsampling selectable: "resize" (nearest neighbour then a 3x3 convolut
 
 `report` measures the checkerboard as the fraction of spectral energy at the Nyquist frequency (the
 pixel-alternating pattern, the last row and column of the 2-D spectrum) of the decoder's output, for the
-test reconstructions (next to the same number for the test images themselves) and for the response to
-a constant (all-zero) code.
+test reconstructions (next to the same number for the test images themselves), for the response to
+a constant (all-zero) code, and for the freshly initialised decoder's response to random codes (where
+transposed convolutions show their pattern before training has learnt to cancel it).
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ class ConvAutoencoder(Model):
         x = data.test_x[:2000]
         recon = self.reconstruct(x)
         constant = self.decode(torch.zeros(1, self.config.code_dim))
+        torch.manual_seed(0)
+        fresh = ConvAutoencoder(self.config).eval()
+        at_init = fresh.decode(torch.randn(64, self.config.code_dim))
         save_image_grid([x[:12], recon[:12], constant.expand(12, -1, -1, -1)],
                         ["test", "recon.", "code 0"], out_dir / "checkerboard.png",
                         title=f"upsampling = {self.config.upsampling}")
@@ -88,6 +92,7 @@ class ConvAutoencoder(Model):
                                  "nyquist_energy_reconstructions": nyquist_energy_fraction(recon),
                                  "nyquist_energy_test_images": nyquist_energy_fraction(x),
                                  "nyquist_energy_constant_code": nyquist_energy_fraction(constant),
+                                 "nyquist_energy_at_initialisation": nyquist_energy_fraction(at_init),
                                  "n_parameters": sum(p.numel() for p in self.parameters()),
                                  "code_dim": self.config.code_dim, "compression": math.prod(self.input_shape)
                                  / self.config.code_dim}}

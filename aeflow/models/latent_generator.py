@@ -44,7 +44,7 @@ class LatentGenerator(Generator):
         ae_config = load_config(config.autoencoder_run)
         self.autoencoder = build_model(ae_config.model, ae_config.model_config,
                                        tuple(ae_config.model_config["input_shape"]))
-        if not self.autoencoder.supports("reconstruct"):
+        if not (self.autoencoder.supports("encode") and self.autoencoder.supports("decode")):
             raise ConfigError(f"{config.autoencoder_run} holds a {ae_config.model}, which cannot encode and decode")
         if list(self.autoencoder.input_shape) != list(config.input_shape):
             raise ConfigError(f"{config.autoencoder_run} was trained on images {list(self.autoencoder.input_shape)}, "

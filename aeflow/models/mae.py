@@ -4,9 +4,11 @@ transformer decoder that sees the encoded patches plus a shared mask token at ev
 and predicts the pixels. The loss is the squared error on the hidden patches only (summed over their
 pixels, averaged over the batch).
 
-encode(x) runs the encoder on every patch (no masking) and returns the tokens flattened; decode maps
-tokens back to an image, so reconstruct works as for every model. `report`: error on the hidden
-pixels against the mask ratio, and the visible / reconstructed picture per ratio.
+encode(x) runs the encoder on every patch (no masking) and returns the tokens flattened (features).
+There is no `decode` of a full set of tokens: the decoder is only trained to predict hidden patches.
+reconstruct(x) hides `mask_ratio` of the patches (a fixed seed), keeps the visible ones and fills in
+the rest: the test error of the run is that image's error. `report`: error on the hidden pixels
+against the mask ratio, and the visible / filled-in picture per ratio.
 """
 
 from __future__ import annotations
@@ -109,9 +111,18 @@ class MaskedAutoencoder(Model):
         hidden = torch.zeros(len(x), self.n_patches, dtype=torch.bool, device=x.device)
         return self.encode_visible(x, hidden).flatten(1)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        hidden = torch.zeros(len(z), self.n_patches, dtype=torch.bool, device=z.device)
-        return self.unpatchify(self.decode_tokens(z.reshape(len(z), self.n_patches, -1), hidden)).clamp(0, 1)
+    def fill_in(self, x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """The image with its hidden patches replaced by the decoder's prediction."""
+        predicted = self.decode_tokens(self.encode_visible(x, hidden), hidden).clamp(0, 1)
+        return self.unpatchify(torch.where(hidden[..., None], predicted, self.patchify(x)))
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = random_mask(len(x), self.n_patches, self.config.mask_ratio, torch.Generator().manual_seed(0))
+        return self.fill_in(x, hidden.to(x.device))
+
+    @classmethod
+    def supports(cls, op: str) -> bool:
+        return op == "reconstruct" or super().supports(op)
 
     def masked_error(self, x: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(squared error on the hidden patches per image, predicted patches)."""
@@ -137,10 +148,8 @@ class MaskedAutoencoder(Model):
             n_hidden_pixels = max(1, round(ratio * self.n_patches)) * predicted.shape[-1]
             rows.append({"mask_ratio": ratio, "hidden_sq_err": float(error.mean()),
                          "hidden_sq_err_per_pixel": float(error.mean() / n_hidden_pixels)})
-            patches = self.patchify(x[:10])
-            shown = torch.where(hidden[:10, :, None], torch.full_like(patches, 0.5), patches)
-            pasted = torch.where(hidden[:10, :, None], predicted[:10].clamp(0, 1), patches)
-            grid += [self.unpatchify(shown), self.unpatchify(pasted)]
+            shown = torch.where(hidden[:10, :, None], torch.full_like(predicted[:10], 0.5), self.patchify(x[:10]))
+            grid += [self.unpatchify(shown), self.fill_in(x[:10], hidden[:10])]
             labels += [f"visible {ratio:g}", f"filled in {ratio:g}"]
         save_curve([r["mask_ratio"] for r in rows], [r["hidden_sq_err_per_pixel"] for r in rows],
                    out_dir / "error_vs_mask_ratio.png", "mask ratio", "squared error per hidden pixel",

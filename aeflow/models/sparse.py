@@ -9,8 +9,9 @@ The decoder is linear with columns kept at unit norm by construction (normalised
 pass), so sparsity cannot be bought by shrinking codes and growing the dictionary. A pre-decoder bias
 is subtracted before encoding (Gao et al.).
 
-`report` writes L0, the dead fraction, normalised MSE (centred: divided by the squared error of predicting
-the mean image), the dictionary (decoder columns as images) and error against k for a top-k slider.
+`report` writes L0 (sigmoid codes: units above 0.1), the dead fraction, normalised MSE (centred:
+divided by the squared error of predicting the mean image), the dictionary (decoder columns as images)
+and error against k for a top-k slider.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from torch import nn
 from aeflow.config import choice, require
 from aeflow.models.base import Model
 from aeflow.registry import register
+
+KL_ACTIVE = 0.1  # sigmoid codes (kl sparsity) are never exactly zero: a unit counts as active above this
 
 
 @dataclass
@@ -112,7 +115,7 @@ class SparseAutoencoder(Model):
             penalty = kl_sparsity(self.config.rho, z.mean(0))
             loss = loss + self.config.kl_weight * penalty
             terms["kl_sparsity"] = penalty.detach()
-            terms["l0"] = (z > 0.5).float().sum(1).mean()  # sigmoid codes: "active" = above one half
+            terms["l0"] = (z > KL_ACTIVE).float().sum(1).mean()
         else:
             if self.training:
                 fired = (z > 0).any(0)
@@ -137,12 +140,13 @@ class SparseAutoencoder(Model):
         z = self.encode(x)
         centred = (x - data.train_x.mean(0)).pow(2).flatten(1).sum(1).mean()
         error = (self.reconstruct(x) - x).pow(2).flatten(1).sum(1).mean()
-        fired = (self.encode(data.train_x) > (0.5 if self.config.sparsity == "kl" else 0)).any(0)
+        threshold = KL_ACTIVE if self.config.sparsity == "kl" else 0.0
+        fired = (self.encode(data.train_x) > threshold).any(0)
         ks = sorted({k for k in (1, 2, 4, 8, 16, 32, 64, 128, self.config.k) if k <= self.config.code_dim})
         slider = [{"k": k, "error": float((self.decode(self.encode(x, k)) - x).pow(2).flatten(1).sum(1).mean())}
                   for k in ks]
         results = {"sparsity": {
-            "l0": float((z > (0.5 if self.config.sparsity == "kl" else 0)).float().sum(1).mean()),
+            "l0": float((z > threshold).float().sum(1).mean()),
             "dead_fraction": float(1 - fired.float().mean()),
             "normalised_mse": float(error / centred), "normalised_mse_centred": True,
             "test_sq_err": float(error), "top_k_slider": slider}}
