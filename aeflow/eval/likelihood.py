@@ -4,7 +4,8 @@ A model offers `log_importance_weights(x, k, generator) -> (k, B)`: log p(x, z_i
 with z_i ~ q(z | x). Then
     ELBO   = E_q[log w]                   (estimated by the mean over the k samples)
     IWAE_k = E[log (1/k) sum_i w_i]      (Burda et al. 2016), with ELBO = IWAE_1 <= IWAE_k <= log p(x).
-Samples are drawn in chunks of 50 per image (small enough to stay in cache: 1.5x faster than 500). For models with a loss, its terms on the same
+Samples are drawn in chunks of 50 per image (small enough to stay in cache: 1.5x faster than 500).
+For models with a loss, its terms on the same
 images (e.g. reconstruction and KL, one-sample estimates) are reported beside the bounds. For Bernoulli
 decoders the test images are binarised once, with a fixed seed (x_bin ~ Bernoulli(x)), as in Burda et
 al.'s protocol.
