@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--gan-epochs", type=int, default=None, help="default: --epochs")
     parser.add_argument("--reflow-pairs", type=int, default=10_000)
+    parser.add_argument("--reflow-epochs", type=int, default=None,
+                        help="default: as many training examples as the teacher saw (epochs * n_train / pairs)")
     parser.add_argument("--vae", default=None, help="a trained VAE run: its prior samples; latent flow on its codes")
     parser.add_argument("--n", type=int, default=2000, help="samples scored per setting")
     parser.add_argument("--steps", default="1,2,4,10,20,50", help="step counts for the DDIM / ODE samplers")
@@ -77,9 +79,10 @@ def main() -> None:
         "gan": ensure_run("dcgan", args.dataset, args.data_dir, {},
                           {"epochs": args.gan_epochs or args.epochs, "ema_decay": 0.999}, out / "gan"),
     }
+    reflow_epochs = args.reflow_epochs or max(1, round(args.epochs * len(data.train_x) / args.reflow_pairs))
     runs["reflow"] = ensure_run("flow", args.dataset, args.data_dir,
                                 {**net, "reflow_from": str(runs["flow"]), "reflow_pairs": args.reflow_pairs},
-                                train, out / "reflow")
+                                {**train, "epochs": reflow_epochs}, out / "reflow")
     if args.vae:
         runs["latent-flow"] = ensure_run("latent-flow", args.dataset, args.data_dir,
                                          {"autoencoder_run": args.vae, "process_config": {"hidden": [512, 512, 512]}},
