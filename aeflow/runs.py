@@ -88,7 +88,7 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, dataset: Dat
         if ema:  # the averaged weights are the model (the trained ones stay in the checkpoint)
             model.load_state_dict(ema.shadow)
         train_time = last["train_time"]
-        images_per_s = (last["epoch"] * (len(data.train_x) // config.train.batch_size) * config.train.batch_size
+        images_per_s = (last["epoch"] * (len(train_data[0]) // config.train.batch_size) * config.train.batch_size
                         / max(train_time, 1e-9))
     model.cpu().eval()
     report = model.report(data, out)
