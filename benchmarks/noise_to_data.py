@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--vae", default=None, help="a trained VAE run: its prior samples; latent flow on its codes")
     parser.add_argument("--n", type=int, default=2000, help="samples scored per setting")
     parser.add_argument("--steps", default="1,2,4,10,20,50", help="step counts for the DDIM / ODE samplers")
+    parser.add_argument("--skip", default="", help="comma-separated models to leave out, e.g. gan")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
@@ -72,18 +73,21 @@ def main() -> None:
     net = ({"network": "unet", "channels": [int(c) for c in args.channels.split(",")]} if args.network == "unet"
            else {"network": "mlp", "hidden": [int(h) for h in args.hidden.split(",")]})
     train = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "ema_decay": 0.999}
-    runs = {
-        "onestep": ensure_run("onestep", args.dataset, args.data_dir, net, train, out / "onestep"),
-        "ddpm": ensure_run("ddpm", args.dataset, args.data_dir, net, train, out / "ddpm"),
-        "flow": ensure_run("flow", args.dataset, args.data_dir, net, train, out / "flow"),
-        "gan": ensure_run("dcgan", args.dataset, args.data_dir, {},
-                          {"epochs": args.gan_epochs or args.epochs, "ema_decay": 0.999}, out / "gan"),
+    skip = set(filter(None, args.skip.split(",")))
+    recipes = {
+        "onestep": ("onestep", net, train),
+        "ddpm": ("ddpm", net, train),
+        "flow": ("flow", net, train),
+        "gan": ("dcgan", {}, {"epochs": args.gan_epochs or args.epochs, "ema_decay": 0.999}),
     }
-    reflow_epochs = args.reflow_epochs or max(1, round(args.epochs * len(data.train_x) / args.reflow_pairs))
-    runs["reflow"] = ensure_run("flow", args.dataset, args.data_dir,
-                                {**net, "reflow_from": str(runs["flow"]), "reflow_pairs": args.reflow_pairs},
-                                {**train, "epochs": reflow_epochs}, out / "reflow")
-    if args.vae:
+    runs = {name: ensure_run(model, args.dataset, args.data_dir, options, train_options, out / name)
+            for name, (model, options, train_options) in recipes.items() if name not in skip}
+    if "reflow" not in skip and "flow" in runs:
+        reflow_epochs = args.reflow_epochs or max(1, round(args.epochs * len(data.train_x) / args.reflow_pairs))
+        runs["reflow"] = ensure_run("flow", args.dataset, args.data_dir,
+                                    {**net, "reflow_from": str(runs["flow"]), "reflow_pairs": args.reflow_pairs},
+                                    {**train, "epochs": reflow_epochs}, out / "reflow")
+    if args.vae and "latent-flow" not in skip:
         runs["latent-flow"] = ensure_run("latent-flow", args.dataset, args.data_dir,
                                          {"autoencoder_run": args.vae, "process_config": {"hidden": [512, 512, 512]}},
                                          train, out / "latent-flow")
