@@ -243,12 +243,7 @@ def sweep_steps_command(run_dir: str, steps_list: str, samplers: str | None, n: 
     images/s per setting (printed as they finish), and FD against NFE in RUN_DIR/steps-sweep/."""
     from aeflow.sweeps import sweep_steps
 
-    try:
-        steps = [int(v) for v in steps_list.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"--steps must be comma-separated integers, got {steps_list!r}") from None
-    if not steps or min(steps) < 1:
-        raise ConfigError(f"--steps needs step counts >= 1, got {steps_list!r}")
+    steps = _number_list(steps_list, "--steps", int, minimum=1)
     if n < 2:
         raise ConfigError(f"--n must be >= 2, got {n}")
     names = [v.strip() for v in samplers.split(",") if v.strip()] if samplers else None
@@ -274,12 +269,7 @@ def sweep_beta_command(values: str, dataset: str, data_dir: str | None, model: s
     """Train one VAE per beta; print and plot the rate-distortion trade-off."""
     from aeflow.sweeps import markdown_rows, sweep_beta
 
-    try:
-        betas = [float(v) for v in values.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"--values must be comma-separated numbers, got {values!r}") from None
-    if not betas or min(betas) < 0:
-        raise ConfigError(f"--values needs at least one beta >= 0, got {values!r}")
+    betas = _number_list(values, "--values", float, minimum=0)
     train_options = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
     out = out or f"runs/sweep-beta-{dataset}"
     rows = sweep_beta(betas, dataset, model, parse_assignments(model_options, "--model-option"), train_options, out,
@@ -358,6 +348,17 @@ def reproduce(experiment: str, dataset: str, data_dir: str | None, out: str | No
                                        kernel_subset=kernel_subset, progress=not no_progress)
         click.echo(hinton.markdown_table(rows))
     click.echo(f"\ntable written to {out}/table.md and {out}/table.json")
+
+
+def _number_list(text: str, option: str, kind: type, minimum: float) -> list:
+    """'1,2,4' -> [1, 2, 4], or a ConfigError that names the option."""
+    try:
+        values = [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{option} must be comma-separated {kind.__name__}s, got {text!r}") from None
+    if not values or min(values) < minimum:
+        raise ConfigError(f"{option} needs at least one value, each >= {minimum}; got {text!r}")
+    return values
 
 
 def _print_summary(summary: dict) -> None:

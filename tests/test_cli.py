@@ -23,6 +23,8 @@ def run_cli(args, capsys):
     (["train", "autoencoder", "--resume", "--out", "x", "--epochs", "5"], "drop --epochs"),
     (["train", "vae", "-t", "loss_weights={kl: {kind: cosine}}"], "schedule kind must be one of linear"),
     (["train", "vae", "-t", "epoch=3"], "unknown key(s) epoch in train; valid keys:"),
+    (["sweep", "beta", "--values", "a,b"], "--values must be comma-separated floats, got 'a,b'"),
+    (["sweep", "steps", "runs/x", "--steps", "0,2"], "--steps needs at least one value, each >= 1"),
     (["reproduce", "nosuch"], "unknown experiment 'nosuch'; choose one of hinton, swissroll"),
     (["eval", "/nonexistent/run"], "is not a run folder"),
 ])
