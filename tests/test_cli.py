@@ -126,7 +126,7 @@ def test_sweep_beta(tmp_path, capsys):
     assert rows[0]["rate_kl"] > rows[1]["rate_kl"]  # a larger beta buys a lower rate
     assert (out / "rate_distortion.png").exists() and (out / "beta_grid.png").exists()
     code, _, err = run_cli(["sweep", "beta", "--values", "a,b"], capsys)
-    assert code == 2 and "comma-separated numbers" in err
+    assert code == 2 and "comma-separated floats" in err
 
 
 def test_features_build(capsys):
