@@ -52,6 +52,8 @@ def jacobian_frobenius(encoder, x: torch.Tensor, method: str = "exact", projecti
 
 @register("contractive-ae")
 class ContractiveAutoencoder(Autoencoder):
+    """An autoencoder penalised by ||d code / d x||_F^2 (exact or Hutchinson's estimate)."""
+
     Config = ContractiveAEConfig
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -54,6 +54,8 @@ def nyquist_energy_fraction(images: torch.Tensor) -> float:
 
 @register("conv-ae")
 class ConvAutoencoder(Model):
+    """Strided convolutions down to a code and back up, by resize-then-conv or transposed convolutions."""
+
     Config = ConvAEConfig
 
     def __init__(self, config: ConvAEConfig) -> None:

@@ -36,6 +36,8 @@ class DDPMConfig(NetworkConfig):
 
 @register("ddpm")
 class DDPM(Generator):
+    """Denoising diffusion: epsilon / x0 / v prediction; ancestral DDPM or DDIM sampling."""
+
     Config = DDPMConfig
     samplers = DIFFUSION_SAMPLERS
     default_sampler, default_steps = "ddim", 50

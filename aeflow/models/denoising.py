@@ -49,6 +49,8 @@ def psnr(x_hat: torch.Tensor, x: torch.Tensor) -> float:
 
 @register("denoising-ae")
 class DenoisingAutoencoder(Autoencoder):
+    """An autoencoder fed corrupted images (Gaussian, salt-and-pepper, masking) and asked for clean ones."""
+
     Config = DenoisingAEConfig
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

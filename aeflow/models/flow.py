@@ -42,6 +42,8 @@ class FlowConfig(NetworkConfig):
 
 @register("flow")
 class FlowMatching(Generator):
+    """Flow matching on the straight noise-to-data path; Euler/midpoint/Heun/adaptive sampling; OT, reflow."""
+
     Config = FlowConfig
     samplers = FLOW_SAMPLERS
     default_sampler, default_steps = "heun", 10

@@ -50,6 +50,8 @@ def _dcgan_init(module: nn.Module) -> None:
 
 @register("gan")
 class GAN(Generator):
+    """A DCGAN: generator and discriminator trained in two phases, minimax or non-saturating loss."""
+
     Config = GANConfig
     samplers = ("direct",)
     default_sampler = "direct"

@@ -35,6 +35,8 @@ class LatentGeneratorConfig:
 
 @register("latent-flow")
 class LatentGenerator(Generator):
+    """Flow matching or DDPM on the codes of a frozen, trained autoencoder or VAE."""
+
     Config = LatentGeneratorConfig
 
     def __init__(self, config: LatentGeneratorConfig) -> None:

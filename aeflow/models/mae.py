@@ -60,6 +60,8 @@ def _transformer(dim: int, depth: int, heads: int) -> nn.TransformerEncoder:
 
 @register("mae")
 class MaskedAutoencoder(Model):
+    """A masked autoencoder: a transformer on the visible patches, a light decoder fills in the rest."""
+
     Config = MAEConfig
 
     def __init__(self, config: MAEConfig) -> None:

@@ -15,6 +15,8 @@ from aeflow.registry import register
 
 @register("onestep")
 class OneStep(Generator):
+    """The one-step baseline: noise mapped straight to an image by squared error (learns the mean)."""
+
     Config = NetworkConfig
     samplers = ("direct",)
     default_sampler = "direct"

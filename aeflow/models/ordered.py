@@ -37,6 +37,8 @@ def keep_prefix(z: torch.Tensor, k: int | torch.Tensor) -> torch.Tensor:
 
 @register("ordered-ae")
 class OrderedAutoencoder(Autoencoder):
+    """An autoencoder trained with nested dropout: its code is ordered coarse to fine."""
+
     Config = OrderedAEConfig
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -66,6 +66,8 @@ def keep_top_k(pre: torch.Tensor, k: int) -> torch.Tensor:
 
 @register("sparse-ae")
 class SparseAutoencoder(Model):
+    """An overcomplete code kept sparse by L1, KL(rho || rho_hat) or top-k; unit-norm dictionary."""
+
     Config = SparseAEConfig
 
     def __init__(self, config: SparseAEConfig) -> None:

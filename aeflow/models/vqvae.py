@@ -64,6 +64,8 @@ def kmeans(x: torch.Tensor, k: int, iterations: int = 10, generator: torch.Gener
 
 @register("vq-vae")
 class VQVAE(Model):
+    """A VQ-VAE: a code map snapped to a learned codebook; categorical prior per position for sampling."""
+
     Config = VQVAEConfig
 
     def __init__(self, config: VQVAEConfig) -> None:
