@@ -18,9 +18,10 @@ import torch
 
 import aeflow
 from aeflow.eval.latent import code_sensitivity
-from aeflow.models.contractive import jacobian_frobenius
+from aeflow.models.contractive import jacobian_frobenius, jacobian_spectrum
 from aeflow.models.ordered import keep_prefix
 from aeflow.runs import SUMMARY
+from aeflow.viz import save_curves
 
 MLP = {"hidden": [512, 256], "code_dim": 16, "norm": "layer", "activation": "silu"}
 
@@ -94,6 +95,9 @@ def main() -> None:
                   "| --- | ---: | ---: | ---: |"]
         lines += [f"| {k} | {r['jacobian_frobenius_sq_exact']:.4f} | {r['code_sensitivity']:.4f} | "
                   f"{r['code_sensitivity_per_code_std']:.4f} |" for k, r in rows.items()]
+        spectra = {k: jacobian_spectrum(aeflow.load(out / k).encode, x[:50]).tolist() for k in rows}
+        save_curves({k: (list(range(1, len(v) + 1)), v) for k, v in spectra.items()}, out / "jacobian_spectra.png",
+                    "singular value index", "singular value of d code / d x", "encoder Jacobian spectra", log_y=True)
     if "ordered" in summaries:
         o = summaries["ordered"]["ordered"]
         plain = aeflow.load(out / "plain")

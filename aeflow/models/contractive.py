@@ -67,10 +67,26 @@ class ContractiveAutoencoder(Autoencoder):
 
     def report(self, data, out_dir) -> dict:
         from aeflow.eval.latent import code_sensitivity
+        from aeflow.viz import save_curve
 
         self.eval()
         x = data.test_x[:500]
         exact = float(jacobian_frobenius(self.encode, x, "exact").mean())
         stochastic = float(jacobian_frobenius(self.encode, x, "stochastic", projections=8).mean())
+        spectrum = jacobian_spectrum(self.encode, data.test_x[:50])
+        save_curve(list(range(1, len(spectrum) + 1)), spectrum.tolist(), out_dir / "jacobian_spectrum.png",
+                   "singular value index", "singular value of d code / d x (mean over 50 test images)",
+                   "the directions the code still responds to", log_y=True)
         return {"contractive": {"jacobian_frobenius_sq_exact": exact, "jacobian_frobenius_sq_stochastic_8": stochastic,
+                                "jacobian_singular_values": [round(float(v), 5) for v in spectrum],
                                 **code_sensitivity(self, data.test_x)}}
+
+
+def jacobian_spectrum(encoder, x: torch.Tensor) -> torch.Tensor:
+    """Singular values of the encoder's Jacobian, largest first, averaged over the images in x (Rifai et
+    al.'s picture: a contractive code keeps a few large ones, the directions along the data)."""
+    x = x.detach().requires_grad_(True)
+    z = encoder(x)
+    rows = [torch.autograd.grad(z[:, j].sum(), x, retain_graph=True)[0].flatten(1) for j in range(z.shape[1])]
+    jacobians = torch.stack(rows, 1)                      # (N, code, pixels)
+    return torch.linalg.svdvals(jacobians).mean(0).detach()
