@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import aeflow
-from aeflow.models.contractive import jacobian_frobenius
+from aeflow.models.contractive import jacobian_frobenius, jacobian_spectrum
 from aeflow.models.conv_ae import nyquist_energy_fraction
 from aeflow.models.denoising import corrupt, psnr
 from aeflow.models.mae import random_mask
@@ -67,6 +67,13 @@ def test_stochastic_jacobian_estimate_matches_the_exact_norm():
     torch.testing.assert_close(estimate, exact, rtol=0.1, atol=0)
     single = torch.stack([jacobian_frobenius(encoder, x, "stochastic", 1) for _ in range(2000)]).mean(0)
     torch.testing.assert_close(single, exact, rtol=0.1, atol=0)  # unbiased: one projection, averaged
+
+
+def test_jacobian_spectrum_of_a_linear_encoder_is_its_singular_values():
+    torch.manual_seed(0)
+    encoder = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 5))
+    spectrum = jacobian_spectrum(encoder, torch.rand(7, 1, 8, 8))
+    torch.testing.assert_close(spectrum, torch.linalg.svdvals(encoder[1].weight.detach()), rtol=1e-5, atol=1e-6)
 
 
 def test_contractive_penalty_shrinks_the_jacobian(tmp_path):
