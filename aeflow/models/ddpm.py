@@ -14,7 +14,7 @@ import torch
 from aeflow.config import choice, require
 from aeflow.diffusion.ddpm import DDPMSchedule
 from aeflow.diffusion.samplers import DIFFUSION_SAMPLERS, ddim, ddpm_ancestral
-from aeflow.models.generator import Generator, NetworkConfig, build_network
+from aeflow.models.generator import NetworkConfig, NetworkGenerator
 from aeflow.registry import register
 
 
@@ -35,7 +35,7 @@ class DDPMConfig(NetworkConfig):
 
 
 @register("ddpm")
-class DDPM(Generator):
+class DDPM(NetworkGenerator):
     """Denoising diffusion: epsilon / x0 / v prediction; ancestral DDPM or DDIM sampling."""
 
     Config = DDPMConfig
@@ -44,7 +44,6 @@ class DDPM(Generator):
 
     def __init__(self, config: DDPMConfig) -> None:
         super().__init__(config)
-        self.network = build_network(config)
         self.schedule = DDPMSchedule(config.schedule, config.timesteps)
 
     def predict(self, xt: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

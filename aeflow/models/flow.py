@@ -19,7 +19,7 @@ from aeflow.config import choice, require
 from aeflow.diffusion.flow import interpolate, ot_pair, sample_times, target_velocity
 from aeflow.diffusion.samplers import FLOW_SAMPLERS, ode_adaptive, ode_fixed_steps
 from aeflow.errors import ConfigError
-from aeflow.models.generator import Generator, NetworkConfig, build_network
+from aeflow.models.generator import NetworkConfig, NetworkGenerator
 from aeflow.registry import register
 
 
@@ -41,16 +41,12 @@ class FlowConfig(NetworkConfig):
 
 
 @register("flow")
-class FlowMatching(Generator):
+class FlowMatching(NetworkGenerator):
     """Flow matching on the straight noise-to-data path; Euler/midpoint/Heun/adaptive sampling; OT, reflow."""
 
     Config = FlowConfig
     samplers = FLOW_SAMPLERS
     default_sampler, default_steps = "heun", 10
-
-    def __init__(self, config: FlowConfig) -> None:
-        super().__init__(config)
-        self.network = build_network(config)
 
     def velocity(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.network(x, t)

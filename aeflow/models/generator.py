@@ -80,3 +80,11 @@ class Generator(Model):
                  for i in range(0, n, batch_size)]
         self.train(was_training)
         return torch.cat(parts)
+
+
+class NetworkGenerator(Generator):
+    """A generator around one time-conditioned network built from its `NetworkConfig` fields."""
+
+    def __init__(self, config: NetworkConfig) -> None:
+        super().__init__(config)
+        self.network = build_network(config)

@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import torch
 
-from aeflow.models.generator import Generator, NetworkConfig, build_network
+from aeflow.models.generator import NetworkConfig, NetworkGenerator
 from aeflow.registry import register
 
 
 @register("onestep")
-class OneStep(Generator):
+class OneStep(NetworkGenerator):
     """The one-step baseline: noise mapped straight to an image by squared error (learns the mean)."""
 
     Config = NetworkConfig
     samplers = ("direct",)
     default_sampler = "direct"
-
-    def __init__(self, config: NetworkConfig) -> None:
-        super().__init__(config)
-        self.network = build_network(config)
 
     def _map(self, noise: torch.Tensor) -> torch.Tensor:
         return self.network(noise, torch.zeros(len(noise), device=noise.device))
