@@ -173,3 +173,22 @@ def test_cli_sample_and_steps_sweep(tmp_path, capsys):
     rows = json.loads((run / "steps-sweep" / "steps_sweep.json").read_text())
     assert [(r["sampler"], r["nfe"]) for r in rows] == [("euler", 1), ("euler", 2)]
     assert (run / "steps-sweep" / "fd_vs_nfe.png").exists()
+
+
+def test_derived_training_data_is_made_once_and_reused(tmp_path, monkeypatch):
+    from aeflow.models import LatentGenerator
+    from aeflow.runs import derived_training_data
+
+    ae = tiny_run(tmp_path, "vae", {"hidden": [32], "latent_dim": 4}, name="vae")
+    run = tiny_run(tmp_path, "latent-flow", {"autoencoder_run": str(ae), "process_config": {"hidden": [16]}},
+                   name="latent")
+    model = aeflow.load(run)
+
+    def refuse(*args):
+        raise AssertionError("derived again instead of read from the run folder")
+
+    monkeypatch.setattr(LatentGenerator, "derive_training_data", refuse)
+    fresh = build_model("latent-flow", {"autoencoder_run": str(ae), "process_config": {"hidden": [16]}}, (1, 8, 8))
+    (train_codes,), (test_codes,) = derived_training_data(fresh, aeflow.load_dataset("digits").subset_train(256), run)
+    assert train_codes.shape == (256, 4) and test_codes.shape[1] == 4
+    torch.testing.assert_close(fresh.code_mean, model.code_mean)  # the buffers come back with the data
