@@ -91,11 +91,12 @@ def main() -> None:
         rows = {"plain": {"jacobian_frobenius_sq_exact": float(jacobian_frobenius(plain.encode, x[:500]).mean()),
                           **code_sensitivity(plain, data.test_x)},
                 "contractive": summaries["contractive"]["contractive"]}
-        lines += ["", "| encoder | mean ||J||_F^2 (exact) | code movement / input movement | the same / code std |",
-                  "| --- | ---: | ---: | ---: |"]
-        lines += [f"| {k} | {r['jacobian_frobenius_sq_exact']:.4f} | {r['code_sensitivity']:.4f} | "
-                  f"{r['code_sensitivity_per_code_std']:.4f} |" for k, r in rows.items()]
         spectra = {k: jacobian_spectrum(aeflow.load(out / k).encode, x[:50]).tolist() for k in rows}
+        lines += ["", "| encoder | mean ||J||_F^2 (exact) | code movement / input movement | the same / code std "
+                      "| Jacobian singular values, largest / smallest |", "| --- | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {k} | {r['jacobian_frobenius_sq_exact']:.4f} | {r['code_sensitivity']:.4f} | "
+                  f"{r['code_sensitivity_per_code_std']:.4f} | {spectra[k][0]:.3f} / {spectra[k][-1]:.3f} |"
+                  for k, r in rows.items()]
         save_curves({k: (list(range(1, len(v) + 1)), v) for k, v in spectra.items()}, out / "jacobian_spectra.png",
                     "singular value index", "singular value of d code / d x", "encoder Jacobian spectra", log_y=True)
     if "ordered" in summaries:
