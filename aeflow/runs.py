@@ -22,7 +22,7 @@ from aeflow.models import FittedModel, Model
 from aeflow.registry import build_model, resolve
 from aeflow.train import read_metrics, resolve_device
 from aeflow.train import train as train_loop
-from aeflow.train.checkpoint import CHECKPOINT_NAME, _with_prefix, atomic_save, load_weights, read_tensors, save_weights
+from aeflow.train.checkpoint import CHECKPOINT_NAME, atomic_save, load_weights, read_tensors, save_weights, with_prefix
 from aeflow.train.trainer import METRICS
 from aeflow.viz import save_image_grid, save_loss_curve
 
@@ -120,7 +120,7 @@ def derived_training_data(model: Model, data: Dataset, out: Path):
         tensors, _ = read_tensors(path)
         if not tensors:
             return None
-        model.load_state_dict(_with_prefix(tensors, "model."), strict=False)
+        model.load_state_dict(with_prefix(tensors, "model."), strict=False)
         return tuple(tuple(tensors[f"{split}.{i}"] for i in range(sum(k.startswith(f"{split}.") for k in tensors)))
                      for split in ("train", "test"))
     derived = model.derive_training_data(data.train_x, data.test_x)

@@ -100,6 +100,9 @@ def test_ema_warms_up_and_its_average_is_the_saved_model(tmp_path):
     with ema.applied(model):
         assert torch.equal(model.weight, ema.shadow["weight"])
     assert torch.equal(model.weight, torch.ones_like(model.weight))
+    frozen = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    frozen[0].requires_grad_(False)
+    assert EMA(frozen, 0.9).averaged == ["1.weight", "1.bias"]  # frozen weights are not re-averaged each step
     run = tiny_run(tmp_path, "flow", TINY_MLP, ema_decay=0.9)
     from aeflow.train.checkpoint import read_tensors
 

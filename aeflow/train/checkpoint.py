@@ -47,7 +47,7 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
     atomic_save(model.state_dict(), path)
 
 
-def _with_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+def with_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
@@ -55,7 +55,7 @@ def load_weights(model: torch.nn.Module, path: Path, prefix: str = "") -> None:
     """Load weights saved by `save_weights` (or, with prefix "model.", a checkpoint's)."""
     tensors, _ = read_tensors(path)
     try:
-        missing, unexpected = model.load_state_dict(_with_prefix(tensors, prefix), strict=False)
+        missing, unexpected = model.load_state_dict(with_prefix(tensors, prefix), strict=False)
     except RuntimeError as e:  # shape mismatches
         raise DataError(f"{path} does not match the model in config.yaml: {str(e).splitlines()[-1].strip()}") from None
     if missing or unexpected:
@@ -76,7 +76,7 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizers: dict[str, to
         for idx, param_state in opt["state"].items():
             for key, value in param_state.items():
                 tensors[f"{prefix}{idx}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
-        meta[f"param_groups{'.' + name if name else ''}"] = json.dumps(opt["param_groups"])
+        meta[_groups_key(name)] = json.dumps(opt["param_groups"])
     tensors.update({f"rng.{k}": v for k, v in rng.items()})
     tensors.update({f"ema.{k}": v for k, v in (ema or {}).items()})
     atomic_save(tensors, path, meta)
@@ -86,27 +86,31 @@ def _optim_prefix(name: str) -> str:
     return f"optim.{name}." if name else "optim."
 
 
+def _groups_key(name: str) -> str:
+    return f"param_groups.{name}" if name else "param_groups"
+
+
 def load_checkpoint(path: Path, model: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer],
                     ema: dict[str, torch.Tensor] | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Restore model, optimisers and weight average in place; return (rng states, loop state)."""
     tensors, meta = read_tensors(path)
     if "state" not in meta:
         raise DataError(f"{path} is not an aeflow training checkpoint (no loop state in its header)")
-    model.load_state_dict(_with_prefix(tensors, "model."))
+    model.load_state_dict(with_prefix(tensors, "model."))
     for name, optimizer in optimizers.items():
-        groups = meta.get(f"param_groups{'.' + name if name else ''}")
+        groups = meta.get(_groups_key(name))
         if groups is None:
             raise DataError(f"{path} has no optimiser state for {name or 'the model'}; it was written by another "
                             "kind of run. Start a new run instead of --resume")
         opt_state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in _with_prefix(tensors, _optim_prefix(name)).items():
+        for key, value in with_prefix(tensors, _optim_prefix(name)).items():
             idx, field = key.split(".", 1)
             if idx.isdigit():
                 opt_state.setdefault(int(idx), {})[field] = value
         optimizer.load_state_dict({"state": opt_state, "param_groups": json.loads(groups)})
     if ema is not None:
-        saved = _with_prefix(tensors, "ema.")
+        saved = with_prefix(tensors, "ema.")
         if saved:
             for k, v in saved.items():
                 ema[k].copy_(v)
-    return _with_prefix(tensors, "rng."), json.loads(meta["state"])
+    return with_prefix(tensors, "rng."), json.loads(meta["state"])

@@ -15,6 +15,10 @@ class EMA:
     def __init__(self, model: torch.nn.Module, decay: float) -> None:
         self.decay = decay
         self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+        # Frozen weights (a latent model's autoencoder) never change: their average is their initial copy.
+        self.averaged = [k for k, v in self.shadow.items() if v.is_floating_point() and k not in frozen]
+        self.copied = [k for k, v in self.shadow.items() if not v.is_floating_point()]
 
     def decay_at(self, step: int) -> float:
         return min(self.decay, (1 + step) / (10 + step))
@@ -23,11 +27,9 @@ class EMA:
     def update(self, model: torch.nn.Module, step: int) -> None:
         weight = 1 - self.decay_at(step)
         current = model.state_dict()
-        floats = [k for k, v in current.items() if v.is_floating_point()]
-        torch._foreach_lerp_([self.shadow[k] for k in floats], [current[k].detach() for k in floats], weight)
-        for k, v in current.items():
-            if not v.is_floating_point():  # counters such as BatchNorm's num_batches_tracked
-                self.shadow[k].copy_(v)
+        torch._foreach_lerp_([self.shadow[k] for k in self.averaged], [current[k] for k in self.averaged], weight)
+        for k in self.copied:  # counters such as BatchNorm's num_batches_tracked
+            self.shadow[k].copy_(current[k])
 
     @contextmanager
     def applied(self, model: torch.nn.Module):
