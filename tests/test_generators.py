@@ -172,6 +172,18 @@ def test_cli_sample_and_steps_sweep(tmp_path, capsys):
         main(["sample", str(run), "--sampler", "ddim"])
     assert exit_info.value.code == 2
     assert "samples with euler, midpoint, heun, adaptive; not 'ddim'" in capsys.readouterr().err
+    for args, message in ((["--eta", "0.5"], "--eta applies to the ddim sampler, not heun"),
+                          (["--prior", "gmm"], "--prior is for autoencoders; flow samples with --sampler/--steps"),
+                          (["--steps", "0"], "steps must be >= 1, got 0")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["sample", str(run), *args])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    vae = tiny_run(tmp_path, "vae", {"hidden": [16], "latent_dim": 2}, name="vae")
+    for args, message in ((["sample", str(vae), "--sampler", "ddim"], "vae decodes codes: use --prior"),
+                          (["sweep", "steps", str(vae)], "holds a vae, which has no samplers to sweep")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
     main(["sweep", "steps", str(run), "--steps", "1,2", "--samplers", "euler", "--n", "50"])
     rows = json.loads((run / "steps-sweep" / "steps_sweep.json").read_text())
     assert [(r["sampler"], r["nfe"]) for r in rows] == [("euler", 1), ("euler", 2)]

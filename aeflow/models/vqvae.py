@@ -45,7 +45,8 @@ class VQVAEConfig:
 
     def validate(self) -> None:
         require(len(self.input_shape) == 3, "vq-vae needs image data (C, H, W)")
-        require(self.codebook_size >= 2 and self.code_dim >= 1, "codebook_size >= 2 and code_dim >= 1")
+        require(self.codebook_size >= 2 and self.code_dim >= 1,
+                f"codebook_size must be >= 2 and code_dim >= 1, got {self.codebook_size} and {self.code_dim}")
         require(0 < self.ema_decay < 1 and self.commitment >= 0 and self.restart_after >= 0,
                 "ema_decay in (0, 1), commitment >= 0, restart_after >= 0")
         choice("activation", self.activation, ACTIVATIONS)
