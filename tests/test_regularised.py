@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import aeflow
+from aeflow.eval.latent import code_sensitivity
 from aeflow.models.contractive import jacobian_frobenius, jacobian_spectrum
 from aeflow.models.conv_ae import nyquist_energy_fraction
 from aeflow.models.denoising import corrupt, psnr
@@ -84,6 +85,9 @@ def test_contractive_penalty_shrinks_the_jacobian(tmp_path):
     norm_plain = float(jacobian_frobenius(aeflow.load(plain).encode, x).mean())
     norm_contractive = float(jacobian_frobenius(aeflow.load(contractive).encode, x).mean())
     assert norm_contractive < 0.5 * norm_plain
+    moved_plain = code_sensitivity(aeflow.load(plain), x)["code_sensitivity"]
+    moved_contractive = code_sensitivity(aeflow.load(contractive), x)["code_sensitivity"]
+    assert moved_contractive < 0.5 * moved_plain  # the codes move less under the same input perturbation
     report = json.loads((contractive / "summary.json").read_text())["contractive"]
     assert report["jacobian_frobenius_sq_stochastic_8"] == pytest.approx(report["jacobian_frobenius_sq_exact"], rel=0.3)
 
@@ -154,6 +158,16 @@ def test_vq_straight_through_gradient_reaches_the_encoder():
     model.zero_grad()
     model.loss(torch.rand(16, 1, 8, 8))["loss"].backward()  # and through the model's own loss
     assert first_conv.weight.grad.abs().sum() > 0 and model.codebook.grad.abs().sum() > 0
+
+
+def test_kmeans_finds_separated_clusters():
+    from aeflow.models.vqvae import kmeans
+
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    points = torch.cat([c + 0.1 * torch.randn(50, 2, generator=torch.Generator().manual_seed(i))
+                        for i, c in enumerate(centres)])
+    found = kmeans(points, 3, generator=torch.Generator().manual_seed(0))
+    assert (torch.cdist(centres, found).min(1).values < 0.1).all()  # every true centre has a found one beside it
 
 
 def test_vq_vae_trains_with_ema_kmeans_restarts_and_samples(tmp_path):
