@@ -160,14 +160,22 @@ def test_vq_straight_through_gradient_reaches_the_encoder():
     assert first_conv.weight.grad.abs().sum() > 0 and model.codebook.grad.abs().sum() > 0
 
 
-def test_kmeans_finds_separated_clusters():
+def test_kmeans_lowers_the_cost_and_ends_at_cluster_means():
     from aeflow.models.vqvae import kmeans
 
     centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
-    points = torch.cat([c + 0.1 * torch.randn(50, 2, generator=torch.Generator().manual_seed(i))
+    points = torch.cat([c + torch.randn(50, 2, generator=torch.Generator().manual_seed(i))
                         for i, c in enumerate(centres)])
-    found = kmeans(points, 3, generator=torch.Generator().manual_seed(0))
-    assert (torch.cdist(centres, found).min(1).values < 0.1).all()  # every true centre has a found one beside it
+
+    def cost(c):
+        return float(torch.cdist(points, c).min(1).values.pow(2).sum())
+
+    start = kmeans(points, 3, iterations=0, generator=torch.Generator().manual_seed(0))  # the random initial points
+    found = kmeans(points, 3, iterations=20, generator=torch.Generator().manual_seed(0))
+    assert cost(found) < cost(start)
+    assign = torch.cdist(points, found).argmin(1)
+    for j in assign.unique():  # a fixed point of Lloyd's algorithm: each centre is the mean of its points
+        torch.testing.assert_close(found[j], points[assign == j].mean(0), atol=1e-4, rtol=0)
 
 
 def test_vq_vae_trains_with_ema_kmeans_restarts_and_samples(tmp_path):
