@@ -6,8 +6,10 @@ on the same number of samples, with sampling speed.
     python benchmarks/noise_to_data.py --dataset mnist --data-dir ../shared/data/mnist --network mlp \\
         --hidden 1024,1024,1024 --epochs 12 --n 2000 --vae runs/vae-mnist-equal
 
-Runs go to runs/noise-to-data-DATASET/ (an existing run is reused, an interrupted one resumed); the
-table is printed and written to table.md there, with fd_vs_nfe.png.
+Runs go to runs/noise-to-data-DATASET/ (an existing run is reused, an interrupted one resumed; a run's
+existing `aeflow sweep steps` result is reused when it holds every requested setting at the same N, so
+models can be trained and swept in parallel processes first); the table is printed and written to
+table.md there, with fd_vs_nfe.png.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 import aeflow
 from aeflow.eval.samples import score_samples
 from aeflow.runs import SUMMARY
-from aeflow.sweeps import sweep_steps
+from aeflow.sweeps import SINGLE_SETTING, sweep_steps
 from aeflow.viz import save_curves, save_image_grid
 
 
@@ -31,6 +33,18 @@ def ensure_run(model: str, dataset: str, data_dir: str | None, options: dict, tr
         return out
     config = aeflow.make_config(model, dataset, options, {"progress": False, **train}, data_dir)
     return aeflow.train(config, out, resume=(out / "config.yaml").exists())
+
+
+def swept(run: Path, steps: list[int], samplers: list[str], n: int, data_dir: str | None) -> list[dict]:
+    """The run's step sweep over `samplers` x `steps` at N = n: read from its steps-sweep/ when an earlier
+    sweep covered every setting at the same N, else computed (and written there)."""
+    wanted = [(s, None if s in SINGLE_SETTING else k) for s in samplers for k in steps]
+    saved = run / "steps-sweep" / "steps_sweep.json"
+    if saved.exists():
+        rows = {(r["sampler"], r["steps"]): r for r in json.loads(saved.read_text()) if r["n"] == n}
+        if all(w in rows for w in wanted):
+            return [rows[w] for w in dict.fromkeys(wanted)]
+    return sweep_steps(run, steps, samplers, n, data_dir, progress=False)
 
 
 def score_prior_samples(run: Path, data, n: int) -> dict:
@@ -56,6 +70,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--gan-epochs", type=int, default=None, help="default: --epochs")
+    parser.add_argument("--onestep-epochs", type=int, default=None,
+                        help="default: --epochs (it learns the mean image, which takes far fewer)")
     parser.add_argument("--reflow-pairs", type=int, default=10_000)
     parser.add_argument("--reflow-epochs", type=int, default=None,
                         help="default: as many training examples as the teacher saw (epochs * n_train / pairs)")
@@ -75,7 +91,7 @@ def main() -> None:
     train = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "ema_decay": 0.999}
     skip = set(filter(None, args.skip.split(",")))
     recipes = {
-        "onestep": ("onestep", net, train),
+        "onestep": ("onestep", net, {**train, "epochs": args.onestep_epochs or args.epochs}),
         "ddpm": ("ddpm", net, train),
         "flow": ("flow", net, train),
         "gan": ("dcgan", {}, {"epochs": args.gan_epochs or args.epochs, "ema_decay": 0.999}),
@@ -98,7 +114,7 @@ def main() -> None:
     rows = []
     for name, run in runs.items():
         samplers, k = plans[name]
-        for row in sweep_steps(run, k, samplers, n, args.data_dir, progress=False):
+        for row in swept(run, k, samplers, n, args.data_dir):
             rows.append({"model": name, **row})
     if args.vae:
         rows.append({"model": "vae", **{k: v for k, v in score_prior_samples(Path(args.vae), data, n).items()
