@@ -96,11 +96,7 @@ def sweep_steps(run_dir: str | Path, steps: list[int], samplers: list[str] | Non
         for k in ([None] if sampler in SINGLE_SETTING else steps):
             start = time.perf_counter()
             generator = torch.Generator().manual_seed(seed)
-            parts, nfe = [], 0
-            for i in range(0, n, 1000):
-                images, nfe = model.generate(min(1000, n - i), generator, sampler, k)
-                parts.append(images)
-            images = torch.cat(parts)
+            images, nfe = model.generate_batched(n, generator, sampler, k)
             seconds = time.perf_counter() - start
             scores = score_samples(images, data, n, seed=seed, progress=progress)
             row = {"sampler": sampler, "steps": k, "nfe": nfe, "fd": scores["fd"],

@@ -19,7 +19,7 @@ from aeflow.config import choice, require
 from aeflow.diffusion.flow import interpolate, ot_pair, sample_times, target_velocity
 from aeflow.diffusion.samplers import FLOW_SAMPLERS, ode_adaptive, ode_fixed_steps
 from aeflow.errors import ConfigError
-from aeflow.models.generator import NetworkConfig, NetworkGenerator
+from aeflow.models.generator import NetworkConfig, NetworkGenerator, sampling_batch_size
 from aeflow.registry import register
 
 
@@ -95,9 +95,9 @@ class FlowMatching(NetworkGenerator):
         return (self._pairs(teacher, self.config.reflow_pairs, seed=0),
                 self._pairs(teacher, n_test, seed=1))
 
-    def _pairs(self, teacher: FlowMatching, n: int, seed: int, batch_size: int = 500
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _pairs(self, teacher: FlowMatching, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         generator = torch.Generator().manual_seed(seed)
+        batch_size = sampling_batch_size(next(teacher.parameters()).device)
         samples, noises = [], []
         for i in tqdm(range(0, n, batch_size), desc=f"reflow pairs ({self.config.reflow_sampler})", unit="batch"):
             noise = teacher.noise(min(batch_size, n - i), generator)

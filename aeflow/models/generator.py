@@ -35,6 +35,12 @@ class NetworkConfig:
         require(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
 
 
+def sampling_batch_size(device: torch.device) -> int:
+    """Images per sampler call. On a CPU, small batches keep the activations in cache: the 28x28 UNet
+    (16, 32, 32) samples about twice as many images/s in batches of 128 as in batches of 1,000."""
+    return 128 if device.type == "cpu" else 1024
+
+
 def build_network(cfg: NetworkConfig) -> torch.nn.Module:
     if cfg.network == "unet":
         return UNet(cfg.input_shape, cfg.channels, cfg.blocks_per_level, cfg.attention, cfg.dropout)
@@ -71,15 +77,25 @@ class Generator(Model):
                  steps: int | None = None, **options) -> tuple[torch.Tensor, int]:
         raise NotImplementedError
 
-    def sample(self, n: int, generator: torch.Generator | None = None, sampler: str | None = None,
-               steps: int | None = None, batch_size: int = 1000, **options) -> torch.Tensor:
-        """n samples in data space, drawn in batches (one generator, so the result depends only on its seed)."""
+    def generate_batched(self, n: int, generator: torch.Generator | None = None, sampler: str | None = None,
+                         steps: int | None = None, batch_size: int | None = None, **options
+                         ) -> tuple[torch.Tensor, int]:
+        """`generate` for any n, in batches drawn from one generator (the result depends only on its seed
+        and the batch size), in eval mode; (samples, network evaluations per sample)."""
+        batch_size = batch_size or sampling_batch_size(next(self.parameters()).device)
         was_training = self.training
         self.eval()
-        parts = [self.generate(min(batch_size, n - i), generator, sampler, steps, **options)[0]
-                 for i in range(0, n, batch_size)]
+        parts, nfe = [], 0
+        for i in range(0, n, batch_size):
+            images, nfe = self.generate(min(batch_size, n - i), generator, sampler, steps, **options)
+            parts.append(images)
         self.train(was_training)
-        return torch.cat(parts)
+        return torch.cat(parts), nfe
+
+    def sample(self, n: int, generator: torch.Generator | None = None, sampler: str | None = None,
+               steps: int | None = None, batch_size: int | None = None, **options) -> torch.Tensor:
+        """n samples in data space (see `generate_batched`)."""
+        return self.generate_batched(n, generator, sampler, steps, batch_size, **options)[0]
 
 
 class NetworkGenerator(Generator):
