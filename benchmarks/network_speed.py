@@ -4,7 +4,8 @@ decide how large a diffusion / flow model can be trained here in a given time.
     python benchmarks/network_speed.py --threads 2
 
 Prints, for each network, parameters and images/s for one training step (forward, backward, Adam) and
-for a forward pass alone, at batch 128 (best of 3 timed repetitions after one warm-up).
+for a forward pass alone, at batch 128 (best of 3 timed repetitions after one warm-up); then forward
+images/s per batch size, the figure behind `aeflow.models.generator.sampling_batch_size`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--sampling-batches", default="32,128,256,1000",
+                        help="batch sizes for the forward-only (sampling) table")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -45,9 +48,17 @@ def main() -> None:
     print("| network | parameters | train images/s | forward images/s |")
     print("| --- | ---: | ---: | ---: |")
     for name, (shape, net) in networks.items():
-        train_rate, forward_rate = rates(net, shape, args.batch_size)
+        train_rate, forward = rates(net, shape, args.batch_size)
         params = sum(p.numel() for p in net.parameters())
-        print(f"| {name} | {params:,} | {train_rate:.0f} | {forward_rate:.0f} |", flush=True)
+        print(f"| {name} | {params:,} | {train_rate:.0f} | {forward:.0f} |", flush=True)
+
+    batches = [int(b) for b in args.sampling_batches.split(",")]
+    print("\nforward images/s by batch size (sampling)\n")
+    print("| network | " + " | ".join(f"batch {b}" for b in batches) + " |")
+    print("| --- |" + " ---: |" * len(batches))
+    for name, (shape, net) in networks.items():
+        cells = [f"{forward_rate(net, shape, b):.0f}" for b in batches]
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 
 def rates(net: torch.nn.Module, shape: tuple[int, ...], batch_size: int) -> tuple[float, float]:
@@ -61,11 +72,17 @@ def rates(net: torch.nn.Module, shape: tuple[int, ...], batch_size: int) -> tupl
         loss.backward()
         optimizer.step()
 
+    return batch_size / best_of(step), forward_rate(net, shape, batch_size)
+
+
+def forward_rate(net: torch.nn.Module, shape: tuple[int, ...], batch_size: int) -> float:
+    x, t = torch.randn(batch_size, *shape), torch.rand(batch_size)
+
     def forward() -> None:
         with torch.no_grad():
             net(x, t)
 
-    return batch_size / best_of(step), batch_size / best_of(forward)
+    return batch_size / best_of(forward)
 
 if __name__ == "__main__":
     main()
