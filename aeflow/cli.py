@@ -13,6 +13,7 @@ from aeflow.errors import AeflowError, ConfigError
 from aeflow.train import Interrupted
 
 DATASET_HELP = "digits (offline default), mnist, fashion-mnist or swissroll"
+SHIFT_HELP = "flow euler/midpoint/heun: > 1 takes smaller steps near the noise end (SD3's shift; default 1, even)"
 DATA_DIR_HELP = "directory with the dataset's IDX files (else $AEFLOW_DATA_DIR, else the cache / a download)"
 
 
@@ -120,6 +121,7 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
               "heun or adaptive (default: the model's)")
 @click.option("--steps", type=int, default=None, help="sampler steps (default: the model's)")
 @click.option("--eta", type=float, default=None, help="ddim: 0 deterministic, 1 ancestral noise")
+@click.option("--shift", type=float, default=None, help=SHIFT_HELP)
 @click.option("--n", type=int, default=10_000, help="number of samples")
 @click.option("--out", "-o", default=None, help=".npy file for the samples (default RUN_DIR/samples-PRIOR.npy or "
               "RUN_DIR/samples-SAMPLER-STEPS.npy)")
@@ -129,9 +131,9 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
 @click.option("--covariance", default="full", help="gmm: full, diag, spherical or tied")
 @click.option("--refit", is_flag=True, help="gmm: fit the mixture again even if the run has one")
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
-def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | None, eta: float | None, n: int,
-           out: str | None, seed: int, temperature: float, components: int, covariance: str, refit: bool,
-           data_dir: str | None) -> None:
+def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | None, eta: float | None,
+           shift: float | None, n: int, out: str | None, seed: int, temperature: float, components: int,
+           covariance: str, refit: bool, data_dir: str | None) -> None:
     """Draw N images from a run's model: a generator's sampler (DDPM, flow, GAN...), or an autoencoder's
     decoded codes from N(0, I) or from a fitted Gaussian mixture."""
     import numpy as np
@@ -152,10 +154,13 @@ def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | No
         options = {"eta": eta} if eta is not None else {}
         if eta is not None and sampler != "ddim":
             raise ConfigError(f"--eta applies to the ddim sampler, not {sampler}")
+        if shift is not None:
+            options["shift"] = _check_shift(shift, [sampler])
         images = model.sample(n, torch.Generator().manual_seed(seed), sampler, steps, **options)
         label = f"{sampler}-{steps}" if sampler not in ("direct", "adaptive") else sampler
+        label += f"-shift{shift:g}" if shift is not None else ""
     else:
-        if sampler or steps or eta is not None:
+        if sampler or steps or eta is not None or shift is not None:
             raise ConfigError(f"{model.registry_name} decodes codes: use --prior normal|gmm, not --sampler/--steps")
         prior = prior or "normal"
         images = _decoded_codes(model, run_dir, prior, n, seed, temperature, components, covariance, refit, data_dir)
@@ -234,21 +239,36 @@ def sweep() -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--steps", "steps_list", default="1,2,4,10,20,50,100", help="comma-separated step counts")
 @click.option("--samplers", default=None, help="comma-separated samplers (default: all of the model's)")
+@click.option("--shift", type=float, default=None, help=SHIFT_HELP + "; results go to RUN_DIR/steps-sweep-shiftS/")
 @click.option("--n", type=int, default=10_000, help="samples per setting (at most the test split)")
 @click.option("--seed", type=int, default=0)
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
-def sweep_steps_command(run_dir: str, steps_list: str, samplers: str | None, n: int, seed: int,
-                        data_dir: str | None) -> None:
+def sweep_steps_command(run_dir: str, steps_list: str, samplers: str | None, shift: float | None, n: int,
+                        seed: int, data_dir: str | None) -> None:
     """Sample a trained generator with each sampler and number of steps: FD, precision/recall and
     images/s per setting (printed as they finish), and FD against NFE in RUN_DIR/steps-sweep/."""
-    from aeflow.sweeps import sweep_steps
+    from aeflow.sweeps import sweep_steps, sweep_steps_folder
 
     steps = _number_list(steps_list, "--steps", int, minimum=1)
     if n < 2:
         raise ConfigError(f"--n must be >= 2, got {n}")
     names = [v.strip() for v in samplers.split(",") if v.strip()] if samplers else None
-    sweep_steps(run_dir, steps, names, n, data_dir, seed)
-    click.echo(f"\nfd_vs_nfe.png, samples.png and steps_sweep.json in {Path(run_dir) / 'steps-sweep'}")
+    if shift is not None:
+        _check_shift(shift, [])  # the samplers that take no shift (adaptive) are swept as they are
+    sweep_steps(run_dir, steps, names, n, data_dir, seed, shift=shift or 1.0)
+    click.echo(f"\nfd_vs_nfe.png, samples.png and steps_sweep.json in {sweep_steps_folder(run_dir, shift or 1.0)}")
+
+
+def _check_shift(shift: float, samplers: list[str]) -> float:
+    from aeflow.diffusion.samplers import SHIFTED_SAMPLERS
+
+    if shift <= 0:
+        raise ConfigError(f"--shift must be > 0, got {shift}")
+    other = [s for s in samplers if s not in SHIFTED_SAMPLERS]
+    if other:
+        raise ConfigError(f"--shift applies to the {', '.join(SHIFTED_SAMPLERS)} samplers of a flow, "
+                          f"not {', '.join(other)}")
+    return shift
 
 
 @sweep.command(name="beta")

@@ -74,10 +74,18 @@ def markdown_rows(rows: list[dict[str, Any]]) -> str:
 SINGLE_SETTING = ("ddpm", "adaptive", "direct")  # samplers whose step count is fixed or chosen by themselves
 
 
+def sweep_steps_folder(run_dir: str | Path, shift: float = 1.0) -> Path:
+    return Path(run_dir) / ("steps-sweep" if shift == 1 else f"steps-sweep-shift{shift:g}")
+
+
 def sweep_steps(run_dir: str | Path, steps: list[int], samplers: list[str] | None = None, n: int = 10_000,
-                data_dir: str | None = None, seed: int = 0, progress: bool = True) -> list[dict[str, Any]]:
+                data_dir: str | None = None, seed: int = 0, progress: bool = True, shift: float = 1.0
+                ) -> list[dict[str, Any]]:
     """Sample the run's generator with every sampler x steps; FD, precision/recall, images/s per setting.
-    Writes steps_sweep.json, fd_vs_nfe.png and one sample grid per setting into RUN_DIR/steps-sweep/."""
+    `shift` (flow euler/midpoint/heun only) moves the fixed steps towards the noise end. Adds its rows to
+    steps_sweep.json in `sweep_steps_folder(run_dir, shift)` (see `merged_sweep_rows`), draws fd_vs_nfe.png
+    from all of them at this N and seed, and samples.png with one grid per setting of this call."""
+    from aeflow.diffusion.samplers import SHIFTED_SAMPLERS
     from aeflow.models import Generator
 
     run_dir = Path(run_dir)
@@ -90,32 +98,51 @@ def sweep_steps(run_dir: str | Path, steps: list[int], samplers: list[str] | Non
     config = load_config(run_dir)
     data = load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
     n = min(n, len(data.test_x))
-    out = run_dir / "steps-sweep"
+    if shift != 1 and not set(samplers) & set(SHIFTED_SAMPLERS):
+        raise ConfigError(f"shift applies to the {', '.join(SHIFTED_SAMPLERS)} samplers of a flow; "
+                          f"none is among {', '.join(samplers)}")
+    out = sweep_steps_folder(run_dir, shift)
     rows, grids, labels = [], [], []
     for sampler in samplers:
         for k in ([None] if sampler in SINGLE_SETTING else steps):
             start = time.perf_counter()
             generator = torch.Generator().manual_seed(seed)
-            images, nfe = model.generate_batched(n, generator, sampler, k)
+            options = {"shift": shift} if shift != 1 and sampler in SHIFTED_SAMPLERS else {}
+            images, nfe = model.generate_batched(n, generator, sampler, k, **options)
             seconds = time.perf_counter() - start
             scores = score_samples(images, data, n, seed=seed, progress=progress)
             row = {"sampler": sampler, "steps": k, "nfe": nfe, "fd": scores["fd"],
                    "fd_real_floor": scores["fd_real_floor"], "precision": scores["precision"],
-                   "recall": scores["recall"], "images_per_s": n / seconds, "n": n}
+                   "recall": scores["recall"], "images_per_s": n / seconds, "n": n, "seed": seed,
+                   "shift": shift if options else 1.0}
             rows.append(row)
             grids.append(images[:16])
             labels.append(f"{sampler} {nfe} NFE")
             print(markdown_steps_rows([row], header=len(rows) == 1), flush=True)
+    saved = merged_sweep_rows(out / "steps_sweep.json", rows)
     series: dict[str, tuple[list[float], list[float]]] = {}
-    for r in rows:
-        xs, ys = series.setdefault(r["sampler"], ([], []))
-        xs.append(r["nfe"])
-        ys.append(r["fd"])
+    for r in sorted(saved, key=lambda r: r["nfe"]):
+        if r["n"] == n and r.get("seed", 0) == seed:
+            xs, ys = series.setdefault(r["sampler"], ([], []))
+            xs.append(r["nfe"])
+            ys.append(r["fd"])
     save_curves(series, out / "fd_vs_nfe.png", "network evaluations (NFE)", "FD (lower is better)",
                 f"{model.registry_name} on {data.name}: FD against sampling cost", log_x=True, log_y=True)
     save_image_grid(grids, labels, out / "samples.png", title="samples per sampler and number of evaluations")
-    (out / "steps_sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
     return rows
+
+
+def merged_sweep_rows(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Write `rows` into the sweep file at `path`, keeping its earlier rows except the settings measured
+    again, so that sweeps of one run accumulate (one sampler today, another tomorrow); the rows written."""
+    def setting(r: dict[str, Any]) -> tuple:
+        return r["sampler"], r["steps"], r["n"], r.get("seed", 0)
+
+    again = {setting(r) for r in rows}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    earlier = [r for r in json.loads(path.read_text()) if setting(r) not in again] if path.exists() else []
+    path.write_text(json.dumps(earlier + rows, indent=2) + "\n")
+    return earlier + rows
 
 
 def markdown_steps_rows(rows: list[dict[str, Any]], header: bool = True) -> str:

@@ -36,12 +36,13 @@ def ensure_run(model: str, dataset: str, data_dir: str | None, options: dict, tr
 
 
 def swept(run: Path, steps: list[int], samplers: list[str], n: int, data_dir: str | None) -> list[dict]:
-    """The run's step sweep over `samplers` x `steps` at N = n: read from its steps-sweep/ when an earlier
-    sweep covered every setting at the same N, else computed (and written there)."""
+    """The run's step sweep over `samplers` x `steps` at N = n, seed 0: read from its steps-sweep/ when earlier
+    sweeps covered every setting, else computed (and added there)."""
     wanted = [(s, None if s in SINGLE_SETTING else k) for s in samplers for k in steps]
     saved = run / "steps-sweep" / "steps_sweep.json"
     if saved.exists():
-        rows = {(r["sampler"], r["steps"]): r for r in json.loads(saved.read_text()) if r["n"] == n}
+        rows = {(r["sampler"], r["steps"]): r for r in json.loads(saved.read_text())
+                if r["n"] == n and r.get("seed", 0) == 0}
         if all(w in rows for w in wanted):
             return [rows[w] for w in dict.fromkeys(wanted)]
     return sweep_steps(run, steps, samplers, n, data_dir, progress=False)
@@ -109,7 +110,7 @@ def main() -> None:
                                          train, out / "latent-flow")
 
     plans = {"onestep": (["direct"], [1]), "gan": (["direct"], [1]),
-             "ddpm": (["ddpm", "ddim"], steps), "flow": (["euler", "heun", "adaptive"], steps),
+             "ddpm": (["ddpm", "ddim"], steps), "flow": (["euler", "midpoint", "heun", "adaptive"], steps),
              "reflow": (["euler"], [s for s in steps if s <= 20]), "latent-flow": (["euler", "heun"], steps)}
     rows = []
     for name, run in runs.items():

@@ -7,7 +7,14 @@ import torch
 
 from aeflow.diffusion import flow
 from aeflow.diffusion.ddpm import DDPMSchedule, beta_schedule
-from aeflow.diffusion.samplers import ddim, ddim_timesteps, ddpm_ancestral, ode_adaptive, ode_fixed_steps
+from aeflow.diffusion.samplers import (
+    ddim,
+    ddim_timesteps,
+    ddpm_ancestral,
+    flow_time_grid,
+    ode_adaptive,
+    ode_fixed_steps,
+)
 
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
@@ -122,12 +129,21 @@ def gaussian_velocity(m, s):
     return velocity
 
 
-@pytest.mark.parametrize("method,steps,tol", [("euler", 2000, 5e-3), ("midpoint", 100, 1e-4), ("heun", 100, 1e-4)])
-def test_fixed_step_solvers_transport_a_gaussian_exactly(method, steps, tol):
+@pytest.mark.parametrize("method,steps,tol,shift", [("euler", 2000, 5e-3, 1.0), ("midpoint", 100, 1e-4, 1.0),
+                                                    ("heun", 100, 1e-4, 1.0), ("heun", 100, 1e-4, 3.0)])
+def test_fixed_step_solvers_transport_a_gaussian_exactly(method, steps, tol, shift):
     noise = torch.randn(1000, 1, dtype=torch.float64)
-    out, nfe = ode_fixed_steps(gaussian_velocity(1.5, 0.5), noise, steps, method)
+    out, nfe = ode_fixed_steps(gaussian_velocity(1.5, 0.5), noise, steps, method, shift)
     torch.testing.assert_close(out, 1.5 + 0.5 * noise, rtol=0, atol=tol)  # the monotone map x -> m + s x
     assert nfe == steps * (1 if method == "euler" else 2)
+
+
+def test_shifted_time_grid_is_sd3s_noise_level_shift():
+    assert flow_time_grid(4) == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0])
+    grid = flow_time_grid(4, shift=3.0)
+    # sigma = 1 - t; the uniform grid's sigma = 0.5 becomes 3 * 0.5 / (1 + 2 * 0.5) = 0.75, i.e. t = 0.25
+    assert grid[0] == 0 and grid[-1] == 1 and grid[2] == pytest.approx(0.25)
+    assert all(b > a for a, b in zip(grid, grid[1:])) and grid[1] < 0.25  # small steps near the noise
 
 
 def test_adaptive_solver_transports_a_gaussian_and_reports_its_evaluations():

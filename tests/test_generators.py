@@ -183,6 +183,9 @@ def test_cli_sample_and_steps_sweep(tmp_path, capsys):
     assert "samples with euler, midpoint, heun, adaptive; not 'ddim'" in capsys.readouterr().err
     for args, message in ((["--eta", "0.5"], "--eta applies to the ddim sampler, not heun"),
                           (["--prior", "gmm"], "--prior is for autoencoders; flow samples with --sampler/--steps"),
+                          (["--sampler", "adaptive", "--shift", "3"],
+                           "--shift applies to the euler, midpoint, heun samplers of a flow, not adaptive"),
+                          (["--shift", "0"], "--shift must be > 0, got 0.0"),
                           (["--steps", "0"], "steps must be >= 1, got 0")):
         with pytest.raises(SystemExit) as exit_info:
             main(["sample", str(run), *args])
@@ -197,6 +200,13 @@ def test_cli_sample_and_steps_sweep(tmp_path, capsys):
     rows = json.loads((run / "steps-sweep" / "steps_sweep.json").read_text())
     assert [(r["sampler"], r["nfe"]) for r in rows] == [("euler", 1), ("euler", 2)]
     assert (run / "steps-sweep" / "fd_vs_nfe.png").exists()
+    main(["sweep", "steps", str(run), "--steps", "1", "--samplers", "heun", "--n", "50"])
+    merged = json.loads((run / "steps-sweep" / "steps_sweep.json").read_text())
+    assert [(r["sampler"], r["nfe"]) for r in merged] == [("euler", 1), ("euler", 2), ("heun", 2)]  # accumulated
+    main(["sweep", "steps", str(run), "--steps", "2", "--samplers", "euler,adaptive", "--shift", "3", "--n", "50"])
+    shifted = json.loads((run / "steps-sweep-shift3" / "steps_sweep.json").read_text())
+    assert [(r["sampler"], r["shift"]) for r in shifted] == [("euler", 3.0), ("adaptive", 1.0)]
+    assert shifted[0]["fd"] != rows[1]["fd"]  # other times, other samples
 
 
 def test_derived_training_data_is_made_once_and_reused(tmp_path, monkeypatch):

@@ -4,7 +4,8 @@ DDPM family: `predict(x_t, t) -> (x0_hat, eps_hat)` with integer timesteps.
     ddpm  ancestral sampling through all T steps with the posterior variance (Ho et al. 2020)
     ddim  any number of steps, eta = 0 deterministic, eta = 1 the ancestral noise level (Song et al. 2021)
 Flow matching: `velocity(x, t) -> v` with t in [0, 1] (t = 0 noise, t = 1 data).
-    euler, midpoint, heun  fixed steps (1, 2 and 2 network evaluations per step)
+    euler, midpoint, heun  fixed steps (1, 2 and 2 network evaluations per step), evenly spaced in t or
+                           shifted towards the noise end (`shift`)
     adaptive               scipy's RK45 (Dormand-Prince 5(4), the "dopri5" of torchdiffeq) with tolerances
 
 Every sampler returns (samples, number of network evaluations).
@@ -67,21 +68,30 @@ def ddim(predict: Predict, schedule: DDPMSchedule, x: torch.Tensor, steps: int, 
     return x, len(timesteps)
 
 
+def flow_time_grid(steps: int, shift: float = 1.0) -> list[float]:
+    """`steps` + 1 times from 0 (noise) to 1 (data). shift > 1 takes smaller steps near the noise end: the
+    noise level sigma = 1 - t of the uniform grid becomes shift * sigma / (1 + (shift - 1) * sigma), the
+    "shift" of SD3 (Esser et al. 2024) and of diffusers' FlowMatchEulerDiscreteScheduler."""
+    sigma = 1 - torch.linspace(0, 1, steps + 1, dtype=torch.float64)
+    return (1 - shift * sigma / (1 + (shift - 1) * sigma)).tolist()
+
+
 @torch.no_grad()
-def ode_fixed_steps(velocity: Velocity, x: torch.Tensor, steps: int, method: str = "euler"
+def ode_fixed_steps(velocity: Velocity, x: torch.Tensor, steps: int, method: str = "euler", shift: float = 1.0
                     ) -> tuple[torch.Tensor, int]:
-    """Integrate dx/dt = v(x, t) from 0 to 1 in `steps` equal steps."""
-    dt = 1.0 / steps
+    """Integrate dx/dt = v(x, t) from 0 to 1 in `steps` steps on `flow_time_grid(steps, shift)`."""
+    times = flow_time_grid(steps, shift)
     nfe = 0
-    for i in range(steps):
-        t = torch.full((len(x),), i * dt, device=x.device)
+    for t0, t1 in zip(times[:-1], times[1:]):
+        dt = t1 - t0
+        t = torch.full((len(x),), t0, device=x.device)
         v = velocity(x, t)
         if method == "euler":
             x, nfe = x + dt * v, nfe + 1
         elif method == "midpoint":
             x, nfe = x + dt * velocity(x + 0.5 * dt * v, t + 0.5 * dt), nfe + 2
         elif method == "heun":
-            v_next = velocity(x + dt * v, t + dt)
+            v_next = velocity(x + dt * v, torch.full((len(x),), t1, device=x.device))
             x, nfe = x + 0.5 * dt * (v + v_next), nfe + 2
         else:
             raise ValueError(f"method must be euler, midpoint or heun; got {method!r}")
@@ -110,3 +120,4 @@ def ode_adaptive(velocity: Velocity, x: torch.Tensor, rtol: float = 1e-4, atol: 
 
 DIFFUSION_SAMPLERS = ("ddpm", "ddim")
 FLOW_SAMPLERS = ("euler", "midpoint", "heun", "adaptive")
+SHIFTED_SAMPLERS = ("euler", "midpoint", "heun")  # the fixed-step ones, which take `shift`
