@@ -74,6 +74,8 @@ def main() -> None:
     parser.add_argument("--onestep-epochs", type=int, default=None,
                         help="default: --epochs (it learns the mean image, which takes far fewer)")
     parser.add_argument("--reflow-pairs", type=int, default=10_000)
+    parser.add_argument("--reflow-sampler", default="heun", help="the teacher's sampler that makes the pairs")
+    parser.add_argument("--reflow-steps", type=int, default=20, help="its number of steps")
     parser.add_argument("--reflow-epochs", type=int, default=None,
                         help="default: as many training examples as the teacher saw (epochs * n_train / pairs)")
     parser.add_argument("--vae", default=None, help="a trained VAE run: its prior samples; latent flow on its codes")
@@ -102,7 +104,8 @@ def main() -> None:
     if "reflow" not in skip and "flow" in runs:
         reflow_epochs = args.reflow_epochs or max(1, round(args.epochs * len(data.train_x) / args.reflow_pairs))
         runs["reflow"] = ensure_run("flow", args.dataset, args.data_dir,
-                                    {**net, "reflow_from": str(runs["flow"]), "reflow_pairs": args.reflow_pairs},
+                                    {**net, "reflow_from": str(runs["flow"]), "reflow_pairs": args.reflow_pairs,
+                                     "reflow_sampler": args.reflow_sampler, "reflow_steps": args.reflow_steps},
                                     {**train, "epochs": reflow_epochs}, out / "reflow")
     if args.vae and "latent-flow" not in skip:
         runs["latent-flow"] = ensure_run("latent-flow", args.dataset, args.data_dir,
