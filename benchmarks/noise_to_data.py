@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--vae", default=None, help="a trained VAE run: its prior samples; latent flow on its codes")
     parser.add_argument("--n", type=int, default=2000, help="samples scored per setting")
     parser.add_argument("--steps", default="1,2,4,10,20,50", help="step counts for the DDIM / ODE samplers")
+    parser.add_argument("--flow-samplers", default="euler,midpoint,heun,adaptive",
+                        help="the flow's samplers to score (reflow: euler)")
     parser.add_argument("--skip", default="", help="comma-separated models to leave out, e.g. gan")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
@@ -113,7 +115,7 @@ def main() -> None:
                                          train, out / "latent-flow")
 
     plans = {"onestep": (["direct"], [1]), "gan": (["direct"], [1]),
-             "ddpm": (["ddpm", "ddim"], steps), "flow": (["euler", "midpoint", "heun", "adaptive"], steps),
+             "ddpm": (["ddpm", "ddim"], steps), "flow": (args.flow_samplers.split(","), steps),
              "reflow": (["euler"], [s for s in steps if s <= 20]), "latent-flow": (["euler", "heun"], steps)}
     rows = []
     for name, run in runs.items():
