@@ -207,6 +207,9 @@ def test_cli_sample_and_steps_sweep(tmp_path, capsys):
     shifted = json.loads((run / "steps-sweep-shift3" / "steps_sweep.json").read_text())
     assert [(r["sampler"], r["shift"]) for r in shifted] == [("euler", 3.0), ("adaptive", 1.0)]
     assert shifted[0]["fd"] != rows[1]["fd"]  # other times, other samples
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sweep", "steps", str(run), "--samplers", "adaptive", "--shift", "3", "--n", "50"])
+    assert exit_info.value.code == 2 and "none is among adaptive" in capsys.readouterr().err
 
 
 def test_derived_training_data_is_made_once_and_reused(tmp_path, monkeypatch):
