@@ -42,7 +42,8 @@ def cli() -> None:
               help="a model config field, e.g. -m code_dim=30 -m hidden=[512,256] (repeatable)")
 @click.option("--train-option", "-t", "train_options_kv", multiple=True, metavar="KEY=VALUE",
               help="any training config field, e.g. -t 'loss_weights={kl: {kind: linear, epochs: 10}}'")
-@click.option("--resume", is_flag=True, help="continue the run in --out from its last checkpoint")
+@click.option("--resume", is_flag=True,
+              help="continue the run in --out from its last checkpoint; with --epochs, extend it to that many")
 @click.option("--no-download", is_flag=True, help="never download; fail if the files are not found")
 @click.option("--no-progress", is_flag=True, help="no progress bar")
 def train(model: str, dataset: str | None, data_dir: str | None, out: str | None, model_options: tuple[str, ...],
@@ -54,13 +55,14 @@ def train(model: str, dataset: str | None, data_dir: str | None, out: str | None
     if resume:
         if out is None:
             raise ConfigError("--resume needs --out RUN_DIR: the run folder to continue")
+        epochs = train_flags.pop("epochs")
         given = [f"--{k.replace('_', '-')}" for k, v in train_flags.items() if v is not None]
         given += ["--dataset"] * bool(dataset) + ["--model-option"] * bool(model_options)
         given += ["--train-option"] * bool(train_options_kv)
         if given:
-            raise ConfigError(f"--resume continues the run exactly as its config.yaml says; drop {', '.join(given)} "
-                              "(or start a new run with another --out)")
-        run = aeflow.train(RunConfig(), out, resume=True)
+            raise ConfigError(f"--resume continues the run exactly as its config.yaml says (only --epochs may "
+                              f"extend it); drop {', '.join(given)} (or start a new run with another --out)")
+        run = aeflow.extend(out, epochs) if epochs else aeflow.train(RunConfig(), out, resume=True)
     else:
         train_options = {**parse_assignments(train_options_kv, "--train-option"),
                          **{k: v for k, v in train_flags.items() if v is not None}}

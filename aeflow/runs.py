@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -105,6 +106,32 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, dataset: Dat
     write_summary(out, summary)
     draw_pictures(out, model, data)
     return out
+
+
+def weights_digest(run_dir: str | Path) -> str:
+    """A short hash of the run's model.safetensors: results computed from its weights carry it, so that
+    they are known to be stale once the run trains further."""
+    return hashlib.sha256((Path(run_dir) / WEIGHTS).read_bytes()).hexdigest()[:16]
+
+
+def extend(out: str | Path, epochs: int) -> Path:
+    """Continue the run in `out` (finished or interrupted) to `epochs` epochs in all. Allowed only when the
+    learning rate is constant after warm-up, so that the result is the run `epochs` would have given from the
+    start; a decaying schedule would have been another one over more epochs."""
+    out = Path(out)
+    if not (out / CONFIG).exists():
+        raise ConfigError(f"{out} holds no run (no {CONFIG}); start one without --resume")
+    config = RunConfig.load(out / CONFIG)
+    if epochs <= config.train.epochs:
+        raise ConfigError(f"--epochs {epochs}: the run in {out} already has {config.train.epochs}; "
+                          "give more epochs to extend it, or --resume without --epochs to finish it")
+    if config.train.final_lr_fraction != 1.0:
+        raise ConfigError(f"the run in {out} decays its learning rate to final_lr_fraction="
+                          f"{config.train.final_lr_fraction} over its {config.train.epochs} epochs, so more epochs "
+                          "would change the ones already trained; start a new run with --epochs")
+    config.train.epochs = epochs
+    config.save(out / CONFIG)
+    return train(config, out, resume=True)
 
 
 DERIVED_DATA = "training-data.safetensors"

@@ -19,7 +19,7 @@ from aeflow.data import load_dataset
 from aeflow.errors import ConfigError
 from aeflow.eval.latent import active_units
 from aeflow.eval.samples import score_samples
-from aeflow.runs import CONFIG, SUMMARY, load, load_config, make_config, train
+from aeflow.runs import CONFIG, SUMMARY, load, load_config, make_config, train, weights_digest
 from aeflow.viz import save_curve, save_curves, save_image_grid
 
 
@@ -102,6 +102,7 @@ def sweep_steps(run_dir: str | Path, steps: list[int], samplers: list[str] | Non
         raise ConfigError(f"shift applies to the {', '.join(SHIFTED_SAMPLERS)} samplers of a flow; "
                           f"none is among {', '.join(samplers)}")
     out = sweep_steps_folder(run_dir, shift)
+    weights = weights_digest(run_dir)
     rows, grids, labels = [], [], []
     for sampler in samplers:
         for k in ([None] if sampler in SINGLE_SETTING else steps):
@@ -114,12 +115,12 @@ def sweep_steps(run_dir: str | Path, steps: list[int], samplers: list[str] | Non
             row = {"sampler": sampler, "steps": k, "nfe": nfe, "fd": scores["fd"],
                    "fd_real_floor": scores["fd_real_floor"], "precision": scores["precision"],
                    "recall": scores["recall"], "images_per_s": n / seconds, "n": n, "seed": seed,
-                   "shift": shift if options else 1.0}
+                   "shift": shift if options else 1.0, "weights": weights}
             rows.append(row)
             grids.append(images[:16])
             labels.append(f"{sampler} {nfe} NFE")
             print(markdown_steps_rows([row], header=len(rows) == 1), flush=True)
-    saved = merged_sweep_rows(out / "steps_sweep.json", rows)
+    saved = merged_sweep_rows(out / "steps_sweep.json", rows, weights)
     series: dict[str, tuple[list[float], list[float]]] = {}
     for r in sorted(saved, key=lambda r: r["nfe"]):
         if r["n"] == n and r.get("seed", 0) == seed:
@@ -132,15 +133,17 @@ def sweep_steps(run_dir: str | Path, steps: list[int], samplers: list[str] | Non
     return rows
 
 
-def merged_sweep_rows(path: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Write `rows` into the sweep file at `path`, keeping its earlier rows except the settings measured
-    again, so that sweeps of one run accumulate (one sampler today, another tomorrow); the rows written."""
+def merged_sweep_rows(path: Path, rows: list[dict[str, Any]], weights: str) -> list[dict[str, Any]]:
+    """Write `rows` into the sweep file at `path`, keeping its earlier rows of the same `weights` (see
+    `weights_digest`) except the settings measured again, so that sweeps of one run accumulate (one sampler
+    today, another tomorrow) and rows of weights trained further are dropped as stale; the rows written."""
     def setting(r: dict[str, Any]) -> tuple:
         return r["sampler"], r["steps"], r["n"], r.get("seed", 0)
 
     again = {setting(r) for r in rows}
     path.parent.mkdir(parents=True, exist_ok=True)
-    earlier = [r for r in json.loads(path.read_text()) if setting(r) not in again] if path.exists() else []
+    earlier = [r for r in json.loads(path.read_text())
+               if setting(r) not in again and r.get("weights") == weights] if path.exists() else []
     path.write_text(json.dumps(earlier + rows, indent=2) + "\n")
     return earlier + rows
 

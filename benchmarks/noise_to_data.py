@@ -23,7 +23,7 @@ import torch
 
 import aeflow
 from aeflow.eval.samples import score_samples
-from aeflow.runs import SUMMARY
+from aeflow.runs import SUMMARY, weights_digest
 from aeflow.sweeps import SINGLE_SETTING, sweep_steps
 from aeflow.viz import save_curves, save_image_grid
 
@@ -37,12 +37,13 @@ def ensure_run(model: str, dataset: str, data_dir: str | None, options: dict, tr
 
 def swept(run: Path, steps: list[int], samplers: list[str], n: int, data_dir: str | None) -> list[dict]:
     """The run's step sweep over `samplers` x `steps` at N = n, seed 0: read from its steps-sweep/ when earlier
-    sweeps covered every setting, else computed (and added there)."""
+    sweeps of its present weights covered every setting, else computed (and added there)."""
     wanted = [(s, None if s in SINGLE_SETTING else k) for s in samplers for k in steps]
     saved = run / "steps-sweep" / "steps_sweep.json"
     if saved.exists():
+        weights = weights_digest(run)
         rows = {(r["sampler"], r["steps"]): r for r in json.loads(saved.read_text())
-                if r["n"] == n and r.get("seed", 0) == 0}
+                if r["n"] == n and r.get("seed", 0) == 0 and r.get("weights") == weights}
         if all(w in rows for w in wanted):
             return [rows[w] for w in dict.fromkeys(wanted)]
     return sweep_steps(run, steps, samplers, n, data_dir, progress=False)

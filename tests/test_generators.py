@@ -13,6 +13,7 @@ from aeflow.cli import main
 from aeflow.models import GAN
 from aeflow.registry import build_model
 from aeflow.train import Interrupted
+from aeflow.train.checkpoint import save_weights
 from aeflow.train.ema import EMA
 
 TINY_UNET = {"channels": [8, 16]}
@@ -203,6 +204,13 @@ def test_cli_sample_and_steps_sweep(tmp_path, capsys):
     main(["sweep", "steps", str(run), "--steps", "1", "--samplers", "heun", "--n", "50"])
     merged = json.loads((run / "steps-sweep" / "steps_sweep.json").read_text())
     assert [(r["sampler"], r["nfe"]) for r in merged] == [("euler", 1), ("euler", 2), ("heun", 2)]  # accumulated
+    model = aeflow.load(run)
+    with torch.no_grad():
+        next(model.parameters()).add_(0.1)  # as if trained further: the earlier rows are stale
+    save_weights(model, run / "model.safetensors")
+    main(["sweep", "steps", str(run), "--steps", "1", "--samplers", "heun", "--n", "50"])
+    fresh = json.loads((run / "steps-sweep" / "steps_sweep.json").read_text())
+    assert [(r["sampler"], r["nfe"]) for r in fresh] == [("heun", 2)] and fresh[0]["fd"] != merged[2]["fd"]
     main(["sweep", "steps", str(run), "--steps", "2", "--samplers", "euler,adaptive", "--shift", "3", "--n", "50"])
     shifted = json.loads((run / "steps-sweep-shift3" / "steps_sweep.json").read_text())
     assert [(r["sampler"], r["shift"]) for r in shifted] == [("euler", 3.0), ("adaptive", 1.0)]

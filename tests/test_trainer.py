@@ -69,6 +69,25 @@ def test_interrupt_then_resume_gives_identical_weights(tmp_path, monkeypatch, st
     assert (straight / "metrics.jsonl").read_text().count("\n") == (resumed / "metrics.jsonl").read_text().count("\n")
 
 
+def test_extending_a_finished_constant_rate_run_equals_the_longer_run(tmp_path):
+    constant = {"warmup_epochs": 0.0, "final_lr_fraction": 1.0}
+    straight = aeflow.train(small_config(epochs=3, **constant), tmp_path / "straight")
+    aeflow.train(small_config(epochs=2, **constant), tmp_path / "extended")
+    extended = aeflow.extend(tmp_path / "extended", 3)
+    for k, v in weights(straight).items():
+        assert torch.equal(v, weights(extended)[k]), k
+    assert (extended / "metrics.jsonl").read_text().count("\n") == 3
+    with pytest.raises(aeflow.ConfigError, match="already has 3"):
+        aeflow.extend(extended, 3)
+
+
+def test_extending_a_decaying_rate_run_is_refused(tmp_path):
+    run = aeflow.train(small_config(epochs=1), tmp_path / "run")
+    with pytest.raises(aeflow.ConfigError, match="decays its learning rate.*start a new run"):
+        aeflow.extend(run, 2)
+    assert aeflow.RunConfig.load(run / "config.yaml").train.epochs == 1
+
+
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     original = Autoencoder.loss
     calls = {"n": 0}
