@@ -41,7 +41,7 @@ def test_generator_trains_samples_and_loads_back(tmp_path, model, options, sampl
     again, _ = aeflow.load(run).generate(6, torch.Generator().manual_seed(3), sampler, steps)
     assert images.shape == (6, 1, 8, 8) and 0 <= float(images.min()) and float(images.max()) <= 1
     torch.testing.assert_close(images, again)  # a seed gives the same samples from a reloaded run
-    expected_nfe = {"ddim": steps, "ddpm": 1000, "heun": 2 * (steps or 0), "euler": steps, "direct": 1}[sampler]
+    expected_nfe = {"ddim": steps, "ddpm": 1000, "heun": 2 * (steps or 0) - 1, "euler": steps, "direct": 1}[sampler]
     assert nfe == expected_nfe
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert all(torch.isfinite(torch.tensor(v)) for k, v in metrics[-1].items() if k.startswith("test/"))
@@ -203,14 +203,14 @@ def test_cli_sample_and_steps_sweep(tmp_path, capsys):
     assert (run / "steps-sweep" / "fd_vs_nfe.png").exists()
     main(["sweep", "steps", str(run), "--steps", "1", "--samplers", "heun", "--n", "50"])
     merged = json.loads((run / "steps-sweep" / "steps_sweep.json").read_text())
-    assert [(r["sampler"], r["nfe"]) for r in merged] == [("euler", 1), ("euler", 2), ("heun", 2)]  # accumulated
+    assert [(r["sampler"], r["nfe"]) for r in merged] == [("euler", 1), ("euler", 2), ("heun", 1)]  # accumulated
     model = aeflow.load(run)
     with torch.no_grad():
         next(model.parameters()).add_(0.1)  # as if trained further: the earlier rows are stale
     save_weights(model, run / "model.safetensors")
     main(["sweep", "steps", str(run), "--steps", "1", "--samplers", "heun", "--n", "50"])
     fresh = json.loads((run / "steps-sweep" / "steps_sweep.json").read_text())
-    assert [(r["sampler"], r["nfe"]) for r in fresh] == [("heun", 2)] and fresh[0]["fd"] != merged[2]["fd"]
+    assert [(r["sampler"], r["nfe"]) for r in fresh] == [("heun", 1)] and fresh[0]["fd"] != merged[2]["fd"]
     main(["sweep", "steps", str(run), "--steps", "2", "--samplers", "euler,adaptive", "--shift", "3", "--n", "50"])
     shifted = json.loads((run / "steps-sweep-shift3" / "steps_sweep.json").read_text())
     assert [(r["sampler"], r["shift"]) for r in shifted] == [("euler", 3.0), ("adaptive", 1.0)]

@@ -5,7 +5,10 @@ DDPM family: `predict(x_t, t) -> (x0_hat, eps_hat)` with integer timesteps.
     ddim  any number of steps, eta = 0 deterministic, eta = 1 the ancestral noise level (Song et al. 2021)
 Flow matching: `velocity(x, t) -> v` with t in [0, 1] (t = 0 noise, t = 1 data).
     euler, midpoint, heun  fixed steps (1, 2 and 2 network evaluations per step), evenly spaced in t or
-                           shifted towards the noise end (`shift`)
+                           shifted towards the noise end (`shift`). Heun's last step is an Euler step
+                           (2 * steps - 1 evaluations): at t = 1 the data no longer tell the noise, so the
+                           network can only predict v(x, 1) = x - E[noise] = x, and a corrector there
+                           would leave (dt / 2) * (x - v) of noise in the sample.
     adaptive               scipy's RK45 (Dormand-Prince 5(4), the "dopri5" of torchdiffeq) with tolerances
 
 Every sampler returns (samples, number of network evaluations).
@@ -90,9 +93,11 @@ def ode_fixed_steps(velocity: Velocity, x: torch.Tensor, steps: int, method: str
             x, nfe = x + dt * v, nfe + 1
         elif method == "midpoint":
             x, nfe = x + dt * velocity(x + 0.5 * dt * v, t + 0.5 * dt), nfe + 2
-        elif method == "heun":
+        elif method == "heun" and t1 < 1:
             v_next = velocity(x + dt * v, torch.full((len(x),), t1, device=x.device))
             x, nfe = x + 0.5 * dt * (v + v_next), nfe + 2
+        elif method == "heun":  # last step: Euler, as in Karras et al. 2022 (Algorithm 1), see module docstring
+            x, nfe = x + dt * v, nfe + 1
         else:
             raise ValueError(f"method must be euler, midpoint or heun; got {method!r}")
     return x, nfe
