@@ -14,6 +14,8 @@ from aeflow.train import Interrupted
 
 DATASET_HELP = "digits (offline default), mnist, fashion-mnist or swissroll"
 SHIFT_HELP = "flow euler/midpoint/heun: > 1 takes smaller steps near the noise end (SD3's shift; default 1, even)"
+CHURN_HELP = ("flow euler/midpoint/heun: > 0 adds fresh noise before each of the STEPS steps, raising the "
+              "noise-to-signal ratio by the factor 1 + CHURN / STEPS (EDM's S_churn; default 0, deterministic)")
 DATA_DIR_HELP = "directory with the dataset's IDX files (else $AEFLOW_DATA_DIR, else the cache / a download)"
 
 
@@ -124,6 +126,7 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
 @click.option("--steps", type=int, default=None, help="sampler steps (default: the model's)")
 @click.option("--eta", type=float, default=None, help="ddim: 0 deterministic, 1 ancestral noise")
 @click.option("--shift", type=float, default=None, help=SHIFT_HELP)
+@click.option("--churn", type=float, default=None, help=CHURN_HELP)
 @click.option("--n", type=int, default=10_000, help="number of samples")
 @click.option("--out", "-o", default=None, help=".npy file for the samples (default RUN_DIR/samples-PRIOR.npy or "
               "RUN_DIR/samples-SAMPLER-STEPS.npy)")
@@ -134,8 +137,8 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
 @click.option("--refit", is_flag=True, help="gmm: fit the mixture again even if the run has one")
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
 def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | None, eta: float | None,
-           shift: float | None, n: int, out: str | None, seed: int, temperature: float, components: int,
-           covariance: str, refit: bool, data_dir: str | None) -> None:
+           shift: float | None, churn: float | None, n: int, out: str | None, seed: int, temperature: float,
+           components: int, covariance: str, refit: bool, data_dir: str | None) -> None:
     """Draw N images from a run's model: a generator's sampler (DDPM, flow, GAN...), or an autoencoder's
     decoded codes from N(0, I) or from a fitted Gaussian mixture."""
     import numpy as np
@@ -156,13 +159,12 @@ def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | No
         options = {"eta": eta} if eta is not None else {}
         if eta is not None and sampler != "ddim":
             raise ConfigError(f"--eta applies to the ddim sampler, not {sampler}")
-        if shift is not None:
-            options["shift"] = _check_shift(shift, [sampler])
-        images = model.sample(n, torch.Generator().manual_seed(seed), sampler, steps, **options)
+        fixed_step_options = _fixed_step_options(shift, churn, [sampler])
+        images = model.sample(n, torch.Generator().manual_seed(seed), sampler, steps, **options, **fixed_step_options)
         label = f"{sampler}-{steps}" if sampler not in ("direct", "adaptive") else sampler
-        label += f"-shift{shift:g}" if shift is not None else ""
+        label += "".join(f"-{name}{value:g}" for name, value in fixed_step_options.items())
     else:
-        if sampler or steps or eta is not None or shift is not None:
+        if sampler or steps or eta is not None or shift is not None or churn is not None:
             raise ConfigError(f"{model.registry_name} decodes codes: use --prior normal|gmm, not --sampler/--steps")
         prior = prior or "normal"
         images = _decoded_codes(model, run_dir, prior, n, seed, temperature, components, covariance, refit, data_dir)
@@ -242,11 +244,12 @@ def sweep() -> None:
 @click.option("--steps", "steps_list", default="1,2,4,10,20,50,100", help="comma-separated step counts")
 @click.option("--samplers", default=None, help="comma-separated samplers (default: all of the model's)")
 @click.option("--shift", type=float, default=None, help=SHIFT_HELP + "; results go to RUN_DIR/steps-sweep-shiftS/")
+@click.option("--churn", type=float, default=None, help=CHURN_HELP + "; results go to RUN_DIR/steps-sweep-churnC/")
 @click.option("--n", type=int, default=10_000, help="samples per setting (at most the test split)")
 @click.option("--seed", type=int, default=0)
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
-def sweep_steps_command(run_dir: str, steps_list: str, samplers: str | None, shift: float | None, n: int,
-                        seed: int, data_dir: str | None) -> None:
+def sweep_steps_command(run_dir: str, steps_list: str, samplers: str | None, shift: float | None,
+                        churn: float | None, n: int, seed: int, data_dir: str | None) -> None:
     """Sample a trained generator with each sampler and number of steps: FD, precision/recall and
     images/s per setting (printed as they finish), and FD against NFE in RUN_DIR/steps-sweep/."""
     from aeflow.sweeps import sweep_steps, sweep_steps_folder
@@ -255,22 +258,25 @@ def sweep_steps_command(run_dir: str, steps_list: str, samplers: str | None, shi
     if n < 2:
         raise ConfigError(f"--n must be >= 2, got {n}")
     names = [v.strip() for v in samplers.split(",") if v.strip()] if samplers else None
-    if shift is not None:
-        _check_shift(shift, [])  # the samplers that take no shift (adaptive) are swept as they are
-    sweep_steps(run_dir, steps, names, n, data_dir, seed, shift=shift or 1.0)
-    click.echo(f"\nfd_vs_nfe.png, samples.png and steps_sweep.json in {sweep_steps_folder(run_dir, shift or 1.0)}")
+    options = _fixed_step_options(shift, churn, [])  # samplers that take neither (adaptive) are swept as they are
+    sweep_steps(run_dir, steps, names, n, data_dir, seed, **options)
+    click.echo(f"\nfd_vs_nfe.png, samples.png and steps_sweep.json in {sweep_steps_folder(run_dir, **options)}")
 
 
-def _check_shift(shift: float, samplers: list[str]) -> float:
-    from aeflow.diffusion.samplers import SHIFTED_SAMPLERS
+def _fixed_step_options(shift: float | None, churn: float | None, samplers: list[str]) -> dict[str, float]:
+    """--shift / --churn checked, as keyword arguments for the flow's fixed-step samplers."""
+    from aeflow.diffusion.samplers import FIXED_STEP_SAMPLERS
 
-    if shift <= 0:
+    if shift is not None and shift <= 0:
         raise ConfigError(f"--shift must be > 0, got {shift}")
-    other = [s for s in samplers if s not in SHIFTED_SAMPLERS]
-    if other:
-        raise ConfigError(f"--shift applies to the {', '.join(SHIFTED_SAMPLERS)} samplers of a flow, "
-                          f"not {', '.join(other)}")
-    return shift
+    if churn is not None and churn < 0:
+        raise ConfigError(f"--churn must be >= 0, got {churn}")
+    given = {name: value for name, value in (("shift", shift), ("churn", churn)) if value is not None}
+    other = [s for s in samplers if s not in FIXED_STEP_SAMPLERS]
+    if given and other:
+        raise ConfigError(f"{' and '.join('--' + name for name in given)}: only the "
+                          f"{', '.join(FIXED_STEP_SAMPLERS)} samplers of a flow take it, not {', '.join(other)}")
+    return given
 
 
 @sweep.command(name="beta")

@@ -74,18 +74,26 @@ def markdown_rows(rows: list[dict[str, Any]]) -> str:
 SINGLE_SETTING = ("ddpm", "adaptive", "direct")  # samplers whose step count is fixed or chosen by themselves
 
 
-def sweep_steps_folder(run_dir: str | Path, shift: float = 1.0) -> Path:
-    return Path(run_dir) / ("steps-sweep" if shift == 1 else f"steps-sweep-shift{shift:g}")
+def fixed_step_sampler_options(shift: float = 1.0, churn: float = 0.0) -> dict[str, float]:
+    """The options of the flow's fixed-step samplers that differ from their defaults (shift 1, churn 0)."""
+    return {name: value for name, value, default in (("shift", shift, 1.0), ("churn", churn, 0.0)) if value != default}
+
+
+def sweep_steps_folder(run_dir: str | Path, shift: float = 1.0, churn: float = 0.0) -> Path:
+    """RUN_DIR/steps-sweep, with -shiftS and -churnC for the fixed-step samplers' options."""
+    options = fixed_step_sampler_options(shift, churn)
+    return Path(run_dir) / "-".join(["steps-sweep", *(f"{name}{value:g}" for name, value in options.items())])
 
 
 def sweep_steps(run_dir: str | Path, steps: list[int], samplers: list[str] | None = None, n: int = 10_000,
-                data_dir: str | None = None, seed: int = 0, progress: bool = True, shift: float = 1.0
-                ) -> list[dict[str, Any]]:
+                data_dir: str | None = None, seed: int = 0, progress: bool = True, shift: float = 1.0,
+                churn: float = 0.0) -> list[dict[str, Any]]:
     """Sample the run's generator with every sampler x steps; FD, precision/recall, images/s per setting.
-    `shift` (flow euler/midpoint/heun only) moves the fixed steps towards the noise end. Adds its rows to
-    steps_sweep.json in `sweep_steps_folder(run_dir, shift)` (see `merged_sweep_rows`), draws fd_vs_nfe.png
+    `shift` and `churn` (flow euler/midpoint/heun only) move the fixed steps towards the noise end and add
+    fresh noise before each step. Adds its rows to steps_sweep.json in `sweep_steps_folder(run_dir, shift, churn)`
+    (see `merged_sweep_rows`), draws fd_vs_nfe.png
     from all of them at this N and seed, and samples.png with one grid per setting of this call."""
-    from aeflow.diffusion.samplers import SHIFTED_SAMPLERS
+    from aeflow.diffusion.samplers import FIXED_STEP_SAMPLERS
     from aeflow.models import Generator
 
     run_dir = Path(run_dir)
@@ -98,24 +106,25 @@ def sweep_steps(run_dir: str | Path, steps: list[int], samplers: list[str] | Non
     config = load_config(run_dir)
     data = load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
     n = min(n, len(data.test_x))
-    if shift != 1 and not set(samplers) & set(SHIFTED_SAMPLERS):
-        raise ConfigError(f"shift applies to the {', '.join(SHIFTED_SAMPLERS)} samplers of a flow; "
-                          f"none is among {', '.join(samplers)}")
-    out = sweep_steps_folder(run_dir, shift)
+    fixed_step_options = fixed_step_sampler_options(shift, churn)
+    if fixed_step_options and not set(samplers) & set(FIXED_STEP_SAMPLERS):
+        raise ConfigError(f"{' and '.join(fixed_step_options)}: only the {', '.join(FIXED_STEP_SAMPLERS)} samplers "
+                          f"of a flow take it; none is among {', '.join(samplers)}")
+    out = sweep_steps_folder(run_dir, shift, churn)
     weights = weights_digest(run_dir)
     rows, grids, labels = [], [], []
     for sampler in samplers:
         for k in ([None] if sampler in SINGLE_SETTING else steps):
             start = time.perf_counter()
             generator = torch.Generator().manual_seed(seed)
-            options = {"shift": shift} if shift != 1 and sampler in SHIFTED_SAMPLERS else {}
+            options = fixed_step_options if sampler in FIXED_STEP_SAMPLERS else {}
             images, nfe = model.generate_batched(n, generator, sampler, k, **options)
             seconds = time.perf_counter() - start
             scores = score_samples(images, data, n, seed=seed, progress=progress)
             row = {"sampler": sampler, "steps": k, "nfe": nfe, "fd": scores["fd"],
                    "fd_real_floor": scores["fd_real_floor"], "precision": scores["precision"],
                    "recall": scores["recall"], "images_per_s": n / seconds, "n": n, "seed": seed,
-                   "shift": shift if options else 1.0, "weights": weights}
+                   "shift": options.get("shift", 1.0), "churn": options.get("churn", 0.0), "weights": weights}
             rows.append(row)
             grids.append(images[:16])
             labels.append(f"{sampler} {nfe} NFE")

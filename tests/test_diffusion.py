@@ -8,6 +8,7 @@ import torch
 from aeflow.diffusion import flow
 from aeflow.diffusion.ddpm import DDPMSchedule, beta_schedule
 from aeflow.diffusion.samplers import (
+    churn_back,
     ddim,
     ddim_timesteps,
     ddpm_ancestral,
@@ -152,6 +153,32 @@ def test_fixed_step_solvers_land_on_a_point_mass(method, steps):
 
     out, _ = ode_fixed_steps(velocity, torch.randn(50, 2, dtype=torch.float64), steps, method)
     torch.testing.assert_close(out, m.expand_as(out))
+
+
+@pytest.mark.parametrize("t,gamma", [(0.2, 0.5), (0.7, 1.0), (0.95, 0.1)])
+def test_churn_back_lands_exactly_on_the_paths_marginal_at_a_noisier_time(t, gamma):
+    """Data N(m, s^2): x_t ~ N(t m, t^2 s^2 + (1 - t)^2); after churn_back, the same law at t_hat, whose
+    noise-to-signal ratio (1 - t_hat) / t_hat is (1 + gamma) times that of t."""
+    g = torch.Generator().manual_seed(0)
+    m, s, n = 1.5, 0.5, 400_000
+    x = t * (m + s * torch.randn(n, 1, generator=g, dtype=torch.float64)) + (1 - t) * torch.randn(
+        n, 1, generator=g, dtype=torch.float64)
+    out, t_hat = churn_back(x, t, gamma, g)
+    assert (1 - t_hat) / t_hat == pytest.approx((1 + gamma) * (1 - t) / t) and t_hat < t
+    assert out.mean().item() == pytest.approx(t_hat * m, abs=5e-3)
+    assert out.std().item() == pytest.approx((t_hat ** 2 * s ** 2 + (1 - t_hat) ** 2) ** 0.5, rel=5e-3)
+    assert churn_back(x, 0.0, gamma, g)[0] is x and churn_back(x, t, 0.0, g)[0] is x  # noise already / no churn
+
+
+@pytest.mark.parametrize("method,steps", [("euler", 1000), ("midpoint", 100), ("heun", 100)])
+def test_stochastic_fixed_step_sampler_reaches_the_data_distribution(method, steps):
+    """With churn the map from the first noise is random, but the law of the endpoints is still N(m, s^2)."""
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(50_000, 1, generator=g, dtype=torch.float64)
+    out, nfe = ode_fixed_steps(gaussian_velocity(1.5, 0.5), noise, steps, method, churn=5.0, generator=g)
+    assert out.mean().item() == pytest.approx(1.5, abs=0.01) and out.std().item() == pytest.approx(0.5, abs=0.01)
+    assert (out - (1.5 + 0.5 * noise)).abs().mean() > 0.05  # not the deterministic map: noise was added
+    assert nfe == {"euler": steps, "midpoint": 2 * steps, "heun": 2 * steps - 1}[method]
 
 
 def test_shifted_time_grid_is_sd3s_noise_level_shift():

@@ -184,9 +184,11 @@ def test_cli_sample_and_steps_sweep(tmp_path, capsys):
     assert "samples with euler, midpoint, heun, adaptive; not 'ddim'" in capsys.readouterr().err
     for args, message in ((["--eta", "0.5"], "--eta applies to the ddim sampler, not heun"),
                           (["--prior", "gmm"], "--prior is for autoencoders; flow samples with --sampler/--steps"),
-                          (["--sampler", "adaptive", "--shift", "3"],
-                           "--shift applies to the euler, midpoint, heun samplers of a flow, not adaptive"),
+                          (["--sampler", "adaptive", "--shift", "3", "--churn", "1"],
+                           "--shift and --churn: only the euler, midpoint, heun samplers of a flow take it, "
+                           "not adaptive"),
                           (["--shift", "0"], "--shift must be > 0, got 0.0"),
+                          (["--churn", "-1"], "--churn must be >= 0, got -1.0"),
                           (["--steps", "0"], "steps must be >= 1, got 0")):
         with pytest.raises(SystemExit) as exit_info:
             main(["sample", str(run), *args])
@@ -218,6 +220,12 @@ def test_cli_sample_and_steps_sweep(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["sweep", "steps", str(run), "--samplers", "adaptive", "--shift", "3", "--n", "50"])
     assert exit_info.value.code == 2 and "none is among adaptive" in capsys.readouterr().err
+    main(["sweep", "steps", str(run), "--steps", "2", "--samplers", "euler", "--churn", "0.5", "--n", "50"])
+    churned = json.loads((run / "steps-sweep-churn0.5" / "steps_sweep.json").read_text())
+    assert [(r["sampler"], r["churn"], r["nfe"]) for r in churned] == [("euler", 0.5, 2)]
+    assert churned[0]["fd"] != rows[1]["fd"]  # fresh noise at each step, other samples
+    main(["sample", str(run), "--sampler", "euler", "--steps", "2", "--churn", "0.5", "--n", "20"])
+    assert (run / "samples-euler-2-churn0.5.npy").exists()
 
 
 def test_derived_training_data_is_made_once_and_reused(tmp_path, monkeypatch):

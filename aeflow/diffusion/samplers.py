@@ -79,13 +79,29 @@ def flow_time_grid(steps: int, shift: float = 1.0) -> list[float]:
     return (1 - shift * sigma / (1 + (shift - 1) * sigma)).tolist()
 
 
+def churn_back(x: torch.Tensor, t: float, gamma: float, generator: torch.Generator | None = None
+               ) -> tuple[torch.Tensor, float]:
+    """Move x_t back to the earlier time t_hat whose noise-to-signal ratio (1 - t) / t is (1 + gamma) times
+    larger, by scaling x and adding fresh noise so that x_t_hat = t_hat x_1 + (1 - t_hat) noise exactly as on
+    the path: EDM's sigma_hat = (1 + gamma) sigma (Karras et al. 2022) in flow time. Returns (x, t_hat)."""
+    if gamma <= 0 or t <= 0 or t >= 1:  # t = 0 is pure noise already; t = 1 would scale by 1 / 0 noise
+        return x, t
+    t_hat = 1 / (1 + (1 + gamma) * (1 - t) / t)
+    scale = t_hat / t
+    added_std = ((1 - t_hat) ** 2 - (scale * (1 - t)) ** 2) ** 0.5
+    return scale * x + added_std * _noise(x, generator), t_hat
+
+
 @torch.no_grad()
-def ode_fixed_steps(velocity: Velocity, x: torch.Tensor, steps: int, method: str = "euler", shift: float = 1.0
-                    ) -> tuple[torch.Tensor, int]:
-    """Integrate dx/dt = v(x, t) from 0 to 1 in `steps` steps on `flow_time_grid(steps, shift)`."""
+def ode_fixed_steps(velocity: Velocity, x: torch.Tensor, steps: int, method: str = "euler", shift: float = 1.0,
+                    churn: float = 0.0, generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
+    """Integrate dx/dt = v(x, t) from 0 to 1 in `steps` steps on `flow_time_grid(steps, shift)`. With
+    `churn` > 0 (EDM's S_churn), each step starts from `churn_back(x, t, churn / steps)`: a stochastic sampler
+    with the ODE's marginals whose total added noise does not grow with the number of steps."""
     times = flow_time_grid(steps, shift)
     nfe = 0
     for t0, t1 in zip(times[:-1], times[1:]):
+        x, t0 = churn_back(x, t0, churn / steps, generator)
         dt = t1 - t0
         t = torch.full((len(x),), t0, device=x.device)
         v = velocity(x, t)
@@ -125,4 +141,4 @@ def ode_adaptive(velocity: Velocity, x: torch.Tensor, rtol: float = 1e-4, atol: 
 
 DIFFUSION_SAMPLERS = ("ddpm", "ddim")
 FLOW_SAMPLERS = ("euler", "midpoint", "heun", "adaptive")
-SHIFTED_SAMPLERS = ("euler", "midpoint", "heun")  # the fixed-step ones, which take `shift`
+FIXED_STEP_SAMPLERS = ("euler", "midpoint", "heun")  # the ones that take `shift` and `churn`

@@ -64,22 +64,29 @@ class FlowMatching(NetworkGenerator):
         return {"loss": mse, "mse": mse.detach()}
 
     def generate(self, n: int, generator: torch.Generator | None = None, sampler: str | None = None,
-                 steps: int | None = None, noise: torch.Tensor | None = None, shift: float = 1.0
-                 ) -> tuple[torch.Tensor, int]:
-        """`shift` > 1: fixed-step samplers take smaller steps near the noise end (`flow_time_grid`)."""
+                 steps: int | None = None, noise: torch.Tensor | None = None, shift: float = 1.0,
+                 churn: float = 0.0) -> tuple[torch.Tensor, int]:
+        """`shift` > 1: fixed-step samplers take smaller steps near the noise end (`flow_time_grid`);
+        `churn` > 0: they add fresh noise before each step (`churn_back`), drawn from `generator`."""
         sampler, steps = self.check_sampler(sampler, steps)
         x = self.noise(n, generator) if noise is None else noise
-        x, nfe = self.integrate(x, sampler, steps, shift)
+        x, nfe = self.integrate(x, sampler, steps, shift, churn, generator)
         return self.to_data_space(x), nfe
 
-    def integrate(self, noise: torch.Tensor, sampler: str, steps: int, shift: float = 1.0) -> tuple[torch.Tensor, int]:
-        """Model-space endpoints of the ODE from `noise`, and the number of network evaluations."""
+    def integrate(self, noise: torch.Tensor, sampler: str, steps: int, shift: float = 1.0, churn: float = 0.0,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
+        """Model-space endpoints of the ODE (or, with churn, the stochastic sampler) from `noise`, and the
+        number of network evaluations."""
         if shift <= 0:
             raise ConfigError(f"shift must be > 0, got {shift}")
+        if churn < 0:
+            raise ConfigError(f"churn must be >= 0, got {churn}")
+        if sampler == "adaptive" and (shift != 1 or churn):
+            raise ConfigError("shift and churn apply to the fixed-step samplers, not adaptive")
         with torch.no_grad():
             if sampler == "adaptive":
                 return ode_adaptive(self.velocity, noise)
-            return ode_fixed_steps(self.velocity, noise, steps, sampler, shift)
+            return ode_fixed_steps(self.velocity, noise, steps, sampler, shift, churn, generator)
 
     def derive_training_data(self, train_x: torch.Tensor, test_x: torch.Tensor):
         """Reflow: (teacher sample, its noise) pairs replace the dataset; None (the dataset as is) otherwise."""
