@@ -22,9 +22,10 @@ from pathlib import Path
 import torch
 
 import aeflow
+from aeflow.diffusion.samplers import FIXED_STEP_SAMPLERS
 from aeflow.eval.samples import score_samples
 from aeflow.runs import SUMMARY, weights_digest
-from aeflow.sweeps import SINGLE_SETTING, sweep_steps
+from aeflow.sweeps import SINGLE_SETTING, sweep_steps, sweep_steps_folder
 from aeflow.viz import save_curves, save_image_grid
 
 
@@ -35,18 +36,19 @@ def ensure_run(model: str, dataset: str, data_dir: str | None, options: dict, tr
     return aeflow.train(config, out, resume=(out / "config.yaml").exists())
 
 
-def swept(run: Path, steps: list[int], samplers: list[str], n: int, data_dir: str | None) -> list[dict]:
-    """The run's step sweep over `samplers` x `steps` at N = n, seed 0: read from its steps-sweep/ when earlier
-    sweeps of its present weights covered every setting, else computed (and added there)."""
+def swept(run: Path, steps: list[int], samplers: list[str], n: int, data_dir: str | None, churn: float = 0.0
+          ) -> list[dict]:
+    """The run's step sweep over `samplers` x `steps` at N = n, seed 0: read from its steps-sweep folder when
+    earlier sweeps of its present weights covered every setting, else computed (and added there)."""
     wanted = [(s, None if s in SINGLE_SETTING else k) for s in samplers for k in steps]
-    saved = run / "steps-sweep" / "steps_sweep.json"
+    saved = sweep_steps_folder(run, churn=churn) / "steps_sweep.json"
     if saved.exists():
         weights = weights_digest(run)
         rows = {(r["sampler"], r["steps"]): r for r in json.loads(saved.read_text())
                 if r["n"] == n and r.get("seed", 0) == 0 and r.get("weights") == weights}
         if all(w in rows for w in wanted):
             return [rows[w] for w in dict.fromkeys(wanted)]
-    return sweep_steps(run, steps, samplers, n, data_dir, progress=False)
+    return sweep_steps(run, steps, samplers, n, data_dir, progress=False, churn=churn)
 
 
 def score_prior_samples(run: Path, data, n: int) -> dict:
@@ -84,6 +86,8 @@ def main() -> None:
     parser.add_argument("--steps", default="1,2,4,10,20,50", help="step counts for the DDIM / ODE samplers")
     parser.add_argument("--flow-samplers", default="euler,midpoint,heun,adaptive",
                         help="the flow's samplers to score (reflow: euler)")
+    parser.add_argument("--flow-churn", type=float, default=0.0,
+                        help="> 0: also score the flow's fixed-step samplers with this churn (EDM's S_churn)")
     parser.add_argument("--skip", default="", help="comma-separated models to leave out, e.g. gan")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
@@ -123,6 +127,10 @@ def main() -> None:
         samplers, k = plans[name]
         for row in swept(run, k, samplers, n, args.data_dir):
             rows.append({"model": name, **row})
+    if args.flow_churn and "flow" in runs:
+        stochastic = [s for s in args.flow_samplers.split(",") if s in FIXED_STEP_SAMPLERS]
+        for row in swept(runs["flow"], steps, stochastic, n, args.data_dir, args.flow_churn):
+            rows.append({"model": "flow", **row, "sampler": f"{row['sampler']} churn {args.flow_churn:g}"})
     if args.vae:
         rows.append({"model": "vae", **{k: v for k, v in score_prior_samples(Path(args.vae), data, n).items()
                                         if k != "images"}})
