@@ -90,9 +90,9 @@ def sweep_steps(run_dir: str | Path, steps: list[int], samplers: list[str] | Non
                 churn: float = 0.0) -> list[dict[str, Any]]:
     """Sample the run's generator with every sampler x steps; FD, precision/recall, images/s per setting.
     `shift` and `churn` (flow euler/midpoint/heun only) move the fixed steps towards the noise end and add
-    fresh noise before each step. Adds its rows to steps_sweep.json in `sweep_steps_folder(run_dir, shift, churn)`
-    (see `merged_sweep_rows`), draws fd_vs_nfe.png
-    from all of them at this N and seed, and samples.png with one grid per setting of this call."""
+    fresh noise before each step. Adds its rows to steps_sweep.json in `sweep_steps_folder(run_dir, shift,
+    churn)` (see `merged_sweep_rows`), draws fd_vs_nfe.png from all of them at this N and seed, and
+    samples.png with one grid per setting of this call."""
     from aeflow.diffusion.samplers import FIXED_STEP_SAMPLERS
     from aeflow.models import Generator
 
