@@ -87,7 +87,8 @@ def main() -> None:
     parser.add_argument("--flow-samplers", default="euler,midpoint,heun,adaptive",
                         help="the flow's samplers to score (reflow: euler)")
     parser.add_argument("--flow-churn", type=float, default=0.0,
-                        help="> 0: also score the flow's fixed-step samplers with this churn (EDM's S_churn)")
+                        help="> 0: also score --churn-samplers with this churn (EDM's S_churn)")
+    parser.add_argument("--churn-samplers", default="midpoint", help="the flow's samplers scored with --flow-churn")
     parser.add_argument("--skip", default="", help="comma-separated models to leave out, e.g. gan")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
@@ -128,7 +129,9 @@ def main() -> None:
         for row in swept(run, k, samplers, n, args.data_dir):
             rows.append({"model": name, **row})
     if args.flow_churn and "flow" in runs:
-        stochastic = [s for s in args.flow_samplers.split(",") if s in FIXED_STEP_SAMPLERS]
+        stochastic = args.churn_samplers.split(",")
+        if set(stochastic) - set(FIXED_STEP_SAMPLERS):
+            parser.error(f"--churn-samplers: choose among {', '.join(FIXED_STEP_SAMPLERS)}")
         for row in swept(runs["flow"], steps, stochastic, n, args.data_dir, args.flow_churn):
             rows.append({"model": "flow", **row, "sampler": f"{row['sampler']} churn {args.flow_churn:g}"})
     if args.vae:
