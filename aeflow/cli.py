@@ -264,19 +264,21 @@ def sweep_steps_command(run_dir: str, steps_list: str, samplers: str | None, shi
 
 
 def _fixed_step_options(shift: float | None, churn: float | None, samplers: list[str]) -> dict[str, float]:
-    """--shift / --churn checked, as keyword arguments for the flow's fixed-step samplers."""
+    """--shift / --churn checked; those that differ from the defaults, as keyword arguments for the flow's
+    fixed-step samplers."""
     from aeflow.diffusion.samplers import FIXED_STEP_SAMPLERS
+    from aeflow.sweeps import fixed_step_sampler_options
 
     if shift is not None and shift <= 0:
         raise ConfigError(f"--shift must be > 0, got {shift}")
     if churn is not None and churn < 0:
         raise ConfigError(f"--churn must be >= 0, got {churn}")
-    given = {name: value for name, value in (("shift", shift), ("churn", churn)) if value is not None}
+    given = [name for name, value in (("shift", shift), ("churn", churn)) if value is not None]
     other = [s for s in samplers if s not in FIXED_STEP_SAMPLERS]
     if given and other:
         raise ConfigError(f"{' and '.join('--' + name for name in given)}: only the "
                           f"{', '.join(FIXED_STEP_SAMPLERS)} samplers of a flow take it, not {', '.join(other)}")
-    return given
+    return fixed_step_sampler_options(1.0 if shift is None else shift, churn or 0.0)
 
 
 @sweep.command(name="beta")

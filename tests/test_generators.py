@@ -56,6 +56,18 @@ def test_deterministic_samples_do_not_depend_on_the_batch_size():
     assert nfe == 3 and flow.training  # sampled in eval mode, then put back
 
 
+def test_flow_refuses_bad_fixed_step_options_from_python():
+    flow = build_model("flow", TINY_UNET, (1, 8, 8))
+    for options, message in (({"sampler": "adaptive", "churn": 1.0}, "not adaptive"),
+                             ({"sampler": "euler", "churn": -1.0}, "churn must be >= 0"),
+                             ({"sampler": "euler", "shift": 0.0}, "shift must be > 0")):
+        with pytest.raises(aeflow.ConfigError, match=message):
+            flow.generate(2, torch.Generator().manual_seed(0), steps=2, **options)
+    churned, _ = flow.generate(4, torch.Generator().manual_seed(0), "euler", 3, churn=2.0)
+    plain, _ = flow.generate(4, torch.Generator().manual_seed(0), "euler", 3)
+    assert not torch.allclose(churned, plain)  # the churn reached the sampler
+
+
 def test_onestep_learns_the_blurry_average():
     torch.manual_seed(0)
     data = aeflow.load_dataset("digits")
