@@ -15,7 +15,8 @@ from aeflow.train import Interrupted
 DATASET_HELP = "digits (offline default), mnist, fashion-mnist or swissroll"
 SHIFT_HELP = "flow euler/midpoint/heun: > 1 takes smaller steps near the noise end (SD3's shift; default 1, even)"
 CHURN_HELP = ("flow euler/midpoint/heun: > 0 adds fresh noise before each of the STEPS steps, raising the "
-              "noise-to-signal ratio by the factor 1 + CHURN / STEPS (EDM's S_churn; default 0, deterministic)")
+              "noise-to-signal ratio by the factor 1 + CHURN / STEPS (EDM's S_churn; default 0, deterministic; "
+              "not for reflowed flows, whose coupled paths it leaves)")
 DATA_DIR_HELP = "directory with the dataset's IDX files (else $AEFLOW_DATA_DIR, else the cache / a download)"
 
 

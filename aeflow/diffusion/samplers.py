@@ -97,7 +97,9 @@ def ode_fixed_steps(velocity: Velocity, x: torch.Tensor, steps: int, method: str
                     churn: float = 0.0, generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
     """Integrate dx/dt = v(x, t) from 0 to 1 in `steps` steps on `flow_time_grid(steps, shift)`. With
     `churn` > 0 (EDM's S_churn), each step starts from `churn_back(x, t, churn / steps)`: a stochastic sampler
-    with the ODE's marginals whose total added noise does not grow with the number of steps."""
+    with the ODE's marginals whose total added noise does not grow with the number of steps. It assumes the
+    path's marginal t x_1 + (1 - t) noise with independent noise, which a reflowed flow's coupled pairs break:
+    there churn only adds error (docs/benchmarks.md, Fashion-MNIST reflow)."""
     times = flow_time_grid(steps, shift)
     nfe = 0
     for t0, t1 in zip(times[:-1], times[1:]):
