@@ -196,6 +196,28 @@ def test_adaptive_solver_transports_a_gaussian_and_reports_its_evaluations():
     assert 10 < nfe < 2000
 
 
+def test_u_shaped_times_follow_their_density():
+    """Density a (e^(a t) + e^(a (1 - t))) / (2 (e^a - 1)) on [0, 1]: compare the empirical CDF with its
+    integral, and check the shape: within 0.05 of either end, 3.4 times as likely as within 0.05 of 1/2."""
+    t = flow.sample_times(400_000, "u_shaped", torch.Generator().manual_seed(0)).double()
+    a = flow.U_SHAPE
+    for x in (0.05, 0.2, 0.5, 0.8, 0.95):
+        cdf = (math.expm1(a * x) + math.expm1(a) - math.expm1(a * (1 - x))) / (2 * math.expm1(a))
+        assert (t <= x).double().mean().item() == pytest.approx(cdf, abs=3e-3)
+    ends, middle = ((t < 0.05) | (t > 0.95)).double().mean(), ((t - 0.5).abs() < 0.05).double().mean()
+    assert 0 <= t.min() and t.max() <= 1 and ends / middle == pytest.approx(3.4, abs=0.15)
+
+
+def test_pseudo_huber_is_quadratic_near_zero_and_linear_far_away():
+    from aeflow.models.flow import pseudo_huber
+
+    c = 0.00054 * 784 ** 0.5
+    small, large = torch.tensor([1e-8], dtype=torch.float64), torch.tensor([100.0], dtype=torch.float64)
+    assert pseudo_huber(torch.zeros(1), 784).item() == 0
+    assert pseudo_huber(small, 784).item() == pytest.approx(1e-8 / (2 * c), rel=1e-3)  # |e|^2 / (2c)
+    assert pseudo_huber(large, 784).item() == pytest.approx(10.0 - c, rel=1e-4)       # |e| - c
+
+
 def test_ot_pairing_is_a_permutation_with_lower_cost():
     torch.manual_seed(0)
     noise, data = torch.randn(64, 5), torch.randn(64, 5) + 2

@@ -160,7 +160,8 @@ def test_interrupted_gan_with_ema_resumes_to_identical_weights(tmp_path, monkeyp
 def test_reflow_trains_on_the_teachers_pairs(tmp_path):
     teacher = tiny_run(tmp_path, "flow", TINY_MLP, name="teacher")
     student = tiny_run(tmp_path, "flow", {**TINY_MLP, "reflow_from": str(teacher), "reflow_pairs": 128,
-                                          "reflow_steps": 4}, name="student")
+                                          "reflow_steps": 4, "time_sampling": "u_shaped",
+                                          "velocity_loss": "pseudo_huber"}, name="student")
     from aeflow.train.checkpoint import read_tensors
 
     pairs, _ = read_tensors(student / "training-data.safetensors")

@@ -11,6 +11,8 @@ converters below map times and velocities between the conventions.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -34,13 +36,23 @@ def from_sd3(sigma: torch.Tensor, velocity: torch.Tensor) -> tuple[torch.Tensor,
     return 1 - sigma, -velocity
 
 
+TIME_SAMPLINGS = ("uniform", "logit_normal", "u_shaped")
+U_SHAPE = 4.0  # Lee et al. 2024's a: the density at either end is (1 + e^4) / (2 e^2) ~ 3.8 times that at t = 1/2
+
+
 def sample_times(n: int, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """uniform on [0, 1], or logit-normal (Esser et al. 2024: more weight on the middle of the path)."""
+    """Training times in [0, 1]: uniform; logit-normal (Esser et al. 2024: more weight on the middle of the
+    path); or U-shaped, density proportional to exp(a t) + exp(a (1 - t)) (Lee et al. 2024, for reflow: a
+    straightened flow's few large steps start at the noise end and land at the data end)."""
     if kind == "uniform":
         return torch.rand(n, generator=generator)
     if kind == "logit_normal":
         return torch.sigmoid(torch.randn(n, generator=generator))
-    raise ValueError(f"time sampling must be uniform or logit_normal, got {kind!r}")
+    if kind == "u_shaped":  # inverse CDF of exp(a t) on [0, 1], mirrored for half the draws
+        u, mirror = torch.rand(2, n, generator=generator)
+        t = torch.log1p(u * math.expm1(U_SHAPE)) / U_SHAPE
+        return torch.where(mirror < 0.5, t, 1 - t)
+    raise ValueError(f"time sampling must be one of {', '.join(TIME_SAMPLINGS)}, got {kind!r}")
 
 
 def ot_pair(noise: torch.Tensor, data: torch.Tensor) -> torch.Tensor:

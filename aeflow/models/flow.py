@@ -5,7 +5,10 @@ Reflow (Liu et al. 2023, 2-rectified flow): a trained flow ("teacher", `reflow_f
 noise to samples along curved paths; training a new flow on those fixed (noise, sample) pairs
 straightens them, so few Euler steps suffice. The student starts from the teacher's weights.
 
-Loss: squared error of the velocity, summed over pixels, averaged over the batch.
+Loss: squared error of the velocity, summed over pixels, averaged over the batch; or, with
+`velocity_loss=pseudo_huber`, the pseudo-Huber distance sqrt(|error|^2 + c^2) - c (Song & Dhariwal 2024;
+Lee et al. 2024 for reflow), which grows like |error|, not its square, so the few pairs the student fits
+worst (where the teacher's paths cross) do not dominate the gradient.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from aeflow.config import choice, require
-from aeflow.diffusion.flow import interpolate, ot_pair, sample_times, target_velocity
+from aeflow.diffusion.flow import TIME_SAMPLINGS, interpolate, ot_pair, sample_times, target_velocity
 from aeflow.diffusion.samplers import FLOW_SAMPLERS, ode_adaptive, ode_fixed_steps
 from aeflow.errors import ConfigError
 from aeflow.models.generator import NetworkConfig, NetworkGenerator, sampling_batch_size
@@ -25,7 +28,8 @@ from aeflow.registry import register
 
 @dataclass
 class FlowConfig(NetworkConfig):
-    time_sampling: str = "uniform"     # uniform | logit_normal
+    time_sampling: str = "uniform"     # uniform | logit_normal | u_shaped
+    velocity_loss: str = "squared"     # squared | pseudo_huber
     ot_coupling: bool = False          # pair noise and data within a batch by exact optimal transport
     reflow_from: str | None = None     # run folder of a trained flow: train on its (noise, sample) pairs
     reflow_pairs: int = 10_000
@@ -34,10 +38,18 @@ class FlowConfig(NetworkConfig):
 
     def validate(self) -> None:
         super().validate()
-        choice("time_sampling", self.time_sampling, ["uniform", "logit_normal"])
+        choice("time_sampling", self.time_sampling, TIME_SAMPLINGS)
+        choice("velocity_loss", self.velocity_loss, ["squared", "pseudo_huber"])
         choice("reflow_sampler", self.reflow_sampler, FLOW_SAMPLERS)
         require(self.reflow_pairs >= 1 and self.reflow_steps >= 1, "reflow_pairs and reflow_steps must be >= 1")
         require(not (self.reflow_from and self.ot_coupling), "reflow trains on fixed pairs: drop ot_coupling")
+
+
+def pseudo_huber(squared_error: torch.Tensor, dim: int) -> torch.Tensor:
+    """sqrt(|e|^2 + c^2) - c per example from its summed squared error |e|^2, with c = 0.00054 sqrt(dim)
+    (Song & Dhariwal 2024's constant for images with pixels in [-1, 1])."""
+    c = 0.00054 * dim ** 0.5
+    return (squared_error + c * c).sqrt() - c
 
 
 @register("flow")
@@ -60,7 +72,10 @@ class FlowMatching(NetworkGenerator):
                 noise = ot_pair(noise, data)
         t = sample_times(len(data), self.config.time_sampling).to(data.device)
         v = self.network(interpolate(noise, data, t), t)
-        mse = (v - target_velocity(noise, data)).pow(2).flatten(1).sum(1).mean()
+        squared_error = (v - target_velocity(noise, data)).pow(2).flatten(1).sum(1)
+        mse = squared_error.mean()
+        if self.config.velocity_loss == "pseudo_huber":
+            return {"loss": pseudo_huber(squared_error, data[0].numel()).mean(), "mse": mse.detach()}
         return {"loss": mse, "mse": mse.detach()}
 
     def generate(self, n: int, generator: torch.Generator | None = None, sampler: str | None = None,
