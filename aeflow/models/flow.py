@@ -8,7 +8,7 @@ straightens them, so few Euler steps suffice. The student starts from the teache
 Loss: squared error of the velocity, summed over pixels, averaged over the batch; or, with
 `velocity_loss=pseudo_huber`, the pseudo-Huber distance sqrt(|error|^2 + c^2) - c (Song & Dhariwal 2024;
 Lee et al. 2024 for reflow), which grows like |error|, not its square, so the few pairs the student fits
-worst (where the teacher's paths cross) do not dominate the gradient.
+worst do not dominate the gradient.
 """
 
 from __future__ import annotations
