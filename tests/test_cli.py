@@ -31,6 +31,8 @@ def run_cli(args, capsys):
     (["train", "flow", "-t", "sample_every=-1"], "train.sample_every must be >= 0"),
     (["train", "flow", "-m", "network=rnn"], "network must be one of unet, mlp"),
     (["train", "flow", "-m", "reflow_from=x", "-m", "ot_coupling=true"], "reflow trains on fixed pairs"),
+    (["train", "flow", "-m", "time_sampling=beta"], "time_sampling must be one of uniform, logit_normal, u_shaped"),
+    (["train", "flow", "-m", "velocity_loss=l1"], "velocity_loss must be one of squared, pseudo_huber"),
     (["train", "ddpm", "-m", "prediction=score"], "prediction must be one of epsilon, x0, v"),
     (["train", "gan", "-m", "loss=wasserstein"], "loss must be one of non_saturating, minimax"),
     (["train", "latent-flow"], "latent-flow needs -m autoencoder_run=RUN_DIR"),

@@ -68,6 +68,18 @@ def test_flow_refuses_bad_fixed_step_options_from_python():
     assert not torch.allclose(churned, plain)  # the churn reached the sampler
 
 
+def test_pseudo_huber_velocity_loss_is_trained_on_and_the_squared_error_still_logged():
+    x = aeflow.load_dataset("digits").train_x[:32]
+    losses = {}
+    for kind in ("squared", "pseudo_huber"):
+        torch.manual_seed(0)  # same weights, noise and times for both
+        losses[kind] = build_model("flow", {**TINY_MLP, "velocity_loss": kind}, (1, 8, 8)).loss(x)
+    squared, huber = losses["squared"], losses["pseudo_huber"]
+    torch.testing.assert_close(huber["mse"], squared["mse"])
+    # mean of per-example |e| (minus c) is below sqrt of the mean |e|^2 (Jensen), far below the squared loss
+    assert 0 < huber["loss"] < squared["mse"].sqrt() < squared["loss"] and huber["loss"].requires_grad
+
+
 def test_onestep_learns_the_blurry_average():
     torch.manual_seed(0)
     data = aeflow.load_dataset("digits")
