@@ -29,15 +29,32 @@ def test_pca_error_falls_with_k(digits):
     assert errors[0] > errors[1] > errors[2]
 
 
+def _code_gradient_and_bound(model, z, x, unit_roundoff):
+    """The code objective's gradient at `z` (float64), and how small a solver working at `unit_roundoff` can
+    make it: Newton with step halving stops once a step's decrease g H^-1 g / 2 >= |g|^2 / (2 lambda_max(H))
+    falls below the objective's rounding error, about 2 n u sum_n |terms| for n pixels, so
+    |g| <= sqrt(2 lambda_max(H) 2 n u sum|terms|) per image."""
+    z = z.detach().double().requires_grad_(True)
+    components, bias = model.components.double(), model.bias.double()
+    logits = z @ components + bias
+    objective = _bce_sum(logits, x) + 0.5 * model.config.l2 * z.pow(2).sum(-1)
+    (grad,) = torch.autograd.grad(objective.sum(), z)
+    p = torch.sigmoid(logits).detach()
+    hessian = (torch.einsum("kn,ln,bn->bkl", components, components, p * (1 - p))
+               + model.config.l2 * torch.eye(len(components), dtype=torch.float64))
+    terms = (torch.nn.functional.softplus(logits) + (x * logits).abs()).sum(1).detach()
+    resolution = 2 * x.shape[1] * unit_roundoff * terms
+    return grad, (2 * torch.linalg.eigvalsh(hessian)[:, -1] * resolution).sqrt()
+
+
 def test_logistic_pca_codes_solve_their_convex_problem(digits):
     model = build_model("logistic-pca", {"n_components": 5, "iterations": 10}, digits.shape)
     model.fit(digits.train_x)
     x = digits.test_x.flatten(1).double()
-    z = model.encode(digits.test_x.double()).requires_grad_(True)
-    logits = z @ model.components.double() + model.bias.double()
-    objective = _bce_sum(logits, x) + 0.5 * model.config.l2 * z.pow(2).sum(-1)
-    (grad,) = torch.autograd.grad(objective.sum(), z)
-    assert grad.abs().max() < 1e-3  # the code is the minimiser (to float32 precision), not an approximation
+    # encode solves in float32; the same Newton solver in float64 shows the problem itself is solved.
+    for z, unit_roundoff in ((model.encode(digits.test_x.double()), 2.0 ** -24), (model._codes(x, 25), 2.0 ** -53)):
+        grad, bound = _code_gradient_and_bound(model, z, x, unit_roundoff)
+        assert (grad.abs().amax(1) <= bound).all()
     pca = build_model("pca", {"n_components": 5}, digits.shape)
     pca.fit(digits.train_x)
     # In Bernoulli likelihood, the logistic model beats the linear one at equal rank.
