@@ -3,9 +3,9 @@ import torch
 
 from aeflow.config import TrainConfig
 from aeflow.errors import DataError
-from aeflow.registry import build_model
-from aeflow.train.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
-from aeflow.train.trainer import make_optimizer
+from aeflow.models.registry import build_model
+from aeflow.training.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from aeflow.training.trainer import make_optimizer
 
 
 def small_model():

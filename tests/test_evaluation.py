@@ -8,7 +8,7 @@ from aeflow.eval import frechet_distance_between, likelihood_bounds, score_sampl
 from aeflow.eval.features import extract, extractor_accuracy, load_extractor
 from aeflow.eval.sample_quality import memorisation, mode_coverage, precision_recall
 from aeflow.eval.samples import check_samples, load_samples
-from aeflow.registry import build_model
+from aeflow.models.registry import build_model
 
 
 @pytest.fixture(scope="session")

@@ -11,10 +11,10 @@ import torch
 import aeflow
 from aeflow.cli import main
 from aeflow.models import GAN
-from aeflow.registry import build_model
-from aeflow.train import Interrupted
-from aeflow.train.checkpoint import save_weights
-from aeflow.train.ema import EMA
+from aeflow.models.registry import build_model
+from aeflow.training import Interrupted
+from aeflow.training.checkpoint import save_weights
+from aeflow.training.ema import EMA
 
 TINY_UNET = {"channels": [8, 16]}
 TINY_MLP = {"network": "mlp", "hidden": [64, 64]}
@@ -138,7 +138,7 @@ def test_ema_warms_up_and_its_average_is_the_saved_model(tmp_path):
     frozen[0].requires_grad_(False)
     assert EMA(frozen, 0.9).averaged == ["1.weight", "1.bias"]  # frozen weights are not re-averaged each step
     run = tiny_run(tmp_path, "flow", TINY_MLP, ema_decay=0.9)
-    from aeflow.train.checkpoint import read_tensors
+    from aeflow.training.checkpoint import read_tensors
 
     tensors, _ = read_tensors(run / "checkpoint.safetensors")
     saved = aeflow.load(run).state_dict()
@@ -174,7 +174,7 @@ def test_reflow_trains_on_the_teachers_pairs(tmp_path):
     student = tiny_run(tmp_path, "flow", {**TINY_MLP, "reflow_from": str(teacher), "reflow_pairs": 128,
                                           "reflow_steps": 4, "time_sampling": "u_shaped",
                                           "velocity_loss": "pseudo_huber"}, name="student")
-    from aeflow.train.checkpoint import read_tensors
+    from aeflow.training.checkpoint import read_tensors
 
     pairs, _ = read_tensors(student / "training-data.safetensors")
     samples, noise = pairs["train.0"], pairs["train.1"]

@@ -5,7 +5,7 @@ from sklearn.decomposition import KernelPCA as SkKernelPCA
 from aeflow.data import load_dataset
 from aeflow.errors import ConfigError
 from aeflow.models.baselines import _bce_sum
-from aeflow.registry import build_model, resolve
+from aeflow.models.registry import build_model, resolve
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from aeflow.models.denoising import corrupt, psnr
 from aeflow.models.mae import random_mask
 from aeflow.models.ordered import keep_prefix
 from aeflow.models.sparse import keep_top_k, kl_sparsity
-from aeflow.registry import build_model
+from aeflow.models.registry import build_model
 from aeflow.reproduce.swissroll import rank_correlation, reproduce_swissroll
 
 FAST = {"epochs": 2, "batch_size": 64, "progress": False}

@@ -8,8 +8,8 @@ import torch
 import aeflow
 from aeflow.errors import TrainingError
 from aeflow.models.autoencoder import Autoencoder
-from aeflow.train import Interrupted
-from aeflow.train.schedules import warmup_cosine
+from aeflow.training import Interrupted
+from aeflow.training.schedules import warmup_cosine
 
 SMALL = {"hidden": [32], "code_dim": 4}
 

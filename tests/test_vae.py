@@ -15,10 +15,10 @@ from aeflow.eval.latent import (
     truncation_sweep,
 )
 from aeflow.nn.distributions import gaussian_kl
-from aeflow.registry import build_model
+from aeflow.models.registry import build_model
 from aeflow.sampling import fit_gmm_prior, load_prior, sample_images
 from aeflow.sampling.priors import GMMConfig
-from aeflow.train.schedules import WeightSchedule
+from aeflow.config import WeightSchedule
 
 
 def test_closed_form_kl_matches_monte_carlo():

@@ -3,14 +3,28 @@
     import aeflow
     run = aeflow.train(aeflow.make_config("hinton", dataset="digits"), "runs/hinton-digits")
     model = aeflow.load(run)
+
+The public names are imported on first use, so that `import aeflow` (and `aeflow --help`) does not load
+torch.
 """
 
-from aeflow.config import DataConfig, RunConfig, TrainConfig
-from aeflow.data import load_dataset
-from aeflow.errors import AeflowError, ConfigError, DataError, TrainingError
-from aeflow.registry import build_model, model_names
-from aeflow.runs import extend, load, make_config, train
+from importlib import import_module
 
 __version__ = "0.1.0"
-__all__ = ["AeflowError", "ConfigError", "DataConfig", "DataError", "RunConfig", "TrainConfig", "TrainingError",
-           "build_model", "extend", "load", "load_dataset", "make_config", "model_names", "train"]
+
+_PUBLIC = {
+    "DataConfig": "aeflow.config", "RunConfig": "aeflow.config", "TrainConfig": "aeflow.config",
+    "AeflowError": "aeflow.errors", "ConfigError": "aeflow.errors", "DataError": "aeflow.errors",
+    "TrainingError": "aeflow.errors",
+    "load_dataset": "aeflow.data",
+    "build_model": "aeflow.models.registry", "model_names": "aeflow.models.registry",
+    "SampleRequest": "aeflow.runs", "draw": "aeflow.runs", "ensure": "aeflow.runs", "extend": "aeflow.runs",
+    "load": "aeflow.runs", "make_config": "aeflow.runs", "train": "aeflow.runs",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'aeflow' has no attribute {name!r}")

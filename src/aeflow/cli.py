@@ -10,7 +10,7 @@ import click
 
 from aeflow.config import RunConfig, parse_assignments
 from aeflow.errors import AeflowError, ConfigError
-from aeflow.train import Interrupted
+from aeflow.training import Interrupted
 
 DATASET_HELP = "digits (offline default), mnist, fashion-mnist or swissroll"
 SHIFT_HELP = "flow euler/midpoint/heun: > 1 takes smaller steps near the noise end (SD3's shift; default 1, even)"
@@ -93,23 +93,32 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
                  n: int | None, k: int, no_samples: bool, no_likelihood: bool, json_out: str | None) -> None:
     """Every metric that applies to a run's model (into its summary.json and eval.md), or to a sample file."""
     import aeflow
-    from aeflow.eval import evaluate_model, format_results, load_samples, score_samples
-    from aeflow.eval.samples import format_scores
-    from aeflow.runs import load_config, write_summary
+    from aeflow.eval import evaluate_model, format_results, load_samples
+    from aeflow.eval.samples import DEFAULT_N, format_scores
+    from aeflow.runs import SampleRequest, draw, feature_extractor, load_config, score, write_summary
+    from aeflow.runs.sampling import default_source
 
     if (run_dir is None) == (samples_file is None):
         raise ConfigError("give either RUN_DIR or --samples FILE.npy --dataset D")
+    if n is not None and n < 2:
+        raise ConfigError(f"--n must be >= 2 (a covariance needs two images), got {n}")
     if samples_file:
         if not dataset:
             raise ConfigError("--samples needs --dataset: the dataset whose test split the samples are scored against")
         data = aeflow.load_dataset(dataset, data_dir)
-        results = score_samples(load_samples(samples_file), data, n)
+        results = score(load_samples(samples_file), data, n)
         text = format_scores(results)
     else:
         config = load_config(run_dir)
         model = aeflow.load(run_dir)
         data = aeflow.load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
-        results = evaluate_model(model, data, samples=not no_samples, likelihood=not no_likelihood, n=n, k=k)
+        samples, extractor = None, None
+        source = default_source(model)
+        if not no_samples and data.is_image and source:
+            request = SampleRequest(source=source, n=min(n or DEFAULT_N, len(data.test_x)))
+            samples, _ = draw(model, run_dir, request, data)
+            extractor = feature_extractor(data.name, data)
+        results = evaluate_model(model, data, samples, extractor, likelihood=not no_likelihood, n=n, k=k)
         write_summary(Path(run_dir), results)
         text = f"{config.model} on {config.data.name}\n{format_results(results)}"
         (Path(run_dir) / "eval.md").write_text("```\n" + text + "\n```\n")
@@ -120,10 +129,10 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--prior", default=None, help="autoencoders: normal (default): N(0, I) codes; gmm: a Gaussian mixture "
-              "fitted to the training codes (fitted and saved with the run on first use)")
-@click.option("--sampler", default=None, help="ddpm: ddpm (ancestral, all T steps) or ddim; flow: euler, midpoint, "
-              "heun or adaptive (default: the model's)")
+@click.option("--prior", default=None, help="a code prior to decode: normal (N(0, I) codes), gmm (a Gaussian mixture "
+              "fitted to the training codes, saved with the run on first use) or categorical (a VQ-VAE's tokens); "
+              "default: the model's own sampler or prior")
+@click.option("--sampler", default=None, help="see `aeflow samplers` (default: the model's)")
 @click.option("--steps", type=int, default=None, help="sampler steps (default: the model's)")
 @click.option("--eta", type=float, default=None, help="ddim: 0 deterministic, 1 ancestral noise")
 @click.option("--shift", type=float, default=None, help=SHIFT_HELP)
@@ -132,44 +141,38 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
 @click.option("--out", "-o", default=None, help=".npy file for the samples (default RUN_DIR/samples-PRIOR.npy or "
               "RUN_DIR/samples-SAMPLER-STEPS.npy)")
 @click.option("--seed", type=int, default=0)
-@click.option("--temperature", type=float, default=1.0, help="scale of N(0, I) codes")
-@click.option("--components", type=int, default=10, help="gmm: number of mixture components")
-@click.option("--covariance", default="full", help="gmm: full, diag, spherical or tied")
-@click.option("--refit", is_flag=True, help="gmm: fit the mixture again even if the run has one")
+@click.option("--temperature", type=float, default=1.0, help="code priors: scale of the codes' noise")
+@click.option("--components", type=int, default=None, help="gmm: number of mixture components (default 10)")
+@click.option("--covariance", default=None, help="gmm: full (default), diag, spherical or tied")
+@click.option("--refit", is_flag=True, help="code priors: fit again even if the run has one")
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
 def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | None, eta: float | None,
            shift: float | None, churn: float | None, n: int, out: str | None, seed: int, temperature: float,
-           components: int, covariance: str, refit: bool, data_dir: str | None) -> None:
-    """Draw N images from a run's model: a generator's sampler (DDPM, flow, GAN...), or an autoencoder's
-    decoded codes from N(0, I) or from a fitted Gaussian mixture."""
+           components: int | None, covariance: str | None, refit: bool, data_dir: str | None) -> None:
+    """Draw N images from a run's model: a generator through a sampler (DDPM, flow, GAN...), a VAE from its
+    prior, or any encoder's decoded codes from a code prior (normal, gmm, categorical)."""
     import numpy as np
-    import torch
 
     import aeflow
-    from aeflow.models import Generator
-    from aeflow.runs import load_config
+    from aeflow.runs import SampleRequest, draw, load_config
+    from aeflow.runs.sampling import default_source, fitted_prior
     from aeflow.viz import save_image_grid
 
-    if n < 1:
-        raise ConfigError(f"--n must be >= 1, got {n}")
     model = aeflow.load(run_dir)
-    if isinstance(model, Generator):
-        if prior is not None:
-            raise ConfigError(f"--prior is for autoencoders; {model.registry_name} samples with --sampler/--steps")
-        sampler, steps = model.check_sampler(sampler, steps)
-        options = {"eta": eta} if eta is not None else {}
-        if eta is not None and sampler != "ddim":
-            raise ConfigError(f"--eta applies to the ddim sampler, not {sampler}")
-        fixed_step_options = _fixed_step_options(shift, churn, [sampler])
-        images = model.sample(n, torch.Generator().manual_seed(seed), sampler, steps, **options, **fixed_step_options)
-        label = f"{sampler}-{steps}" if sampler not in ("direct", "adaptive") else sampler
-        label += "".join(f"-{name}{value:g}" for name, value in fixed_step_options.items())
+    options = {k: v for k, v in {"steps": steps, "eta": eta, "shift": shift, "churn": churn}.items() if v is not None}
+    prior_options = {k: v for k, v in {"n_components": components, "covariance_type": covariance}.items()
+                     if v is not None}
+    source = prior or (default_source(model) if not (sampler or options) else "model") or "normal"
+    request = SampleRequest(source, sampler, options, n, seed, temperature, prior_options)
+    request.validate()
+    if source != "model":
+        config = load_config(run_dir)
+        data = aeflow.load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
+        fitted_prior(model, run_dir, source, prior_options, data, refit=refit)
+        images, made = draw(model, run_dir, request, data)
     else:
-        if sampler or steps or eta is not None or shift is not None or churn is not None:
-            raise ConfigError(f"{model.registry_name} decodes codes: use --prior normal|gmm, not --sampler/--steps")
-        prior = prior or "normal"
-        images = _decoded_codes(model, run_dir, prior, n, seed, temperature, components, covariance, refit, data_dir)
-        label = prior
+        images, made = draw(model, run_dir, request)
+    label = made["label"]
     out_path = Path(out or Path(run_dir) / f"samples-{label}.npy")
     np.save(out_path, images.numpy())
     grid = out_path.with_suffix(".png")
@@ -179,30 +182,16 @@ def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | No
                f"`aeflow eval --samples {out_path} --dataset {load_config(run_dir).data.name}`")
 
 
-def _decoded_codes(model, run_dir: str, prior: str, n: int, seed: int, temperature: float, components: int,
-                   covariance: str, refit: bool, data_dir: str | None):
-    import aeflow
-    from aeflow.config import from_dict
-    from aeflow.runs import load_config
-    from aeflow.sampling import fit_gmm_prior, load_prior, sample_images
-    from aeflow.sampling.priors import GMM_WEIGHTS, GMMConfig
+@cli.command()
+def samplers() -> None:
+    """List the samplers, the models they accept and their options."""
+    import dataclasses
 
-    gmm = None
-    if prior == "gmm":
-        settings = from_dict(GMMConfig, {"n_components": components, "covariance_type": covariance}, "gmm")
-        if (Path(run_dir) / GMM_WEIGHTS).exists() and not refit:
-            gmm = load_prior(run_dir)
-            saved = (gmm.config.n_components, gmm.config.covariance_type)
-            if saved != (settings.n_components, settings.covariance_type):
-                raise ConfigError(f"the run's GMM prior has {saved[0]} components ({saved[1]} covariance), not "
-                                  f"{components} ({covariance}); pass --refit to fit a new one over it")
-        else:
-            config = load_config(run_dir)
-            data = aeflow.load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
-            gmm = fit_gmm_prior(model, data.train_x, settings)
-            gmm.save(Path(run_dir))
-            click.echo(f"fitted a {components}-component GMM ({covariance}) to {gmm.extra['n_codes']} training codes")
-    return sample_images(model, n, prior, gmm, seed=seed, temperature=temperature)
+    from aeflow.samplers import SAMPLERS
+
+    for name, cls in SAMPLERS.items():
+        options = ", ".join(f"{f.name}={f.default}" for f in dataclasses.fields(cls.Options)) or "no options"
+        click.echo(f"{name:<10} {cls.accepts.__name__:<14} {options:<32} {cls.summary}")
 
 
 @cli.command()
@@ -213,12 +202,13 @@ def latent(run_dir: str, no_fd: bool, data_dir: str | None) -> None:
     """Latent experiments on a trained encoder: noise and truncation sweeps, N(0, I) codes decoded (with
     their FD), interpolations, active units; pictures and latent.json in RUN_DIR/latent/."""
     import aeflow
-    from aeflow.eval.latent import latent_experiments
+    from aeflow.models.capabilities import Encodes
     from aeflow.runs import load_config, write_summary
+    from aeflow.studies.latent import latent_experiments
 
     config = load_config(run_dir)
     model = aeflow.load(run_dir)
-    if not (model.supports("encode") and model.supports("decode")):
+    if not isinstance(model, Encodes):
         raise ConfigError(f"{config.model} cannot encode and decode: no latent space to explore")
     data = aeflow.load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
     out = Path(run_dir) / "latent"
@@ -253,33 +243,15 @@ def sweep_steps_command(run_dir: str, steps_list: str, samplers: str | None, shi
                         churn: float | None, n: int, seed: int, data_dir: str | None) -> None:
     """Sample a trained generator with each sampler and number of steps: FD, precision/recall and
     images/s per setting (printed as they finish), and FD against NFE in RUN_DIR/steps-sweep/."""
-    from aeflow.sweeps import sweep_steps, sweep_steps_folder
+    from aeflow.studies.sweeps import sweep_steps, sweep_steps_folder
 
     steps = _number_list(steps_list, "--steps", int, minimum=1)
     if n < 2:
         raise ConfigError(f"--n must be >= 2, got {n}")
     names = [v.strip() for v in samplers.split(",") if v.strip()] if samplers else None
-    options = _fixed_step_options(shift, churn, [])  # samplers that take neither (adaptive) are swept as they are
-    sweep_steps(run_dir, steps, names, n, data_dir, seed, **options)
-    click.echo(f"\nfd_vs_nfe.png, samples.png and steps_sweep.json in {sweep_steps_folder(run_dir, **options)}")
-
-
-def _fixed_step_options(shift: float | None, churn: float | None, samplers: list[str]) -> dict[str, float]:
-    """--shift / --churn checked; those that differ from the defaults, as keyword arguments for the flow's
-    fixed-step samplers."""
-    from aeflow.diffusion.samplers import FIXED_STEP_SAMPLERS
-    from aeflow.sweeps import fixed_step_sampler_options
-
-    if shift is not None and shift <= 0:
-        raise ConfigError(f"--shift must be > 0, got {shift}")
-    if churn is not None and churn < 0:
-        raise ConfigError(f"--churn must be >= 0, got {churn}")
-    given = [name for name, value in (("shift", shift), ("churn", churn)) if value is not None]
-    other = [s for s in samplers if s not in FIXED_STEP_SAMPLERS]
-    if given and other:
-        raise ConfigError(f"{' and '.join('--' + name for name in given)}: only the "
-                          f"{', '.join(FIXED_STEP_SAMPLERS)} samplers of a flow take it, not {', '.join(other)}")
-    return fixed_step_sampler_options(1.0 if shift is None else shift, churn or 0.0)
+    options = {"shift": shift, "churn": churn}
+    sweep_steps(run_dir, steps, names, n, data_dir, seed, options=options)
+    click.echo(f"\nfd_vs_nfe.png, samples.png and steps_sweep.json in {sweep_steps_folder(run_dir, options)}")
 
 
 @sweep.command(name="beta")
@@ -298,7 +270,7 @@ def sweep_beta_command(values: str, dataset: str, data_dir: str | None, model: s
                        epochs: int | None, batch_size: int | None, lr: float | None, out: str | None, no_fd: bool,
                        no_progress: bool) -> None:
     """Train one VAE per beta; print and plot the rate-distortion trade-off."""
-    from aeflow.sweeps import markdown_rows, sweep_beta
+    from aeflow.studies.sweeps import markdown_rows, sweep_beta
 
     betas = _number_list(values, "--values", float, minimum=0)
     train_options = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
@@ -320,7 +292,7 @@ def features() -> None:
 def features_build(dataset: str, data_dir: str | None) -> None:
     """Train (once) and cache the feature classifier of a dataset; print its test accuracy."""
     import aeflow
-    from aeflow.eval.features import build_extractor, extractor_accuracy
+    from aeflow.runs.features import build_extractor, extractor_accuracy
 
     out = build_extractor(aeflow.load_dataset(dataset, data_dir))
     click.echo(f"{dataset} feature extractor: {out} (test accuracy {extractor_accuracy(dataset):.4f})")
@@ -343,7 +315,7 @@ def datasets(data_dir: str | None) -> None:
 @cli.command()
 def models() -> None:
     """List the model families and presets."""
-    from aeflow.registry import MODELS, PRESETS
+    from aeflow.models.registry import MODELS, PRESETS
 
     for name, cls in sorted(MODELS.items()):
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
@@ -365,7 +337,7 @@ def reproduce(experiment: str, dataset: str, data_dir: str | None, out: str | No
               kernel_subset: int | None, no_progress: bool) -> None:
     """Reproduce a result: hinton (Hinton & Salakhutdinov 2006: autoencoder vs PCA and logistic PCA, on
     --dataset); swissroll (a 3-2-3 autoencoder vs PCA on the Swiss roll: trustworthiness, rank correlation)."""
-    from aeflow.reproduce import EXPERIMENTS, hinton, swissroll
+    from aeflow.studies.reproduce import EXPERIMENTS, hinton, swissroll
 
     if experiment not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {experiment!r}; choose one of {', '.join(EXPERIMENTS)}")

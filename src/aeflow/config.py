@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from aeflow.errors import ConfigError
+from aeflow.files import atomic_write_text
 
 
 def _check_type(where: str, name: str, value: Any, annotation: Any) -> Any:
@@ -82,6 +83,10 @@ def to_dict(value: Any) -> Any:
     return value
 
 
+# The named datasets (aeflow.data loads them; a test checks the two lists agree).
+DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "swissroll")
+
+
 def require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
@@ -90,6 +95,37 @@ def require(condition: bool, message: str) -> None:
 def choice(where: str, value: str, choices: typing.Iterable[str]) -> None:
     choices = list(choices)
     require(value in choices, f"{where} must be one of {', '.join(choices)}; got {value!r}")
+
+
+@dataclass
+class WeightSchedule:
+    """A loss-term weight as a function of (fractional) epoch: KL warm-up, cyclical annealing, constants.
+
+    linear:    start -> end over `epochs`, then end (Bowman et al. 2016's KL warm-up: start 0, end 1).
+    cyclical:  cycles of `epochs`; rises linearly start -> end over the first `ramp` of each cycle, then holds
+               (Fu et al. 2019).
+    constant:  `end` throughout.
+    """
+
+    kind: str = "linear"
+    start: float = 0.0
+    end: float = 1.0
+    epochs: float = 10.0
+    ramp: float = 0.5
+
+    def validate(self) -> None:
+        choice("schedule kind", self.kind, ["linear", "cyclical", "constant"])
+        require(self.epochs > 0, f"schedule epochs must be > 0, got {self.epochs}")
+        require(0 < self.ramp <= 1, f"schedule ramp must be in (0, 1], got {self.ramp}")
+
+    def value(self, epoch: float) -> float:
+        if self.kind == "constant":
+            return self.end
+        if self.kind == "linear":
+            progress = min(1.0, epoch / self.epochs)
+        else:
+            progress = min(1.0, (epoch % self.epochs) / (self.ramp * self.epochs))
+        return self.start + (self.end - self.start) * progress
 
 
 @dataclass
@@ -130,8 +166,6 @@ class TrainConfig:
         require(self.sample_every >= 0, f"train.sample_every must be >= 0 (0 = off), got {self.sample_every}")
         require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                 f"train.device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
-        from aeflow.train.schedules import WeightSchedule
-
         for name, spec in self.loss_weights.items():
             from_dict(WeightSchedule, spec, f"train.loss_weights.{name}")
 
@@ -146,9 +180,7 @@ class DataConfig:
     train_subset: int | None = None  # use only the first N training examples (None: all)
 
     def validate(self) -> None:
-        from aeflow.data import DATASETS
-
-        choice("data.name", self.name, DATASETS)
+        choice("data.name", self.name, DATASET_NAMES)
         require(self.train_subset is None or self.train_subset >= 1, "data.train_subset must be >= 1")
 
 
@@ -178,7 +210,7 @@ class RunConfig:
                    train=from_dict(TrainConfig, d.get("train"), "train"))
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        atomic_write_text(Path(path), yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:

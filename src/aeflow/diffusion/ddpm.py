@@ -87,3 +87,8 @@ class DDPMSchedule:
         if kind == "x0":
             return clipped
         return clipped / (snr + 1)
+
+
+def ddim_timesteps(total: int, steps: int) -> list[int]:
+    """`steps` timesteps from T-1 down, evenly spaced ("trailing" spacing: the first is always T-1)."""
+    return sorted({int(round(total - i * total / steps)) - 1 for i in range(steps)}, reverse=True)

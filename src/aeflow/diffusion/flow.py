@@ -65,3 +65,24 @@ def ot_pair(noise: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
     order = torch.empty(len(cols), dtype=torch.long)
     order[torch.as_tensor(cols)] = torch.as_tensor(rows)
     return noise[order.to(noise.device)]
+
+
+def flow_time_grid(steps: int, shift: float = 1.0) -> list[float]:
+    """`steps` + 1 times from 0 (noise) to 1 (data). shift > 1 takes smaller steps near the noise end: the
+    noise level sigma = 1 - t of the uniform grid becomes shift * sigma / (1 + (shift - 1) * sigma), the
+    "shift" of SD3 (Esser et al. 2024) and of diffusers' FlowMatchEulerDiscreteScheduler."""
+    sigma = 1 - torch.linspace(0, 1, steps + 1, dtype=torch.float64)
+    return (1 - shift * sigma / (1 + (shift - 1) * sigma)).tolist()
+
+
+def churn_back(x: torch.Tensor, t: float, gamma: float, generator: torch.Generator | None = None
+               ) -> tuple[torch.Tensor, float]:
+    """Move x_t back to the earlier time t_hat whose noise-to-signal ratio (1 - t) / t is (1 + gamma) times
+    larger, by scaling x and adding fresh noise so that x_t_hat = t_hat x_1 + (1 - t_hat) noise exactly as on
+    the path: EDM's sigma_hat = (1 + gamma) sigma (Karras et al. 2022) in flow time. Returns (x, t_hat)."""
+    if gamma <= 0 or t <= 0 or t >= 1:  # t = 0 is pure noise already; t = 1 would scale by 1 / 0 noise
+        return x, t
+    t_hat = 1 / (1 + (1 + gamma) * (1 - t) / t)
+    scale = t_hat / t
+    added_std = ((1 - t_hat) ** 2 - (scale * (1 - t)) ** 2) ** 0.5
+    return scale * x + added_std * torch.randn(x.shape, generator=generator).to(x.device, x.dtype), t_hat

@@ -18,11 +18,12 @@ import math
 import torch
 
 from aeflow.errors import ConfigError
+from aeflow.models.capabilities import HasLikelihood, HasLoss
 
 
 def likelihood_bounds(model, x: torch.Tensor, k: int = 5000, batch_size: int = 100, k_chunk: int = 50,
                       binarize: bool = False, seed: int = 0) -> dict[str, float]:
-    if not hasattr(model, "log_importance_weights"):
+    if not isinstance(model, HasLikelihood):
         raise ConfigError(f"{model.registry_name} defines no likelihood (no log_importance_weights)")
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}")
@@ -34,8 +35,8 @@ def likelihood_bounds(model, x: torch.Tensor, k: int = 5000, batch_size: int = 1
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
             batch = x[i:i + batch_size]
-            if model.supports("loss"):  # the model's own terms (e.g. recon and KL) on the same images
-                for name, value in model.loss(batch).items():
+            if isinstance(model, HasLoss):  # the model's own terms (e.g. recon and KL) on the same images
+                for name, value in model.loss({"x": batch}).items():
                     term_sums[name] = term_sums.get(name, 0.0) + float(value) * len(batch)
             running = torch.full((len(batch),), -math.inf, dtype=torch.float64)
             mean_log_w = torch.zeros(len(batch), dtype=torch.float64)

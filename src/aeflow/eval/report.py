@@ -1,31 +1,31 @@
-"""Every metric that applies to a model, chosen by what the model can do (its `supports`)."""
+"""Every metric that applies to a model, chosen by what it declares it can do (its capabilities)."""
 
 from __future__ import annotations
 
 import torch
 
 from aeflow.data import Dataset
+from aeflow.eval.features import FeatureExtractor
 from aeflow.eval.likelihood import likelihood_bounds
 from aeflow.eval.reconstruction import reconstruction_error
-from aeflow.eval.samples import DEFAULT_N, format_scores, score_samples
+from aeflow.eval.samples import format_scores, score_samples
+from aeflow.models.capabilities import ExactLikelihood, HasLikelihood, Reconstructs
 
 
-def evaluate_model(model, data: Dataset, samples: bool = True, likelihood: bool = True, n: int | None = None,
-                   k: int = 5000, seed: int = 0, progress: bool = True) -> dict:
-    """Reconstruction error for encoders; FD and friends for samplers (on image data); likelihood bounds
-    for models that define one. `samples=False` / `likelihood=False` skip the slower parts."""
+def evaluate_model(model, data: Dataset, samples: torch.Tensor | None = None,
+                   extractor: FeatureExtractor | None = None, likelihood: bool = True, n: int | None = None,
+                   k: int = 5000, seed: int = 0) -> dict:
+    """Reconstruction error for encoders; FD and friends of `samples` (drawn by the caller) against the test
+    split with `extractor`; likelihood bounds for models that define one (`likelihood=False` skips them)."""
     results: dict = {}
-    if model.supports("reconstruct"):
+    if isinstance(model, Reconstructs):
         results["test_recon_error"] = round(reconstruction_error(model, data.test_x), 4)
-    if samples and data.is_image and model.supports("sample"):
-        n_samples = min(n or DEFAULT_N, len(data.test_x))
-        with torch.no_grad():
-            generated = model.sample(n_samples, torch.Generator().manual_seed(seed)).clamp(0, 1)
-        results["samples"] = score_samples(generated, data, n_samples, seed=seed, progress=progress)
-    if likelihood and hasattr(model, "log_importance_weights"):
+    if samples is not None and extractor is not None:
+        results["samples"] = score_samples(samples, data, extractor, len(samples), seed=seed)
+    if likelihood and isinstance(model, HasLikelihood):
         x = data.test_x[:n] if n else data.test_x
-        bounds = likelihood_bounds(model, x, k=k, binarize=getattr(model, "bernoulli_likelihood", False), seed=seed)
-        if hasattr(model, "log_likelihood"):
+        bounds = likelihood_bounds(model, x, k=k, binarize=model.bernoulli_likelihood, seed=seed)
+        if isinstance(model, ExactLikelihood):
             with torch.no_grad():
                 bounds["exact_log_likelihood"] = float(model.log_likelihood(x).mean())
         results["likelihood"] = bounds

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aeflow.data import Dataset, load_dataset
+from aeflow.data import Dataset
 from aeflow.errors import DataError
-from aeflow.eval.features import VERSION, extract, extractor_accuracy, load_extractor
+from aeflow.eval.features import FeatureExtractor, extract
 from aeflow.eval.frechet import frechet_distance, gaussian_stats
 from aeflow.eval.sample_quality import memorisation, mode_coverage, precision_recall
 
@@ -47,23 +47,23 @@ def check_samples(samples: torch.Tensor, shape: tuple[int, ...], source: str = "
     return samples.float()
 
 
-def score_samples(samples: torch.Tensor, dataset: str | Dataset, n: int | None = None, seed: int = 0,
-                  build: bool = True, progress: bool = True) -> dict:
-    data = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
+def score_samples(samples: torch.Tensor, data: Dataset, extractor: FeatureExtractor, n: int | None = None,
+                  seed: int = 0) -> dict:
+    """FD with its real-vs-real floor, precision/recall, mode coverage and memorisation of `samples`
+    against the first n test images of `data`, in `extractor`'s feature space."""
     samples = check_samples(samples, data.shape)
     n = min(n or DEFAULT_N, len(samples), len(data.test_x))
-    extractor = load_extractor(data.name, data, build=build, progress=progress)
     generator = torch.Generator().manual_seed(seed)
     fake = samples[torch.randperm(len(samples), generator=generator)[:n]]
     real = data.test_x[:n]
     floor_images = data.train_x[torch.randperm(len(data.train_x), generator=generator)[:n]]
-    real_f, _ = extract(extractor, real)
-    fake_f, fake_p = extract(extractor, fake)
-    floor_f, _ = extract(extractor, floor_images)
+    real_f, _ = extract(extractor.model, real)
+    fake_f, fake_p = extract(extractor.model, fake)
+    floor_f, _ = extract(extractor.model, floor_images)
     real_stats = gaussian_stats(real_f)
     return {
         "n": n, "reference": f"{data.name} test split (first {n})",
-        "extractor": f"{data.name} classifier v{VERSION}, test accuracy {extractor_accuracy(data.name):.4f}",
+        "extractor": extractor.description,
         "fd": frechet_distance(*gaussian_stats(fake_f), *real_stats),
         "fd_real_floor": frechet_distance(*gaussian_stats(floor_f), *real_stats),
         **precision_recall(real_f, fake_f),

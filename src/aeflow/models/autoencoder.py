@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from aeflow.config import choice, require
 from aeflow.models.base import Model
+from aeflow.models.registry import Preset, register, register_preset
 from aeflow.nn import ACTIVATIONS, NORMS, mlp
-from aeflow.registry import Preset, register, register_preset
 
 
 @dataclass
@@ -58,7 +58,8 @@ class Autoencoder(Model):
         out = self.decode_logits(z)
         return torch.sigmoid(out) if self.config.output == "sigmoid" else out
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss(self, batch) -> dict[str, torch.Tensor]:
+        x = batch["x"]
         return self.reconstruction_terms(self.encode(x), x)
 
     def reconstruction_terms(self, z: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:

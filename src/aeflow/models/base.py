@@ -1,10 +1,14 @@
 """The one calling convention every model follows (scikit-learn style: same verbs for every family).
 
 - `Model(config)`: an `nn.Module` built from its dataclass `Config` (which always has `input_shape`).
-- `loss(x) -> dict` (`loss(x, y)` where `uses_labels`): "loss" is the total that is minimised; every
-  other key is a named term or metric, summed over pixels/latent dimensions and averaged over the batch.
-- `encode`, `decode`, `reconstruct`, `sample`: where they make sense. `supports(op)` tells which.
-- A model never knows how it is trained or sampled step by step.
+- `loss(batch) -> dict` (every family the trainer trains; see `HasLoss`): `batch` maps names to tensors of
+  the same rows ("x": the images, "y": labels,
+  "noise": coupled noise...), the same shape for every family; "loss" is the total that is minimised,
+  every other key a named term or metric, summed over pixels/latent dimensions, averaged over the batch.
+- What else a family can do is declared by the capabilities in `aeflow.models.capabilities` (encodes,
+  samples, has a likelihood, exposes a velocity field or a noise predictor...), checked with isinstance.
+- `measure(data)` returns the family's own numbers after training and `figures(data, measured)` the
+  pictures of them as arrays; a model never writes a file and never knows how it is trained or sampled.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from aeflow.figures import Figure
+
 
 class Model(nn.Module):
     Config: type
     registry_name: str = ""
-    uses_labels: bool = False  # True: the trainer calls loss(x, y) instead of loss(x)
+    uses_labels: bool = False  # True: the training batch carries "y"
     bernoulli_likelihood: bool = False  # True: likelihood bounds are computed on binarised test images
 
     def __init__(self, config) -> None:
@@ -27,33 +33,17 @@ class Model(nn.Module):
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.config.input_shape)
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        raise NotImplementedError(f"{self.registry_name} has no training loss")
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError(f"{self.registry_name} cannot encode")
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError(f"{self.registry_name} cannot decode")
-
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """decode(encode(x)), for the families that encode."""
         return self.decode(self.encode(x))
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        raise NotImplementedError(f"{self.registry_name} cannot sample")
-
-    def report(self, data, out_dir) -> dict:
-        """Family-specific numbers (returned, merged into summary.json) and pictures (into `out_dir`), after
-        training. A family may fit a post-hoc part of itself here (the VQ-VAE's code prior): the run saves
-        the model after this."""
+    def measure(self, data) -> dict:
+        """The family's own numbers on a trained model (merged into summary.json)."""
         return {}
 
-    @classmethod
-    def supports(cls, op: str) -> bool:
-        """True where the family implements `op` (reconstruct needs encode and decode)."""
-        if op == "reconstruct":
-            return cls.supports("encode") and cls.supports("decode")
-        return getattr(cls, op, None) is not getattr(Model, op, None)
+    def figures(self, data, measured: dict) -> dict[str, Figure]:
+        """Pictures of a trained model and of what `measure` returned: file name -> figure."""
+        return {}
 
     def flat(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(x.shape[0], -1)
@@ -65,5 +55,5 @@ class Model(nn.Module):
 class FittedModel(Model):
     """A model fitted in closed form or by its own solver (PCA and friends), not by the trainer."""
 
-    def fit(self, x: torch.Tensor) -> None:
+    def fit(self, x: torch.Tensor) -> FittedModel:
         raise NotImplementedError

@@ -15,7 +15,7 @@ import torch
 
 from aeflow.config import require
 from aeflow.models.base import FittedModel
-from aeflow.registry import register
+from aeflow.models.registry import register
 
 
 @dataclass
@@ -41,7 +41,7 @@ class PCA(FittedModel):
         self.register_buffer("mean", torch.zeros(d))
         self.register_buffer("components", torch.zeros(config.n_components, d))
 
-    def fit(self, x: torch.Tensor) -> None:
+    def fit(self, x: torch.Tensor) -> FittedModel:
         from sklearn.decomposition import PCA as SkPCA
 
         data = self.flat(x).double().numpy()
@@ -128,7 +128,7 @@ class LogisticPCA(FittedModel):
         offset = self.bias.to(x.dtype).expand_as(x)
         return _newton_rows(z0, self.components.to(x.dtype).T, x, offset, self.config.l2, steps)
 
-    def fit(self, x: torch.Tensor) -> None:
+    def fit(self, x: torch.Tensor) -> FittedModel:
         data = self.flat(x).float()
         k = self.config.n_components
         mean = data.mean(0).clamp(1e-3, 1 - 1e-3)
@@ -146,8 +146,9 @@ class LogisticPCA(FittedModel):
         self.components.copy_(weights[:k])
         self.bias.copy_(weights[k])
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss(self, batch) -> dict[str, torch.Tensor]:
         """The fitted objective on `x` (codes optimised): its Bernoulli NLL per image, in nats."""
+        x = batch["x"]
         data = self.flat(x).float()
         z = self._codes(data, self.config.encode_iterations)
         nll = _bce_sum(z @ self.components + self.bias, data).mean()
@@ -195,7 +196,7 @@ class KernelPCA(FittedModel):
                             ("codes_fit", (m, k)), ("dual_coef", (m, d)), ("gamma", ()), ("preimage_gamma", ())]:
             self.register_buffer(name, torch.zeros(shape, dtype=torch.float64))
 
-    def fit(self, x: torch.Tensor) -> None:
+    def fit(self, x: torch.Tensor) -> FittedModel:
         from sklearn.decomposition import KernelPCA as SkKernelPCA
         from sklearn.kernel_ridge import KernelRidge
 

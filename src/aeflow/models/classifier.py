@@ -14,7 +14,7 @@ from torch import nn
 
 from aeflow.config import require
 from aeflow.models.base import Model
-from aeflow.registry import register
+from aeflow.models.registry import register
 
 
 @dataclass
@@ -62,7 +62,8 @@ class Classifier(Model):
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         return self(x).softmax(-1)
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss(self, batch) -> dict[str, torch.Tensor]:
+        x, y = batch["x"], batch["y"]
         logits = self(x)
         ce = F.cross_entropy(logits, y)
         return {"loss": ce, "cross_entropy": ce.detach(), "accuracy": (logits.argmax(-1) == y).float().mean()}

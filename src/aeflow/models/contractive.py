@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import torch
 
 from aeflow.config import choice, require
+from aeflow.figures import Curves, Figure
 from aeflow.models.autoencoder import Autoencoder, AutoencoderConfig
-from aeflow.registry import register
+from aeflow.models.registry import register
 
 
 @dataclass
@@ -56,7 +57,8 @@ class ContractiveAutoencoder(Autoencoder):
 
     Config = ContractiveAEConfig
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss(self, batch) -> dict[str, torch.Tensor]:
+        x = batch["x"]
         terms = self.reconstruction_terms(self.encode(x), x)
         with torch.enable_grad():
             penalty = jacobian_frobenius(self.encode, x, self.config.jacobian, self.config.projections,
@@ -65,21 +67,37 @@ class ContractiveAutoencoder(Autoencoder):
         terms["jacobian_frobenius_sq"] = penalty.detach()
         return terms
 
-    def report(self, data, out_dir) -> dict:
-        from aeflow.eval.latent import code_sensitivity
-        from aeflow.viz import save_curve
-
+    def measure(self, data) -> dict:
         self.eval()
         x = data.test_x[:500]
         exact = float(jacobian_frobenius(self.encode, x, "exact").mean())
         stochastic = float(jacobian_frobenius(self.encode, x, "stochastic", projections=8).mean())
         spectrum = jacobian_spectrum(self.encode, data.test_x[:50])
-        save_curve(list(range(1, len(spectrum) + 1)), spectrum.tolist(), out_dir / "jacobian_spectrum.png",
-                   "singular value index", "singular value of d code / d x (mean over 50 test images)",
-                   "the directions the code still responds to", log_y=True)
         return {"contractive": {"jacobian_frobenius_sq_exact": exact, "jacobian_frobenius_sq_stochastic_8": stochastic,
                                 "jacobian_singular_values": [round(float(v), 5) for v in spectrum],
                                 **code_sensitivity(self, data.test_x)}}
+
+    def figures(self, data, measured: dict) -> dict[str, Figure]:
+        spectrum = measured["contractive"]["jacobian_singular_values"]
+        return {"jacobian_spectrum.png": Curves({"": (list(range(1, len(spectrum) + 1)), spectrum)},
+                                                "singular value index",
+                                                "singular value of d code / d x (mean over 50 test images)",
+                                                "the directions the code still responds to", log_y=True)}
+
+
+@torch.no_grad()
+def code_sensitivity(model, x: torch.Tensor, scale: float = 0.01, seed: int = 0) -> dict[str, float]:
+    """How far codes move under small input perturbations: mean ||f(x + d) - f(x)|| / ||d|| with
+    d ~ scale * N(0, I); also divided by the codes' standard deviation, so that a model cannot look
+    insensitive by merely shrinking its codes."""
+    was_training = model.training
+    model.eval()
+    delta = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed)) * scale
+    z = model.encode(x)
+    ratio = (model.encode(x + delta) - z).norm(dim=1) / delta.flatten(1).norm(dim=1)
+    model.train(was_training)
+    return {"code_sensitivity": float(ratio.mean()), "code_sensitivity_per_code_std": float(ratio.mean() / z.std()),
+            "perturbation_scale": scale}
 
 
 def jacobian_spectrum(encoder, x: torch.Tensor) -> torch.Tensor:

@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 
 from aeflow.config import choice, require
+from aeflow.figures import Figure, ImageGrid
 from aeflow.models.base import Model
+from aeflow.models.registry import register
 from aeflow.nn import ACTIVATIONS, conv_decoder, conv_encoder
-from aeflow.registry import register
 
 
 @dataclass
@@ -70,26 +71,22 @@ class ConvAutoencoder(Model):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.decoder(z))
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss(self, batch) -> dict[str, torch.Tensor]:
+        x = batch["x"]
         logits = self.decoder(self.encoder(x)).float()
         recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1).mean()
         sq_err = (torch.sigmoid(logits) - x).pow(2).flatten(1).sum(1).mean()
         return {"loss": recon, "recon": recon.detach(), "sq_err": sq_err.detach()}
 
     @torch.no_grad()
-    def report(self, data, out_dir) -> dict:
-        from aeflow.viz import save_image_grid
-
+    def measure(self, data) -> dict:
         self.eval()
         x = data.test_x[:2000]
         recon = self.reconstruct(x)
         constant = self.decode(torch.zeros(1, self.config.code_dim))
-        torch.manual_seed(0)
+        torch.manual_seed(0)  # a fixed untrained twin: its checkerboard is the upsampling's, not the training's
         fresh = ConvAutoencoder(self.config).eval()
         at_init = fresh.decode(torch.randn(64, self.config.code_dim))
-        save_image_grid([x[:12], recon[:12], constant.expand(12, -1, -1, -1)],
-                        ["test", "recon.", "code 0"], out_dir / "checkerboard.png",
-                        title=f"upsampling = {self.config.upsampling}")
         return {"checkerboard": {"upsampling": self.config.upsampling,
                                  "nyquist_energy_reconstructions": nyquist_energy_fraction(recon),
                                  "nyquist_energy_test_images": nyquist_energy_fraction(x),
@@ -98,3 +95,10 @@ class ConvAutoencoder(Model):
                                  "n_parameters": sum(p.numel() for p in self.parameters()),
                                  "code_dim": self.config.code_dim, "compression": math.prod(self.input_shape)
                                  / self.config.code_dim}}
+
+    @torch.no_grad()
+    def figures(self, data, measured: dict) -> dict[str, Figure]:
+        x = data.test_x[:12]
+        constant = self.decode(torch.zeros(1, self.config.code_dim))
+        return {"checkerboard.png": ImageGrid([x, self.reconstruct(x), constant.expand(12, -1, -1, -1)],
+                                              ["test", "recon.", "code 0"], f"upsampling = {self.config.upsampling}")}

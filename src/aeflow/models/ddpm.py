@@ -13,9 +13,8 @@ import torch
 
 from aeflow.config import choice, require
 from aeflow.diffusion.ddpm import DDPMSchedule
-from aeflow.diffusion.samplers import DIFFUSION_SAMPLERS, ddim, ddpm_ancestral
 from aeflow.models.generator import NetworkConfig, NetworkGenerator
-from aeflow.registry import register
+from aeflow.models.registry import register
 
 
 @dataclass
@@ -36,23 +35,23 @@ class DDPMConfig(NetworkConfig):
 
 @register("ddpm")
 class DDPM(NetworkGenerator):
-    """Denoising diffusion: epsilon / x0 / v prediction; ancestral DDPM or DDIM sampling."""
+    """Denoising diffusion: epsilon / x0 / v prediction; a noise predictor for ancestral DDPM or DDIM sampling."""
 
     Config = DDPMConfig
-    samplers = DIFFUSION_SAMPLERS
     default_sampler, default_steps = "ddim", 50
 
     def __init__(self, config: DDPMConfig) -> None:
         super().__init__(config)
         self.schedule = DDPMSchedule(config.schedule, config.timesteps)
+        self.clip = 1.0 if config.clip_sample and config.pixel_scaling else None
 
     def predict(self, xt: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(x0_hat, eps_hat) at integer timesteps t."""
         out = self.network(xt, t.float() / self.config.timesteps)
         return self.schedule.to_x0_eps(out, xt, t, self.config.prediction)
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        x0 = self.to_model_space(x)
+    def loss(self, batch) -> dict[str, torch.Tensor]:
+        x0 = self.to_model_space(batch["x"])
         t = torch.randint(0, self.config.timesteps, (len(x0),), device=x0.device)
         noise = torch.randn_like(x0)
         out = self.network(self.schedule.add_noise(x0, t, noise), t.float() / self.config.timesteps)
@@ -61,14 +60,3 @@ class DDPM(NetworkGenerator):
             loss = (mse * self.schedule.min_snr_weight(t, self.config.prediction, self.config.min_snr_gamma)).mean()
             return {"loss": loss, "mse": mse.mean().detach()}
         return {"loss": mse.mean(), "mse": mse.mean().detach()}
-
-    def generate(self, n: int, generator: torch.Generator | None = None, sampler: str | None = None,
-                 steps: int | None = None, eta: float = 0.0) -> tuple[torch.Tensor, int]:
-        sampler, steps = self.check_sampler(sampler, steps)
-        clip = 1.0 if self.config.clip_sample and self.config.pixel_scaling else None
-        x = self.noise(n, generator)
-        if sampler == "ddpm":
-            x, nfe = ddpm_ancestral(self.predict, self.schedule, x, generator, clip)
-        else:
-            x, nfe = ddim(self.predict, self.schedule, x, min(steps, self.config.timesteps), eta, generator, clip)
-        return self.to_data_space(x), nfe

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import torch
 
 from aeflow.config import choice, require
+from aeflow.figures import Curves, Figure, ImageGrid
 from aeflow.models.autoencoder import Autoencoder, AutoencoderConfig
-from aeflow.registry import register
+from aeflow.models.registry import register
 
 REPORT_LEVELS = (0.1, 0.2, 0.3, 0.5, 0.7)
 
@@ -53,29 +54,37 @@ class DenoisingAutoencoder(Autoencoder):
 
     Config = DenoisingAEConfig
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss(self, batch) -> dict[str, torch.Tensor]:
+        x = batch["x"]
         noisy = corrupt(x, self.config.corruption, self.config.level) if self.training else x
         return self.reconstruction_terms(self.encode(noisy), x)
 
     @torch.no_grad()
-    def report(self, data, out_dir) -> dict:
-        from aeflow.viz import save_curves, save_image_grid
-
+    def measure(self, data) -> dict:
         self.eval()
         x = data.test_x
-        rows, grid, labels = [], [x[:10]], ["clean"]
+        rows = []
         for level in REPORT_LEVELS:
             noisy = corrupt(x, self.config.corruption, level, torch.Generator().manual_seed(0))
-            denoised = self.reconstruct(noisy)
-            rows.append({"level": level, "psnr_noisy": psnr(noisy, x), "psnr_denoised": psnr(denoised, x)})
-            if data.is_image:
-                grid += [noisy[:10], denoised[:10]]
-                labels += [f"noisy {level:g}", f"denoised {level:g}"]
-        levels = [r["level"] for r in rows]
-        save_curves({"noisy input": (levels, [r["psnr_noisy"] for r in rows]),
-                     "denoised": (levels, [r["psnr_denoised"] for r in rows])}, out_dir / "psnr_vs_level.png",
-                    f"{self.config.corruption} level", "PSNR (dB)", f"trained at level {self.config.level:g}")
-        if data.is_image:
-            save_image_grid(grid, labels, out_dir / "denoising.png", title=f"{self.config.corruption} corruption")
+            rows.append({"level": level, "psnr_noisy": psnr(noisy, x),
+                         "psnr_denoised": psnr(self.reconstruct(noisy), x)})
         return {"denoising": {"corruption": self.config.corruption, "trained_level": self.config.level,
                               "sweep": rows}}
+
+    @torch.no_grad()
+    def figures(self, data, measured: dict) -> dict[str, Figure]:
+        rows = measured["denoising"]["sweep"]
+        levels = [r["level"] for r in rows]
+        figures: dict[str, Figure] = {"psnr_vs_level.png": Curves(
+            {"noisy input": (levels, [r["psnr_noisy"] for r in rows]),
+             "denoised": (levels, [r["psnr_denoised"] for r in rows])},
+            f"{self.config.corruption} level", "PSNR (dB)", f"trained at level {self.config.level:g}")}
+        if data.is_image:
+            x = data.test_x[:10]
+            grid, labels = [x], ["clean"]
+            for level in REPORT_LEVELS:
+                noisy = corrupt(x, self.config.corruption, level, torch.Generator().manual_seed(0))
+                grid += [noisy, self.reconstruct(noisy)]
+                labels += [f"noisy {level:g}", f"denoised {level:g}"]
+            figures["denoising.png"] = ImageGrid(grid, labels, f"{self.config.corruption} corruption")
+        return figures

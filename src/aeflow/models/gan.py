@@ -20,8 +20,8 @@ from torch import nn
 
 from aeflow.config import choice, require
 from aeflow.models.generator import Generator
+from aeflow.models.registry import Preset, register, register_preset
 from aeflow.nn.conv import Reshape
-from aeflow.registry import Preset, register, register_preset
 
 
 @dataclass
@@ -53,7 +53,6 @@ class GAN(Generator):
     """A DCGAN: generator and discriminator trained in two phases, minimax or non-saturating loss."""
 
     Config = GANConfig
-    samplers = ("direct",)
     default_sampler = "direct"
     phases = ("discriminator", "generator")
 
@@ -78,21 +77,26 @@ class GAN(Generator):
     def phase_parameters(self, phase: str) -> list[nn.Parameter]:
         return list((self.discriminator if phase == "discriminator" else self.generator).parameters())
 
-    def _fake(self, n: int, device: torch.device, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.generator(torch.randn(n, self.config.latent_dim, generator=generator).to(device))
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        device = next(self.parameters()).device
+        return torch.randn(n, self.config.latent_dim, generator=generator).to(device)
+
+    def map_noise(self, noise: torch.Tensor) -> torch.Tensor:
+        return self.generator(noise)
 
     def _generator_loss(self, d_fake: torch.Tensor) -> torch.Tensor:
         if self.config.loss == "non_saturating":
             return F.softplus(-d_fake).mean()   # -log D(G(z))
         return -F.softplus(d_fake).mean()       # log(1 - D(G(z)))
 
-    def loss(self, x: torch.Tensor, phase: str | None = None) -> dict[str, torch.Tensor]:
+    def loss(self, batch, phase: str | None = None) -> dict[str, torch.Tensor]:
+        x = batch["x"]
         real = 2 * x - 1
         if phase == "generator":
-            g_loss = self._generator_loss(self.discriminator(self._fake(len(x), x.device)).squeeze(1))
+            g_loss = self._generator_loss(self.discriminator(self.map_noise(self.noise(len(x)))).squeeze(1))
             return {"loss": g_loss, "g_loss": g_loss.detach()}
         with torch.no_grad():
-            fake = self._fake(len(x), x.device)
+            fake = self.map_noise(self.noise(len(x)))
         d_real, d_fake = self.discriminator(real).squeeze(1), self.discriminator(fake).squeeze(1)
         d_loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
         terms = {"loss": d_loss, "d_loss": d_loss.detach(), "D(x)": torch.sigmoid(d_real).mean().detach(),
@@ -101,12 +105,6 @@ class GAN(Generator):
             terms["g_loss"] = self._generator_loss(d_fake).detach()
             terms["loss"] = d_loss + terms["g_loss"]
         return terms
-
-    def generate(self, n: int, generator: torch.Generator | None = None, sampler: str | None = None,
-                 steps: int | None = None) -> tuple[torch.Tensor, int]:
-        self.check_sampler(sampler, steps)
-        with torch.no_grad():
-            return self.to_data_space(self._fake(n, next(self.parameters()).device, generator)), 1
 
 
 register_preset("dcgan", Preset(

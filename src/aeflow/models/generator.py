@@ -1,6 +1,6 @@
 """What the noise-to-data families share (one-step, DDPM, flow matching, latent diffusion): the choice of
-time-conditioned network, the map between pixels in [0, 1] and the model's [-1, 1], and sampling in
-batches through a sampler picked by name at sampling time.
+time-conditioned network, the map between pixels in [0, 1] and the model's [-1, 1], and the noise they
+start from.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 import torch
 
 from aeflow.config import choice, require
-from aeflow.errors import ConfigError
 from aeflow.models.base import Model
 from aeflow.nn.unet import TimeMLP, UNet
 
@@ -35,12 +34,6 @@ class NetworkConfig:
         require(0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}")
 
 
-def sampling_batch_size(device: torch.device) -> int:
-    """Images per sampler call. On a CPU, small batches keep the activations in cache: the 28x28 UNet
-    (16, 32, 32) samples about twice as many images/s in batches of 128 as in batches of 1,000."""
-    return 128 if device.type == "cpu" else 1024
-
-
 def build_network(cfg: NetworkConfig) -> torch.nn.Module:
     if cfg.network == "unet":
         return UNet(cfg.input_shape, cfg.channels, cfg.blocks_per_level, cfg.attention, cfg.dropout)
@@ -48,54 +41,25 @@ def build_network(cfg: NetworkConfig) -> torch.nn.Module:
 
 
 class Generator(Model):
-    """A model that samples by a named sampler; `generate` gives (samples, network evaluations)."""
+    """A model that maps noise to data. How it is sampled is the samplers' business (`aeflow.samplers`): a
+    family exposes what it learned (a velocity field, a noise predictor, a one-pass map) and names the
+    sampler and steps it is sampled with by default."""
 
-    samplers: tuple[str, ...] = ()
     default_sampler: str = ""
     default_steps: int = 1
 
     def to_model_space(self, x: torch.Tensor) -> torch.Tensor:
         return 2 * x - 1 if self.config.pixel_scaling else x
 
-    def to_data_space(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x + 1) / 2).clamp(0, 1) if self.config.pixel_scaling else x
+    def to_data_space(self, x: torch.Tensor, clamp: bool = True) -> torch.Tensor:
+        """Model space -> data space; `clamp=False` keeps values outside [0, 1] (reflow's training targets)."""
+        if not self.config.pixel_scaling:
+            return x
+        return ((x + 1) / 2).clamp(0, 1) if clamp else (x + 1) / 2
 
-    def check_sampler(self, sampler: str | None, steps: int | None) -> tuple[str, int]:
-        sampler = sampler or self.default_sampler
-        if sampler not in self.samplers:
-            raise ConfigError(f"{self.registry_name} samples with {', '.join(self.samplers)}; not {sampler!r}")
-        steps = self.default_steps if steps is None else steps
-        if steps < 1:
-            raise ConfigError(f"steps must be >= 1, got {steps}")
-        return sampler, steps
-
-    def noise(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         device = next(self.parameters()).device
         return torch.randn(n, *self.input_shape, generator=generator).to(device)
-
-    def generate(self, n: int, generator: torch.Generator | None = None, sampler: str | None = None,
-                 steps: int | None = None, **options) -> tuple[torch.Tensor, int]:
-        raise NotImplementedError
-
-    def generate_batched(self, n: int, generator: torch.Generator | None = None, sampler: str | None = None,
-                         steps: int | None = None, batch_size: int | None = None, **options
-                         ) -> tuple[torch.Tensor, int]:
-        """`generate` for any n, in batches drawn from one generator (the result depends only on its seed
-        and the batch size), in eval mode; (samples, network evaluations per sample)."""
-        batch_size = batch_size or sampling_batch_size(next(self.parameters()).device)
-        was_training = self.training
-        self.eval()
-        parts, nfe = [], 0
-        for i in range(0, n, batch_size):
-            images, nfe = self.generate(min(batch_size, n - i), generator, sampler, steps, **options)
-            parts.append(images)
-        self.train(was_training)
-        return torch.cat(parts), nfe
-
-    def sample(self, n: int, generator: torch.Generator | None = None, sampler: str | None = None,
-               steps: int | None = None, batch_size: int | None = None, **options) -> torch.Tensor:
-        """n samples in data space (see `generate_batched`)."""
-        return self.generate_batched(n, generator, sampler, steps, batch_size, **options)[0]
 
 
 class NetworkGenerator(Generator):

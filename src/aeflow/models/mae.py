@@ -19,8 +19,9 @@ import torch
 from torch import nn
 
 from aeflow.config import require
+from aeflow.figures import Curves, Figure, ImageGrid
 from aeflow.models.base import Model
-from aeflow.registry import register
+from aeflow.models.registry import register
 
 REPORT_RATIOS = (0.25, 0.5, 0.75, 0.9)
 
@@ -132,30 +133,38 @@ class MaskedAutoencoder(Model):
         error = ((predicted - self.patchify(x)).pow(2).sum(-1) * hidden).sum(1)
         return error, predicted
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss(self, batch) -> dict[str, torch.Tensor]:
+        x = batch["x"]
         hidden = random_mask(len(x), self.n_patches, self.config.mask_ratio).to(x.device)
         error, _ = self.masked_error(x, hidden)
         return {"loss": error.mean(), "masked_sq_err": error.mean().detach()}
 
     @torch.no_grad()
-    def report(self, data, out_dir) -> dict:
-        from aeflow.viz import save_curve, save_image_grid
-
+    def measure(self, data) -> dict:
         self.eval()
         x = data.test_x[:2000]
-        rows, grid, labels = [], [x[:10]], ["test"]
+        rows = []
         for ratio in REPORT_RATIOS:
             hidden = random_mask(len(x), self.n_patches, ratio, torch.Generator().manual_seed(0))
             error, predicted = self.masked_error(x, hidden)
             n_hidden_pixels = max(1, round(ratio * self.n_patches)) * predicted.shape[-1]
             rows.append({"mask_ratio": ratio, "hidden_sq_err": float(error.mean()),
                          "hidden_sq_err_per_pixel": float(error.mean() / n_hidden_pixels)})
-            shown = torch.where(hidden[:10, :, None], torch.full_like(predicted[:10], 0.5), self.patchify(x[:10]))
-            grid += [self.unpatchify(shown), self.fill_in(x[:10], hidden[:10])]
-            labels += [f"visible {ratio:g}", f"filled in {ratio:g}"]
-        save_curve([r["mask_ratio"] for r in rows], [r["hidden_sq_err_per_pixel"] for r in rows],
-                   out_dir / "error_vs_mask_ratio.png", "mask ratio", "squared error per hidden pixel",
-                   f"trained at mask ratio {self.config.mask_ratio:g}")
-        save_image_grid(grid, labels, out_dir / "masked_reconstructions.png",
-                        title="hidden patches grey; below, the hidden patches filled in by the decoder")
         return {"masking": {"patch_size": self.p, "trained_ratio": self.config.mask_ratio, "sweep": rows}}
+
+    @torch.no_grad()
+    def figures(self, data, measured: dict) -> dict[str, Figure]:
+        rows = measured["masking"]["sweep"]
+        x = data.test_x[:10]
+        grid, labels = [x], ["test"]
+        for ratio in REPORT_RATIOS:
+            hidden = random_mask(len(x), self.n_patches, ratio, torch.Generator().manual_seed(0))
+            shown = torch.where(hidden[:, :, None], torch.full_like(self.patchify(x), 0.5), self.patchify(x))
+            grid += [self.unpatchify(shown), self.fill_in(x, hidden)]
+            labels += [f"visible {ratio:g}", f"filled in {ratio:g}"]
+        return {"error_vs_mask_ratio.png": Curves({"": ([r["mask_ratio"] for r in rows],
+                                                        [r["hidden_sq_err_per_pixel"] for r in rows])},
+                                                  "mask ratio", "squared error per hidden pixel",
+                                                  f"trained at mask ratio {self.config.mask_ratio:g}"),
+                "masked_reconstructions.png": ImageGrid(
+                    grid, labels, "hidden patches grey; below, the hidden patches filled in by the decoder")}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from aeflow.models.generator import NetworkConfig, NetworkGenerator
-from aeflow.registry import register
+from aeflow.models.registry import register
 
 
 @register("onestep")
@@ -18,19 +18,12 @@ class OneStep(NetworkGenerator):
     """The one-step baseline: noise mapped straight to an image by squared error (learns the mean)."""
 
     Config = NetworkConfig
-    samplers = ("direct",)
     default_sampler = "direct"
 
-    def _map(self, noise: torch.Tensor) -> torch.Tensor:
+    def map_noise(self, noise: torch.Tensor) -> torch.Tensor:
         return self.network(noise, torch.zeros(len(noise), device=noise.device))
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        data = self.to_model_space(x)
-        mse = (self._map(torch.randn_like(data)) - data).pow(2).flatten(1).sum(1).mean()
+    def loss(self, batch) -> dict[str, torch.Tensor]:
+        data = self.to_model_space(batch["x"])
+        mse = (self.map_noise(torch.randn_like(data)) - data).pow(2).flatten(1).sum(1).mean()
         return {"loss": mse, "mse": mse.detach()}
-
-    def generate(self, n: int, generator: torch.Generator | None = None, sampler: str | None = None,
-                 steps: int | None = None) -> tuple[torch.Tensor, int]:
-        self.check_sampler(sampler, steps)
-        with torch.no_grad():
-            return self.to_data_space(self._map(self.noise(n, generator))), 1

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import torch
 
 from aeflow.config import require
+from aeflow.figures import Curves, Figure, ImageGrid
 from aeflow.models.autoencoder import Autoencoder, AutoencoderConfig
-from aeflow.registry import register
+from aeflow.models.baselines import PCA, PCAConfig
+from aeflow.models.registry import register
 
 
 @dataclass
@@ -41,39 +43,45 @@ class OrderedAutoencoder(Autoencoder):
 
     Config = OrderedAEConfig
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss(self, batch) -> dict[str, torch.Tensor]:
+        x = batch["x"]
         z = self.encode(x)
         if self.training:
             b = torch.distributions.Geometric(probs=torch.tensor(self.config.nested_p)).sample((len(x),)) + 1
             z = keep_prefix(z, b.clamp(max=z.shape[1]).to(z.device))
         return self.reconstruction_terms(z, x)
 
-    @torch.no_grad()
     def prefix_errors(self, x: torch.Tensor) -> list[float]:
-        z = self.encode(x)
-        return [float((self.decode(keep_prefix(z, k)) - x).pow(2).flatten(1).sum(1).mean())
-                for k in range(1, z.shape[1] + 1)]
+        return prefix_errors(self, x)
 
     @torch.no_grad()
-    def report(self, data, out_dir) -> dict:
-        from aeflow.registry import build_model
-        from aeflow.viz import save_curves, save_image_grid
-
+    def measure(self, data) -> dict:
+        """Test error from the first k code units, k = 1..d, beside PCA's with k components (PCA's first k
+        components are those of one fit with d, so one fit gives every k)."""
         self.eval()
-        d = self.config.code_dim
-        errors = self.prefix_errors(data.test_x)
-        pca_errors = []
-        for k in range(1, d + 1):
-            pca = build_model("pca", {"n_components": k}, data.shape)
-            pca.fit(data.train_x)
-            pca_errors.append(float((pca.reconstruct(data.test_x) - data.test_x).pow(2).flatten(1).sum(1).mean()))
-        ks = list(range(1, d + 1))
-        save_curves({"nested dropout": (ks, errors), "PCA": (ks, pca_errors)}, out_dir / "error_vs_prefix.png",
-                    "first k code units kept", "test squared error", "coarse to fine")
+        pca = PCA(PCAConfig(list(data.shape), n_components=self.config.code_dim)).fit(data.train_x)
+        return {"ordered": {"prefix_error": self.prefix_errors(data.test_x),
+                            "pca_error": prefix_errors(pca, data.test_x)}}
+
+    @torch.no_grad()
+    def figures(self, data, measured: dict) -> dict[str, Figure]:
+        ks = list(range(1, self.config.code_dim + 1))
+        figures: dict[str, Figure] = {"error_vs_prefix.png": Curves(
+            {"nested dropout": (ks, measured["ordered"]["prefix_error"]),
+             "PCA": (ks, measured["ordered"]["pca_error"])},
+            "first k code units kept", "test squared error", "coarse to fine")}
         if data.is_image:
             x = data.test_x[:8]
             z = self.encode(x)
-            rows = [x] + [self.decode(keep_prefix(z, k)) for k in ks]
-            save_image_grid(rows, ["test"] + [f"k={k}" for k in ks], out_dir / "prefix_reconstructions.png",
-                            title="reconstructions from the first k code units")
-        return {"ordered": {"prefix_error": errors, "pca_error": pca_errors}}
+            figures["prefix_reconstructions.png"] = ImageGrid(
+                [x] + [self.decode(keep_prefix(z, k)) for k in ks], ["test"] + [f"k={k}" for k in ks],
+                "reconstructions from the first k code units")
+        return figures
+
+
+@torch.no_grad()
+def prefix_errors(model, x: torch.Tensor) -> list[float]:
+    """Test squared error of `model` decoding only the first k code units, for k = 1..d."""
+    z = model.encode(x)
+    return [float((model.decode(keep_prefix(z, k)) - x).pow(2).flatten(1).sum(1).mean())
+            for k in range(1, z.shape[1] + 1)]

@@ -15,7 +15,7 @@ import torch
 
 from aeflow.config import require
 from aeflow.models.base import FittedModel
-from aeflow.registry import register
+from aeflow.models.registry import register
 
 
 @dataclass
@@ -43,7 +43,7 @@ class PPCA(FittedModel):
         self.register_buffer("weight", torch.zeros(d, k, dtype=torch.float64))
         self.register_buffer("noise_var", torch.ones((), dtype=torch.float64))
 
-    def fit(self, x: torch.Tensor) -> None:
+    def fit(self, x: torch.Tensor) -> FittedModel:
         data = self.flat(x).double()
         k = self.config.n_components
         self.mean.copy_(data.mean(0))

@@ -24,8 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from aeflow.config import choice, require
+from aeflow.figures import Curves, Figure, ImageGrid
 from aeflow.models.base import Model
-from aeflow.registry import register
+from aeflow.models.registry import register
 
 KL_ACTIVE = 0.1  # sigmoid codes (kl sparsity) are never exactly zero: a unit counts as active above this
 
@@ -101,7 +102,8 @@ class SparseAutoencoder(Model):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.unflat(z @ self.unit_dictionary().T + self.pre_bias)
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss(self, batch) -> dict[str, torch.Tensor]:
+        x = batch["x"]
         pre = self.pre_activations(x)
         z = self.activate(pre)
         x_flat = self.flat(x)
@@ -134,9 +136,7 @@ class SparseAutoencoder(Model):
 
     # -- what this family reports -----------------------------------------------------------------
     @torch.no_grad()
-    def report(self, data, out_dir) -> dict:
-        from aeflow.viz import save_curve, save_image_grid
-
+    def measure(self, data) -> dict:
         self.eval()
         x = data.test_x
         z = self.encode(x)
@@ -147,20 +147,29 @@ class SparseAutoencoder(Model):
         ks = sorted({k for k in (1, 2, 4, 8, 16, 32, 64, 128, self.config.k) if k <= self.config.code_dim})
         slider = [{"k": k, "error": float((self.decode(self.encode(x, k)) - x).pow(2).flatten(1).sum(1).mean())}
                   for k in ks]
-        results = {"sparsity": {
+        return {"sparsity": {
             "l0": float((z > threshold).float().sum(1).mean()),
             "dead_fraction": float(1 - fired.float().mean()),
             "normalised_mse": float(error / centred), "normalised_mse_centred": True,
             "test_sq_err": float(error), "top_k_slider": slider}}
+
+    @torch.no_grad()
+    def figures(self, data, measured: dict) -> dict[str, Figure]:
+        slider = measured["sparsity"]["top_k_slider"]
+        figures: dict[str, Figure] = {"top_k_slider.png": Curves(
+            {"": ([r["k"] for r in slider], [r["error"] for r in slider])},
+            "k largest activations kept", "test squared error", "the top-k slider")}
         if data.is_image:
-            columns = self.unit_dictionary().T.reshape(-1, *self.input_shape)
-            usage = (z > 0).float().mean(0)
-            order = usage.argsort(descending=True)[:64]
-            atoms = columns[order]
-            atoms = (atoms - atoms.amin((1, 2, 3), keepdim=True)) / (
-                atoms.amax((1, 2, 3), keepdim=True) - atoms.amin((1, 2, 3), keepdim=True)).clamp_min(1e-8)
-            save_image_grid([atoms[i:i + 16] for i in range(0, len(atoms), 16)], [""] * math.ceil(len(atoms) / 16),
-                            out_dir / "dictionary.png", title="decoder columns (most used first), each rescaled")
-        save_curve([r["k"] for r in slider], [r["error"] for r in slider], out_dir / "top_k_slider.png",
-                   "k largest activations kept", "test squared error", "the top-k slider")
-        return results
+            atoms = self.atoms_by_usage(data.test_x)[:64]
+            figures["dictionary.png"] = ImageGrid([atoms[i:i + 16] for i in range(0, len(atoms), 16)],
+                                                  [""] * math.ceil(len(atoms) / 16),
+                                                  "decoder columns (most used first), each rescaled")
+        return figures
+
+    @torch.no_grad()
+    def atoms_by_usage(self, x: torch.Tensor) -> torch.Tensor:
+        """The decoder's columns as images, most used on `x` first, each rescaled to [0, 1]."""
+        columns = self.unit_dictionary().T.reshape(-1, *self.input_shape)
+        atoms = columns[(self.encode(x) > 0).float().mean(0).argsort(descending=True)]
+        low, high = atoms.amin((1, 2, 3), keepdim=True), atoms.amax((1, 2, 3), keepdim=True)
+        return (atoms - low) / (high - low).clamp_min(1e-8)

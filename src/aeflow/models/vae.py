@@ -22,9 +22,9 @@ from torch import nn
 
 from aeflow.config import choice, require
 from aeflow.models.base import Model
+from aeflow.models.registry import Preset, register, register_preset
 from aeflow.nn import ACTIVATIONS, conv_decoder, conv_encoder, mlp
 from aeflow.nn.distributions import gaussian_kl
-from aeflow.registry import Preset, register, register_preset
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -114,13 +114,13 @@ class VAE(Model):
         mean = torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
         return self.unflat(mean)
 
-    def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
-        """Decoder means at z ~ N(0, temperature^2 I)."""
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decoder means at z ~ N(0, I) (other temperatures: the "normal" code prior)."""
         device = next(self.parameters()).device
-        z = torch.randn(n, self.config.latent_dim, generator=generator).to(device) * temperature
-        return self.decode(z)
+        return self.decode(torch.randn(n, self.config.latent_dim, generator=generator).to(device))
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss(self, batch) -> dict[str, torch.Tensor]:
+        x = batch["x"]
         if self.config.binarize and self.training:
             x = torch.bernoulli(x)
         x_flat = self.flat(x)

@@ -11,7 +11,8 @@ the 8x8 digits) snapped to the nearest of `codebook_size` learned vectors, decod
 - Codebook usage every epoch: perplexity (exp of the entropy of code frequencies) and the fraction of
   codes unused, as loss-dict metrics.
 - The prior for sampling is an *independent categorical distribution per position*, fitted to the
-  training set's codes after training (`report`). It ignores dependencies between positions, so samples
+  training set's tokens after training (`aeflow.priors.CategoricalPrior`, saved with the run). It
+  ignores dependencies between positions, so samples
   are rough; an autoregressive prior (PixelCNN over the code map) is the known better choice.
 """
 
@@ -26,8 +27,8 @@ from torch import nn
 
 from aeflow.config import choice, require
 from aeflow.models.base import Model
+from aeflow.models.registry import register
 from aeflow.nn import ACTIVATIONS, conv_features, conv_upsampler, feature_shape
-from aeflow.registry import register
 
 
 @dataclass
@@ -82,7 +83,7 @@ class VQVAE(Model):
         self.register_buffer("ema_sums", self.codebook.detach().clone())
         self.register_buffer("batches_unused", torch.zeros(k, dtype=torch.long))
         self.register_buffer("initialised", torch.tensor(not config.kmeans_init))
-        self.register_buffer("prior_logits", torch.zeros(self.grid_h * self.grid_w, k))
+        self.codebook_size, self.token_grid = k, (self.grid_h, self.grid_w)
 
     @property
     def positions(self) -> int:
@@ -105,10 +106,15 @@ class VQVAE(Model):
         z = z.reshape(len(z), self.grid_h, self.grid_w, self.config.code_dim).permute(0, 3, 1, 2)
         return torch.sigmoid(self.decoder(z))
 
-    def decode_indices(self, indices: torch.Tensor) -> torch.Tensor:
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """Codebook indices per position: (B, positions)."""
+        return self.nearest(self.encode_continuous(x))
+
+    def decode_tokens(self, indices: torch.Tensor) -> torch.Tensor:
         return self.decode(self.codebook[indices].flatten(1))
 
-    def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def loss(self, batch) -> dict[str, torch.Tensor]:
+        x = batch["x"]
         z_e = self.encode_continuous(x)
         if self.training and not bool(self.initialised):
             with torch.no_grad():
@@ -156,26 +162,12 @@ class VQVAE(Model):
                 self.ema_counts[dead] = 1.0
                 self.batches_unused[dead] = 0
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Codes drawn position by position from the fitted categorical prior, decoded."""
-        probs = self.prior_logits.softmax(-1)
-        indices = torch.multinomial(probs.repeat(n, 1), 1, generator=generator).reshape(n, self.positions)
-        return self.decode_indices(indices)
-
     @torch.no_grad()
-    def report(self, data, out_dir) -> dict:
-        from aeflow.viz import save_image_grid
-
+    def measure(self, data) -> dict:
         self.eval()
-        indices = torch.cat([self.nearest(self.encode_continuous(data.train_x[i:i + 2000]))
-                             for i in range(0, len(data.train_x), 2000)])
-        counts = F.one_hot(indices, self.config.codebook_size).sum(0).float()   # (positions, K)
-        self.prior_logits.copy_((counts + 0.5).log())   # add-one-half smoothing
-        overall = counts.sum(0) / counts.sum()
-        x = data.test_x[:12]
-        save_image_grid([x, self.reconstruct(x), self.sample(12, torch.Generator().manual_seed(0))],
-                        ["test", "recon.", "prior"], out_dir / "vq_samples.png",
-                        title="reconstructions and samples from the per-position categorical prior")
+        indices = torch.cat([self.tokens(data.train_x[i:i + 2000]) for i in range(0, len(data.train_x), 2000)])
+        overall = F.one_hot(indices, self.config.codebook_size).sum((0, 1)).float()
+        overall = overall / overall.sum()
         return {"codebook": {"size": self.config.codebook_size, "grid": [self.grid_h, self.grid_w],
                              "perplexity_train": float(torch.exp(-(overall * overall.clamp_min(1e-12).log()).sum())),
                              "dead_fraction_train": float((overall == 0).float().mean()),

@@ -1,7 +1,7 @@
 """Reproductions of published results, each a function and an `aeflow reproduce` command."""
 
-from aeflow.reproduce.hinton import reproduce_hinton
-from aeflow.reproduce.swissroll import reproduce_swissroll
+from aeflow.studies.reproduce.hinton import reproduce_hinton
+from aeflow.studies.reproduce.swissroll import reproduce_swissroll
 
 EXPERIMENTS = {"hinton": reproduce_hinton, "swissroll": reproduce_swissroll}
 

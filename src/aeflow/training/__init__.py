@@ -1,5 +1,5 @@
 """Training: the one loop, learning-rate schedules and checkpoints."""
 
-from aeflow.train.trainer import Interrupted, evaluate, read_metrics, resolve_device, train
+from aeflow.training.trainer import Interrupted, evaluate, read_metrics, resolve_device, train
 
 __all__ = ["Interrupted", "evaluate", "read_metrics", "resolve_device", "train"]

@@ -8,6 +8,7 @@ scores every setting (FD against network evaluations, the NFE trade-off).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -18,8 +19,8 @@ import torch
 from aeflow.data import load_dataset
 from aeflow.errors import ConfigError
 from aeflow.eval.latent import active_units
-from aeflow.eval.samples import score_samples
-from aeflow.runs import CONFIG, SUMMARY, load, load_config, make_config, train, weights_digest
+from aeflow.runs import ensure, load, load_config, make_config, read_summary, score, weights_digest
+from aeflow.samplers import SAMPLERS, choose_sampler, generate, samplers_for
 from aeflow.viz import save_curve, save_curves, save_image_grid
 
 
@@ -31,13 +32,11 @@ def sweep_beta(values: list[float], dataset: str = "digits", model: str = "vae",
     data = load_dataset(dataset, data_dir)
     rows, picture_rows, labels = [], [], []
     for beta in values:
-        run_dir = out / f"beta-{beta:g}"
-        if not (run_dir / SUMMARY).exists():
-            config = make_config(model, dataset, {**(model_options or {}), "beta": beta},
-                                 {**(train_options or {}), "progress": progress}, data_dir)
-            train(config, run_dir, resume=(run_dir / CONFIG).exists(), dataset=data)
+        config = make_config(model, dataset, {**(model_options or {}), "beta": beta},
+                             {**(train_options or {}), "progress": progress}, data_dir)
+        run_dir = ensure(config, out / f"beta-{beta:g}", dataset=data)
         vae = load(run_dir)
-        final = json.loads((run_dir / SUMMARY).read_text())["final"]
+        final = read_summary(run_dir)["final"]
         row = {"beta": beta, "rate_kl": final["test/kl"], "distortion_recon": final["test/recon"],
                "elbo": final["test/elbo"], "active_units": active_units(vae, data.test_x)["active_units"],
                "run": str(run_dir)}
@@ -45,7 +44,7 @@ def sweep_beta(values: list[float], dataset: str = "digits", model: str = "vae",
             samples = vae.sample(len(data.test_x), torch.Generator().manual_seed(0)).clamp(0, 1)
             recon = vae.reconstruct(data.test_x[:12])
         if with_fd and data.is_image:
-            scores = score_samples(samples, data, progress=progress)
+            scores = score(samples, data, progress=progress)
             row.update(fd=scores["fd"], fd_real_floor=scores["fd_real_floor"])
         rows.append(row)
         picture_rows += [recon, samples[:12]]
@@ -71,60 +70,67 @@ def markdown_rows(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-SINGLE_SETTING = ("ddpm", "adaptive", "direct")  # samplers whose step count is fixed or chosen by themselves
+def sampler_options_label(options: dict[str, Any]) -> str:
+    """"-shift3-churn8" for the sampler options of a sweep (besides steps), "" for none."""
+    return "".join(f"-{name}{value:g}" for name, value in options.items())
 
 
-def fixed_step_sampler_options(shift: float = 1.0, churn: float = 0.0) -> dict[str, float]:
-    """The options of the flow's fixed-step samplers that differ from their defaults (shift 1, churn 0)."""
-    return {name: value for name, value, default in (("shift", shift, 1.0), ("churn", churn, 0.0)) if value != default}
+def _is_default(option: str, value: Any) -> bool:
+    """True when every sampler with this option has `value` as its default (shift 1, churn 0...)."""
+    defaults = [getattr(cls.Options(), option) for cls in SAMPLERS.values()
+                if option in {f.name for f in dataclasses.fields(cls.Options)}]
+    return bool(defaults) and all(d == value for d in defaults)
 
 
-def sweep_steps_folder(run_dir: str | Path, shift: float = 1.0, churn: float = 0.0) -> Path:
-    """RUN_DIR/steps-sweep, with -shiftS and -churnC for the fixed-step samplers' options."""
-    options = fixed_step_sampler_options(shift, churn)
-    return Path(run_dir) / "-".join(["steps-sweep", *(f"{name}{value:g}" for name, value in options.items())])
+def given_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """The sampler options that were given (not None) and differ from the defaults."""
+    return {k: v for k, v in (options or {}).items() if v is not None and not _is_default(k, v)}
+
+
+def sweep_steps_folder(run_dir: str | Path, options: dict[str, Any] | None = None) -> Path:
+    """RUN_DIR/steps-sweep, with -shiftS, -churnC... for the samplers' options other than steps."""
+    return Path(run_dir) / ("steps-sweep" + sampler_options_label(given_options(options)))
 
 
 def sweep_steps(run_dir: str | Path, steps: list[int], samplers: list[str] | None = None, n: int = 10_000,
-                data_dir: str | None = None, seed: int = 0, progress: bool = True, shift: float = 1.0,
-                churn: float = 0.0) -> list[dict[str, Any]]:
+                data_dir: str | None = None, seed: int = 0, progress: bool = True,
+                options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Sample the run's generator with every sampler x steps; FD, precision/recall, images/s per setting.
-    `shift` and `churn` (flow euler/midpoint/heun only) move the fixed steps towards the noise end and add
-    fresh noise before each step. Adds its rows to steps_sweep.json in `sweep_steps_folder(run_dir, shift,
-    churn)` (see `merged_sweep_rows`), draws fd_vs_nfe.png from all of them at this N and seed, and
-    samples.png with one grid per setting of this call."""
-    from aeflow.diffusion.samplers import FIXED_STEP_SAMPLERS
-    from aeflow.models import Generator
-
+    `options` (e.g. shift, churn) go to the samplers that take them; at least one must. Adds its rows to
+    steps_sweep.json in `sweep_steps_folder(run_dir, options)` (see `merged_sweep_rows`), draws fd_vs_nfe.png
+    from all of them at this N and seed, and samples.png with one grid per setting of this call."""
     run_dir = Path(run_dir)
+    options = given_options(options)
     model = load(run_dir)
-    if not isinstance(model, Generator):
+    if not samplers_for(model):
         raise ConfigError(f"{run_dir} holds a {model.registry_name}, which has no samplers to sweep")
-    samplers = samplers or list(model.samplers)
+    samplers = samplers or samplers_for(model)
+    takes = {name: set(options) & {f.name for f in dataclasses.fields(SAMPLERS[name].Options)}
+             for name in samplers if name in SAMPLERS}
     for name in samplers:
-        model.check_sampler(name, 1)
+        choose_sampler(model, name, {k: v for k, v in options.items() if k in takes.get(name, ())})
+    if options and not any(takes.values()):
+        raise ConfigError(f"{' and '.join(options)}: none of the samplers {', '.join(samplers)} takes it")
     config = load_config(run_dir)
     data = load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
     n = min(n, len(data.test_x))
-    fixed_step_options = fixed_step_sampler_options(shift, churn)
-    if fixed_step_options and not set(samplers) & set(FIXED_STEP_SAMPLERS):
-        raise ConfigError(f"{' and '.join(fixed_step_options)}: only the {', '.join(FIXED_STEP_SAMPLERS)} samplers "
-                          f"of a flow take it; none is among {', '.join(samplers)}")
-    out = sweep_steps_folder(run_dir, shift, churn)
+    out = sweep_steps_folder(run_dir, options)
     weights = weights_digest(run_dir)
     rows, grids, labels = [], [], []
     for sampler in samplers:
-        for k in ([None] if sampler in SINGLE_SETTING else steps):
+        own = {k: v for k, v in options.items() if k in takes[sampler]}
+        has_steps = "steps" in {f.name for f in dataclasses.fields(SAMPLERS[sampler].Options)}
+        for k in (steps if has_steps else [None]):
             start = time.perf_counter()
-            generator = torch.Generator().manual_seed(seed)
-            options = fixed_step_options if sampler in FIXED_STEP_SAMPLERS else {}
-            images, nfe = model.generate_batched(n, generator, sampler, k, **options)
+            choice = choose_sampler(model, sampler, {**own, "steps": k})
+            images, nfe = generate(model, n, choice, torch.Generator().manual_seed(seed))
             seconds = time.perf_counter() - start
-            scores = score_samples(images, data, n, seed=seed, progress=progress)
+            scores = score(images, data, n, seed=seed, progress=progress)
             row = {"sampler": sampler, "steps": k, "nfe": nfe, "fd": scores["fd"],
                    "fd_real_floor": scores["fd_real_floor"], "precision": scores["precision"],
                    "recall": scores["recall"], "images_per_s": n / seconds, "n": n, "seed": seed,
-                   "shift": options.get("shift", 1.0), "churn": options.get("churn", 0.0), "weights": weights}
+                   **{name: value for name, value in vars(choice.options).items() if name != "steps"},
+                   "weights": weights}
             rows.append(row)
             grids.append(images[:16])
             labels.append(f"{sampler} {nfe} NFE")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from aeflow.data import load_dataset
-from aeflow.runs import CONFIG, SUMMARY, load, make_config, train
+from aeflow.runs import ensure, load, make_config, read_summary
 
 METHODS = {
     "autoencoder": ("autoencoder", {"hidden": [64, 64], "code_dim": 2, "activation": "tanh", "norm": "none",
@@ -46,15 +46,12 @@ def reproduce_swissroll(out: str | Path | None = None, epochs: int | None = None
     x, t = data.test_x, data.test_y.numpy()
     rows = []
     for label, (model, model_options, train_options) in METHODS.items():
-        run_dir = out / label
-        if not (run_dir / SUMMARY).exists():
-            train_options = {**train_options, "progress": progress, **({"epochs": epochs} if epochs else {})}
-            config = make_config(model, "swissroll", model_options, train_options)
-            train(config, run_dir, resume=(run_dir / CONFIG).exists(), dataset=data)
+        train_options = {**train_options, "progress": progress, **({"epochs": epochs} if epochs else {})}
+        run_dir = ensure(make_config(model, "swissroll", model_options, train_options), out / label, dataset=data)
         fitted = load(run_dir)
         with torch.no_grad():
             embedding = fitted.encode(x).numpy()
-        summary = json.loads((run_dir / SUMMARY).read_text())
+        summary = read_summary(run_dir)
         rows.append({"method": label, "trustworthiness": float(trustworthiness(x.numpy(), embedding, n_neighbors=10)),
                      "rank_correlation_with_t": rank_correlation(t, embedding),
                      "test_error": summary["test_recon_error"], "run": str(run_dir)})

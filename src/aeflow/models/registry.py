@@ -1,4 +1,5 @@
-"""Name -> model family, and named presets. A new family is one file that calls `register`."""
+"""Name -> model family, and named presets. A new family is one file that calls `register`, imported in
+`aeflow/models/__init__.py`."""
 
 from __future__ import annotations
 

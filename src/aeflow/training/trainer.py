@@ -1,7 +1,8 @@
-"""The one training loop. It knows nothing about model families: it minimises `model.loss(*batch)["loss"]`,
-where a batch is the same rows of each tensor it was given (images, or images and labels). A model with
-`phases` (a GAN: discriminator, generator) gets one optimiser per phase, stepped in turn on each batch
-with `model.loss(*batch, phase=...)`, gradients reaching only `model.phase_parameters(phase)`.
+"""The one training loop. It knows nothing about model families: it minimises `model.loss(batch)["loss"]`,
+where a batch maps names to the same rows of each tensor it was given ("x": images, "y": labels, "noise":
+coupled noise...). A `Phased` model (a GAN: discriminator, generator) gets one optimiser per phase,
+stepped in turn on each batch with `model.loss(batch, phase=...)`, gradients reaching only
+`model.phase_parameters(phase)`. A model with `WeightedTerms` gets its loss-term weights scheduled.
 
 AdamW, linear warm-up then cosine decay, gradient clipping, optional bf16 autocast, seeded and
 deterministic on CPU. Every epoch: a test evaluation, a line in metrics.jsonl, an atomic checkpoint.
@@ -25,11 +26,12 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from aeflow.config import TrainConfig, from_dict
+from aeflow.config import TrainConfig, WeightSchedule, from_dict
 from aeflow.errors import ConfigError, TrainingError
-from aeflow.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from aeflow.train.ema import EMA
-from aeflow.train.schedules import WeightSchedule, warmup_cosine
+from aeflow.models.capabilities import Phased, WeightedTerms
+from aeflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from aeflow.training.ema import EMA
+from aeflow.training.schedules import warmup_cosine
 
 METRICS = "metrics.jsonl"
 
@@ -59,10 +61,9 @@ def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> torch.
 
 def phase_parameters(model: torch.nn.Module) -> dict[str, list[torch.nn.Parameter]]:
     """The parameters each optimiser steps: one phase "" with all of them, or the model's own phases."""
-    phases = getattr(model, "phases", ())
-    if not phases:
+    if not isinstance(model, Phased):
         return {"": list(model.parameters())}
-    return {phase: model.phase_parameters(phase) for phase in phases}
+    return {phase: model.phase_parameters(phase) for phase in model.phases}
 
 
 @contextmanager
@@ -85,23 +86,27 @@ def _stop_on_sigint():
         signal.signal(signal.SIGINT, previous)
 
 
-def evaluate(model: torch.nn.Module, data: tuple[torch.Tensor, ...], batch_size: int,
+def _rows(data: dict[str, torch.Tensor]) -> int:
+    return len(next(iter(data.values())))
+
+
+def evaluate(model: torch.nn.Module, data: dict[str, torch.Tensor], batch_size: int,
              bf16: bool = False) -> dict[str, float]:
-    """Mean of every loss term over `data` (a tuple of tensors with the same rows), in eval mode."""
+    """Mean of every loss term over `data` (named tensors with the same rows), in eval mode."""
     was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
-    n = len(data[0])
-    with torch.no_grad(), torch.autocast(data[0].device.type, dtype=torch.bfloat16, enabled=bf16):
+    n = _rows(data)
+    with torch.no_grad(), torch.autocast(data["x"].device.type, dtype=torch.bfloat16, enabled=bf16):
         for i in range(0, n, batch_size):
-            batch = tuple(t[i:i + batch_size] for t in data)
-            for k, v in model.loss(*batch).items():
-                sums[k] = sums.get(k, 0.0) + float(v) * len(batch[0])
+            batch = {k: t[i:i + batch_size] for k, t in data.items()}
+            for k, v in model.loss(batch).items():
+                sums[k] = sums.get(k, 0.0) + float(v) * _rows(batch)
     model.train(was_training)
     return {k: v / n for k, v in sums.items()}
 
 
-def train(model: torch.nn.Module, train_data: tuple[torch.Tensor, ...], test_data: tuple[torch.Tensor, ...],
+def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data: dict[str, torch.Tensor],
           cfg: TrainConfig, run_dir: Path, resume: bool = False,
           on_epoch_end: Callable[[torch.nn.Module, int], None] | None = None) -> tuple[dict[str, Any], EMA | None]:
     """Train `model` in place; write metrics.jsonl and checkpoint.safetensors into `run_dir`. Returns the
@@ -109,9 +114,9 @@ def train(model: torch.nn.Module, train_data: tuple[torch.Tensor, ...], test_dat
     called after each epoch with the weights used for evaluation in place."""
     device = resolve_device(cfg.device)
     model.to(device)
-    train_data = tuple(t.to(device) for t in train_data)
-    test_data = tuple(t.to(device) for t in test_data)
-    n = len(train_data[0])
+    train_data = {k: t.to(device) for k, t in train_data.items()}
+    test_data = {k: t.to(device) for k, t in test_data.items()}
+    n = _rows(train_data)
     if cfg.batch_size > n:
         raise ConfigError(f"batch_size {cfg.batch_size} is larger than the training set ({n}); lower --batch-size")
     steps_per_epoch = n // cfg.batch_size  # full batches only; each epoch reshuffles
@@ -122,7 +127,7 @@ def train(model: torch.nn.Module, train_data: tuple[torch.Tensor, ...], test_dat
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     weight_schedules = {name: from_dict(WeightSchedule, spec, f"train.loss_weights.{name}")
                         for name, spec in cfg.loss_weights.items()}
-    if weight_schedules and not hasattr(model, "loss_weights"):
+    if weight_schedules and not isinstance(model, WeightedTerms):
         raise ConfigError(f"train.loss_weights given, but {type(model).__name__} has no weighted loss terms")
     shuffle = torch.Generator().manual_seed(cfg.seed)
     ckpt_path, metrics_path = run_dir / CHECKPOINT_NAME, run_dir / METRICS
@@ -173,11 +178,11 @@ def train(model: torch.nn.Module, train_data: tuple[torch.Tensor, ...], test_dat
                 for name, schedule in weight_schedules.items():
                     model.loss_weights[name] = schedule.value(step / steps_per_epoch)
                 rows = perm[batch_index * cfg.batch_size:(batch_index + 1) * cfg.batch_size]
-                batch = tuple(t[rows] for t in train_data)
+                batch = {k: t[rows] for k, t in train_data.items()}
                 loss_value = 0.0
                 for phase, optimizer in optimizers.items():
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                        terms = model.loss(*batch, phase=phase) if phase else model.loss(*batch)
+                        terms = model.loss(batch, phase=phase) if phase else model.loss(batch)
                     loss = terms["loss"]
                     phase_loss = loss.item()
                     if not math.isfinite(phase_loss):
@@ -213,7 +218,8 @@ def train(model: torch.nn.Module, train_data: tuple[torch.Tensor, ...], test_dat
                     on_epoch_end(model, epoch + 1)
             last = {"epoch": epoch + 1, "step": step, "lr": lr, "train_time": round(train_time, 3),
                     "images_per_s": round(steps_per_epoch * cfg.batch_size / max(epoch_time, 1e-9), 1),
-                    **{f"weight/{k}": v for k, v in getattr(model, "loss_weights", {}).items()},
+                    **{f"weight/{k}": v for k, v in (model.loss_weights if isinstance(model, WeightedTerms)
+                                                      else {}).items()},
                     **{f"train/{k}": v / steps_per_epoch for k, v in epoch_sums.items()},
                     **{f"test/{k}": v for k, v in test.items()}}
             with open(metrics_path, "a") as f:

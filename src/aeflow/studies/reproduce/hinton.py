@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aeflow.data import load_dataset
-from aeflow.runs import CONFIG, SUMMARY, make_config, train
+from aeflow.runs import ensure, make_config, read_summary
 
 # Test error per image on MNIST, 30-dimensional codes (Hinton & Salakhutdinov 2006).
 PAPER = {"autoencoder": 3.00, "logistic-pca": 8.01, "pca": 13.87}
@@ -52,12 +52,9 @@ def reproduce_hinton(dataset: str = "digits", data_dir: str | None = None, out: 
     rows = []
     for label, model, model_options, train_options, note in methods(
             len(data.train_x), data.shape, epochs, bf16, kernel_subset):
-        run_dir = out / label
-        summary_path = run_dir / SUMMARY
-        if not summary_path.exists():  # not finished: start, or resume an interrupted run
-            config = make_config(model, dataset, model_options, {**train_options, "progress": progress}, data_dir)
-            train(config, run_dir, resume=(run_dir / CONFIG).exists(), dataset=data)
-        summary = json.loads(summary_path.read_text())
+        config = make_config(model, dataset, model_options, {**train_options, "progress": progress}, data_dir)
+        run_dir = ensure(config, out / label, dataset=data)
+        summary = read_summary(run_dir)
         rows.append({"method": label, "code_size": model_options.get("code_dim", model_options.get("n_components")),
                      "test_error": summary["test_recon_error"],
                      "paper": PAPER.get(label) if dataset == "mnist" else None,

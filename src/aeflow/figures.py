@@ -1,0 +1,33 @@
+"""Pictures as data: what a model or a study wants drawn, described by arrays and labels. `aeflow.viz`
+turns them into PNG files; whoever computes a figure never writes one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class ImageGrid:
+    """Labelled rows of same-sized images (N, C, H, W) in [0, 1]."""
+
+    rows: list[torch.Tensor]
+    labels: list[str]
+    title: str = ""
+
+
+@dataclass
+class Curves:
+    """Named (xs, ys) series on one pair of axes."""
+
+    series: dict[str, tuple[list[float], list[float]]]
+    xlabel: str
+    ylabel: str
+    title: str = ""
+    log_x: bool = False
+    log_y: bool = False
+
+
+Figure = ImageGrid | Curves

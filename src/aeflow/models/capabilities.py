@@ -1,0 +1,122 @@
+"""What a model can do, declared as protocols (checked with isinstance) rather than probed by hasattr:
+the trainer, the metrics, the samplers and the CLI ask these, and the conformance test checks that every
+registered family behaves as it declares.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from aeflow.diffusion.ddpm import DDPMSchedule
+
+
+@runtime_checkable
+class HasLoss(Protocol):
+    """A loss over a batch (a mapping of named tensors): what the trainer minimises."""
+
+    def loss(self, batch) -> dict[str, torch.Tensor]: ...
+
+
+@runtime_checkable
+class Encodes(Protocol):
+    """An encoder and a decoder: codes (N, d) <-> images in [0, 1]."""
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor: ...
+    def decode(self, z: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Reconstructs(Protocol):
+    """Reconstructs an image through its code (every encoder; the masked autoencoder from visible patches)."""
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor: ...
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class HasPosterior(Protocol):
+    """A Gaussian q(z | x): (mu, logvar)."""
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@runtime_checkable
+class Samples(Protocol):
+    """Draws images in [0, 1] in one call (its own prior: a VAE's N(0, I), probabilistic PCA's Gaussian)."""
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class HasLikelihood(Protocol):
+    """log p(x, z_i) - log q(z_i | x) for importance samples z_i: ELBO and IWAE bounds."""
+
+    def log_importance_weights(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None
+                               ) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class ExactLikelihood(Protocol):
+    def log_likelihood(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Phased(Protocol):
+    """Trained in phases (a GAN: discriminator, generator), one optimiser per phase."""
+
+    phases: tuple[str, ...]
+
+    def phase_parameters(self, phase: str) -> list[torch.nn.Parameter]: ...
+
+
+@runtime_checkable
+class WeightedTerms(Protocol):
+    """Loss terms whose weights the trainer schedules (KL warm-up): name -> weight, read by the loss."""
+
+    loss_weights: dict[str, float]
+
+
+@runtime_checkable
+class Tokenizes(Protocol):
+    """A discrete code: a grid of codebook indices per image (VQ-VAE), decoded back to images."""
+
+    codebook_size: int
+    token_grid: tuple[int, int]
+
+    def tokens(self, x: torch.Tensor) -> torch.Tensor: ...
+    def decode_tokens(self, indices: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class NoiseToData(Protocol):
+    """A generator that starts from noise in its model space and ends in data space."""
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor: ...
+    def to_data_space(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class MapsNoise(NoiseToData, Protocol):
+    """One network pass from noise to a sample (a GAN's generator, the one-step baseline)."""
+
+    def map_noise(self, noise: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class VelocityField(NoiseToData, Protocol):
+    """A learned velocity v(x, t), t = 0 noise to t = 1 data (flow matching): ODE samplers integrate it."""
+
+    def velocity(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class NoisePredictor(NoiseToData, Protocol):
+    """A denoiser on a DDPM schedule: (x0_hat, eps_hat) at integer timesteps; `clip` bounds x0_hat."""
+
+    schedule: DDPMSchedule
+    clip: float | None
+
+    def predict(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+

@@ -1,0 +1,93 @@
+"""The sampler protocol and its registry."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from aeflow.config import from_dict
+from aeflow.errors import ConfigError
+
+SAMPLERS: dict[str, type[Sampler]] = {}
+
+
+@dataclass
+class Step:
+    """One step of a sampler, in the model's own space: the state x after the step, its time t (flow:
+    0 noise .. 1 data; DDPM: the integer timestep reached, -1 at the end), the model's estimate x0 of the
+    clean sample made during the step, and the network evaluations so far."""
+
+    index: int
+    t: float
+    x: torch.Tensor
+    x0: torch.Tensor
+    nfe: int
+
+
+@dataclass
+class NoOptions:
+    pass
+
+
+class Sampler:
+    """Subclasses set `name`, `accepts` (the capability protocol a model must satisfy), `Options`, a one-line
+    `summary`, and implement `iterate`."""
+
+    name: ClassVar[str]
+    accepts: ClassVar[type]
+    Options: ClassVar[type] = NoOptions
+    summary: ClassVar[str] = ""
+
+    @classmethod
+    def options(cls, given: dict[str, Any] | None = None, model=None):
+        """The validated options: `given` over the defaults, `steps` defaulting to the model's own (and dropped
+        for the samplers that choose their own)."""
+        given = dict(given or {})
+        fields = {f.name for f in dataclasses.fields(cls.Options)}
+        if "steps" not in fields:  # the sampler sets its own steps (all T, or adaptive): a step count is moot
+            given.pop("steps", None)
+        elif given.get("steps") is None:
+            given.pop("steps", None)
+            if model is not None and getattr(model, "default_sampler", None) == cls.name:
+                given["steps"] = model.default_steps
+        given = {k: v for k, v in given.items() if v is not None}
+        if not fields and given:
+            raise ConfigError(f"the {cls.name} sampler takes no options; drop {', '.join(sorted(given))}")
+        return from_dict(cls.Options, given, f"sampler {cls.name}")
+
+    @classmethod
+    def check_model(cls, model) -> None:
+        if not isinstance(model, cls.accepts):
+            usable = ", ".join(samplers_for(model)) or "none"
+            raise ConfigError(f"{model.registry_name} cannot be sampled with {cls.name}; its samplers: {usable}")
+
+    def iterate(self, model, x: torch.Tensor, options, generator: torch.Generator | None = None) -> Iterator[Step]:
+        raise NotImplementedError
+
+    def run(self, model, x: torch.Tensor, options, generator: torch.Generator | None = None
+            ) -> tuple[torch.Tensor, int]:
+        """The last step's state and the network evaluations it took."""
+        *_, last = self.iterate(model, x, options, generator)
+        return last.x, last.nfe
+
+
+def register_sampler(cls: type[Sampler]) -> type[Sampler]:
+    if cls.name in SAMPLERS:
+        raise ValueError(f"sampler {cls.name!r} registered twice")
+    SAMPLERS[cls.name] = cls
+    return cls
+
+
+def get_sampler(name: str) -> type[Sampler]:
+    if name not in SAMPLERS:
+        raise ConfigError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+    return SAMPLERS[name]
+
+
+def samplers_for(model) -> list[str]:
+    """The registered samplers that accept `model`, in registration order."""
+    return [name for name, cls in SAMPLERS.items() if isinstance(model, cls.accepts)]
