@@ -24,7 +24,7 @@ def test_weights_round_trip_exactly(tmp_path):
 def test_checkpoint_round_trips_optimizer_and_rng(tmp_path):
     model = small_model()
     opt = make_optimizer(list(model.parameters()), TrainConfig(lr=1e-2, weight_decay=0.1))
-    model.loss(torch.rand(4, 1, 8, 8))["loss"].backward()
+    model.loss({"x": torch.rand(4, 1, 8, 8)})["loss"].backward()
     opt.step()
     rng = {"torch": torch.get_rng_state()}
     save_checkpoint(tmp_path / "c.safetensors", model, {"": opt}, rng, {"epoch": 3, "note": "x"})

@@ -128,7 +128,7 @@ def test_sample_and_latent_commands(tmp_path, capsys):
     code, _, err = run_cli(["sample", str(out), "--prior", "gmm", "--components", "4"], capsys)
     assert code == 2 and "--refit" in err
     code, _, err = run_cli(["sample", str(out), "--prior", "uniform"], capsys)
-    assert code == 2 and "prior must be one of normal, gmm" in err
+    assert code == 2 and "--prior must be one of" in err
     assert main(["latent", str(out), "--no-fd"]) is None
     assert "active units: 2 of 2" in capsys.readouterr().out
     for name in ("codes_2d.png", "decoded_plane.png", "noise_sweep.png", "truncation.png", "latent.json",

@@ -6,16 +6,40 @@ import pytest
 import torch
 
 from aeflow.diffusion import flow
-from aeflow.diffusion.ddpm import DDPMSchedule, beta_schedule
-from aeflow.diffusion.samplers import (
-    churn_back,
-    ddim,
-    ddim_timesteps,
-    ddpm_ancestral,
-    flow_time_grid,
-    ode_adaptive,
-    ode_fixed_steps,
-)
+from aeflow.diffusion.ddpm import DDPMSchedule, beta_schedule, ddim_timesteps
+from aeflow.diffusion.flow import churn_back, flow_time_grid
+from aeflow.samplers import SAMPLERS
+
+
+# The samplers take a model that exposes its learned process; these tests give them analytic ones.
+class VelocityModel:
+    def __init__(self, velocity):
+        self.velocity = velocity
+
+
+class PredictorModel:
+    def __init__(self, predict, schedule, clip=None):
+        self.predict, self.schedule, self.clip = predict, schedule, clip
+
+
+def ode_fixed_steps(velocity, x, steps, method="euler", shift=1.0, churn=0.0, generator=None):
+    sampler = SAMPLERS[method]
+    options = sampler.options({"steps": steps, "shift": shift, "churn": churn})
+    return sampler().run(VelocityModel(velocity), x, options, generator)
+
+
+def ode_adaptive(velocity, x, rtol=1e-4, atol=1e-4):
+    sampler = SAMPLERS["adaptive"]
+    return sampler().run(VelocityModel(velocity), x, sampler.options({"rtol": rtol, "atol": atol}))
+
+
+def ddpm_ancestral(predict, schedule, x, generator=None):
+    return SAMPLERS["ddpm"]().run(PredictorModel(predict, schedule), x, None, generator)
+
+
+def ddim(predict, schedule, x, steps, eta=0.0, generator=None):
+    options = SAMPLERS["ddim"].options({"steps": steps, "eta": eta})
+    return SAMPLERS["ddim"]().run(PredictorModel(predict, schedule), x, options, generator)
 
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])

@@ -4,11 +4,13 @@ import torch
 
 from aeflow.data import load_dataset
 from aeflow.errors import ConfigError, DataError
-from aeflow.eval import frechet_distance_between, likelihood_bounds, score_samples
-from aeflow.eval.features import extract, extractor_accuracy, load_extractor
+from aeflow.eval import frechet_distance_between, likelihood_bounds
+from aeflow.eval.features import extract
 from aeflow.eval.sample_quality import memorisation, mode_coverage, precision_recall
 from aeflow.eval.samples import check_samples, load_samples
 from aeflow.models.registry import build_model
+from aeflow.runs import score
+from aeflow.runs.features import extractor_accuracy, feature_extractor
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +23,7 @@ def digits(feature_cache, monkeypatch):
     """The digits, with the feature classifier built once per test session in a shared cache."""
     monkeypatch.setenv("AEFLOW_CACHE", str(feature_cache))
     data = load_dataset("digits")
-    load_extractor("digits", data, progress=False)
+    feature_extractor("digits", data, progress=False)
     return data
 
 
@@ -30,20 +32,20 @@ def test_feature_classifier_is_accurate(digits):
 
 
 def test_fd_zero_for_identical_sets_large_for_noise_and_order_free(digits):
-    model = load_extractor("digits", build=False)
+    model = feature_extractor("digits", build=False).model
     real, _ = extract(model, digits.test_x)
     assert abs(frechet_distance_between(real, real)) < 1e-3
     shuffled = real[torch.randperm(len(real), generator=torch.Generator().manual_seed(1))]
     assert frechet_distance_between(shuffled, real) == pytest.approx(frechet_distance_between(real, real), abs=1e-3)
     noise, _ = extract(model, torch.rand(len(digits.test_x), 1, 8, 8, generator=torch.Generator().manual_seed(0)))
-    floor = score_samples(digits.train_x, digits, progress=False)["fd_real_floor"]
+    floor = score(digits.train_x, digits, progress=False)["fd_real_floor"]
     assert frechet_distance_between(noise, real) > 20 * floor
 
 
 def test_blurred_samples_score_worse_than_real(digits):
     blur = torch.nn.functional.avg_pool2d(digits.train_x, 3, stride=1, padding=1, count_include_pad=False)
-    real_scores = score_samples(digits.train_x, digits, progress=False)
-    blur_scores = score_samples(blur, digits, progress=False)
+    real_scores = score(digits.train_x, digits, progress=False)
+    blur_scores = score(blur, digits, progress=False)
     assert blur_scores["fd"] > 3 * real_scores["fd"]
     assert real_scores["fd"] < 2 * real_scores["fd_real_floor"]  # real images sit at the floor, up to noise
 

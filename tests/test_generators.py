@@ -12,6 +12,7 @@ import aeflow
 from aeflow.cli import main
 from aeflow.models import GAN
 from aeflow.models.registry import build_model
+from aeflow.samplers import choose_sampler, generate
 from aeflow.training import Interrupted
 from aeflow.training.checkpoint import save_weights
 from aeflow.training.ema import EMA
@@ -19,6 +20,11 @@ from aeflow.training.ema import EMA
 TINY_UNET = {"channels": [8, 16]}
 TINY_MLP = {"network": "mlp", "hidden": [64, 64]}
 FAST = {"epochs": 1, "batch_size": 64, "progress": False}
+
+
+def sample_with(model, n, generator, sampler=None, steps=None, batch_size=None, **options):
+    """(images, NFE) from a model through the sampler layer, the way the CLI and the run layer sample."""
+    return generate(model, n, choose_sampler(model, sampler, {"steps": steps, **options}), generator, batch_size)
 
 
 def tiny_run(tmp_path, model, options, name="run", **train):
@@ -37,8 +43,8 @@ def tiny_run(tmp_path, model, options, name="run", **train):
 def test_generator_trains_samples_and_loads_back(tmp_path, model, options, sampler, steps):
     run = tiny_run(tmp_path, model, options)
     loaded = aeflow.load(run)
-    images, nfe = loaded.generate(6, torch.Generator().manual_seed(3), sampler, steps)
-    again, _ = aeflow.load(run).generate(6, torch.Generator().manual_seed(3), sampler, steps)
+    images, nfe = sample_with(loaded, 6, torch.Generator().manual_seed(3), sampler, steps)
+    again, _ = sample_with(aeflow.load(run), 6, torch.Generator().manual_seed(3), sampler, steps)
     assert images.shape == (6, 1, 8, 8) and 0 <= float(images.min()) and float(images.max()) <= 1
     torch.testing.assert_close(images, again)  # a seed gives the same samples from a reloaded run
     expected_nfe = {"ddim": steps, "ddpm": 1000, "heun": 2 * (steps or 0) - 1, "euler": steps, "direct": 1}[sampler]
@@ -50,21 +56,21 @@ def test_generator_trains_samples_and_loads_back(tmp_path, model, options, sampl
 def test_deterministic_samples_do_not_depend_on_the_batch_size():
     torch.manual_seed(0)
     flow = build_model("flow", TINY_UNET, (1, 8, 8))
-    whole, nfe = flow.generate_batched(10, torch.Generator().manual_seed(1), "euler", 3, batch_size=10)
-    batched, _ = flow.generate_batched(10, torch.Generator().manual_seed(1), "euler", 3, batch_size=4)
+    whole, nfe = sample_with(flow, 10, torch.Generator().manual_seed(1), "euler", 3, batch_size=10)
+    batched, _ = sample_with(flow, 10, torch.Generator().manual_seed(1), "euler", 3, batch_size=4)
     torch.testing.assert_close(whole, batched)  # one noise stream, whatever the batches
     assert nfe == 3 and flow.training  # sampled in eval mode, then put back
 
 
 def test_flow_refuses_bad_fixed_step_options_from_python():
     flow = build_model("flow", TINY_UNET, (1, 8, 8))
-    for options, message in (({"sampler": "adaptive", "churn": 1.0}, "not adaptive"),
+    for options, message in (({"sampler": "adaptive", "churn": 1.0}, "no option churn"),
                              ({"sampler": "euler", "churn": -1.0}, "churn must be >= 0"),
                              ({"sampler": "euler", "shift": 0.0}, "shift must be > 0")):
         with pytest.raises(aeflow.ConfigError, match=message):
-            flow.generate(2, torch.Generator().manual_seed(0), steps=2, **options)
-    churned, _ = flow.generate(4, torch.Generator().manual_seed(0), "euler", 3, churn=2.0)
-    plain, _ = flow.generate(4, torch.Generator().manual_seed(0), "euler", 3)
+            sample_with(flow, 2, torch.Generator().manual_seed(0), steps=2, **options)
+    churned, _ = sample_with(flow, 4, torch.Generator().manual_seed(0), "euler", 3, churn=2.0)
+    plain, _ = sample_with(flow, 4, torch.Generator().manual_seed(0), "euler", 3)
     assert not torch.allclose(churned, plain)  # the churn reached the sampler
 
 
@@ -73,7 +79,7 @@ def test_pseudo_huber_velocity_loss_is_trained_on_and_the_squared_error_still_lo
     losses = {}
     for kind in ("squared", "pseudo_huber"):
         torch.manual_seed(0)  # same weights, noise and times for both
-        losses[kind] = build_model("flow", {**TINY_MLP, "velocity_loss": kind}, (1, 8, 8)).loss(x)
+        losses[kind] = build_model("flow", {**TINY_MLP, "velocity_loss": kind}, (1, 8, 8)).loss({"x": x})
     squared, huber = losses["squared"], losses["pseudo_huber"]
     torch.testing.assert_close(huber["mse"], squared["mse"])
     # mean of per-example |e| (minus c) is below sqrt of the mean |e|^2 (Jensen), far below the squared loss
@@ -86,11 +92,11 @@ def test_onestep_learns_the_blurry_average():
     model = build_model("onestep", TINY_MLP, data.shape)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(300):
-        loss = model.loss(data.train_x[torch.randint(0, len(data.train_x), (128,))])["loss"]
+        loss = model.loss({"x": data.train_x[torch.randint(0, len(data.train_x), (128,))]})["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    samples = model.sample(200, torch.Generator().manual_seed(0))
+    samples, _ = sample_with(model, 200, torch.Generator().manual_seed(0))
     mean_image = data.train_x.mean(0)
     assert (samples - mean_image).pow(2).flatten(1).sum(1).mean() < 0.2 * (data.train_x - mean_image).pow(2).flatten(
         1).sum(1).mean()  # samples sit near the mean image: far less spread than the data
@@ -103,10 +109,10 @@ def test_gan_phases_update_only_their_own_player():
     for phase, moved, kept in (("discriminator", gan.discriminator, gan.generator),
                                ("generator", gan.generator, gan.discriminator)):
         gan.zero_grad()
-        gan.loss(x, phase=phase)["loss"].backward(inputs=gan.phase_parameters(phase))
+        gan.loss({"x": x}, phase=phase)["loss"].backward(inputs=gan.phase_parameters(phase))
         assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in moved.parameters() if p.ndim > 1)
         assert all(p.grad is None for p in kept.parameters())
-    terms = gan.loss(x)
+    terms = gan.loss({"x": x})
     assert {"d_loss", "g_loss", "D(x)", "D(G(z))"} <= set(terms)
     d_fake = torch.tensor([-3.0, 0.0, 3.0])
     torch.testing.assert_close(gan._generator_loss(d_fake), -torch.log(torch.sigmoid(d_fake)).mean())
@@ -174,13 +180,15 @@ def test_reflow_trains_on_the_teachers_pairs(tmp_path):
     student = tiny_run(tmp_path, "flow", {**TINY_MLP, "reflow_from": str(teacher), "reflow_pairs": 128,
                                           "reflow_steps": 4, "time_sampling": "u_shaped",
                                           "velocity_loss": "pseudo_huber"}, name="student")
-    from aeflow.training.checkpoint import read_tensors
+    from aeflow.files import read_tensors
+    from aeflow.samplers import SAMPLERS
 
     pairs, _ = read_tensors(student / "training-data.safetensors")
-    samples, noise = pairs["train.0"], pairs["train.1"]
+    samples, noise = pairs["train.x"], pairs["train.noise"]
     assert samples.shape == noise.shape == (128, 1, 8, 8)
     teacher_model = aeflow.load(teacher)
-    x1, _ = teacher_model.integrate(noise[:5], "heun", 4)  # each pair is the teacher's ODE map of its noise
+    heun = SAMPLERS["heun"]  # each pair is the teacher's ODE map of its noise
+    x1, _ = heun().run(teacher_model, noise[:5], heun.options({"steps": 4}))
     torch.testing.assert_close(samples[:5], (x1 + 1) / 2, rtol=1e-4, atol=1e-4)
 
 
@@ -193,7 +201,7 @@ def test_latent_flow_runs_in_a_frozen_autoencoders_code_space(tmp_path):
     vae = aeflow.load(ae)
     for k, v in vae.state_dict().items():  # the autoencoder was not trained further
         assert torch.equal(model.autoencoder.state_dict()[k], v)
-    images, nfe = model.generate(5, torch.Generator().manual_seed(0), "euler", 3)
+    images, nfe = sample_with(model, 5, torch.Generator().manual_seed(0), "euler", 3)
     assert images.shape == (5, 1, 8, 8) and nfe == 3
     codes = model.encode_images(aeflow.load_dataset("digits").train_x[:256])
     torch.testing.assert_close(model.code_mean, codes.mean(0), rtol=1e-4, atol=1e-5)
@@ -206,20 +214,19 @@ def test_cli_sample_and_steps_sweep(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["sample", str(run), "--sampler", "ddim"])
     assert exit_info.value.code == 2
-    assert "samples with euler, midpoint, heun, adaptive; not 'ddim'" in capsys.readouterr().err
-    for args, message in ((["--eta", "0.5"], "--eta applies to the ddim sampler, not heun"),
-                          (["--prior", "gmm"], "--prior is for autoencoders; flow samples with --sampler/--steps"),
+    assert "cannot be sampled with ddim; its samplers: euler, midpoint, heun, adaptive" in capsys.readouterr().err
+    for args, message in ((["--eta", "0.5"], "the heun sampler has no option eta (its options: churn, shift, steps"),
+                          (["--prior", "gmm"], "the gmm prior does not apply to flow"),
                           (["--sampler", "adaptive", "--shift", "3", "--churn", "1"],
-                           "--shift and --churn: only the euler, midpoint, heun samplers of a flow take it, "
-                           "not adaptive"),
-                          (["--shift", "0"], "--shift must be > 0, got 0.0"),
-                          (["--churn", "-1"], "--churn must be >= 0, got -1.0"),
+                           "the adaptive sampler has no option churn, shift (its options: atol, rtol"),
+                          (["--shift", "0"], "shift must be > 0, got 0.0"),
+                          (["--churn", "-1"], "churn must be >= 0, got -1.0"),
                           (["--steps", "0"], "steps must be >= 1, got 0")):
         with pytest.raises(SystemExit) as exit_info:
             main(["sample", str(run), *args])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
     vae = tiny_run(tmp_path, "vae", {"hidden": [16], "latent_dim": 2}, name="vae")
-    for args, message in ((["sample", str(vae), "--sampler", "ddim"], "vae decodes codes: use --prior"),
+    for args, message in ((["sample", str(vae), "--sampler", "ddim"], "vae draws from its own prior"),
                           (["sweep", "steps", str(vae)], "holds a vae, which has no samplers to sweep")):
         with pytest.raises(SystemExit) as exit_info:
             main(args)
@@ -240,11 +247,11 @@ def test_cli_sample_and_steps_sweep(tmp_path, capsys):
     assert [(r["sampler"], r["nfe"]) for r in fresh] == [("heun", 1)] and fresh[0]["fd"] != merged[2]["fd"]
     main(["sweep", "steps", str(run), "--steps", "2", "--samplers", "euler,adaptive", "--shift", "3", "--n", "50"])
     shifted = json.loads((run / "steps-sweep-shift3" / "steps_sweep.json").read_text())
-    assert [(r["sampler"], r["shift"]) for r in shifted] == [("euler", 3.0), ("adaptive", 1.0)]
+    assert [(r["sampler"], r.get("shift")) for r in shifted] == [("euler", 3.0), ("adaptive", None)]
     assert shifted[0]["fd"] != rows[1]["fd"]  # other times, other samples
     with pytest.raises(SystemExit) as exit_info:
         main(["sweep", "steps", str(run), "--samplers", "adaptive", "--shift", "3", "--n", "50"])
-    assert exit_info.value.code == 2 and "none is among adaptive" in capsys.readouterr().err
+    assert exit_info.value.code == 2 and "none of the samplers adaptive takes it" in capsys.readouterr().err
     main(["sweep", "steps", str(run), "--steps", "2", "--samplers", "euler", "--churn", "0.5", "--n", "50"])
     churned = json.loads((run / "steps-sweep-churn0.5" / "steps_sweep.json").read_text())
     assert [(r["sampler"], r["churn"], r["nfe"]) for r in churned] == [("euler", 0.5, 2)]
@@ -255,7 +262,7 @@ def test_cli_sample_and_steps_sweep(tmp_path, capsys):
 
 def test_derived_training_data_is_made_once_and_reused(tmp_path, monkeypatch):
     from aeflow.models import LatentGenerator
-    from aeflow.runs import derived_training_data
+    from aeflow.runs.parents import derived_batches, embed_parents
 
     ae = tiny_run(tmp_path, "vae", {"hidden": [32], "latent_dim": 4}, name="vae")
     run = tiny_run(tmp_path, "latent-flow", {"autoencoder_run": str(ae), "process_config": {"hidden": [16]}},
@@ -265,8 +272,12 @@ def test_derived_training_data_is_made_once_and_reused(tmp_path, monkeypatch):
     def refuse(*args):
         raise AssertionError("derived again instead of read from the run folder")
 
-    monkeypatch.setattr(LatentGenerator, "derive_training_data", refuse)
-    fresh = build_model("latent-flow", {"autoencoder_run": str(ae), "process_config": {"hidden": [16]}}, (1, 8, 8))
-    (train_codes,), (test_codes,) = derived_training_data(fresh, aeflow.load_dataset("digits").subset_train(256), run)
+    monkeypatch.setattr(LatentGenerator, "encode_images", refuse)
+    options = {"autoencoder_run": str(ae), "process_config": {"hidden": [16]}}
+    config = aeflow.make_config("latent-flow", "digits", options)
+    embed_parents(config)
+    fresh = build_model("latent-flow", config.model_config, (1, 8, 8))
+    train_batch, test_batch = derived_batches(fresh, aeflow.load_dataset("digits").subset_train(256), run)
+    train_codes, test_codes = train_batch["x"], test_batch["x"]
     assert train_codes.shape == (256, 4) and test_codes.shape[1] == 4
     torch.testing.assert_close(fresh.code_mean, model.code_mean)  # the buffers come back with the data

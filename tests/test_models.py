@@ -5,6 +5,7 @@ from sklearn.decomposition import KernelPCA as SkKernelPCA
 from aeflow.data import load_dataset
 from aeflow.errors import ConfigError
 from aeflow.models.baselines import _bce_sum
+from aeflow.models.capabilities import Reconstructs, Samples
 from aeflow.models.registry import build_model, resolve
 
 
@@ -88,13 +89,13 @@ def test_autoencoder_protocol(digits):
     with torch.no_grad():
         z = model.encode(digits.test_x)
         x_hat = model.decode(z)
-        terms = model.loss(digits.test_x)
+        terms = model.loss({"x": digits.test_x})
     assert z.shape == (len(digits.test_x), 4)
     assert x_hat.shape == digits.test_x.shape and 0 <= float(x_hat.min()) and float(x_hat.max()) <= 1
     assert set(terms) == {"loss", "recon", "sq_err"}
     bce = torch.nn.functional.binary_cross_entropy(x_hat.flatten(1), digits.test_x.flatten(1), reduction="sum")
     assert torch.allclose(terms["recon"], bce / len(digits.test_x), rtol=1e-4)
-    assert model.supports("reconstruct") and not model.supports("sample")
+    assert isinstance(model, Reconstructs) and not isinstance(model, Samples)
 
 
 def test_presets_and_unknown_names():

@@ -7,15 +7,15 @@ import pytest
 import torch
 
 import aeflow
-from aeflow.eval.latent import code_sensitivity
-from aeflow.models.contractive import jacobian_frobenius, jacobian_spectrum
+from aeflow.models.contractive import code_sensitivity, jacobian_frobenius, jacobian_spectrum
 from aeflow.models.conv_ae import nyquist_energy_fraction
 from aeflow.models.denoising import corrupt, psnr
 from aeflow.models.mae import random_mask
 from aeflow.models.ordered import keep_prefix
-from aeflow.models.sparse import keep_top_k, kl_sparsity
 from aeflow.models.registry import build_model
-from aeflow.reproduce.swissroll import rank_correlation, reproduce_swissroll
+from aeflow.models.sparse import keep_top_k, kl_sparsity
+from aeflow.priors import CategoricalPrior
+from aeflow.studies.reproduce.swissroll import rank_correlation, reproduce_swissroll
 
 FAST = {"epochs": 2, "batch_size": 64, "progress": False}
 
@@ -146,7 +146,7 @@ def test_conv_autoencoder_reports_its_checkerboard_measure(tmp_path, upsampling)
 def test_vq_straight_through_gradient_reaches_the_encoder():
     model = build_model("vq-vae", {"channels": [8, 16], "ema": False, "kmeans_init": False}, (1, 8, 8))
     model.train()
-    model.loss(torch.rand(16, 1, 8, 8))["recon"]  # warm-up call (codebook buffers)
+    model.loss({"x": torch.rand(16, 1, 8, 8)})["recon"]  # warm-up call (codebook buffers)
     model.zero_grad()
     z_e = model.encode_continuous(torch.rand(16, 1, 8, 8))
     e = model.codebook[model.nearest(z_e)]
@@ -156,7 +156,7 @@ def test_vq_straight_through_gradient_reaches_the_encoder():
     first_conv = model.encoder[0]
     assert first_conv.weight.grad is not None and first_conv.weight.grad.abs().sum() > 0
     model.zero_grad()
-    model.loss(torch.rand(16, 1, 8, 8))["loss"].backward()  # and through the model's own loss
+    model.loss({"x": torch.rand(16, 1, 8, 8)})["loss"].backward()  # and through the model's own loss
     assert first_conv.weight.grad.abs().sum() > 0 and model.codebook.grad.abs().sum() > 0
 
 
@@ -184,9 +184,9 @@ def test_vq_vae_trains_with_ema_kmeans_restarts_and_samples(tmp_path):
     assert 1 <= metrics["test/perplexity"] <= 32 and 0 <= metrics["test/dead_fraction"] <= 1
     model = aeflow.load(run)
     assert bool(model.initialised)
-    samples = model.sample(5, torch.Generator().manual_seed(0))
-    assert samples.shape == (5, 1, 8, 8)
-    probs = model.prior_logits.softmax(-1)
+    samples, made = aeflow.draw(model, run, aeflow.SampleRequest(n=5))  # the run's default: its categorical prior
+    assert samples.shape == (5, 1, 8, 8) and made["source"] == "categorical"
+    probs = CategoricalPrior.load(run).state["logits"].softmax(-1)
     torch.testing.assert_close(probs.sum(-1), torch.ones(model.positions))
 
 

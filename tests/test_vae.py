@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import aeflow
+from aeflow.config import WeightSchedule
 from aeflow.errors import ConfigError
 from aeflow.eval.latent import (
     active_units,
@@ -14,11 +15,10 @@ from aeflow.eval.latent import (
     traversal,
     truncation_sweep,
 )
-from aeflow.nn.distributions import gaussian_kl
 from aeflow.models.registry import build_model
-from aeflow.sampling import fit_gmm_prior, load_prior, sample_images
-from aeflow.sampling.priors import GMMConfig
-from aeflow.config import WeightSchedule
+from aeflow.nn.distributions import gaussian_kl
+from aeflow.priors import GMMPrior, NormalPrior, decoded_samples
+from aeflow.priors.gmm import GMMConfig
 
 
 def test_closed_form_kl_matches_monte_carlo():
@@ -47,7 +47,7 @@ def test_reparameterised_gradient_matches_the_analytic_one():
 def test_vae_variants_give_finite_losses_and_gradients(options):
     model = build_model("vae", {"latent_dim": 3, **options}, (1, 8, 8))
     x = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    terms = model.loss(x)
+    terms = model.loss({"x": x})
     terms["loss"].backward()
     assert torch.isfinite(terms["loss"])
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
@@ -93,11 +93,11 @@ def test_gmm_prior_round_trip_gives_identical_samples(tmp_path):
     data = aeflow.load_dataset("digits")
     model = build_model("pca", {"n_components": 5}, data.shape)
     model.fit(data.train_x)
-    prior = fit_gmm_prior(model, data.train_x, GMMConfig(n_components=3, covariance_type="full"))
+    prior = GMMPrior(GMMConfig(n_components=3, covariance_type="full")).fit(model, data.train_x)
     prior.save(tmp_path)
-    again = load_prior(tmp_path)
-    a = sample_images(model, 50, "gmm", prior, seed=7)
-    b = sample_images(model, 50, "gmm", again, seed=7)
+    again = GMMPrior.load(tmp_path)
+    a = decoded_samples(model, prior, 50, torch.Generator().manual_seed(7))
+    b = decoded_samples(model, again, 50, torch.Generator().manual_seed(7))
     assert torch.equal(a, b) and a.shape == (50, 1, 8, 8)
     assert again.config.n_components == 3 and again.extra["n_codes"] == len(data.train_x)
 
@@ -168,5 +168,6 @@ def test_temperature_zero_decodes_the_prior_mean_and_train_subset_is_applied(tmp
                                 train_subset=200)
     run = aeflow.train(config, tmp_path / "vae")
     assert json.loads((run / "summary.json").read_text())["n_train"] == 200
-    images = sample_images(aeflow.load(run), 4, "normal", temperature=0.0)
+    model = aeflow.load(run)
+    images = decoded_samples(model, NormalPrior().fit(model, None), 4, temperature=0.0)
     assert torch.allclose(images, images[:1].expand_as(images))

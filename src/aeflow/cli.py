@@ -154,10 +154,14 @@ def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | No
     import numpy as np
 
     import aeflow
+    from aeflow.config import choice
+    from aeflow.priors import PRIORS
     from aeflow.runs import SampleRequest, draw, load_config
     from aeflow.runs.sampling import default_source, fitted_prior
     from aeflow.viz import save_image_grid
 
+    if prior is not None:
+        choice("--prior", prior, PRIORS)
     model = aeflow.load(run_dir)
     options = {k: v for k, v in {"steps": steps, "eta": eta, "shift": shift, "churn": churn}.items() if v is not None}
     prior_options = {k: v for k, v in {"n_components": components, "covariance_type": covariance}.items()

@@ -50,6 +50,7 @@ class PCA(FittedModel):
         pca = SkPCA(n_components=self.config.n_components, svd_solver="full").fit(data)
         self.mean.copy_(torch.from_numpy(pca.mean_))
         self.components.copy_(torch.from_numpy(pca.components_))
+        return self
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return (self.flat(x).to(self.mean.dtype) - self.mean) @ self.components.T
@@ -145,6 +146,7 @@ class LogisticPCA(FittedModel):
                                    torch.zeros_like(data.T), self.config.l2, steps=2).T
         self.components.copy_(weights[:k])
         self.bias.copy_(weights[k])
+        return self
 
     def loss(self, batch) -> dict[str, torch.Tensor]:
         """The fitted objective on `x` (codes optimised): its Bernoulli NLL per image, in nats."""
@@ -220,6 +222,7 @@ class KernelPCA(FittedModel):
                             ("scaled_alphas", alphas), ("codes_fit", codes), ("dual_coef", ridge.dual_coef_),
                             ("gamma", gamma), ("preimage_gamma", pre_gamma)]:
             getattr(self, name).copy_(torch.as_tensor(value, dtype=torch.float64))
+        return self
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         k = _rbf(self.flat(x).double(), self.x_fit, self.gamma)

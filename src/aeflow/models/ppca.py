@@ -53,6 +53,7 @@ class PPCA(FittedModel):
         noise = eigvals[k:].mean().clamp_min(1e-6)
         self.noise_var.copy_(noise)
         self.weight.copy_(eigvecs[:, :k] * (eigvals[:k] - noise).clamp_min(0).sqrt())
+        return self
 
     def _posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean (B, k) and Cholesky factor (k, k) of q(z | x)."""

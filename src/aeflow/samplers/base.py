@@ -55,8 +55,11 @@ class Sampler:
             if model is not None and getattr(model, "default_sampler", None) == cls.name:
                 given["steps"] = model.default_steps
         given = {k: v for k, v in given.items() if v is not None}
-        if not fields and given:
-            raise ConfigError(f"the {cls.name} sampler takes no options; drop {', '.join(sorted(given))}")
+        unknown = sorted(set(given) - fields)
+        if unknown:
+            takes = f"its options: {', '.join(sorted(fields))}" if fields else "it takes no options"
+            raise ConfigError(f"the {cls.name} sampler has no option {', '.join(unknown)} ({takes}; "
+                              "see `aeflow samplers`)")
         return from_dict(cls.Options, given, f"sampler {cls.name}")
 
     @classmethod
