@@ -1,0 +1,151 @@
+"""One conformance test over every name `aeflow models` lists: each family trains into a run folder, follows
+the calling convention, behaves as its declared capabilities say, and loads back from a copy of its folder
+alone, from another working directory (scikit-learn's check_estimator, for aeflow's families)."""
+
+import os
+import shutil
+
+import pytest
+import torch
+
+import aeflow
+from aeflow.models.capabilities import (
+    Encodes,
+    HasLikelihood,
+    HasLoss,
+    HasPosterior,
+    MapsNoise,
+    NoisePredictor,
+    NoiseToData,
+    Phased,
+    Reconstructs,
+    Samples,
+    Tokenizes,
+    VelocityField,
+    WeightedTerms,
+)
+from aeflow.models.registry import MODELS, PRESETS, resolve
+from aeflow.runs.parents import DERIVED_DATA, saved_batches
+from aeflow.samplers import SAMPLERS, choose_sampler, generate, samplers_for
+
+# Small enough for seconds on a CPU; every other field is the family's default.
+TINY = {
+    "autoencoder": {"hidden": [32], "code_dim": 4},
+    "classifier": {"channels": [8, 16], "feature_dim": 16},
+    "contractive-ae": {"hidden": [32], "code_dim": 4},
+    "conv-ae": {"channels": [8, 16], "code_dim": 4},
+    "ddpm": {"channels": [8, 16], "timesteps": 20},
+    "denoising-ae": {"hidden": [32], "code_dim": 4},
+    "flow": {"channels": [8, 16]},
+    "gan": {"channels": [16, 8], "latent_dim": 8},
+    "kernel-pca": {"n_components": 4, "fit_subset": 200},
+    "latent-flow": {"process_config": {"hidden": [16]}},
+    "logistic-pca": {"n_components": 4, "iterations": 2},
+    "mae": {},
+    "onestep": {"network": "mlp", "hidden": [32]},
+    "ordered-ae": {"hidden": [32], "code_dim": 4},
+    "pca": {"n_components": 4},
+    "ppca": {"n_components": 4},
+    "sparse-ae": {"code_dim": 32, "k": 4},
+    "vae": {"hidden": [32], "latent_dim": 3},
+    "vq-vae": {"channels": [8, 16], "codebook_size": 16},
+}
+NAMES = sorted(MODELS) + sorted(PRESETS)
+TRAIN = {"epochs": 1, "batch_size": 64, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory):
+    """A trained VAE for the latent generators."""
+    config = aeflow.make_config("vae", "digits", TINY["vae"], TRAIN, train_subset=256)
+    return aeflow.train(config, tmp_path_factory.mktemp("parent") / "vae")
+
+
+def test_every_listed_name_is_covered():
+    assert set(NAMES) == set(aeflow.model_names())
+    assert {resolve(name)[0] for name in NAMES} <= set(TINY)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_family_conforms(name, parent, tmp_path, monkeypatch):
+    family = resolve(name)[0]
+    options = dict(TINY[family]) if name in MODELS else {}
+    if family == "latent-flow":
+        options.update(TINY["latent-flow"], autoencoder_run=str(parent))
+    run = aeflow.train(aeflow.make_config(name, "digits", options, TRAIN, train_subset=256), tmp_path / "run")
+    model = aeflow.load(run)
+    x = aeflow.load_dataset("digits").test_x[:8]
+    generator = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+
+    if isinstance(model, HasLoss):  # on what the run trains it on (images, labels, or derived data)
+        derived = (run / DERIVED_DATA).exists()
+        train_batch = saved_batches(run)[0] if derived else {"x": x, "y": torch.arange(8) % 10}
+        terms = model.loss({k: v[:8] for k, v in train_batch.items()})
+        assert "loss" in terms and all(v.ndim == 0 and torch.isfinite(v) for v in terms.values())
+    if isinstance(model, Encodes):
+        z = model.encode(x)
+        assert z.ndim == 2 and len(z) == 8 and model.decode(z).shape == x.shape
+    if isinstance(model, Reconstructs):
+        assert model.reconstruct(x).shape == x.shape
+    if isinstance(model, HasPosterior):
+        mu, logvar = model.posterior(x)
+        assert mu.shape == logvar.shape == model.encode(x).shape
+    if isinstance(model, Samples):
+        a, b = model.sample(4, generator()), model.sample(4, generator())
+        assert a.shape == (4, *x.shape[1:]) and torch.equal(a, b)
+    if isinstance(model, HasLikelihood):
+        log_w = model.log_importance_weights(x, 3, generator())
+        assert log_w.shape == (3, 8) and torch.isfinite(log_w).all()
+    if isinstance(model, Tokenizes):
+        tokens = model.tokens(x)
+        assert tokens.shape == (8, model.token_grid[0] * model.token_grid[1])
+        assert 0 <= int(tokens.min()) and int(tokens.max()) < model.codebook_size
+        assert model.decode_tokens(tokens).shape == x.shape
+    if isinstance(model, Phased):
+        owned = [p for phase in model.phases for p in model.phase_parameters(phase)]
+        assert len(owned) == len({id(p) for p in owned}) == len(list(model.parameters()))  # a partition
+    if isinstance(model, WeightedTerms):
+        assert isinstance(model.loss_weights, dict)
+    if isinstance(model, NoiseToData) and samplers_for(model):
+        assert model.default_sampler in samplers_for(model)
+        for sampler in samplers_for(model):
+            images, nfe = generate(model, 3, choose_sampler(model, sampler, {"steps": 2}), generator())
+            assert images.shape == (3, *x.shape[1:]) and 0 <= float(images.min()) <= float(images.max()) <= 1
+            assert nfe >= 1
+        accepted = {name for name, cls in SAMPLERS.items() if isinstance(model, cls.accepts)}
+        assert accepted == set(samplers_for(model))
+        assert isinstance(model, (VelocityField, NoisePredictor, MapsNoise))
+
+    # The run folder alone, copied elsewhere and loaded from another working directory, is the same model.
+    copy = tmp_path / "elsewhere" / "copied-run"
+    shutil.copytree(run, copy)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    again = aeflow.load("copied-run")
+    monkeypatch.chdir(tmp_path)
+    assert os.path.isdir(copy)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, again.state_dict()[key]), key
+    if isinstance(model, Reconstructs):
+        torch.testing.assert_close(model.reconstruct(x), again.reconstruct(x))
+
+
+def test_runs_made_from_other_runs_stand_alone(parent, tmp_path, monkeypatch):
+    """A latent flow and a reflowed flow, copied away from the parents they were trained from (which are then
+    gone), load and sample from the copy."""
+    teacher = aeflow.train(aeflow.make_config("flow", "digits", TINY["flow"], TRAIN, train_subset=256),
+                           tmp_path / "teacher")
+    student = aeflow.train(aeflow.make_config("flow", "digits", {**TINY["flow"], "reflow_from": str(teacher),
+                                                                 "reflow_pairs": 64, "reflow_steps": 2}, TRAIN),
+                           tmp_path / "student")
+    latent = aeflow.train(aeflow.make_config("latent-flow", "digits", {**TINY["latent-flow"],
+                                                                       "autoencoder_run": str(parent)}, TRAIN,
+                                             train_subset=256), tmp_path / "latent")
+    elsewhere = tmp_path / "elsewhere"
+    for run in (student, latent):
+        shutil.copytree(run, elsewhere / run.name)
+    shutil.rmtree(teacher)
+    monkeypatch.chdir(elsewhere)
+    for name in ("student", "latent"):
+        images, made = aeflow.draw(aeflow.load(name), name, aeflow.SampleRequest(n=4, options={"steps": 2}))
+        assert images.shape == (4, 1, 8, 8) and made["nfe"] >= 2
+    assert aeflow.load("latent").config.autoencoder["model"] == "vae"  # the parent's spec travels with the run
