@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 
 import aeflow
-from aeflow.eval import score_samples
-from aeflow.eval.features import extractor_accuracy, extractor_dir
+from aeflow.runs import score
+from aeflow.runs.features import extractor_accuracy, extractor_dir
 
 
 def main() -> None:
@@ -27,12 +27,12 @@ def main() -> None:
     for name in args.datasets.split(","):
         data_dir = str(Path(args.data_dir) / name) if args.data_dir and name != "digits" else None
         data = aeflow.load_dataset(name, data_dir)
-        real = score_samples(data.train_x, data, progress=False)  # builds the extractor on first use
+        real = score(data.train_x, data, progress=False)  # builds the extractor on first use
         seconds = json.loads((extractor_dir(name) / "summary.json").read_text())["train_time_s"]
         noise = torch.rand((real["n"], *data.shape), generator=torch.Generator().manual_seed(0))
         blurred = torch.nn.functional.avg_pool2d(data.train_x, 3, stride=1, padding=1, count_include_pad=False)
-        rows.append((name, extractor_accuracy(name), real, score_samples(noise, data)["fd"],
-                     score_samples(blurred, data), seconds))
+        rows.append((name, extractor_accuracy(name), real, score(noise, data)["fd"],
+                     score(blurred, data), seconds))
 
     print("| dataset | classifier test accuracy | N | FD floor (train vs test) | FD train images | "
           "precision / recall (train) | FD blurred train | FD uniform noise | classifier training (s) |")

@@ -5,7 +5,7 @@ decide how large a diffusion / flow model can be trained here in a given time.
 
 Prints, for each network, parameters and images/s for one training step (forward, backward, Adam) and
 for a forward pass alone, at batch 128 (best of 3 timed repetitions after one warm-up); then forward
-images/s per batch size, the figure behind `aeflow.models.generator.sampling_batch_size`.
+images/s per batch size, the figure behind `aeflow.samplers.sampling_batch_size`.
 """
 
 from __future__ import annotations

@@ -19,45 +19,39 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
 import aeflow
-from aeflow.diffusion.samplers import FIXED_STEP_SAMPLERS
-from aeflow.eval.samples import score_samples
-from aeflow.runs import SUMMARY, weights_digest
-from aeflow.sweeps import SINGLE_SETTING, sweep_steps, sweep_steps_folder
+from aeflow.runs import SUMMARY, SampleRequest, draw, ensure, score, weights_digest
+from aeflow.samplers import SAMPLERS
+from aeflow.samplers.flow import FixedStep
+from aeflow.studies.sweeps import sweep_steps, sweep_steps_folder
 from aeflow.viz import save_curves, save_image_grid
 
 
 def ensure_run(model: str, dataset: str, data_dir: str | None, options: dict, train: dict, out: Path) -> Path:
-    if (out / SUMMARY).exists():
-        return out
-    config = aeflow.make_config(model, dataset, options, {"progress": False, **train}, data_dir)
-    return aeflow.train(config, out, resume=(out / "config.yaml").exists())
+    return ensure(aeflow.make_config(model, dataset, options, {"progress": False, **train}, data_dir), out)
 
 
 def swept(run: Path, steps: list[int], samplers: list[str], n: int, data_dir: str | None, churn: float = 0.0
           ) -> list[dict]:
     """The run's step sweep over `samplers` x `steps` at N = n, seed 0: read from its steps-sweep folder when
     earlier sweeps of its present weights covered every setting, else computed (and added there)."""
-    wanted = [(s, None if s in SINGLE_SETTING else k) for s in samplers for k in steps]
-    saved = sweep_steps_folder(run, churn=churn) / "steps_sweep.json"
+    wanted = [(s, k if hasattr(SAMPLERS[s].Options(), "steps") else None) for s in samplers for k in steps]
+    saved = sweep_steps_folder(run, {"churn": churn}) / "steps_sweep.json"
     if saved.exists():
         weights = weights_digest(run)
         rows = {(r["sampler"], r["steps"]): r for r in json.loads(saved.read_text())
                 if r["n"] == n and r.get("seed", 0) == 0 and r.get("weights") == weights}
         if all(w in rows for w in wanted):
             return [rows[w] for w in dict.fromkeys(wanted)]
-    return sweep_steps(run, steps, samplers, n, data_dir, progress=False, churn=churn)
+    return sweep_steps(run, steps, samplers, n, data_dir, progress=False, options={"churn": churn})
 
 
 def score_prior_samples(run: Path, data, n: int) -> dict:
     model = aeflow.load(run)
     start = time.perf_counter()
-    with torch.no_grad():
-        images = model.sample(n, torch.Generator().manual_seed(0)).clamp(0, 1)
+    images, _ = draw(model, run, SampleRequest(n=n, seed=0))
     seconds = time.perf_counter() - start
-    scores = score_samples(images, data, n, progress=False)
+    scores = score(images, data, n, progress=False)
     return {"sampler": "prior", "steps": None, "nfe": 1, "fd": scores["fd"], "fd_real_floor": scores["fd_real_floor"],
             "precision": scores["precision"], "recall": scores["recall"], "images_per_s": n / seconds, "n": n,
             "images": images[:16]}
@@ -130,8 +124,9 @@ def main() -> None:
             rows.append({"model": name, **row})
     if args.flow_churn and "flow" in runs:
         stochastic = args.churn_samplers.split(",")
-        if set(stochastic) - set(FIXED_STEP_SAMPLERS):
-            parser.error(f"--churn-samplers: choose among {', '.join(FIXED_STEP_SAMPLERS)}")
+        fixed_step = [name for name, cls in SAMPLERS.items() if issubclass(cls, FixedStep)]
+        if set(stochastic) - set(fixed_step):
+            parser.error(f"--churn-samplers: choose among {', '.join(fixed_step)}")
         for row in swept(runs["flow"], steps, stochastic, n, args.data_dir, args.flow_churn):
             rows.append({"model": "flow", **row, "sampler": f"{row['sampler']} churn {args.flow_churn:g}"})
     if args.vae:
@@ -158,7 +153,7 @@ def main() -> None:
             ys.append(r["fd"])
     save_curves(series, out / "fd_vs_nfe.png", "network evaluations (NFE)", "FD", f"{args.dataset}: FD against NFE",
                 log_x=True, log_y=True)
-    grids = [aeflow.load(run).sample(16, torch.Generator().manual_seed(0)) for run in runs.values()]
+    grids = [draw(aeflow.load(run), run, SampleRequest(n=16, seed=0))[0] for run in runs.values()]
     save_image_grid(grids, list(runs), out / "samples.png", title="samples (each model's default sampler)")
 
 

@@ -11,16 +11,14 @@ are printed and written to tables.md there. The pictures are in each run folder.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
 
 import aeflow
-from aeflow.eval.latent import code_sensitivity
-from aeflow.models.contractive import jacobian_frobenius, jacobian_spectrum
+from aeflow.models.contractive import code_sensitivity, jacobian_frobenius, jacobian_spectrum
 from aeflow.models.ordered import keep_prefix
-from aeflow.runs import SUMMARY
+from aeflow.runs import ensure, read_summary
 from aeflow.viz import save_curves
 
 MLP = {"hidden": [512, 256], "code_dim": 16, "norm": "layer", "activation": "silu"}
@@ -61,11 +59,8 @@ def main() -> None:
         chosen = {k: v for k, v in chosen.items() if k in args.only.split(",") or k == "plain"}
     summaries = {}
     for name, (model, options, train) in chosen.items():
-        run = out / name
-        if not (run / SUMMARY).exists():
-            config = aeflow.make_config(model, args.dataset, options, {**train, "progress": False}, args.data_dir)
-            aeflow.train(config, run, resume=(run / "config.yaml").exists(), dataset=data)
-        summaries[name] = json.loads((run / SUMMARY).read_text())
+        config = aeflow.make_config(model, args.dataset, options, {**train, "progress": False}, args.data_dir)
+        summaries[name] = read_summary(ensure(config, out / name, dataset=data))
 
     lines = [f"# Regularised autoencoders on {args.dataset}", ""]
     lines += ["| run | test error / image | train time (s) | parameters |", "| --- | ---: | ---: | ---: |"]
