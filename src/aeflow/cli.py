@@ -357,6 +357,26 @@ def reproduce(experiment: str, dataset: str, data_dir: str | None, out: str | No
     click.echo(f"\ntable written to {out}/table.md and {out}/table.json")
 
 
+@cli.command()
+@click.option("--dataset", "-d", default="digits", help="digits (default), mnist or fashion-mnist")
+@click.option("--budget", "-b", default="cpu", help="cpu (default: digits in about 10 minutes, MNIST in about 2 hours "
+              "on 2 cores), gpu (docs/benchmarks.md's full recipes) or test (seconds)")
+@click.option("--data-dir", default=None, help=DATA_DIR_HELP)
+@click.option("--out", "-o", default=None, help="folder of the chapters and the report (default "
+              "runs/lineage-DATASET-BUDGET)")
+@click.option("--no-progress", is_flag=True, help="no per-epoch progress bars (the chapter lines stay)")
+def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no_progress: bool) -> None:
+    """The whole story in one command: compression, the code space, a density on the codes, the VAE, one step,
+    DDPM, flow matching, reflow, a GAN and latent flow, every claim measured and judged, in one report
+    (report.html). Interrupted, the same command continues where it stopped."""
+    from aeflow.config import choice
+    from aeflow.studies.lineage import BUDGETS, run_lineage
+
+    choice("--dataset", dataset, ["digits", "mnist", "fashion-mnist"])
+    choice("--budget", budget, BUDGETS)
+    run_lineage(dataset, budget, out, data_dir, progress=not no_progress)
+
+
 def _number_list(text: str, option: str, kind: type, minimum: float) -> list:
     """'1,2,4' -> [1, 2, 4], or a ConfigError that names the option."""
     try:
@@ -378,8 +398,8 @@ def _print_summary(summary: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="aeflow", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aeflow: aborted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("aeflow: interrupted; run the same command again to continue (finished work is kept)", err=True)
         sys.exit(130)
     except click.ClickException as e:
         e.show()

@@ -28,6 +28,7 @@ class Curves:
     title: str = ""
     log_x: bool = False
     log_y: bool = False
+    scatter: bool = False   # points only, no lines
 
 
 Figure = ImageGrid | Curves

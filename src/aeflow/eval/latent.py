@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from aeflow.models.capabilities import HasPosterior
@@ -83,3 +85,30 @@ def posterior_and_prior_samples(model, x: torch.Tensor, n_posterior: int, seed: 
     posterior = model.decode(z.reshape(-1, mu.shape[1])).reshape(len(x), n_posterior, *model.input_shape)
     prior = model.decode(torch.randn(len(x) * n_posterior, mu.shape[1], generator=g))
     return posterior, prior.reshape(len(x), n_posterior, *model.input_shape)
+
+
+@torch.no_grad()
+def elbo_surgery(model, x: torch.Tensor, samples: int = 1, seed: int = 0, chunk: int = 500) -> dict[str, float]:
+    """Hoffman & Johnson (2016)'s "ELBO surgery": the average KL(q(z|x) || p(z)) over the images in x is the
+    mutual information I(X; Z) under q plus KL(q(z) || p(z)), the distance of the aggregate posterior
+    q(z) = (1/N) sum_n q(z | x_n) from the prior. I is estimated as E_n E_{z ~ q(z|x_n)}[log q(z|x_n) - log q(z)]
+    with q(z) the mixture over the same N images (so I <= log N), the marginal KL as the difference."""
+    mu, logvar = model.posterior(x)
+    mu, logvar = mu.double(), logvar.double()
+    n, d = mu.shape
+    generator = torch.Generator().manual_seed(seed)
+    z = mu.repeat(samples, 1) + (0.5 * logvar).exp().repeat(samples, 1) * torch.randn(
+        samples * n, d, generator=generator, dtype=torch.float64)
+    own = torch.arange(samples * n) % n
+    log_conditional, log_marginal = [], []
+    for i in range(0, len(z), chunk):
+        zc = z[i:i + chunk]
+        # log N(z_i; mu_j, diag(var_j)) for every image j: (chunk, N)
+        log_q = -0.5 * (((zc[:, None] - mu[None]) ** 2 / logvar.exp()[None]) + logvar[None]
+                        + math.log(2 * math.pi)).sum(-1)
+        log_conditional.append(log_q[torch.arange(len(zc)), own[i:i + chunk]])
+        log_marginal.append(torch.logsumexp(log_q, 1) - math.log(n))
+    mutual_information = float((torch.cat(log_conditional) - torch.cat(log_marginal)).mean())
+    average_kl = float(gaussian_kl(mu, logvar).sum(1).mean())
+    return {"average_kl": average_kl, "mutual_information": mutual_information,
+            "marginal_kl": average_kl - mutual_information, "log_n": math.log(n), "n": n}

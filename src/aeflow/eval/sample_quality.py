@@ -60,3 +60,23 @@ def memorisation(samples: torch.Tensor, train: torch.Tensor, test: torch.Tensor)
     return {"sample_nn_train_median": float(s.median()), "test_nn_train_median": float(t.median()),
             "nn_ratio": float(s.median() / t.median()),
             "fraction_closer_than_test_p1": float((s < threshold).float().mean())}
+
+
+def sharpness(images: torch.Tensor) -> float:
+    """Mean over images of the variance of the Laplacian (the common blur measure): high for crisp strokes,
+    low for blurry ones. Compare against the test images' own value."""
+    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).reshape(1, 1, 3, 3)
+    grey = images.float().mean(1, keepdim=True)
+    return float(torch.nn.functional.conv2d(grey, kernel).flatten(1).var(1).mean())
+
+
+def diversity(images: torch.Tensor, reference: torch.Tensor, n: int = 500, seed: int = 0) -> float:
+    """Mean pixel distance between pairs of images, relative to the same for `reference` (the test set): about 1
+    for samples as varied as the data, near 0 when every sample is the same image."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def spread(x: torch.Tensor) -> float:
+        flat = x[torch.randperm(len(x), generator=generator)[:n]].flatten(1).float()
+        return float(torch.pdist(flat).mean())
+
+    return spread(images) / spread(reference)

@@ -14,7 +14,8 @@ def save_figures(figures: dict[str, Figure], out_dir: str | Path) -> None:
         if isinstance(figure, ImageGrid):
             save_image_grid(figure.rows, figure.labels, path, figure.title)
         elif isinstance(figure, Curves):
-            save_curves(figure.series, path, figure.xlabel, figure.ylabel, figure.title, figure.log_x, figure.log_y)
+            save_curves(figure.series, path, figure.xlabel, figure.ylabel, figure.title, figure.log_x, figure.log_y,
+                        figure.scatter)
         else:
             raise TypeError(f"{name}: not a figure ({type(figure).__name__})")
 

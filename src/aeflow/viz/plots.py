@@ -41,11 +41,14 @@ def save_curve(xs: list[float], ys: list[float], path: str | Path, xlabel: str, 
 
 
 def save_curves(series: dict[str, tuple[list[float], list[float]]], path: str | Path, xlabel: str, ylabel: str,
-                title: str = "", log_x: bool = False, log_y: bool = False) -> None:
-    """One line per named series (a legend when there is more than one)."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+                title: str = "", log_x: bool = False, log_y: bool = False, scatter: bool = False) -> None:
+    """One line per named series (a legend when there is more than one); `scatter`: points only."""
+    fig, ax = plt.subplots(figsize=(5.5, 5 if scatter else 3.8))
     for label, (xs, ys) in series.items():
-        ax.plot(xs, ys, marker="o", label=label or None)
+        if scatter:
+            ax.plot(xs, ys, ".", markersize=3, alpha=0.7, label=label or None)
+        else:
+            ax.plot(xs, ys, marker="o", label=label or None)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if log_x:

@@ -1,0 +1,60 @@
+"""report.html, report.md and report.json from a study's results (a JSON-able dict)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from aeflow.files import atomic_write_text, write_json
+
+
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("aeflow.report", "templates"), autoescape=select_autoescape(["html"]),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = _number
+    env.filters["flat"] = flatten
+    return env
+
+
+def flatten(numbers: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested numbers as (dotted name, value) rows; a list of records stays one row (shown as a table)."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in numbers.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows += flatten(value, f"{name}.")
+        else:
+            rows.append((name, value))
+    return rows
+
+
+def _number(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 100:
+        return f"{int(value):,}"
+    return f"{value:,.{digits}f}"
+
+
+def render_report(report: dict[str, Any], out: str | Path) -> dict[str, Path]:
+    """Write the three files into `out` (where the report's figure paths are relative to); return their paths."""
+    out = Path(out)
+    env = _environment()
+
+    def inline(relative: str) -> str:
+        """A PNG of the study as a data: URI, so that the HTML file stands alone."""
+        data = base64.b64encode((out / relative).read_bytes()).decode("ascii")
+        return f"data:image/png;base64,{data}"
+
+    paths = {"html": out / "report.html", "md": out / "report.md", "json": out / "report.json"}
+    atomic_write_text(paths["html"], env.get_template("lineage.html.j2").render(r=report, inline=inline,
+                                                                               escape=html.escape))
+    atomic_write_text(paths["md"], env.get_template("lineage.md.j2").render(r=report))
+    write_json(paths["json"], report)
+    return paths

@@ -1,0 +1,136 @@
+"""The lineage's machinery: a folder of chapters, each a list of runs made with `ensure` plus what is measured
+and drawn from them, kept as chapters/NN-key.json so that a second call reuses every finished chapter
+(its runs' weights digests prove they were not retrained) and continues the first unfinished one.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aeflow.data import Dataset
+from aeflow.eval.features import FeatureExtractor
+from aeflow.eval.sample_quality import diversity, sharpness
+from aeflow.eval.samples import score_samples
+from aeflow.figures import Figure
+from aeflow.files import atomic_save, read_json, read_tensors, write_json
+from aeflow.runs import SampleRequest, draw, ensure, load, make_config, read_summary, weights_digest
+from aeflow.studies.lineage.budgets import Budget
+from aeflow.viz import save_figures
+
+
+@dataclass
+class Chapter:
+    key: str
+    title: str
+    story: str                                   # what this step of the story changes
+    run: Callable[[Book], dict[str, Any]]        # does the work, returns the chapter's numbers
+    applies: Callable[[Dataset], str | None] = lambda data: None   # a reason when it does not apply
+
+
+@dataclass
+class Book:
+    """The state of one lineage: its folder, data, budget, feature extractor and every chapter's results."""
+
+    out: Path
+    data: Dataset
+    budget: Budget
+    extractor: FeatureExtractor
+    data_dir: str | None = None
+    progress: bool = True
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)   # chapter key -> its record
+    current: dict[str, Any] = field(default_factory=dict)              # the record being written
+
+    # -- runs -------------------------------------------------------------------------------------------
+    def train(self, name: str, model: str, model_options: dict | None = None, train_options: dict | None = None
+              ) -> Path:
+        """The run `name` of the current chapter, trained only if it is not finished already."""
+        config = make_config(model, self.data.name, model_options, {"progress": self.progress, **(train_options or {})},
+                             self.data_dir)
+        run = ensure(config, self.out / self.current["folder"] / name, dataset=self.data)
+        self.current["runs"][name] = {"path": str(run.relative_to(self.out)), "weights": weights_digest(run),
+                                      "train_time_s": read_summary(run)["train_time_s"]}
+        return run
+
+    def run_path(self, chapter: str, name: str) -> Path:
+        """A run of an earlier chapter, or of the current one."""
+        record = self.current if chapter == self.current.get("key") else self.results[chapter]
+        return self.out / record["runs"][name]["path"]
+
+    # -- measuring --------------------------------------------------------------------------------------
+    def score(self, images: torch.Tensor, seed: int = 0) -> dict[str, Any]:
+        """FD with its floor, precision/recall, coverage, memorisation, sharpness and diversity of images."""
+        n = min(self.budget.n_eval, len(images), len(self.data.test_x))
+        scores = score_samples(images, self.data, self.extractor, n, seed)
+        scores["coverage"] = scores["class_entropy"] / scores["max_class_entropy"]
+        scores["sharpness"] = sharpness(images[:n])
+        scores["diversity"] = diversity(images[:n], self.data.test_x[:n])
+        return scores
+
+    def generator(self, name: str, run: Path | None, request: SampleRequest, model=None, label: str = "",
+                  curve: str | None = None) -> dict[str, Any]:
+        """Sample `request.n` images (default: the budget's N) from a run, score them, keep 16 for the sample
+        grid; a row for the comparison of generators (and a point of the FD-vs-NFE plot under `curve`)."""
+        model = model if model is not None else load(run)
+        if request.n == SampleRequest.n:
+            request.n = self.budget.n_eval
+        start = time.perf_counter()
+        images, made = draw(model, run, request, self.data)
+        seconds = time.perf_counter() - start
+        scores = self.score(images)
+        row = {"name": name, "label": label or made["label"], "nfe": made.get("nfe", 1),
+               "sampler": made.get("sampler"), "options": made.get("options", {}),
+               "min_class_fraction": min(scores["class_fractions"].values()),
+               "images_per_s": len(images) / max(seconds, 1e-9),
+               "n_parameters": sum(p.numel() for p in model.parameters()),
+               "train_time_s": read_summary(run)["train_time_s"] if run else None,
+               **{k: scores[k] for k in ("fd", "fd_real_floor", "precision", "recall", "coverage", "sharpness",
+                                         "diversity", "fraction_closer_than_test_p1", "n")}}
+        if curve:
+            self.current["curves"].setdefault(curve, []).append(row)
+        else:
+            self.current["generators"].append(row)
+            atomic_save({"images": images[:16]}, self.out / "samples" / f"{name}.safetensors")
+        return row
+
+    def figure(self, name: str, figure: Figure, caption: str) -> None:
+        path = self.out / "figures" / f"{self.current['key']}-{name}"
+        save_figures({path.name: figure}, path.parent)
+        self.current["figures"].append({"file": str(path.relative_to(self.out)), "caption": caption})
+
+    # -- chapters ---------------------------------------------------------------------------------------
+    def chapter_file(self, index: int, chapter: Chapter) -> Path:
+        return self.out / "chapters" / f"{index:02d}-{chapter.key}.json"
+
+    def finished(self, index: int, chapter: Chapter) -> dict[str, Any] | None:
+        """The chapter's saved record if every run it used still has the weights it measured."""
+        path = self.chapter_file(index, chapter)
+        if not path.exists():
+            return None
+        record = read_json(path)
+        for run in record.get("runs", {}).values():
+            if not (self.out / run["path"] / "model.safetensors").exists() or \
+                    weights_digest(self.out / run["path"]) != run["weights"]:
+                return None
+        return record
+
+    def write(self, index: int, chapter: Chapter, started: float, reason: str | None = None) -> dict[str, Any]:
+        self.current.update(seconds=round(time.perf_counter() - started, 1))
+        if reason:
+            self.current.update(applies=False, reason=reason)
+        write_json(self.chapter_file(index, chapter), self.current)
+        return self.current
+
+
+def saved_samples(out: Path, name: str) -> torch.Tensor:
+    return read_tensors(out / "samples" / f"{name}.safetensors")[0]["images"]
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

@@ -1,0 +1,84 @@
+"""How much work each chapter of the lineage does, per budget and dataset. "cpu" is sized for a 2-core CPU
+(digits in about 10 minutes, MNIST in about 2 hours), "gpu" runs docs/benchmarks.md's full recipes, "test"
+is seconds of work for the test suite. `seconds` are the expected wall times per chapter on that machine,
+for the progress line's estimate of the time left (rescaled by the chapters already done)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from aeflow.errors import ConfigError
+
+BUDGETS = ("cpu", "gpu", "test")
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    n_eval: int                       # samples scored per generator (and test images they are scored against)
+    ae_epochs: int | None             # the compression chapter's autoencoder (None: the reproduction's recipe)
+    kernel_subset: int | None
+    byhand_epochs: int
+    plane_epochs: int                 # the 2-D autoencoder and VAE
+    vae_epochs: int
+    betas: tuple[float, ...]
+    collapse_beta: float
+    unet: tuple[int, ...]
+    onestep_epochs: int
+    gen_epochs: int                   # DDPM and flow (the same network and budget)
+    ddpm_timesteps: int
+    ddim_steps: tuple[int, ...]
+    flow_steps: dict[str, tuple[int, ...]]
+    reflow_pairs: int
+    reflow_epochs: int
+    gan_epochs: int
+    latent_epochs: int
+    latent_hidden: tuple[int, ...]
+    batch_size: int = 64
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+FLOW_STEPS = {"euler": (2, 4, 10, 20), "midpoint": (1, 2, 5, 10), "heun": (2, 5, 10)}
+
+_CPU_DIGITS = Budget(
+    name="cpu", n_eval=360, ae_epochs=None, kernel_subset=None, byhand_epochs=30, plane_epochs=60, vae_epochs=60,
+    betas=(0.5, 1.0, 2.0, 4.0), collapse_beta=20.0, unet=(16, 32), onestep_epochs=10, gen_epochs=30,
+    ddpm_timesteps=1000, ddim_steps=(10, 20, 50), flow_steps=FLOW_STEPS, reflow_pairs=3000, reflow_epochs=20,
+    gan_epochs=100, latent_epochs=40, latent_hidden=(256, 256, 256),
+    seconds={"compression": 25, "byhand": 10, "code-space": 25, "density": 10, "vae": 110, "one-step": 20,
+             "ddpm": 90, "flow": 70, "reflow": 80, "gan": 90, "latent": 30})
+
+_CPU_28 = Budget(
+    name="cpu", n_eval=2000, ae_epochs=None, kernel_subset=None, byhand_epochs=0, plane_epochs=10, vae_epochs=10,
+    betas=(0.5, 1.0, 2.0, 4.0), collapse_beta=20.0, unet=(16, 32, 32), onestep_epochs=2, gen_epochs=6,
+    ddpm_timesteps=1000, ddim_steps=(10, 20, 50), flow_steps={"euler": (4, 10, 20), "midpoint": (2, 5, 10),
+                                                               "heun": (5, 10)},
+    reflow_pairs=10_000, reflow_epochs=6, gan_epochs=10, latent_epochs=15, latent_hidden=(512, 512, 512),
+    batch_size=128,
+    seconds={"compression": 500, "byhand": 1, "code-space": 120, "density": 40, "vae": 600, "one-step": 200,
+             "ddpm": 1400, "flow": 1300, "reflow": 1500, "gan": 500, "latent": 200})
+
+_GPU = Budget(
+    name="gpu", n_eval=10_000, ae_epochs=None, kernel_subset=None, byhand_epochs=100, plane_epochs=50,
+    vae_epochs=50, betas=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0), collapse_beta=20.0, unet=(32, 64, 64), onestep_epochs=5,
+    gen_epochs=20, ddpm_timesteps=1000, ddim_steps=(10, 20, 50, 100), flow_steps=FLOW_STEPS, reflow_pairs=40_000,
+    reflow_epochs=12, gan_epochs=20, latent_epochs=50, latent_hidden=(512, 512, 512), batch_size=128,
+    seconds={})
+
+_TEST = Budget(
+    name="test", n_eval=100, ae_epochs=2, kernel_subset=200, byhand_epochs=2, plane_epochs=2, vae_epochs=2,
+    betas=(1.0, 4.0), collapse_beta=20.0, unet=(8, 16), onestep_epochs=1, gen_epochs=1, ddpm_timesteps=20,
+    ddim_steps=(2,), flow_steps={"euler": (2,), "midpoint": (1,), "heun": (2,)}, reflow_pairs=64, reflow_epochs=1,
+    gan_epochs=1, latent_epochs=1, latent_hidden=(16,),
+    seconds={})
+
+
+def budget_for(name: str, dataset: str) -> Budget:
+    if name not in BUDGETS:
+        raise ConfigError(f"unknown budget {name!r}; choose one of {', '.join(BUDGETS)}")
+    if name == "test":
+        return _TEST
+    if name == "gpu":
+        return _GPU if dataset != "digits" else replace(_GPU, n_eval=360, unet=(32, 64), gen_epochs=50,
+                                                        gan_epochs=300, reflow_pairs=10_000, reflow_epochs=50)
+    return _CPU_DIGITS if dataset == "digits" else _CPU_28
