@@ -37,9 +37,10 @@ def run_lineage(dataset: str = "digits", budget: str | Budget = "cpu", out: str 
     budget = budget if isinstance(budget, Budget) else budget_for(budget, dataset)
     out = Path(out or default_out(dataset, budget.name))
     start = time.perf_counter()
-    data = load_dataset(dataset, data_dir)
+    full = load_dataset(dataset, data_dir)
+    data = full.subset_train(budget.train_subset)
     say(f"lineage of {dataset} ({budget.name} budget) in {out}")
-    extractor = feature_extractor(data.name, data, progress=progress)
+    extractor = feature_extractor(data.name, full, progress=progress)   # trained on the whole training split
     book = Book(out, data, budget, extractor, data_dir, progress)
     estimates = {c.key: budget.seconds.get(c.key, 0.0) for c in CHAPTERS}
     spent_estimated, spent_actual = 0.0, 0.0

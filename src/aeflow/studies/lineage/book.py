@@ -52,7 +52,7 @@ class Book:
               ) -> Path:
         """The run `name` of the current chapter, trained only if it is not finished already."""
         config = make_config(model, self.data.name, model_options, {"progress": self.progress, **(train_options or {})},
-                             self.data_dir)
+                             self.data_dir, train_subset=self.budget.train_subset)
         run = ensure(config, self.out / self.current["folder"] / name, dataset=self.data)
         self.current["runs"][name] = {"path": str(run.relative_to(self.out)), "weights": weights_digest(run),
                                       "train_time_s": read_summary(run)["train_time_s"]}

@@ -1,0 +1,86 @@
+"""The lineage end to end on the test budget: interrupted by a signal in the middle, continued by the same
+command, with every chapter in the report, every claim judged with its numbers, finished chapters not
+retrained; and report.html opened in a real headless Chromium."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from aeflow.studies.lineage import CHAPTERS
+from aeflow.studies.lineage.claims import CLAIMS
+
+
+def _command(out):
+    return [sys.executable, "-m", "aeflow", "lineage", "--budget", "test", "--out", str(out), "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def lineage(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lineage") / "digits-test"
+    env = {**os.environ, "AEFLOW_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    first = subprocess.Popen(_command(out), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    chapters = out / "chapters"
+    deadline = time.time() + 600
+    while time.time() < deadline and len(list(chapters.glob("*.json"))) < 4 and first.poll() is None:
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)   # in the middle of chapter 5, as hard as it gets
+    first.wait()
+    done_before = {p.name: (p.stat().st_mtime_ns, json.loads(p.read_text())) for p in chapters.glob("*.json")}
+    assert len(done_before) >= 4, first.stdout.read()
+    second = subprocess.run(_command(out), env=env, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stderr[-3000:]
+    return out, done_before, second.stderr
+
+
+def test_interrupted_lineage_continues_and_reuses_finished_chapters(lineage):
+    out, done_before, log = lineage
+    for name, (mtime, record) in done_before.items():
+        path = out / "chapters" / name
+        assert path.stat().st_mtime_ns == mtime, f"{name} was written again"
+        for run in record["runs"].values():   # and its runs were not retrained: the same weights
+            from aeflow.runs import weights_digest
+            assert weights_digest(out / run["path"]) == run["weights"]
+    assert log.count("finished earlier, reused") == len(done_before)
+    assert "report: " in log and "held" in log
+
+
+def test_report_lists_every_chapter_and_judges_every_claim(lineage):
+    out = lineage[0]
+    report = json.loads((out / "report.json").read_text())
+    assert [c["key"] for c in report["chapters"]] == [c.key for c in CHAPTERS]
+    assert len(report["claims"]) == len(CLAIMS)
+    for claim in report["claims"]:
+        assert claim["verdict"] in ("held", "not held") and any(ch.isdigit() for ch in claim["measured"]), claim
+    assert {g["name"] for g in report["comparison"]} >= {"autoencoder + GMM", "VAE prior", "one-step", "DDPM",
+                                                          "flow matching", "reflow", "DCGAN", "latent flow"}
+    markdown = (out / "report.md").read_text()
+    assert all(c.title in markdown for c in CHAPTERS)
+
+
+def test_report_opens_in_headless_chromium_with_every_image(lineage):
+    """Playwright for Python driving Debian's chromium (installed by .ci/run): fails loudly if the pairing breaks."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is not installed (apt-get install -y chromium; .ci/run does it)"
+    out = lineage[0]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((out / "report.html").as_uri())
+        images = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+        claims = page.locator("#claims + table tr").count()
+        browser.close()
+    assert not errors
+    assert images and all(images)
+    assert claims == len(CLAIMS) + 1
