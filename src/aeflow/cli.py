@@ -377,6 +377,37 @@ def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no
     run_lineage(dataset, budget, out, data_dir, progress=not no_progress)
 
 
+@cli.command()
+@click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False))
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="the address to bind; another one exposes the "
+              "runs to the network")
+@click.option("--no-browser", is_flag=True, help="do not open a browser")
+def explore(folders: tuple[str, ...], port: int, host: str, no_browser: bool) -> None:
+    """Open the explorer on the runs under FOLDERS (default runs/): every panel of the story, driven by the real
+    trained models, with their measured numbers. Needs the extra: pip install 'aeflow[explore]'."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise ConfigError("the explorer needs its extra: pip install 'aeflow[explore]'") from None
+    import webbrowser
+
+    from aeflow.explore.server import create_app
+
+    roots = [Path(f) for f in folders] or [Path("runs")]
+    if not any(r.exists() for r in roots):
+        raise ConfigError("no runs folder here; give the folders of your runs, e.g. "
+                          "aeflow explore runs/lineage-digits-cpu")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"aeflow: warning: binding {host} makes the explorer reachable from the network", err=True)
+    app = create_app(roots)
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
+    click.echo(f"aeflow explorer on {url} (Ctrl-C to stop)")
+    if not no_browser:
+        webbrowser.open(url)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 def _number_list(text: str, option: str, kind: type, minimum: float) -> list:
     """'1,2,4' -> [1, 2, 4], or a ConfigError that names the option."""
     try:

@@ -123,10 +123,6 @@ class MaskedAutoencoder(Model):
         hidden = random_mask(len(x), self.n_patches, self.config.mask_ratio, torch.Generator().manual_seed(0))
         return self.fill_in(x, hidden.to(x.device))
 
-    @classmethod
-    def supports(cls, op: str) -> bool:
-        return op == "reconstruct" or super().supports(op)
-
     def masked_error(self, x: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(squared error on the hidden patches per image, predicted patches)."""
         predicted = self.decode_tokens(self.encode_visible(x, hidden), hidden)

@@ -68,7 +68,7 @@ class Book:
         """FD with its floor, precision/recall, coverage, memorisation, sharpness and diversity of images."""
         n = min(self.budget.n_eval, len(images), len(self.data.test_x))
         scores = score_samples(images, self.data, self.extractor, n, seed)
-        scores["coverage"] = scores["class_entropy"] / scores["max_class_entropy"]
+        scores["coverage"] = max(0.0, scores["class_entropy"] / scores["max_class_entropy"])  # no -0.0
         scores["sharpness"] = sharpness(images[:n])
         scores["diversity"] = diversity(images[:n], self.data.test_x[:n])
         return scores

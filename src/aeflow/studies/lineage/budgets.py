@@ -42,12 +42,12 @@ class Budget:
 FLOW_STEPS = {"euler": (2, 4, 10, 20), "midpoint": (1, 2, 5, 10), "heun": (2, 5, 10)}
 
 _CPU_DIGITS = Budget(
-    name="cpu", n_eval=360, ae_epochs=None, kernel_subset=None, byhand_epochs=30, plane_epochs=60, vae_epochs=60,
-    betas=(0.5, 1.0, 2.0, 4.0), collapse_beta=20.0, unet=(16, 32), onestep_epochs=10, gen_epochs=30,
-    ddpm_timesteps=1000, ddim_steps=(10, 20, 50), flow_steps=FLOW_STEPS, reflow_pairs=3000, reflow_epochs=20,
-    gan_epochs=100, latent_epochs=40, latent_hidden=(256, 256, 256),
-    seconds={"compression": 25, "byhand": 10, "code-space": 25, "density": 10, "vae": 110, "one-step": 20,
-             "ddpm": 90, "flow": 70, "reflow": 80, "gan": 90, "latent": 30})
+    name="cpu", n_eval=360, ae_epochs=None, kernel_subset=None, byhand_epochs=30, plane_epochs=60, vae_epochs=80,
+    betas=(0.5, 1.0, 2.0, 4.0), collapse_beta=20.0, unet=(32, 64), onestep_epochs=10, gen_epochs=40,
+    ddpm_timesteps=1000, ddim_steps=(10, 20, 50), flow_steps=FLOW_STEPS, reflow_pairs=3000, reflow_epochs=25,
+    gan_epochs=150, latent_epochs=40, latent_hidden=(256, 256, 256),
+    seconds={"compression": 10, "byhand": 2, "code-space": 20, "density": 2, "vae": 35, "one-step": 12,
+             "ddpm": 150, "flow": 80, "reflow": 90, "gan": 45, "latent": 8})
 
 _CPU_28 = Budget(
     name="cpu", n_eval=2000, ae_epochs=None, kernel_subset=None, byhand_epochs=0, plane_epochs=10, vae_epochs=10,

@@ -68,6 +68,8 @@ def byhand(book: Book) -> dict:
         test_eps = np.random.default_rng(12345).standard_normal((len(test), 2))
         results[name] = {"final_loss_numpy": final_own, "final_loss_torch": final_twin,
                          "relative_difference": abs(final_own - final_twin) / abs(final_twin),
+                         "early_relative_difference": float(np.max(np.abs(np.subtract(own[:100], twin[:100]))
+                                                                   / np.abs(twin[:100]))),
                          "first_loss": own[0], "test_loss_numpy": model.loss_and_grads(test, test_eps)[0],
                          "steps": len(order), "seconds_numpy": round(own_s, 2), "seconds_torch": round(twin_s, 2)}
         codes[name] = model.encode(test)

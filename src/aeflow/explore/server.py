@@ -1,0 +1,452 @@
+"""The explorer's API (FastAPI): JSON endpoints with an OpenAPI schema and PNG images, each a library call on
+a real trained model. Inputs are validated at the boundary (known run ids only, finite numbers within stated
+bounds, n and steps capped); bad input gets a 4xx with a message. Nothing is written into a run folder."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import torch
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+
+from aeflow.errors import AeflowError
+from aeflow.eval.latent import active_units, interpolate
+from aeflow.models import LatentGenerator
+from aeflow.models import capabilities as cap
+from aeflow.models.denoising import corrupt, psnr
+from aeflow.models.mae import MaskedAutoencoder, random_mask
+from aeflow.models.ordered import keep_prefix
+from aeflow.models.sparse import SparseAutoencoder
+from aeflow.priors import decoded_samples
+from aeflow.runs import SampleRequest, draw
+from aeflow.samplers import choose_sampler
+
+from .runs import Datasets, Run, find_runs
+
+STATIC = Path(__file__).parent / "static"
+MAX_N, MAX_STEPS, MAX_DIM = 64, 200, 4096
+
+Index = Annotated[int, Query(ge=0, le=100_000, description="a test image's index")]
+Seed = Annotated[int, Query(ge=0, le=2 ** 31 - 1)]
+Path2 = Annotated[str, Query(pattern="^(linear|spherical)$")]
+Corruption = Annotated[str, Query(pattern="^(gaussian|salt_pepper|masking)$")]
+
+
+def _finite(name: str, value: float, low: float, high: float) -> float:
+    if not math.isfinite(value) or not low <= value <= high:
+        raise HTTPException(422, f"{name} must be a finite number in [{low:g}, {high:g}], got {value}")
+    return value
+
+
+def _vector(name: str, text: str, length: int, bound: float = 50.0) -> torch.Tensor:
+    try:
+        values = [float(v) for v in text.split(",")] if text else []
+    except ValueError:
+        raise HTTPException(422, f"{name} must be comma-separated numbers") from None
+    if len(values) != length:
+        raise HTTPException(422, f"{name} needs {length} numbers (the code size), got {len(values)}")
+    for v in values:
+        _finite(name, v, -bound, bound)
+    return torch.tensor([values])
+
+
+def png(images: torch.Tensor, columns: int | None = None, size: int = 96) -> Response:
+    """(N, C, H, W) in [0, 1] tiled in rows of `columns`, each image scaled to about `size` pixels."""
+    images = images.detach().float().clamp(0, 1).mean(1).cpu()
+    n, h, w = images.shape
+    columns = columns or n
+    rows = math.ceil(n / columns)
+    scale = max(1, size // max(h, w))
+    canvas = np.ones((rows * (h + 1) - 1, columns * (w + 1) - 1))
+    for i in range(n):
+        r, c = divmod(i, columns)
+        canvas[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = 1 - images[i].numpy()
+    picture = Image.fromarray((canvas * 255).astype(np.uint8)).resize(
+        (canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return Response(buffer.getvalue(), media_type="image/png")
+
+
+def create_app(folders: list[Path]) -> FastAPI:
+    runs = find_runs(folders)
+    datasets = Datasets()
+    app = FastAPI(title="aeflow explorer", version="1", description="Every panel of the story on real trained runs.")
+
+    @app.exception_handler(AeflowError)
+    async def _aeflow_error(request: Request, error: AeflowError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=400)
+
+    def get(run_id: str, *needs: type) -> Run:
+        if run_id not in runs:
+            raise HTTPException(404, f"no run {run_id!r}; GET /api/runs lists them")
+        run = runs[run_id]
+        for protocol in needs:
+            if not isinstance(run.model, protocol):
+                raise HTTPException(400, f"{run.name} ({run.family}) cannot do this: it is not {protocol.__name__}")
+        return run
+
+    def image(run: Run, index: int) -> torch.Tensor:
+        data = datasets(run)
+        if index >= len(data.test_x):
+            raise HTTPException(422, f"index must be < {len(data.test_x)} (the test split)")
+        return data.test_x[index:index + 1]
+
+    def check_image_data(run: Run) -> None:
+        if not datasets(run).is_image:
+            raise HTTPException(400, f"{run.name} is trained on {run.dataset}, which is not images")
+
+    @app.get("/api/runs", summary="Every run found, with its family, capabilities, samplers and measured numbers")
+    def list_runs() -> list[dict[str, Any]]:
+        return [r.describe() for r in runs.values()]
+
+    @app.get("/api/runs/{run_id}/image.png", response_class=Response, summary="A test image, or its reconstruction")
+    def test_image(run_id: str, index: Index = 0, recon: bool = False) -> Response:
+        run = get(run_id, cap.Reconstructs) if recon else get(run_id)
+        check_image_data(run)
+        x = image(run, index)
+        with torch.no_grad():
+            return png(run.model.reconstruct(x) if recon else x)
+
+    @app.get("/api/runs/{run_id}/codes", summary="Test codes (first two dimensions) and labels, for the plane")
+    def codes(run_id: str, n: Annotated[int, Query(ge=1, le=2000)] = 500) -> dict[str, Any]:
+        run = get(run_id, cap.Encodes)
+        data = datasets(run)
+        with torch.no_grad():
+            z = run.model.encode(data.test_x[:n]).flatten(1)
+        labels = data.test_y[:n].tolist() if data.test_y is not None else [0] * len(z)
+        return {"points": z[:, :2].tolist(), "labels": labels, "code_dim": int(z.shape[1]),
+                "classes": list(data.classes) or sorted(set(labels))}
+
+    @app.get("/api/runs/{run_id}/decode.png", response_class=Response, summary="Decode one code z")
+    def decode(run_id: str, z: str) -> Response:
+        run = get(run_id, cap.Encodes)
+        with torch.no_grad():
+            return png(run.model.decode(_vector("z", z, run.describe()["code_dim"])), size=160)
+
+    @app.get("/api/runs/{run_id}/manifold.png", response_class=Response,
+             summary="The decoder over a grid of the 2-D code plane (2nd-98th percentiles of the test codes)")
+    def manifold(run_id: str, size: Annotated[int, Query(ge=2, le=20)] = 10) -> Response:
+        run = get(run_id, cap.Encodes)
+        if run.describe()["code_dim"] != 2:
+            raise HTTPException(400, f"{run.name} has {run.describe()['code_dim']}-d codes; the plane needs 2")
+        with torch.no_grad():
+            z = run.model.encode(datasets(run).test_x)
+            lo, hi = z.quantile(0.02, 0), z.quantile(0.98, 0)
+            g0, g1 = torch.linspace(float(lo[0]), float(hi[0]), size), torch.linspace(float(lo[1]), float(hi[1]), size)
+            grid = torch.stack(torch.meshgrid(g1.flip(0), g0, indexing="ij"), -1).reshape(-1, 2)[:, [1, 0]]
+            return png(run.model.decode(grid), columns=size, size=48)
+
+    @app.get("/api/runs/{run_id}/interpolate.png", response_class=Response,
+             summary="Decoded codes on the line (or great circle) between two test images' codes")
+    def interpolation(run_id: str, a: Index = 0, b: Index = 1, mode: Path2 = "linear",
+                      steps: Annotated[int, Query(ge=2, le=16)] = 8) -> Response:
+        run = get(run_id, cap.Encodes)
+        with torch.no_grad():
+            za, zb = run.model.encode(image(run, a)), run.model.encode(image(run, b))
+            return png(run.model.decode(interpolate(za[0], zb[0], steps, mode)), size=64)
+
+    @app.get("/api/runs/{run_id}/perturb.png", response_class=Response,
+             summary="A test image, its reconstruction, and the decoded code with noise added and last dims zeroed")
+    def perturb(run_id: str, index: Index = 0, scale: float = 0.1, zero: Annotated[int, Query(ge=0, le=MAX_DIM)] = 0,
+                seed: Seed = 0) -> Response:
+        run = get(run_id, cap.Encodes)
+        _finite("scale", scale, 0, 10)
+        x = image(run, index)
+        with torch.no_grad():
+            z = run.model.encode(x).flatten(1)
+            if zero > z.shape[1]:
+                raise HTTPException(422, f"zero must be <= {z.shape[1]} (the code size)")
+            noisy = z + scale * torch.randn(z.shape, generator=torch.Generator().manual_seed(seed))
+            if zero:
+                noisy[:, -zero:] = 0
+            return png(torch.cat([x, run.model.decode(z), run.model.decode(noisy)]), size=96)
+
+    @app.get("/api/runs/{run_id}/samples.png", response_class=Response,
+             summary="n samples: the model's sampler (any, with its options) or a code prior, seeded")
+    def samples(run_id: str, source: Annotated[str, Query(pattern="^(model|normal|gmm|categorical)$")] | None = None,
+                sampler: str | None = None, steps: Annotated[int, Query(ge=1, le=MAX_STEPS)] | None = None,
+                eta: float | None = None, shift: float | None = None, churn: float | None = None,
+                n: Annotated[int, Query(ge=1, le=MAX_N)] = 16, seed: Seed = 0, temperature: float = 1.0) -> Response:
+        run = get(run_id)
+        check_image_data(run)
+        _finite("temperature", temperature, 0, 5)
+        options = {k: _finite(k, v, 0, 100) for k, v in (("eta", eta), ("shift", shift), ("churn", churn))
+                   if v is not None}
+        if steps is not None:
+            options["steps"] = steps
+        source = source or run.describe()["default_source"] or "normal"
+        _check_cost(run, sampler, n)
+        if source != "model":
+            run.prior(source, datasets(run))
+            prior = run.priors[source]
+            images = decoded_samples(run.model, prior, n, torch.Generator().manual_seed(seed), temperature)
+        else:
+            images, _ = draw(run.model, run.path, SampleRequest("model", sampler, options, n, seed, temperature))
+        return png(images, columns=8, size=64)
+
+    @app.get("/api/runs/{run_id}/posterior", summary="q(z|x) of chosen test images in two chosen dimensions")
+    def posterior(run_id: str, indices: Annotated[str, Query(max_length=200)] = "0,1,2",
+                  dims: Annotated[str, Query(max_length=20)] = "0,1") -> dict[str, Any]:
+        run = get(run_id, cap.HasPosterior)
+        chosen = [int(_finite("index", float(i), 0, 100_000)) for i in _ints("indices", indices, 1, 12)]
+        d = _ints("dims", dims, 2, 2)
+        latent = run.describe()["code_dim"]
+        if max(d) >= latent:
+            raise HTTPException(422, f"dims must be < {latent}")
+        with torch.no_grad():
+            mu, logvar = run.model.posterior(torch.cat([image(run, i) for i in chosen]))
+        return {"mu": mu[:, d].tolist(), "sigma": (0.5 * logvar[:, d]).exp().tolist(), "indices": chosen, "dims": d}
+
+    @app.get("/api/runs/{run_id}/epsilon.png", response_class=Response,
+             summary="Decode z = mu + sigma * eps (the posterior of a test image) and z = eps (the prior)")
+    def epsilon(run_id: str, eps: str, index: Index = 0) -> Response:
+        run = get(run_id, cap.HasPosterior)
+        e = _vector("eps", eps, run.describe()["code_dim"], bound=5)
+        with torch.no_grad():
+            mu, logvar = run.model.posterior(image(run, index))
+            z = torch.cat([mu + (0.5 * logvar).exp() * e, e])
+            return png(torch.cat([image(run, index), run.model.decode(z)]), size=110)
+
+    @app.get("/api/runs/{run_id}/traverse.png", response_class=Response,
+             summary="One code dimension swept over +-span standard deviations of the test codes, the others held")
+    def traverse(run_id: str, index: Index = 0, dim: Annotated[int, Query(ge=0, le=MAX_DIM)] = 0,
+                 span: float = 3.0, steps: Annotated[int, Query(ge=2, le=16)] = 9) -> Response:
+        run = get(run_id, cap.Encodes)
+        _finite("span", span, 0, 10)
+        with torch.no_grad():
+            codes = run.model.encode(datasets(run).test_x[:500]).flatten(1)
+            if dim >= codes.shape[1]:
+                raise HTTPException(422, f"dim must be < {codes.shape[1]}")
+            z = run.model.encode(image(run, index)).flatten(1).repeat(steps, 1)
+            z[:, dim] = codes[:, dim].mean() + torch.linspace(-span, span, steps) * codes[:, dim].std()
+            return png(run.model.decode(z), size=64)
+
+    @app.get("/api/runs/{run_id}/activity", summary="Per-dimension activity (and KL for a VAE): active units")
+    def activity(run_id: str) -> dict[str, Any]:
+        run = get(run_id, cap.Encodes)
+        return active_units(run.model, datasets(run).test_x[:1000])
+
+    @app.get("/api/runs/{run_id}/prefix", summary="An ordered code cut to its first k units: error and compression")
+    def prefix(run_id: str, index: Index = 0, k: Annotated[int, Query(ge=1, le=MAX_DIM)] = 1) -> dict[str, Any]:
+        run, x, z = _prefix_inputs(run_id, index, k)
+        with torch.no_grad():
+            error = float((run.model.decode(keep_prefix(z, k)) - x).pow(2).sum())
+        return {"k": k, "code_dim": int(z.shape[1]), "error": error, "compression": x[0].numel() / k}
+
+    @app.get("/api/runs/{run_id}/prefix.png", response_class=Response, summary="The test image and its k-prefix "
+                                                                                "reconstruction")
+    def prefix_png(run_id: str, index: Index = 0, k: Annotated[int, Query(ge=1, le=MAX_DIM)] = 1) -> Response:
+        run, x, z = _prefix_inputs(run_id, index, k)
+        with torch.no_grad():
+            return png(torch.cat([x, run.model.decode(keep_prefix(z, k))]), size=128)
+
+    def _prefix_inputs(run_id: str, index: int, k: int):
+        run = get(run_id, cap.Encodes)
+        x = image(run, index)
+        with torch.no_grad():
+            z = run.model.encode(x).flatten(1)
+        if k > z.shape[1]:
+            raise HTTPException(422, f"k must be <= {z.shape[1]} (the code size)")
+        return run, x, z
+
+    @app.get("/api/runs/{run_id}/sparse", summary="The k largest activations of a sparse code: atoms and error")
+    def sparse(run_id: str, index: Index = 0, k: Annotated[int, Query(ge=1, le=MAX_DIM)] = 8) -> dict[str, Any]:
+        run, x, z = _sparse_inputs(run_id, index, k)
+        active = z[0].nonzero().flatten()
+        with torch.no_grad():
+            error = float((run.model.decode(z) - x).pow(2).sum())
+        order = active[z[0, active].argsort(descending=True)]
+        return {"k": k, "active": order.tolist(), "values": z[0, order].tolist(), "error": error,
+                "code_dim": int(z.shape[1])}
+
+    @app.get("/api/runs/{run_id}/sparse.png", response_class=Response,
+             summary="The test image, its top-k reconstruction, then its active atoms (largest first)")
+    def sparse_png(run_id: str, index: Index = 0, k: Annotated[int, Query(ge=1, le=MAX_DIM)] = 8) -> Response:
+        run, x, z = _sparse_inputs(run_id, index, k)
+        active = z[0].nonzero().flatten()
+        order = active[z[0, active].argsort(descending=True)][:14]
+        with torch.no_grad():
+            atoms = run.model.unit_dictionary().T.reshape(-1, *run.model.input_shape)[order]
+            low, high = atoms.amin((1, 2, 3), keepdim=True), atoms.amax((1, 2, 3), keepdim=True)
+            atoms = (atoms - low) / (high - low).clamp_min(1e-8)
+            return png(torch.cat([x, run.model.decode(z), atoms]), size=64)
+
+    def _sparse_inputs(run_id: str, index: int, k: int):
+        run = get(run_id)
+        if not isinstance(run.model, SparseAutoencoder):
+            raise HTTPException(400, f"{run.name} is not a sparse autoencoder")
+        if k > run.model.config.code_dim:
+            raise HTTPException(422, f"k must be <= {run.model.config.code_dim}")
+        x = image(run, index)
+        with torch.no_grad():
+            return run, x, run.model.encode(x, k)
+
+    @app.get("/api/runs/{run_id}/denoise", summary="PSNR of the corrupted and the denoised test image")
+    def denoise(run_id: str, index: Index = 0, kind: Corruption = "gaussian", level: float = 0.3,
+                seed: Seed = 0) -> dict[str, float]:
+        x, noisy, clean = _denoise(run_id, index, kind, level, seed)
+        return {"psnr_corrupted": psnr(noisy, x), "psnr_denoised": psnr(clean, x)}
+
+    @app.get("/api/runs/{run_id}/denoise.png", response_class=Response, summary="Clean, corrupted, denoised")
+    def denoise_png(run_id: str, index: Index = 0, kind: Corruption = "gaussian", level: float = 0.3,
+                    seed: Seed = 0) -> Response:
+        return png(torch.cat(_denoise(run_id, index, kind, level, seed)), size=128)
+
+    def _denoise(run_id: str, index: int, kind: str, level: float, seed: int):
+        run = get(run_id, cap.Reconstructs)
+        _finite("level", level, 0, 1)
+        x = image(run, index)
+        noisy = corrupt(x, kind, level, torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            return x, noisy, run.model.reconstruct(noisy).clamp(0, 1)
+
+    @app.get("/api/runs/{run_id}/codebook", summary="A VQ-VAE's codebook in 2-D (PCA) with its usage on test images")
+    def codebook(run_id: str) -> dict[str, Any]:
+        run = get(run_id, cap.Tokenizes)
+        book = run.model.codebook.detach()
+        centred = book - book.mean(0)
+        points = centred @ torch.linalg.svd(centred, full_matrices=False)[2][:2].T
+        with torch.no_grad():
+            tokens = run.model.tokens(datasets(run).test_x[:1000])
+        usage = torch.bincount(tokens.flatten(), minlength=run.model.codebook_size).float()
+        return {"points": points.tolist(), "usage": (usage / usage.sum()).tolist(), "grid": list(run.model.token_grid)}
+
+    @app.get("/api/runs/{run_id}/tokens", summary="A test image's token map")
+    def tokens(run_id: str, index: Index = 0) -> dict[str, Any]:
+        run = get(run_id, cap.Tokenizes)
+        with torch.no_grad():
+            return {"tokens": run.model.tokens(image(run, index))[0].tolist(), "grid": list(run.model.token_grid),
+                    "codebook_size": run.model.codebook_size}
+
+    @app.get("/api/runs/{run_id}/swap.png", response_class=Response,
+             summary="The image decoded from its tokens with the token at one position swapped")
+    def swap(run_id: str, index: Index = 0, position: Annotated[int, Query(ge=0, le=MAX_DIM)] = 0,
+             code: Annotated[int, Query(ge=0, le=100_000)] = 0) -> Response:
+        run = get(run_id, cap.Tokenizes)
+        with torch.no_grad():
+            t = run.model.tokens(image(run, index))
+            if position >= t.shape[1] or code >= run.model.codebook_size:
+                raise HTTPException(422, f"position must be < {t.shape[1]} and code < {run.model.codebook_size}")
+            swapped = t.clone()
+            swapped[0, position] = code
+            return png(torch.cat([image(run, index), run.model.decode_tokens(t), run.model.decode_tokens(swapped)]),
+                       size=128)
+
+    @app.get("/api/runs/{run_id}/mask.png", response_class=Response,
+             summary="A masked autoencoder at a mask ratio: the visible patches, then the hidden ones filled in")
+    def mask(run_id: str, index: Index = 0, ratio: float = 0.75, seed: Seed = 0) -> Response:
+        run = get(run_id)
+        if not isinstance(run.model, MaskedAutoencoder):
+            raise HTTPException(400, f"{run.name} is not a masked autoencoder")
+        _finite("ratio", ratio, 0, 0.95)
+        x = image(run, index)
+        model = run.model
+        hidden = random_mask(1, model.n_patches, ratio, torch.Generator().manual_seed(seed))
+        with torch.no_grad():
+            shown = model.unpatchify(torch.where(hidden[..., None], torch.full_like(model.patchify(x), 0.5),
+                                                 model.patchify(x)))
+            return png(torch.cat([x, shown, model.fill_in(x, hidden)]), size=128)
+
+    @app.get("/api/runs/{run_id}/trajectory.png", response_class=Response,
+             summary="Every step of a sampler from one noise: x_t (top row) and the clean-image estimate (bottom)")
+    def trajectory(run_id: str, sampler: str | None = None, steps: Annotated[int, Query(ge=1, le=50)] = 10,
+                   seed: Seed = 0, columns: Annotated[int, Query(ge=2, le=20)] = 10,
+                   frame: Annotated[int, Query(ge=0, le=10_000)] | None = None) -> Response:
+        run = get(run_id, cap.NoiseToData)
+        choice = choose_sampler(run.model, sampler, {"steps": steps})
+        _check_cost(run, choice.name, 1)
+        noise = run.model.noise(1, torch.Generator().manual_seed(seed))
+        frames = list(choice.sampler.iterate(run.model, noise, choice.options, torch.Generator().manual_seed(seed)))
+        if frame is not None and frame >= len(frames):
+            raise HTTPException(422, f"frame must be < {len(frames)} (the sampler's steps)")
+        keep = [frame] if frame is not None else sorted(
+            {round(i * (len(frames) - 1) / (columns - 1)) for i in range(columns)})
+        with torch.no_grad():
+            xt = torch.cat([run.model.to_data_space(frames[i].x) for i in keep])
+            x0 = torch.cat([run.model.to_data_space(frames[i].x0) for i in keep])
+        return png(torch.cat([xt, x0]), columns=len(keep), size=128 if frame is not None else 64)
+
+    @app.get("/api/runs/{run_id}/sweep", summary="The run's FD-vs-NFE points (its `aeflow sweep steps` files)")
+    def sweep(run_id: str) -> list[dict[str, Any]]:
+        run = get(run_id)
+        rows = []
+        for path in sorted(run.path.glob("steps-sweep*/steps_sweep.json")):
+            rows += [{k: r.get(k) for k in ("sampler", "steps", "nfe", "fd", "fd_real_floor", "n")}
+                     for r in json.loads(path.read_text())]
+        return rows
+
+    @app.get("/api/runs/{run_id}/pipeline", summary="A latent generator's stages with their real tensor shapes")
+    def pipeline(run_id: str) -> dict[str, Any]:
+        model = _latent(run_id)
+        return {"noise": [model.code_dim], "latent": [model.code_dim], "image": list(model.input_shape),
+                "compression": model.compression, "autoencoder": model.config.autoencoder.get("model")}
+
+    @app.get("/api/runs/{run_id}/pipeline.png", response_class=Response,
+             summary="Noise latent, denoised latent (as grey bars), and the decoded image")
+    def pipeline_png(run_id: str, seed: Seed = 0, steps: Annotated[int, Query(ge=1, le=50)] = 10) -> Response:
+        model = _latent(run_id)
+        choice = choose_sampler(model, None, {"steps": steps})
+        noise = model.noise(1, torch.Generator().manual_seed(seed))
+        latent, _ = choice.sampler.run(model, noise, choice.options, torch.Generator().manual_seed(seed))
+        side = model.input_shape[-1]
+
+        def bars(v: torch.Tensor) -> torch.Tensor:   # a code as a strip of grey levels, one column per dimension
+            level = ((v.clamp(-3, 3) + 3) / 6).repeat_interleave(max(1, side // v.shape[1]), 1)[:, :side]
+            return torch.nn.functional.pad(level, (0, side - level.shape[1]), value=1.0).expand(side, side)[None, None]
+
+        with torch.no_grad():
+            return png(torch.cat([bars(noise), bars(latent), model.to_data_space(latent)]), size=128)
+
+    @app.get("/api/swissroll", summary="The Swiss roll's test points and the PCA and autoencoder embeddings")
+    def swissroll() -> dict[str, Any]:
+        found = {r.name.split("/")[-1]: r for r in runs.values() if r.dataset == "swissroll"}
+        if not {"pca", "autoencoder"} <= set(found):
+            raise HTTPException(404, "no Swiss roll runs; make them with `aeflow reproduce swissroll`")
+        from sklearn.manifold import trustworthiness
+
+        data = datasets(found["pca"])
+        x = data.test_x[:600]
+        out = {"points": x.tolist(), "t": data.test_y[:600].tolist()}
+        for name in ("pca", "autoencoder"):
+            with torch.no_grad():
+                e = found[name].model.encode(x)
+            out[name] = e.tolist()
+            out[f"{name}_trustworthiness"] = float(trustworthiness(x.numpy(), e.numpy(), n_neighbors=10))
+        return out
+
+    def _latent(run_id: str) -> LatentGenerator:
+        run = get(run_id)
+        if not isinstance(run.model, LatentGenerator):
+            raise HTTPException(400, f"{run.name} is not a latent generator")
+        return run.model
+
+    def _check_cost(run: Run, sampler: str | None, n: int) -> None:
+        """Ancestral DDPM runs every one of its T steps: keep it to a few images."""
+        if (sampler or run.describe()["default_source"]) == "ddpm" and n > 8:
+            raise HTTPException(422, "the ddpm sampler runs all its T steps: n must be <= 8 here")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _ints(name: str, text: str, least: int, most: int) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise HTTPException(422, f"{name} must be comma-separated integers") from None
+    if not least <= len(values) <= most or min(values) < 0:
+        raise HTTPException(422, f"{name} needs {least}..{most} non-negative integers")
+    return values

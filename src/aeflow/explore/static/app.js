@@ -1,0 +1,429 @@
+// aeflow explorer: every panel drives a real trained run through the API; the view is kept in the URL hash.
+"use strict";
+
+const state = Object.fromEntries(new URLSearchParams(location.hash.slice(1)));
+let RUNS = [];
+const $ = (tag, attrs = {}, ...children) => {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) k.startsWith("on") ? el.addEventListener(k.slice(2), v) : el.setAttribute(k, v);
+  for (const c of children) el.append(c);
+  return el;
+};
+const api = async (path) => {
+  const r = await fetch(path);
+  if (!r.ok) throw new Error((await r.json()).detail);
+  return r.json();
+};
+const num = (v, d = 2) => (v === null || v === undefined ? "—" : Number(v).toFixed(d));
+const has = (run, c) => run.capabilities.includes(c);
+function save() { location.hash = new URLSearchParams(state).toString(); }
+function setState(key, value) { state[key] = String(value); save(); }
+
+// One control: a slider, a select or a number box, bound to a key of the URL state.
+function slider(key, label, min, max, step, value, onchange) {
+  if (state[key] === undefined) state[key] = value;
+  const out = $("span", {}, state[key]);
+  const input = $("input", {type: "range", min, max, step, value: state[key], "data-key": key,
+    oninput: (e) => { out.textContent = e.target.value; setState(key, e.target.value); onchange(); }});
+  return $("label", {}, label, input, out);
+}
+function select(key, label, options, value, onchange) {
+  if (state[key] === undefined || !options.some(([v]) => String(v) === state[key])) state[key] = value;
+  const el = $("select", {"data-key": key, onchange: (e) => { setState(key, e.target.value); onchange(); }},
+    ...options.map(([v, text]) => { const o = $("option", {value: v}, text); if (String(v) === state[key]) o.selected = true; return o; }));
+  return $("label", {}, label, el);
+}
+function button(label, onclick) { return $("button", {onclick}, label); }
+function view(id) { return $("img", {class: "view", id, alt: id}); }
+function show(id, url) { document.getElementById(id).src = url; }
+function numbers(run) {
+  const n = run.numbers;
+  const parts = [`${run.name} (${run.family})`];
+  if (n.fd !== null) parts.push(`FD ${num(n.fd)} (floor ${num(n.fd_real_floor)}), precision ${num(n.precision)}, recall ${num(n.recall)}`);
+  if (n.test_recon_error !== null) parts.push(`test reconstruction error ${num(n.test_recon_error, 3)}`);
+  if (n.elbo !== null) parts.push(`ELBO ${num(n.elbo)} nats`);
+  if (n.test_kl !== null) parts.push(`test KL ${num(n.test_kl)}, recon ${num(n.test_recon)} nats`);
+  return $("div", {class: "numbers", id: "numbers"}, parts.join(" · "));
+}
+function runSelect(runs, onchange, key = "run") {
+  return select(key, "run", runs.map((r) => [r.id, r.name]), runs[0].id, onchange);
+}
+const current = (runs, key = "run") => runs.find((r) => r.id === state[key]) || runs[0];
+
+// Panels: which runs each needs, and how to draw it.
+const PANELS = [
+  {key: "plane", title: "Latent plane", needs: (r) => has(r, "encodes") && r.code_dim === 2,
+   hint: "aeflow train vae -d digits -m latent_dim=2", draw: planePanel},
+  {key: "codespace", title: "Code-space experiments", needs: (r) => has(r, "encodes"),
+   hint: "aeflow train autoencoder -d digits", draw: codespacePanel},
+  {key: "gallery", title: "Generation gallery", needs: (r) => r.sources.length > 0 && r.shape.length === 3,
+   hint: "aeflow train vae -d digits", draw: galleryPanel},
+  {key: "beta", title: "Beta", needs: (r) => r.family === "vae" && r.beta !== null, min: 2,
+   hint: "aeflow sweep beta --values 0.5,1,4 -d digits", draw: betaPanel},
+  {key: "cloud", title: "Gaussian cloud", needs: (r) => has(r, "posterior"),
+   hint: "aeflow train vae -d digits", draw: cloudPanel},
+  {key: "traversal", title: "Traversals", needs: (r) => has(r, "encodes"),
+   hint: "aeflow train vae -d digits", draw: traversalPanel},
+  {key: "prefix", title: "Prefix slider", needs: (r) => r.family === "ordered-ae",
+   hint: "aeflow train ordered-ae -d digits", draw: prefixPanel},
+  {key: "sparse", title: "Sparse dictionary", needs: (r) => r.family === "sparse-ae",
+   hint: "aeflow train sparse-ae -d digits -m sparsity=topk -m k=16", draw: sparsePanel},
+  {key: "denoiser", title: "Denoiser", needs: (r) => r.family === "denoising-ae",
+   hint: "aeflow train denoising-ae -d digits", draw: denoiserPanel},
+  {key: "vq", title: "Vector quantisation", needs: (r) => has(r, "tokens"),
+   hint: "aeflow train vq-vae -d digits", draw: vqPanel},
+  {key: "mask", title: "Mask ratio", needs: (r) => r.family === "mae",
+   hint: "aeflow train mae -d mnist --data-dir DIR", draw: maskPanel},
+  {key: "swissroll", title: "Swiss roll", needs: (r) => r.dataset === "swissroll", min: 2,
+   hint: "aeflow reproduce swissroll", draw: swissrollPanel},
+  {key: "noise", title: "Noise to data", needs: (r) => r.samplers.length > 0,
+   hint: "aeflow train flow -d digits", draw: noisePanel},
+  {key: "pipeline", title: "Latent pipeline", needs: (r) => r.family === "latent-flow",
+   hint: "aeflow train latent-flow -d digits -m autoencoder_run=RUN", draw: pipelinePanel},
+];
+
+function planePanel(main, runs) {
+  const canvas = $("canvas", {width: 420, height: 420, id: "plane"});
+  let data = null;
+  const redraw = async () => {
+    const run = current(runs);
+    data = await api(`/api/runs/${run.id}/codes?n=800`);
+    const xs = data.points.map((p) => p[0]), ys = data.points.map((p) => p[1]);
+    data.box = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, 420, 420);
+    data.points.forEach((p, i) => {
+      const [x, y] = toCanvas(p);
+      ctx.fillStyle = `hsl(${(data.labels[i] * 36) % 360} 70% 45%)`;
+      ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
+    });
+    document.getElementById("numbers").replaceWith(numbers(run));
+    show("manifold", `/api/runs/${run.id}/manifold.png?size=10`);
+    interp();
+  };
+  const toCanvas = ([x, y]) => [10 + (x - data.box[0]) / (data.box[1] - data.box[0]) * 400,
+                                410 - (y - data.box[2]) / (data.box[3] - data.box[2]) * 400];
+  canvas.addEventListener("click", (e) => {
+    const r = canvas.getBoundingClientRect();
+    const x = data.box[0] + (e.clientX - r.left - 10) / 400 * (data.box[1] - data.box[0]);
+    const y = data.box[2] + (410 - (e.clientY - r.top)) / 400 * (data.box[3] - data.box[2]);
+    setState("z", `${x.toFixed(3)},${y.toFixed(3)}`);
+    show("decoded", `/api/runs/${current(runs).id}/decode.png?z=${state.z}`);
+  });
+  const interp = () => show("interp", `/api/runs/${current(runs).id}/interpolate.png?a=${state.a}&b=${state.b}&mode=${state.mode}`);
+  main.append($("div", {class: "controls"}, runSelect(runs, redraw), slider("a", "image A", 0, 300, 1, 0, interp),
+    slider("b", "image B", 0, 300, 1, 1, interp), select("mode", "path", [["linear", "linear"], ["spherical", "spherical"]], "linear", interp)),
+    numbers(current(runs)),
+    $("div", {class: "row"}, canvas, $("div", {}, $("p", {class: "caption"}, "Click the plane: that code, decoded."), view("decoded"),
+      $("p", {class: "caption"}, "Decoded grid over the plane."), view("manifold"))),
+    $("p", {class: "caption"}, "Interpolation between the codes of test images A and B:"), view("interp"));
+  redraw().then(() => { if (state.z) show("decoded", `/api/runs/${current(runs).id}/decode.png?z=${state.z}`); });
+}
+
+function codespacePanel(main, runs) {
+  const update = () => {
+    const run = current(runs);
+    show("perturb", `/api/runs/${run.id}/perturb.png?index=${state.index}&scale=${state.scale}&zero=${Math.min(state.zero, run.code_dim)}&seed=${state.seed}`);
+    show("random", `/api/runs/${run.id}/samples.png?source=normal&n=16&seed=${state.seed}`);
+    document.getElementById("numbers").replaceWith(numbers(run));
+  };
+  main.append($("div", {class: "controls"}, runSelect(runs, update), slider("index", "test image", 0, 300, 1, 0, update),
+    slider("scale", "noise scale", 0, 3, 0.05, 0.1, update), slider("zero", "zero last k", 0, 64, 1, 0, update),
+    slider("seed", "seed", 0, 99, 1, 0, update)), numbers(current(runs)),
+    $("p", {class: "caption"}, "Test image, its reconstruction, and the decoded code with noise added and the last k dimensions zeroed:"),
+    view("perturb"), $("p", {class: "caption"}, "Pure N(0, I) codes, decoded:"), view("random"));
+  update();
+}
+
+function galleryPanel(main, runs) {
+  const update = () => {
+    const run = current(runs);
+    const source = run.sources.includes(state.source) ? state.source : run.sources[0];
+    show("gallery", `/api/runs/${run.id}/samples.png?source=${source}&n=32&seed=${state.seed}&temperature=${state.temperature}`);
+    document.getElementById("numbers").replaceWith(numbers(run));
+  };
+  const run = current(runs);
+  main.append($("div", {class: "controls"}, runSelect(runs, () => { draw("gallery"); }),
+    select("source", "source", run.sources.map((s) => [s, s]), run.sources[0], update),
+    slider("temperature", "temperature", 0, 2, 0.05, 1, update),
+    button("reseed", () => { setState("seed", Math.floor(Math.random() * 1e6)); update(); })),
+    numbers(run), view("gallery"));
+  if (state.seed === undefined) state.seed = 0;
+  update();
+}
+
+function betaPanel(main, runs) {
+  runs = [...runs].sort((a, b) => a.beta - b.beta);
+  const canvas = $("canvas", {width: 380, height: 260, id: "rd"});
+  const update = () => {
+    const run = runs[Number(state.beta_index) || 0];
+    document.getElementById("betalabel").textContent = `beta = ${run.beta}`;
+    show("beta_recon", `/api/runs/${run.id}/image.png?index=${state.index}&recon=true`);
+    show("beta_samples", `/api/runs/${run.id}/samples.png?n=16&seed=0`);
+    document.getElementById("numbers").replaceWith(numbers(run));
+    const pts = runs.map((r) => [r.numbers.test_kl, r.numbers.test_recon]);
+    const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
+    const sx = (v) => 30 + (v - Math.min(...xs)) / ((Math.max(...xs) - Math.min(...xs)) || 1) * 320;
+    const sy = (v) => 230 - (v - Math.min(...ys)) / ((Math.max(...ys) - Math.min(...ys)) || 1) * 200;
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, 380, 260);
+    ctx.fillText("rate (KL) →   distortion ↑", 30, 252);
+    pts.forEach((p, i) => { ctx.fillStyle = i === (Number(state.beta_index) || 0) ? "#c0392b" : "#2e86c1";
+      ctx.beginPath(); ctx.arc(sx(p[0]), sy(p[1]), i === (Number(state.beta_index) || 0) ? 7 : 4, 0, 7); ctx.fill(); });
+  };
+  main.append($("div", {class: "controls"}, slider("beta_index", "beta (index)", 0, runs.length - 1, 1, 0, update),
+    $("strong", {id: "betalabel"}), slider("index", "test image", 0, 300, 1, 0, update)), numbers(runs[0]),
+    $("div", {class: "row"}, canvas, $("div", {}, $("p", {class: "caption"}, "A test image's reconstruction:"), view("beta_recon"),
+      $("p", {class: "caption"}, "Prior samples:"), view("beta_samples"))));
+  update();
+}
+
+function cloudPanel(main, runs) {
+  const canvas = $("canvas", {width: 360, height: 360, id: "cloud"});
+  const epsBox = $("div", {class: "controls", id: "eps"});
+  const update = async () => {
+    const run = current(runs);
+    const post = await api(`/api/runs/${run.id}/posterior?indices=${state.indices}&dims=${state.d1},${state.d2}`);
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, 360, 360);
+    const s = (v) => 180 + v * 50;
+    for (const r of [1, 2, 3]) { ctx.strokeStyle = "#bbb"; ctx.beginPath(); ctx.ellipse(180, 180, r * 50, r * 50, 0, 0, 7); ctx.stroke(); }
+    post.mu.forEach((m, i) => {
+      ctx.strokeStyle = ctx.fillStyle = `hsl(${i * 70} 70% 45%)`;
+      ctx.beginPath(); ctx.ellipse(s(m[0]), 360 - s(m[1]), post.sigma[i][0] * 50, post.sigma[i][1] * 50, 0, 0, 7); ctx.stroke();
+      ctx.fillRect(s(m[0]) - 2, 360 - s(m[1]) - 2, 4, 4);
+    });
+    document.getElementById("numbers").replaceWith(numbers(run));
+    decodeEps();
+  };
+  const decodeEps = () => {
+    const run = current(runs);
+    const eps = Array.from({length: run.code_dim}, (_, i) => state[`e${i}`] || 0).join(",");
+    show("epsilon", `/api/runs/${run.id}/epsilon.png?index=${state.indices.split(",")[0]}&eps=${eps}`);
+  };
+  const run = current(runs);
+  if (state.indices === undefined) state.indices = "0,1,2";
+  for (let i = 0; i < Math.min(run.code_dim, 8); i++) epsBox.append(slider(`e${i}`, `eps ${i}`, -3, 3, 0.1, 0, decodeEps));
+  const dims = Array.from({length: run.code_dim}, (_, i) => [i, `z${i}`]);
+  main.append($("div", {class: "controls"}, runSelect(runs, () => draw("cloud")), select("d1", "x axis", dims, 0, update),
+    select("d2", "y axis", dims, Math.min(1, run.code_dim - 1), update),
+    $("label", {}, "images", $("input", {value: state.indices, size: 10, onchange: (e) => { setState("indices", e.target.value); update(); }}))),
+    numbers(run), $("div", {class: "row"}, canvas, $("div", {},
+      $("p", {class: "caption"}, "q(z|x) of the chosen test images (mean and one standard deviation) over the prior's 1-3 sigma circles. Below: the first image, z = mu + sigma * eps from its posterior, and z = eps from the prior."),
+      view("epsilon"))), epsBox);
+  update();
+}
+
+function traversalPanel(main, runs) {
+  const update = async () => {
+    const run = current(runs);
+    show("traverse", `/api/runs/${run.id}/traverse.png?index=${state.index}&dim=${Math.min(state.dim, run.code_dim - 1)}`);
+    const act = await api(`/api/runs/${run.id}/activity`);
+    const values = act.kl_per_dim || act.variance_per_dim;
+    document.getElementById("activity").textContent = `${act.active_units} of ${act.latent_dim} units active; ` +
+      `${act.kl_per_dim ? "KL" : "variance"} per dimension: ` + values.map((v, i) => `z${i} ${num(v, 3)}`).join(", ");
+    document.getElementById("numbers").replaceWith(numbers(run));
+  };
+  main.append($("div", {class: "controls"}, runSelect(runs, update), slider("dim", "dimension", 0, 63, 1, 0, update),
+    slider("index", "test image", 0, 300, 1, 0, update)), numbers(current(runs)),
+    $("p", {class: "caption", id: "activity"}), view("traverse"));
+  update();
+}
+
+function prefixPanel(main, runs) {
+  const update = async () => {
+    const run = current(runs);
+    const k = Math.min(state.k, run.code_dim);
+    show("prefix", `/api/runs/${run.id}/prefix.png?index=${state.index}&k=${k}`);
+    const p = await api(`/api/runs/${run.id}/prefix?index=${state.index}&k=${k}`);
+    document.getElementById("prefixnum").textContent = `first ${p.k} of ${p.code_dim} units: squared error ${num(p.error, 3)}, compression ${num(p.compression, 1)}x`;
+  };
+  main.append($("div", {class: "controls"}, runSelect(runs, update), slider("k", "keep first k", 1, current(runs).code_dim, 1, 1, update),
+    slider("index", "test image", 0, 300, 1, 0, update)), numbers(current(runs)), $("p", {class: "numbers", id: "prefixnum"}), view("prefix"));
+  update();
+}
+
+function sparsePanel(main, runs) {
+  const update = async () => {
+    const run = current(runs);
+    show("sparse", `/api/runs/${run.id}/sparse.png?index=${state.index}&k=${state.k}`);
+    const s = await api(`/api/runs/${run.id}/sparse?index=${state.index}&k=${state.k}`);
+    document.getElementById("sparsenum").textContent = `${s.active.length} active atoms of ${s.code_dim} (largest first: ${s.active.slice(0, 14).join(", ")}); squared error ${num(s.error, 3)}`;
+  };
+  main.append($("div", {class: "controls"}, runSelect(runs, update), slider("k", "top k", 1, 64, 1, 8, update),
+    slider("index", "test image", 0, 300, 1, 0, update)), numbers(current(runs)),
+    $("p", {class: "numbers", id: "sparsenum"}), $("p", {class: "caption"}, "The input, its top-k reconstruction, then the active atoms (decoder columns), largest activation first:"), view("sparse"));
+  update();
+}
+
+function denoiserPanel(main, runs) {
+  const update = async () => {
+    const run = current(runs);
+    const q = `index=${state.index}&kind=${state.kind}&level=${state.level}&seed=0`;
+    show("denoise", `/api/runs/${run.id}/denoise.png?${q}`);
+    const p = await api(`/api/runs/${run.id}/denoise?${q}`);
+    document.getElementById("psnr").textContent = `PSNR corrupted ${num(p.psnr_corrupted)} dB, denoised ${num(p.psnr_denoised)} dB`;
+  };
+  main.append($("div", {class: "controls"}, runSelect(runs, update),
+    select("kind", "corruption", [["gaussian", "Gaussian"], ["salt_pepper", "salt and pepper"], ["masking", "masking"]], "gaussian", update),
+    slider("level", "level", 0, 0.9, 0.05, 0.3, update), slider("index", "test image", 0, 300, 1, 0, update)),
+    numbers(current(runs)), $("p", {class: "numbers", id: "psnr"}), $("p", {class: "caption"}, "Clean, corrupted, denoised:"), view("denoise"));
+  update();
+}
+
+function vqPanel(main, runs) {
+  const canvas = $("canvas", {width: 320, height: 320, id: "codebook"});
+  const grid = $("div", {class: "tokens", id: "tokens"});
+  const swapImage = () => show("swap", `/api/runs/${current(runs).id}/swap.png?index=${state.index}&position=${state.position || 0}&code=${state.code}`);
+  const update = async () => {
+    const run = current(runs);
+    const book = await api(`/api/runs/${run.id}/codebook`);
+    const xs = book.points.map((p) => p[0]), ys = book.points.map((p) => p[1]);
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, 320, 320);
+    book.points.forEach((p, i) => {
+      ctx.fillStyle = `rgba(46,134,193,${0.25 + 0.75 * Math.min(1, book.usage[i] * book.points.length)})`;
+      const r = 2 + 14 * Math.sqrt(book.usage[i]);
+      ctx.beginPath(); ctx.arc(10 + (p[0] - Math.min(...xs)) / (Math.max(...xs) - Math.min(...xs) || 1) * 300,
+        310 - (p[1] - Math.min(...ys)) / (Math.max(...ys) - Math.min(...ys) || 1) * 300, r, 0, 7); ctx.fill();
+    });
+    const t = await api(`/api/runs/${run.id}/tokens?index=${state.index}`);
+    grid.style.gridTemplateColumns = `repeat(${t.grid[1]}, 28px)`;
+    grid.replaceChildren(...t.tokens.map((code, pos) => $("span", {class: String(pos) === state.position ? "on" : "",
+      onclick: () => { setState("position", pos); update(); }}, code)));
+    swapImage();
+  };
+  main.append($("div", {class: "controls"}, runSelect(runs, update), slider("index", "test image", 0, 300, 1, 0, update),
+    slider("code", "swap in code", 0, 511, 1, 0, swapImage)), numbers(current(runs)),
+    $("div", {class: "row"}, $("div", {}, $("p", {class: "caption"}, "The codebook (PCA of its vectors); area = usage on test images."), canvas),
+      $("div", {}, $("p", {class: "caption"}, "The image's token map: click a position."), grid,
+        $("p", {class: "caption"}, "The image, decoded from its tokens, and with the chosen position's code swapped:"), view("swap"))));
+  update();
+}
+
+function maskPanel(main, runs) {
+  const update = () => show("mask", `/api/runs/${current(runs).id}/mask.png?index=${state.index}&ratio=${state.ratio}&seed=${state.seed || 0}`);
+  main.append($("div", {class: "controls"}, runSelect(runs, update), slider("ratio", "mask ratio", 0, 0.95, 0.05, 0.75, update),
+    slider("index", "test image", 0, 300, 1, 0, update), slider("seed", "mask seed", 0, 99, 1, 0, update)), numbers(current(runs)),
+    $("p", {class: "caption"}, "The image, its visible patches (hidden ones grey), and the hidden patches filled in by the decoder:"), view("mask"));
+  update();
+}
+
+function swissrollPanel(main) {
+  const roll = $("canvas", {width: 360, height: 360, id: "roll"});
+  const pca = $("canvas", {width: 260, height: 260, id: "pca"});
+  const ae = $("canvas", {width: 260, height: 260, id: "ae"});
+  let data = null;
+  const colour = (t) => `hsl(${240 - 240 * (t - data.tmin) / (data.tmax - data.tmin)} 80% 45%)`;
+  const plot2d = (canvas, pts, hover) => {
+    const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, 260, 260);
+    pts.forEach((p, i) => { ctx.fillStyle = i === hover ? "#000" : colour(data.t[i]);
+      const r = i === hover ? 5 : 2;
+      ctx.fillRect(10 + (p[0] - Math.min(...xs)) / (Math.max(...xs) - Math.min(...xs)) * 240 - r / 2,
+        250 - (p[1] - Math.min(...ys)) / (Math.max(...ys) - Math.min(...ys)) * 240 - r / 2, r, r); });
+  };
+  const draw3d = () => {
+    const a = Number(state.angle) * Math.PI / 180, ctx = roll.getContext("2d");
+    ctx.clearRect(0, 0, 360, 360);
+    const hover = Number(state.hover);
+    data.points.forEach((p, i) => {
+      const x = (p[0] - 0.5) * Math.cos(a) - (p[2] - 0.5) * Math.sin(a);
+      ctx.fillStyle = i === hover ? "#000" : colour(data.t[i]);
+      ctx.fillRect(180 + x * 300, 330 - p[1] * 300, i === hover ? 6 : 2, i === hover ? 6 : 2);
+    });
+    plot2d(pca, data.pca, hover); plot2d(ae, data.autoencoder, hover);
+  };
+  const hoverOn = (canvas, pts) => canvas.addEventListener("mousemove", (e) => {
+    const r = canvas.getBoundingClientRect();
+    const xs = pts().map((p) => p[0]), ys = pts().map((p) => p[1]);
+    let best = 0, dist = Infinity;
+    pts().forEach((p, i) => { const dx = 10 + (p[0] - Math.min(...xs)) / (Math.max(...xs) - Math.min(...xs)) * 240 - (e.clientX - r.left);
+      const dy = 250 - (p[1] - Math.min(...ys)) / (Math.max(...ys) - Math.min(...ys)) * 240 - (e.clientY - r.top);
+      if (dx * dx + dy * dy < dist) { dist = dx * dx + dy * dy; best = i; } });
+    setState("hover", best); draw3d();
+  });
+  hoverOn(pca, () => data.pca); hoverOn(ae, () => data.autoencoder);
+  main.append($("div", {class: "controls"}, slider("angle", "rotate", 0, 360, 5, 30, () => draw3d())),
+    $("p", {class: "numbers", id: "trust"}),
+    $("div", {class: "row"}, roll, $("div", {}, $("p", {class: "caption"}, "PCA"), pca), $("div", {}, $("p", {class: "caption"}, "autoencoder 3-2-3"), ae)),
+    $("p", {class: "caption"}, "Colour: the roll's intrinsic coordinate. Hover an embedding: the point lights up in all three views."));
+  api("/api/swissroll").then((d) => { data = d; data.tmin = Math.min(...d.t); data.tmax = Math.max(...d.t);
+    document.getElementById("trust").textContent = `trustworthiness (10 neighbours): PCA ${num(d.pca_trustworthiness, 3)}, autoencoder ${num(d.autoencoder_trustworthiness, 3)}`;
+    draw3d(); });
+}
+
+function noisePanel(main, runs) {
+  const fd = $("canvas", {width: 360, height: 240, id: "fdnfe"});
+  const update = async () => {
+    const run = current(runs);
+    const sampler = run.samplers.includes(state.sampler) ? state.sampler : run.samplers[0];
+    const steps = Math.max(1, Number(state.steps));
+    show("side", "");
+    document.getElementById("sidebyside").replaceChildren(...runs.map((r) => $("div", {}, $("p", {class: "caption"}, r.name),
+      $("img", {class: "view", src: `/api/runs/${r.id}/samples.png?n=8&seed=${state.seed}${r.samplers.includes("ddpm") && r.samplers[0] === "ddpm" ? "&sampler=ddim" : ""}`}))));
+    show("traj", `/api/runs/${run.id}/trajectory.png?sampler=${sampler}&steps=${steps}&seed=${state.seed}`);
+    const frame = Math.min(Number(state.frame), steps - 1);
+    show("frame", `/api/runs/${run.id}/trajectory.png?sampler=${sampler}&steps=${steps}&seed=${state.seed}&frame=${sampler === "ddpm" || sampler === "direct" || sampler === "adaptive" ? 0 : frame}`);
+    document.getElementById("numbers").replaceWith(numbers(run));
+    const rows = await api(`/api/runs/${run.id}/sweep`);
+    const ctx = fd.getContext("2d");
+    ctx.clearRect(0, 0, 360, 240);
+    ctx.fillText(rows.length ? "FD (log) against NFE (log): the run's sweep" : "no `aeflow sweep steps` rows for this run", 10, 14);
+    if (rows.length) {
+      const lx = rows.map((r) => Math.log(r.nfe)), ly = rows.map((r) => Math.log(r.fd));
+      rows.forEach((r, i) => { ctx.fillStyle = `hsl(${r.sampler.length * 50} 60% 45%)`;
+        ctx.fillRect(20 + (lx[i] - Math.min(...lx)) / ((Math.max(...lx) - Math.min(...lx)) || 1) * 320,
+          220 - (ly[i] - Math.min(...ly)) / ((Math.max(...ly) - Math.min(...ly)) || 1) * 180, 5, 5); });
+    }
+  };
+  const run = current(runs);
+  main.append($("div", {class: "controls"}, runSelect(runs, () => draw("noise")),
+    select("sampler", "sampler", run.samplers.map((s) => [s, s]), run.samplers[0], update),
+    slider("steps", "steps", 1, 50, 1, 10, update), slider("frame", "step shown", 0, 49, 1, 0, update),
+    slider("seed", "seed", 0, 99, 1, 0, update)), numbers(run),
+    $("p", {class: "caption"}, "The trajectory from one noise: x_t above, the model's clean-image estimate below, at evenly chosen steps; then the chosen step alone."),
+    view("traj"), view("frame"), $("div", {class: "row"}, fd),
+    $("p", {class: "caption"}, "The same seed through every generator (each with its default sampler; DDPM with DDIM here):"),
+    $("div", {class: "row", id: "sidebyside"}), $("img", {id: "side", hidden: ""}));
+  update();
+}
+
+function pipelinePanel(main, runs) {
+  const update = async () => {
+    const run = current(runs);
+    const p = await api(`/api/runs/${run.id}/pipeline`);
+    document.getElementById("shapes").textContent = `noise latent ${p.noise.join("x")} -> denoised latent ${p.latent.join("x")} -> decoded image ${p.image.join("x")} by the frozen ${p.autoencoder}: the generator walks ${num(p.compression, 0)}x fewer numbers than pixels`;
+    show("pipe", `/api/runs/${run.id}/pipeline.png?seed=${state.seed}&steps=${state.steps}`);
+    document.getElementById("numbers").replaceWith(numbers(run));
+  };
+  main.append($("div", {class: "controls"}, runSelect(runs, update), slider("seed", "seed", 0, 99, 1, 0, update),
+    slider("steps", "steps", 1, 50, 1, 10, update)), numbers(current(runs)), $("p", {class: "numbers", id: "shapes"}),
+    $("p", {class: "caption"}, "The noise latent and the denoised latent (one grey bar per dimension), then the decoded image:"), view("pipe"));
+  update();
+}
+
+function draw(key) {
+  const panel = PANELS.find((p) => p.key === key) || PANELS[0];
+  state.panel = panel.key; save();
+  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("on", a.dataset.key === panel.key));
+  const main = document.getElementById("panel");
+  main.replaceChildren($("h2", {}, panel.title));
+  const runs = RUNS.filter(panel.needs);
+  if (runs.length < (panel.min || 1)) {
+    main.append($("p", {class: "hint"}, `No run here supports this panel. Train one with: ${panel.hint}`));
+    return;
+  }
+  panel.draw(main, runs);
+}
+
+async function start() {
+  RUNS = await api("/api/runs");
+  document.getElementById("found").textContent = `${RUNS.length} runs: ` +
+    Object.entries(RUNS.reduce((acc, r) => ({...acc, [r.family]: (acc[r.family] || 0) + 1}), {})).map(([f, n]) => `${f} ${n}`).join(", ");
+  document.getElementById("nav").replaceChildren(...PANELS.map((p) => $("a", {href: "#", "data-key": p.key,
+    class: RUNS.filter(p.needs).length >= (p.min || 1) ? "" : "off", onclick: (e) => { e.preventDefault(); draw(p.key); }}, p.title)));
+  draw(state.panel);
+}
+start();

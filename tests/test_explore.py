@@ -1,0 +1,196 @@
+"""The explorer: every endpoint with good and bad input on runs trained here (digits, seconds), never a 5xx,
+nothing written into a run; and every panel in real headless Chromium, its control moved, its picture
+changed, no console error."""
+
+import shutil
+import threading
+import time
+
+import pytest
+
+import aeflow
+from aeflow.studies.reproduce.swissroll import reproduce_swissroll
+
+fastapi = pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from aeflow.explore.server import create_app  # noqa: E402
+
+FAST = {"epochs": 2, "batch_size": 64, "progress": False}
+RUNS = {
+    "vae-2d": ("vae", {"hidden": [32], "latent_dim": 2, "beta": 1.0}),
+    "vae-beta4": ("vae", {"hidden": [32], "latent_dim": 2, "beta": 4.0}),
+    "autoencoder": ("autoencoder", {"hidden": [32], "code_dim": 6}),
+    "ordered": ("ordered-ae", {"hidden": [32], "code_dim": 6}),
+    "sparse": ("sparse-ae", {"code_dim": 32, "k": 4, "sparsity": "topk"}),
+    "denoising": ("denoising-ae", {"hidden": [32], "code_dim": 6}),
+    "vq": ("vq-vae", {"channels": [8, 16], "codebook_size": 16}),
+    "mae": ("mae", {"dim": 16, "depth": 1, "heads": 2, "decoder_dim": 16}),
+    "flow": ("flow", {"network": "mlp", "hidden": [32]}),
+    "ddpm": ("ddpm", {"network": "mlp", "hidden": [32], "timesteps": 20}),
+}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("explore") / "runs"
+    for name, (model, options) in RUNS.items():
+        aeflow.train(aeflow.make_config(model, "digits", options, FAST, train_subset=300), root / name)
+    aeflow.train(aeflow.make_config("latent-flow", "digits", {"autoencoder_run": str(root / "vae-2d"),
+                                                              "process_config": {"hidden": [16]}}, FAST,
+                                    train_subset=300), root / "latent")
+    reproduce_swissroll(out=root / "swissroll", epochs=2, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def client(folder):
+    return TestClient(create_app([folder]))
+
+
+@pytest.fixture(scope="module")
+def ids(client):
+    return {r["name"].split("/", 1)[1]: r["id"] for r in client.get("/api/runs").json()}
+
+
+def test_runs_are_listed_with_capabilities_and_numbers(client, ids):
+    runs = {r["name"].split("/", 1)[1]: r for r in client.get("/api/runs").json()}
+    assert set(RUNS) | {"latent", "swissroll/autoencoder", "swissroll/pca"} <= set(runs)
+    assert "posterior" in runs["vae-2d"]["capabilities"] and runs["vae-2d"]["code_dim"] == 2
+    assert runs["flow"]["samplers"] == ["euler", "midpoint", "heun", "adaptive"]
+    assert runs["vq"]["default_source"] == "categorical"
+    assert runs["autoencoder"]["numbers"]["test_recon_error"] > 0
+
+
+GOOD = [
+    ("vae-2d", "image.png?index=3&recon=true"), ("vae-2d", "codes?n=50"), ("vae-2d", "decode.png?z=0.5,-1"),
+    ("vae-2d", "manifold.png?size=4"), ("vae-2d", "interpolate.png?a=0&b=5&mode=spherical"),
+    ("autoencoder", "perturb.png?index=2&scale=0.5&zero=3"), ("autoencoder", "samples.png?source=normal&n=8"),
+    ("autoencoder", "samples.png?source=gmm&n=8"), ("vae-2d", "samples.png?n=8&temperature=0.5"),
+    ("vae-2d", "posterior?indices=0,1&dims=0,1"), ("vae-2d", "epsilon.png?index=1&eps=0.5,-0.5"),
+    ("vae-2d", "traverse.png?dim=1&index=2"), ("vae-2d", "activity"), ("ordered", "prefix?k=3"),
+    ("ordered", "prefix.png?k=2"), ("sparse", "sparse?k=4"), ("sparse", "sparse.png?k=2"),
+    ("denoising", "denoise?kind=masking&level=0.5"), ("denoising", "denoise.png?kind=salt_pepper"),
+    ("vq", "codebook"), ("vq", "tokens?index=4"), ("vq", "swap.png?position=1&code=3"), ("vq", "samples.png?n=4"),
+    ("mae", "mask.png?ratio=0.5"), ("flow", "samples.png?sampler=midpoint&steps=3&shift=2&n=4"),
+    ("flow", "trajectory.png?sampler=euler&steps=4"), ("flow", "trajectory.png?steps=4&frame=2"),
+    ("ddpm", "trajectory.png?sampler=ddim&steps=3"), ("ddpm", "samples.png?sampler=ddpm&n=2"), ("flow", "sweep"),
+    ("latent", "pipeline"), ("latent", "pipeline.png?steps=3"), ("latent", "samples.png?n=4&steps=2"),
+]
+
+
+@pytest.mark.parametrize("run, path", GOOD)
+def test_endpoint_answers(client, ids, run, path):
+    response = client.get(f"/api/runs/{ids[run]}/{path}")
+    assert response.status_code == 200, response.text
+    if ".png" in path:
+        assert response.headers["content-type"] == "image/png" and response.content[:4] == b"\x89PNG"
+
+
+def test_swissroll_endpoint(client):
+    data = client.get("/api/swissroll").json()
+    assert len(data["points"]) == len(data["pca"]) == len(data["autoencoder"]) == len(data["t"])
+    assert 0 < data["pca_trustworthiness"] <= 1
+
+
+BAD = [
+    ("vae-2d", "decode.png?z=1"), ("vae-2d", "decode.png?z=nan,1"), ("vae-2d", "decode.png?z=a,b"),
+    ("vae-2d", "decode.png?z=1e9,0"), ("vae-2d", "image.png?index=99999"), ("vae-2d", "image.png?index=-1"),
+    ("autoencoder", "perturb.png?scale=inf"), ("autoencoder", "perturb.png?zero=99"),
+    ("autoencoder", "samples.png?n=100000"), ("autoencoder", "samples.png?source=uniform"),
+    ("autoencoder", "samples.png?temperature=nan"), ("autoencoder", "posterior"), ("autoencoder", "codebook"),
+    ("flow", "samples.png?sampler=ddim"), ("flow", "samples.png?steps=0"), ("flow", "samples.png?sampler=bogus"),
+    ("flow", "samples.png?eta=0.5"), ("flow", "trajectory.png?frame=99&steps=2"),
+    ("ddpm", "samples.png?sampler=ddpm&n=64"),
+    ("vae-2d", "posterior?dims=0,5"), ("vae-2d", "posterior?indices=x"), ("vae-2d", "traverse.png?dim=9"),
+    ("ordered", "prefix?k=99"), ("sparse", "sparse?k=0"), ("denoising", "denoise?kind=fire"),
+    ("denoising", "denoise?level=7"), ("vq", "swap.png?code=9999"), ("mae", "mask.png?ratio=1.5"),
+    ("autoencoder", "manifold.png"), ("flow", "pipeline"), ("autoencoder", "sparse"), ("autoencoder", "mask.png"),
+]
+
+
+@pytest.mark.parametrize("run, path", BAD)
+def test_bad_input_gets_a_4xx_with_a_message(client, ids, run, path):
+    response = client.get(f"/api/runs/{ids[run]}/{path}")
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    assert response.json()["detail"]
+
+
+def test_unknown_runs_and_paths_are_404(client):
+    assert client.get("/api/runs/../../etc/passwd/image.png").status_code == 404
+    assert client.get("/api/runs/0123456789/image.png").status_code == 404
+
+
+def test_nothing_is_written_into_the_runs(folder, client, ids):
+    before = {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+    client.get(f"/api/runs/{ids['vae-2d']}/samples.png?source=gmm&n=4")   # fits a prior: kept in memory only
+    client.get(f"/api/runs/{ids['flow']}/samples.png?n=4")
+    after = {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+    assert before == after
+
+
+@pytest.fixture(scope="module")
+def server(folder):
+    import uvicorn
+
+    config = uvicorn.Config(create_app([folder]), host="127.0.0.1", port=0, log_level="warning")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    while not instance.started:
+        time.sleep(0.05)
+    port = instance.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}/"
+    instance.should_exit = True
+    thread.join(5)
+
+
+# panel -> (a control to move (the data-key of an input or select), the image or canvas that must change)
+PANELS = {
+    "plane": ("b", "#interp"), "codespace": ("scale", "#perturb"), "gallery": ("temperature", "#gallery"),
+    "beta": ("beta_index", "#beta_samples"), "cloud": ("e0", "#epsilon"), "traversal": ("dim", "#traverse"),
+    "prefix": ("k", "#prefix"), "sparse": ("k", "#sparse"), "denoiser": ("level", "#denoise"),
+    "vq": ("code", "#swap"), "mask": ("ratio", "#mask"), "swissroll": ("angle", "#roll"),
+    "noise": ("frame", "#frame"), "pipeline": ("seed", "#pipe"),
+}
+
+
+@pytest.mark.parametrize("panel", list(PANELS))
+def test_panel_in_headless_chromium(server, panel):
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is not installed (apt-get install -y chromium; .ci/run does it)"
+    key, target = PANELS[panel]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{server}#panel={panel}")
+        page.wait_for_load_state("networkidle")
+        assert page.locator(".hint").count() == 0, page.locator("main").inner_text()
+        before = _picture(page, target)
+        control = page.locator(f"[data-key='{key}']")
+        if control.evaluate("e => e.tagName") == "SELECT":
+            control.select_option(index=1)
+        else:
+            control.evaluate("e => { e.value = e.max > 1 ? Math.max(1, Math.floor(e.max / 2)) : e.max;"
+                             " e.dispatchEvent(new Event('input')); }")
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(300)
+        after = _picture(page, target)
+        browser.close()
+    assert not errors, errors
+    assert before != after, f"{panel}: {target} did not change when {key} moved"
+
+
+def _picture(page, selector: str) -> str:
+    """What the element shows: an image's loaded pixels, or a canvas's."""
+    page.wait_for_function(f"(() => {{ const e = document.querySelector('{selector}');"
+                           " return e && (e.tagName === 'CANVAS' || (e.complete && e.naturalWidth > 0)); }})()")
+    return page.evaluate(f"""(() => {{ const e = document.querySelector('{selector}');
+        const c = document.createElement('canvas');
+        c.width = e.naturalWidth || e.width; c.height = e.naturalHeight || e.height;
+        c.getContext('2d').drawImage(e, 0, 0); return c.toDataURL(); }})()""")
