@@ -53,8 +53,10 @@ class Run:
         samples = s.get("samples", {})
         return {"id": self.id, "name": self.name, "family": self.family, "dataset": self.dataset,
                 "capabilities": caps, "samplers": samplers_for(model), "default_source": default_source(model),
+                "default_sampler": getattr(model, "default_sampler", None),
                 "sources": sources(model), "beta": getattr(model.config, "beta", None),
                 "code_dim": _code_dim(model), "shape": list(model.input_shape),
+                "codebook_size": getattr(model, "codebook_size", None),
                 "numbers": {"test_recon_error": s.get("test_recon_error"), "fd": samples.get("fd"),
                             "fd_real_floor": samples.get("fd_real_floor"), "precision": samples.get("precision"),
                             "recall": samples.get("recall"), "elbo": s.get("likelihood", {}).get("elbo"),

@@ -85,6 +85,14 @@ def create_app(folders: list[Path]) -> FastAPI:
     async def _aeflow_error(request: Request, error: AeflowError) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=400)
 
+    @app.exception_handler(ValueError)
+    @app.exception_handler(RuntimeError)
+    @app.exception_handler(IndexError)
+    async def _does_not_fit(request: Request, error: Exception) -> JSONResponse:
+        # what the request asked of this model does not fit it (a shape, a range): the client's to change
+        return JSONResponse({"detail": f"this request does not fit the model: {str(error).splitlines()[0]}"},
+                            status_code=422)
+
     def get(run_id: str, *needs: type) -> Run:
         if run_id not in runs:
             raise HTTPException(404, f"no run {run_id!r}; GET /api/runs lists them")
@@ -95,6 +103,7 @@ def create_app(folders: list[Path]) -> FastAPI:
         return run
 
     def image(run: Run, index: int) -> torch.Tensor:
+        check_image_data(run)
         data = datasets(run)
         if index >= len(data.test_x):
             raise HTTPException(422, f"index must be < {len(data.test_x)} (the test split)")
@@ -119,6 +128,7 @@ def create_app(folders: list[Path]) -> FastAPI:
     @app.get("/api/runs/{run_id}/codes", summary="Test codes (first two dimensions) and labels, for the plane")
     def codes(run_id: str, n: Annotated[int, Query(ge=1, le=2000)] = 500) -> dict[str, Any]:
         run = get(run_id, cap.Encodes)
+        check_image_data(run)
         data = datasets(run)
         with torch.no_grad():
             z = run.model.encode(data.test_x[:n]).flatten(1)
@@ -127,8 +137,9 @@ def create_app(folders: list[Path]) -> FastAPI:
                 "classes": list(data.classes) or sorted(set(labels))}
 
     @app.get("/api/runs/{run_id}/decode.png", response_class=Response, summary="Decode one code z")
-    def decode(run_id: str, z: str) -> Response:
+    def decode(run_id: str, z: Annotated[str, Query(max_length=20_000)]) -> Response:
         run = get(run_id, cap.Encodes)
+        check_image_data(run)
         with torch.no_grad():
             return png(run.model.decode(_vector("z", z, run.describe()["code_dim"])), size=160)
 
@@ -136,6 +147,7 @@ def create_app(folders: list[Path]) -> FastAPI:
              summary="The decoder over a grid of the 2-D code plane (2nd-98th percentiles of the test codes)")
     def manifold(run_id: str, size: Annotated[int, Query(ge=2, le=20)] = 10) -> Response:
         run = get(run_id, cap.Encodes)
+        check_image_data(run)
         if run.describe()["code_dim"] != 2:
             raise HTTPException(400, f"{run.name} has {run.describe()['code_dim']}-d codes; the plane needs 2")
         with torch.no_grad():
@@ -184,6 +196,9 @@ def create_app(folders: list[Path]) -> FastAPI:
         if steps is not None:
             options["steps"] = steps
         source = source or run.describe()["default_source"] or "normal"
+        if source == "model" and temperature != 1 and isinstance(run.model, cap.Samples) and \
+                isinstance(run.model, cap.Encodes):
+            source = "normal"   # a VAE's own prior is N(0, I): the temperature scales it
         _check_cost(run, sampler, n)
         if source != "model":
             run.prior(source, datasets(run))
@@ -366,9 +381,7 @@ def create_app(folders: list[Path]) -> FastAPI:
         _check_cost(run, choice.name, 1)
         noise = run.model.noise(1, torch.Generator().manual_seed(seed))
         frames = list(choice.sampler.iterate(run.model, noise, choice.options, torch.Generator().manual_seed(seed)))
-        if frame is not None and frame >= len(frames):
-            raise HTTPException(422, f"frame must be < {len(frames)} (the sampler's steps)")
-        keep = [frame] if frame is not None else sorted(
+        keep = [min(frame, len(frames) - 1)] if frame is not None else sorted(
             {round(i * (len(frames) - 1) / (columns - 1)) for i in range(columns)})
         with torch.no_grad():
             xt = torch.cat([run.model.to_data_space(frames[i].x) for i in keep])

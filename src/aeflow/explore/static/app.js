@@ -15,7 +15,7 @@ const api = async (path) => {
   return r.json();
 };
 const num = (v, d = 2) => (v === null || v === undefined ? "—" : Number(v).toFixed(d));
-const has = (run, c) => run.capabilities.includes(c);
+const has = (run, c) => run.capabilities.includes(c) && run.shape.length === 3;   // image panels
 function save() { location.hash = new URLSearchParams(state).toString(); }
 function setState(key, value) { state[key] = String(value); save(); }
 
@@ -250,7 +250,7 @@ function sparsePanel(main, runs) {
     const s = await api(`/api/runs/${run.id}/sparse?index=${state.index}&k=${state.k}`);
     document.getElementById("sparsenum").textContent = `${s.active.length} active atoms of ${s.code_dim} (largest first: ${s.active.slice(0, 14).join(", ")}); squared error ${num(s.error, 3)}`;
   };
-  main.append($("div", {class: "controls"}, runSelect(runs, update), slider("k", "top k", 1, 64, 1, 8, update),
+  main.append($("div", {class: "controls"}, runSelect(runs, update), slider("k", "top k", 1, current(runs).code_dim, 1, 8, update),
     slider("index", "test image", 0, 300, 1, 0, update)), numbers(current(runs)),
     $("p", {class: "numbers", id: "sparsenum"}), $("p", {class: "caption"}, "The input, its top-k reconstruction, then the active atoms (decoder columns), largest activation first:"), view("sparse"));
   update();
@@ -294,7 +294,7 @@ function vqPanel(main, runs) {
     swapImage();
   };
   main.append($("div", {class: "controls"}, runSelect(runs, update), slider("index", "test image", 0, 300, 1, 0, update),
-    slider("code", "swap in code", 0, 511, 1, 0, swapImage)), numbers(current(runs)),
+    slider("code", "swap in code", 0, current(runs).codebook_size - 1, 1, 0, swapImage)), numbers(current(runs)),
     $("div", {class: "row"}, $("div", {}, $("p", {class: "caption"}, "The codebook (PCA of its vectors); area = usage on test images."), canvas),
       $("div", {}, $("p", {class: "caption"}, "The image's token map: click a position."), grid,
         $("p", {class: "caption"}, "The image, decoded from its tokens, and with the chosen position's code swapped:"), view("swap"))));
@@ -358,14 +358,13 @@ function noisePanel(main, runs) {
   const fd = $("canvas", {width: 360, height: 240, id: "fdnfe"});
   const update = async () => {
     const run = current(runs);
-    const sampler = run.samplers.includes(state.sampler) ? state.sampler : run.samplers[0];
+    const sampler = run.samplers.includes(state.sampler) ? state.sampler : run.default_sampler;
     const steps = Math.max(1, Number(state.steps));
     show("side", "");
     document.getElementById("sidebyside").replaceChildren(...runs.map((r) => $("div", {}, $("p", {class: "caption"}, r.name),
       $("img", {class: "view", src: `/api/runs/${r.id}/samples.png?n=8&seed=${state.seed}${r.samplers.includes("ddpm") && r.samplers[0] === "ddpm" ? "&sampler=ddim" : ""}`}))));
     show("traj", `/api/runs/${run.id}/trajectory.png?sampler=${sampler}&steps=${steps}&seed=${state.seed}`);
-    const frame = Math.min(Number(state.frame), steps - 1);
-    show("frame", `/api/runs/${run.id}/trajectory.png?sampler=${sampler}&steps=${steps}&seed=${state.seed}&frame=${sampler === "ddpm" || sampler === "direct" || sampler === "adaptive" ? 0 : frame}`);
+    show("frame", `/api/runs/${run.id}/trajectory.png?sampler=${sampler}&steps=${steps}&seed=${state.seed}&frame=${state.frame}`);
     document.getElementById("numbers").replaceWith(numbers(run));
     const rows = await api(`/api/runs/${run.id}/sweep`);
     const ctx = fd.getContext("2d");
@@ -380,8 +379,8 @@ function noisePanel(main, runs) {
   };
   const run = current(runs);
   main.append($("div", {class: "controls"}, runSelect(runs, () => draw("noise")),
-    select("sampler", "sampler", run.samplers.map((s) => [s, s]), run.samplers[0], update),
-    slider("steps", "steps", 1, 50, 1, 10, update), slider("frame", "step shown", 0, 49, 1, 0, update),
+    select("sampler", "sampler", run.samplers.map((s) => [s, s]), run.default_sampler, update),
+    slider("steps", "steps", 1, 50, 1, 10, update), slider("frame", "step shown (past the last: the last)", 0, 49, 1, 0, update),
     slider("seed", "seed", 0, 99, 1, 0, update)), numbers(run),
     $("p", {class: "caption"}, "The trajectory from one noise: x_t above, the model's clean-image estimate below, at evenly chosen steps; then the chosen step alone."),
     view("traj"), view("frame"), $("div", {class: "row"}, fd),
