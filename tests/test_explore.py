@@ -116,9 +116,10 @@ def test_bad_input_gets_a_4xx_with_a_message(client, ids, run, path):
     assert response.json()["detail"]
 
 
-def test_unknown_runs_and_paths_are_404(client):
+def test_unknown_runs_and_paths_are_refused(client):
     assert client.get("/api/runs/../../etc/passwd/image.png").status_code == 404
-    assert client.get("/api/runs/0123456789/image.png").status_code == 404
+    response = client.get("/api/runs/0123456789/image.png")
+    assert response.status_code == 422 and "run_id" in response.text   # not one of the runs found
 
 
 def test_nothing_is_written_into_the_runs(folder, client, ids):

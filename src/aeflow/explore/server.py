@@ -2,8 +2,7 @@
 a real trained model. Inputs are validated at the boundary (known run ids only, finite numbers within stated
 bounds, n and steps capped); bad input gets a 4xx with a message. Nothing is written into a run folder."""
 
-from __future__ import annotations
-
+import enum
 import io
 import json
 import math
@@ -79,6 +78,8 @@ def png(images: torch.Tensor, columns: int | None = None, size: int = 96) -> Res
 def create_app(folders: list[Path]) -> FastAPI:
     runs = find_runs(folders)
     datasets = Datasets()
+    # The run ids are an enum of the schema: a client can only name a run that was found, never a path.
+    RunId = enum.Enum("RunId", {rid: rid for rid in runs} or {"none": "none"}, type=str)  # noqa: N806
     app = FastAPI(title="aeflow explorer", version="1", description="Every panel of the story on real trained runs.")
 
     @app.exception_handler(AeflowError)
@@ -93,10 +94,10 @@ def create_app(folders: list[Path]) -> FastAPI:
         return JSONResponse({"detail": f"this request does not fit the model: {str(error).splitlines()[0]}"},
                             status_code=422)
 
-    def get(run_id: str, *needs: type) -> Run:
-        if run_id not in runs:
-            raise HTTPException(404, f"no run {run_id!r}; GET /api/runs lists them")
-        run = runs[run_id]
+    def get(run_id: RunId, *needs: type) -> Run:
+        if run_id.value not in runs:
+            raise HTTPException(404, f"no run {run_id.value!r}; GET /api/runs lists them")
+        run = runs[run_id.value]
         for protocol in needs:
             if not isinstance(run.model, protocol):
                 raise HTTPException(400, f"{run.name} ({run.family}) cannot do this: it is not {protocol.__name__}")
@@ -118,7 +119,7 @@ def create_app(folders: list[Path]) -> FastAPI:
         return [r.describe() for r in runs.values()]
 
     @app.get("/api/runs/{run_id}/image.png", response_class=Response, summary="A test image, or its reconstruction")
-    def test_image(run_id: str, index: Index = 0, recon: bool = False) -> Response:
+    def test_image(run_id: RunId, index: Index = 0, recon: bool = False) -> Response:
         run = get(run_id, cap.Reconstructs) if recon else get(run_id)
         check_image_data(run)
         x = image(run, index)
@@ -126,7 +127,7 @@ def create_app(folders: list[Path]) -> FastAPI:
             return png(run.model.reconstruct(x) if recon else x)
 
     @app.get("/api/runs/{run_id}/codes", summary="Test codes (first two dimensions) and labels, for the plane")
-    def codes(run_id: str, n: Annotated[int, Query(ge=1, le=2000)] = 500) -> dict[str, Any]:
+    def codes(run_id: RunId, n: Annotated[int, Query(ge=1, le=2000)] = 500) -> dict[str, Any]:
         run = get(run_id, cap.Encodes)
         check_image_data(run)
         data = datasets(run)
@@ -137,7 +138,7 @@ def create_app(folders: list[Path]) -> FastAPI:
                 "classes": list(data.classes) or sorted(set(labels))}
 
     @app.get("/api/runs/{run_id}/decode.png", response_class=Response, summary="Decode one code z")
-    def decode(run_id: str, z: Annotated[str, Query(max_length=20_000)]) -> Response:
+    def decode(run_id: RunId, z: Annotated[str, Query(max_length=20_000)]) -> Response:
         run = get(run_id, cap.Encodes)
         check_image_data(run)
         with torch.no_grad():
@@ -145,7 +146,7 @@ def create_app(folders: list[Path]) -> FastAPI:
 
     @app.get("/api/runs/{run_id}/manifold.png", response_class=Response,
              summary="The decoder over a grid of the 2-D code plane (2nd-98th percentiles of the test codes)")
-    def manifold(run_id: str, size: Annotated[int, Query(ge=2, le=20)] = 10) -> Response:
+    def manifold(run_id: RunId, size: Annotated[int, Query(ge=2, le=20)] = 10) -> Response:
         run = get(run_id, cap.Encodes)
         check_image_data(run)
         if run.describe()["code_dim"] != 2:
@@ -159,7 +160,7 @@ def create_app(folders: list[Path]) -> FastAPI:
 
     @app.get("/api/runs/{run_id}/interpolate.png", response_class=Response,
              summary="Decoded codes on the line (or great circle) between two test images' codes")
-    def interpolation(run_id: str, a: Index = 0, b: Index = 1, mode: Path2 = "linear",
+    def interpolation(run_id: RunId, a: Index = 0, b: Index = 1, mode: Path2 = "linear",
                       steps: Annotated[int, Query(ge=2, le=16)] = 8) -> Response:
         run = get(run_id, cap.Encodes)
         with torch.no_grad():
@@ -168,7 +169,7 @@ def create_app(folders: list[Path]) -> FastAPI:
 
     @app.get("/api/runs/{run_id}/perturb.png", response_class=Response,
              summary="A test image, its reconstruction, and the decoded code with noise added and last dims zeroed")
-    def perturb(run_id: str, index: Index = 0, scale: float = 0.1, zero: Annotated[int, Query(ge=0, le=MAX_DIM)] = 0,
+    def perturb(run_id: RunId, index: Index = 0, scale: float = 0.1, zero: Annotated[int, Query(ge=0, le=MAX_DIM)] = 0,
                 seed: Seed = 0) -> Response:
         run = get(run_id, cap.Encodes)
         _finite("scale", scale, 0, 10)
@@ -184,7 +185,7 @@ def create_app(folders: list[Path]) -> FastAPI:
 
     @app.get("/api/runs/{run_id}/samples.png", response_class=Response,
              summary="n samples: the model's sampler (any, with its options) or a code prior, seeded")
-    def samples(run_id: str, source: Annotated[str, Query(pattern="^(model|normal|gmm|categorical)$")] | None = None,
+    def samples(run_id: RunId, source: Annotated[str, Query(pattern="^(model|normal|gmm|categorical)$")] | None = None,
                 sampler: str | None = None, steps: Annotated[int, Query(ge=1, le=MAX_STEPS)] | None = None,
                 eta: float | None = None, shift: float | None = None, churn: float | None = None,
                 n: Annotated[int, Query(ge=1, le=MAX_N)] = 16, seed: Seed = 0, temperature: float = 1.0) -> Response:
@@ -209,7 +210,7 @@ def create_app(folders: list[Path]) -> FastAPI:
         return png(images, columns=8, size=64)
 
     @app.get("/api/runs/{run_id}/posterior", summary="q(z|x) of chosen test images in two chosen dimensions")
-    def posterior(run_id: str, indices: Annotated[str, Query(max_length=200)] = "0,1,2",
+    def posterior(run_id: RunId, indices: Annotated[str, Query(max_length=200)] = "0,1,2",
                   dims: Annotated[str, Query(max_length=20)] = "0,1") -> dict[str, Any]:
         run = get(run_id, cap.HasPosterior)
         chosen = [int(_finite("index", float(i), 0, 100_000)) for i in _ints("indices", indices, 1, 12)]
@@ -223,7 +224,7 @@ def create_app(folders: list[Path]) -> FastAPI:
 
     @app.get("/api/runs/{run_id}/epsilon.png", response_class=Response,
              summary="Decode z = mu + sigma * eps (the posterior of a test image) and z = eps (the prior)")
-    def epsilon(run_id: str, eps: str, index: Index = 0) -> Response:
+    def epsilon(run_id: RunId, eps: str, index: Index = 0) -> Response:
         run = get(run_id, cap.HasPosterior)
         e = _vector("eps", eps, run.describe()["code_dim"], bound=5)
         with torch.no_grad():
@@ -233,7 +234,7 @@ def create_app(folders: list[Path]) -> FastAPI:
 
     @app.get("/api/runs/{run_id}/traverse.png", response_class=Response,
              summary="One code dimension swept over +-span standard deviations of the test codes, the others held")
-    def traverse(run_id: str, index: Index = 0, dim: Annotated[int, Query(ge=0, le=MAX_DIM)] = 0,
+    def traverse(run_id: RunId, index: Index = 0, dim: Annotated[int, Query(ge=0, le=MAX_DIM)] = 0,
                  span: float = 3.0, steps: Annotated[int, Query(ge=2, le=16)] = 9) -> Response:
         run = get(run_id, cap.Encodes)
         _finite("span", span, 0, 10)
@@ -246,12 +247,12 @@ def create_app(folders: list[Path]) -> FastAPI:
             return png(run.model.decode(z), size=64)
 
     @app.get("/api/runs/{run_id}/activity", summary="Per-dimension activity (and KL for a VAE): active units")
-    def activity(run_id: str) -> dict[str, Any]:
+    def activity(run_id: RunId) -> dict[str, Any]:
         run = get(run_id, cap.Encodes)
         return active_units(run.model, datasets(run).test_x[:1000])
 
     @app.get("/api/runs/{run_id}/prefix", summary="An ordered code cut to its first k units: error and compression")
-    def prefix(run_id: str, index: Index = 0, k: Annotated[int, Query(ge=1, le=MAX_DIM)] = 1) -> dict[str, Any]:
+    def prefix(run_id: RunId, index: Index = 0, k: Annotated[int, Query(ge=1, le=MAX_DIM)] = 1) -> dict[str, Any]:
         run, x, z = _prefix_inputs(run_id, index, k)
         with torch.no_grad():
             error = float((run.model.decode(keep_prefix(z, k)) - x).pow(2).sum())
@@ -259,12 +260,12 @@ def create_app(folders: list[Path]) -> FastAPI:
 
     @app.get("/api/runs/{run_id}/prefix.png", response_class=Response, summary="The test image and its k-prefix "
                                                                                 "reconstruction")
-    def prefix_png(run_id: str, index: Index = 0, k: Annotated[int, Query(ge=1, le=MAX_DIM)] = 1) -> Response:
+    def prefix_png(run_id: RunId, index: Index = 0, k: Annotated[int, Query(ge=1, le=MAX_DIM)] = 1) -> Response:
         run, x, z = _prefix_inputs(run_id, index, k)
         with torch.no_grad():
             return png(torch.cat([x, run.model.decode(keep_prefix(z, k))]), size=128)
 
-    def _prefix_inputs(run_id: str, index: int, k: int):
+    def _prefix_inputs(run_id: RunId, index: int, k: int):
         run = get(run_id, cap.Encodes)
         x = image(run, index)
         with torch.no_grad():
@@ -274,7 +275,7 @@ def create_app(folders: list[Path]) -> FastAPI:
         return run, x, z
 
     @app.get("/api/runs/{run_id}/sparse", summary="The k largest activations of a sparse code: atoms and error")
-    def sparse(run_id: str, index: Index = 0, k: Annotated[int, Query(ge=1, le=MAX_DIM)] = 8) -> dict[str, Any]:
+    def sparse(run_id: RunId, index: Index = 0, k: Annotated[int, Query(ge=1, le=MAX_DIM)] = 8) -> dict[str, Any]:
         run, x, z = _sparse_inputs(run_id, index, k)
         active = z[0].nonzero().flatten()
         with torch.no_grad():
@@ -285,7 +286,7 @@ def create_app(folders: list[Path]) -> FastAPI:
 
     @app.get("/api/runs/{run_id}/sparse.png", response_class=Response,
              summary="The test image, its top-k reconstruction, then its active atoms (largest first)")
-    def sparse_png(run_id: str, index: Index = 0, k: Annotated[int, Query(ge=1, le=MAX_DIM)] = 8) -> Response:
+    def sparse_png(run_id: RunId, index: Index = 0, k: Annotated[int, Query(ge=1, le=MAX_DIM)] = 8) -> Response:
         run, x, z = _sparse_inputs(run_id, index, k)
         active = z[0].nonzero().flatten()
         order = active[z[0, active].argsort(descending=True)][:14]
@@ -295,7 +296,7 @@ def create_app(folders: list[Path]) -> FastAPI:
             atoms = (atoms - low) / (high - low).clamp_min(1e-8)
             return png(torch.cat([x, run.model.decode(z), atoms]), size=64)
 
-    def _sparse_inputs(run_id: str, index: int, k: int):
+    def _sparse_inputs(run_id: RunId, index: int, k: int):
         run = get(run_id)
         if not isinstance(run.model, SparseAutoencoder):
             raise HTTPException(400, f"{run.name} is not a sparse autoencoder")
@@ -306,17 +307,17 @@ def create_app(folders: list[Path]) -> FastAPI:
             return run, x, run.model.encode(x, k)
 
     @app.get("/api/runs/{run_id}/denoise", summary="PSNR of the corrupted and the denoised test image")
-    def denoise(run_id: str, index: Index = 0, kind: Corruption = "gaussian", level: float = 0.3,
+    def denoise(run_id: RunId, index: Index = 0, kind: Corruption = "gaussian", level: float = 0.3,
                 seed: Seed = 0) -> dict[str, float]:
         x, noisy, clean = _denoise(run_id, index, kind, level, seed)
         return {"psnr_corrupted": psnr(noisy, x), "psnr_denoised": psnr(clean, x)}
 
     @app.get("/api/runs/{run_id}/denoise.png", response_class=Response, summary="Clean, corrupted, denoised")
-    def denoise_png(run_id: str, index: Index = 0, kind: Corruption = "gaussian", level: float = 0.3,
+    def denoise_png(run_id: RunId, index: Index = 0, kind: Corruption = "gaussian", level: float = 0.3,
                     seed: Seed = 0) -> Response:
         return png(torch.cat(_denoise(run_id, index, kind, level, seed)), size=128)
 
-    def _denoise(run_id: str, index: int, kind: str, level: float, seed: int):
+    def _denoise(run_id: RunId, index: int, kind: str, level: float, seed: int):
         run = get(run_id, cap.Reconstructs)
         _finite("level", level, 0, 1)
         x = image(run, index)
@@ -325,7 +326,7 @@ def create_app(folders: list[Path]) -> FastAPI:
             return x, noisy, run.model.reconstruct(noisy).clamp(0, 1)
 
     @app.get("/api/runs/{run_id}/codebook", summary="A VQ-VAE's codebook in 2-D (PCA) with its usage on test images")
-    def codebook(run_id: str) -> dict[str, Any]:
+    def codebook(run_id: RunId) -> dict[str, Any]:
         run = get(run_id, cap.Tokenizes)
         book = run.model.codebook.detach()
         centred = book - book.mean(0)
@@ -336,7 +337,7 @@ def create_app(folders: list[Path]) -> FastAPI:
         return {"points": points.tolist(), "usage": (usage / usage.sum()).tolist(), "grid": list(run.model.token_grid)}
 
     @app.get("/api/runs/{run_id}/tokens", summary="A test image's token map")
-    def tokens(run_id: str, index: Index = 0) -> dict[str, Any]:
+    def tokens(run_id: RunId, index: Index = 0) -> dict[str, Any]:
         run = get(run_id, cap.Tokenizes)
         with torch.no_grad():
             return {"tokens": run.model.tokens(image(run, index))[0].tolist(), "grid": list(run.model.token_grid),
@@ -344,7 +345,7 @@ def create_app(folders: list[Path]) -> FastAPI:
 
     @app.get("/api/runs/{run_id}/swap.png", response_class=Response,
              summary="The image decoded from its tokens with the token at one position swapped")
-    def swap(run_id: str, index: Index = 0, position: Annotated[int, Query(ge=0, le=MAX_DIM)] = 0,
+    def swap(run_id: RunId, index: Index = 0, position: Annotated[int, Query(ge=0, le=MAX_DIM)] = 0,
              code: Annotated[int, Query(ge=0, le=100_000)] = 0) -> Response:
         run = get(run_id, cap.Tokenizes)
         with torch.no_grad():
@@ -358,7 +359,7 @@ def create_app(folders: list[Path]) -> FastAPI:
 
     @app.get("/api/runs/{run_id}/mask.png", response_class=Response,
              summary="A masked autoencoder at a mask ratio: the visible patches, then the hidden ones filled in")
-    def mask(run_id: str, index: Index = 0, ratio: float = 0.75, seed: Seed = 0) -> Response:
+    def mask(run_id: RunId, index: Index = 0, ratio: float = 0.75, seed: Seed = 0) -> Response:
         run = get(run_id)
         if not isinstance(run.model, MaskedAutoencoder):
             raise HTTPException(400, f"{run.name} is not a masked autoencoder")
@@ -373,7 +374,7 @@ def create_app(folders: list[Path]) -> FastAPI:
 
     @app.get("/api/runs/{run_id}/trajectory.png", response_class=Response,
              summary="Every step of a sampler from one noise: x_t (top row) and the clean-image estimate (bottom)")
-    def trajectory(run_id: str, sampler: str | None = None, steps: Annotated[int, Query(ge=1, le=50)] = 10,
+    def trajectory(run_id: RunId, sampler: str | None = None, steps: Annotated[int, Query(ge=1, le=50)] = 10,
                    seed: Seed = 0, columns: Annotated[int, Query(ge=2, le=20)] = 10,
                    frame: Annotated[int, Query(ge=0, le=10_000)] | None = None) -> Response:
         run = get(run_id, cap.NoiseToData)
@@ -389,7 +390,7 @@ def create_app(folders: list[Path]) -> FastAPI:
         return png(torch.cat([xt, x0]), columns=len(keep), size=128 if frame is not None else 64)
 
     @app.get("/api/runs/{run_id}/sweep", summary="The run's FD-vs-NFE points (its `aeflow sweep steps` files)")
-    def sweep(run_id: str) -> list[dict[str, Any]]:
+    def sweep(run_id: RunId) -> list[dict[str, Any]]:
         run = get(run_id)
         rows = []
         for path in sorted(run.path.glob("steps-sweep*/steps_sweep.json")):
@@ -398,14 +399,14 @@ def create_app(folders: list[Path]) -> FastAPI:
         return rows
 
     @app.get("/api/runs/{run_id}/pipeline", summary="A latent generator's stages with their real tensor shapes")
-    def pipeline(run_id: str) -> dict[str, Any]:
+    def pipeline(run_id: RunId) -> dict[str, Any]:
         model = _latent(run_id)
         return {"noise": [model.code_dim], "latent": [model.code_dim], "image": list(model.input_shape),
                 "compression": model.compression, "autoencoder": model.config.autoencoder.get("model")}
 
     @app.get("/api/runs/{run_id}/pipeline.png", response_class=Response,
              summary="Noise latent, denoised latent (as grey bars), and the decoded image")
-    def pipeline_png(run_id: str, seed: Seed = 0, steps: Annotated[int, Query(ge=1, le=50)] = 10) -> Response:
+    def pipeline_png(run_id: RunId, seed: Seed = 0, steps: Annotated[int, Query(ge=1, le=50)] = 10) -> Response:
         model = _latent(run_id)
         choice = choose_sampler(model, None, {"steps": steps})
         noise = model.noise(1, torch.Generator().manual_seed(seed))
@@ -436,7 +437,7 @@ def create_app(folders: list[Path]) -> FastAPI:
             out[f"{name}_trustworthiness"] = float(trustworthiness(x.numpy(), e.numpy(), n_neighbors=10))
         return out
 
-    def _latent(run_id: str) -> LatentGenerator:
+    def _latent(run_id: RunId) -> LatentGenerator:
         run = get(run_id)
         if not isinstance(run.model, LatentGenerator):
             raise HTTPException(400, f"{run.name} is not a latent generator")
