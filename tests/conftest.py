@@ -1,3 +1,5 @@
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,3 +21,24 @@ def shared_dir(name: str) -> Path:
     if not (path / "t10k-labels-idx1-ubyte.gz").exists():
         pytest.skip(f"{path} not present (the shared data folder beside the checkout)")
     return path
+
+
+@contextmanager
+def chromium_page():
+    """A page of Debian's chromium driven by Playwright for Python (`playwright install` cannot download
+    browsers here; .ci/run installs the package), and the list of console errors it collects. Fails
+    loudly if the pairing breaks."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is not installed (apt-get install -y chromium; .ci/run does it)"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            yield page, errors
+        finally:
+            browser.close()

@@ -153,3 +153,14 @@ def test_features_build(capsys):
     assert "test accuracy 0.9" in capsys.readouterr().out
     code, _, err = run_cli(["features", "build", "--dataset", "swissroll"], capsys)
     assert code == 2 and "not an image dataset" in err
+
+
+def test_help_version_and_usage_errors_answer_without_loading_torch():
+    import subprocess
+    import sys
+
+    for args in (["--help"], ["--version"], ["train", "--help"], ["lineage", "--budget", "nope"]):
+        code = (f"import sys\nfrom aeflow.cli import main\ntry:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+                "assert 'torch' not in sys.modules, 'torch was imported'\n")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, (args, result.stderr)

@@ -2,11 +2,11 @@
 nothing written into a run; and every panel in real headless Chromium, its control moved, its picture
 changed, no console error."""
 
-import shutil
 import threading
 import time
 
 import pytest
+from conftest import chromium_page
 
 import aeflow
 from aeflow.studies.reproduce.swissroll import reproduce_swissroll
@@ -158,17 +158,8 @@ PANELS = {
 
 @pytest.mark.parametrize("panel", list(PANELS))
 def test_panel_in_headless_chromium(server, panel):
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium is not installed (apt-get install -y chromium; .ci/run does it)"
     key, target = PANELS[panel]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page()
-        errors = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with chromium_page() as (page, errors):
         page.goto(f"{server}#panel={panel}")
         page.wait_for_load_state("networkidle")
         assert page.locator(".hint").count() == 0, page.locator("main").inner_text()
@@ -182,7 +173,6 @@ def test_panel_in_headless_chromium(server, panel):
         page.wait_for_load_state("networkidle")
         page.wait_for_timeout(300)
         after = _picture(page, target)
-        browser.close()
     assert not errors, errors
     assert before != after, f"{panel}: {target} did not change when {key} moved"
 

@@ -10,8 +10,9 @@ import sys
 import time
 
 import pytest
+from conftest import chromium_page
 
-from aeflow.studies.lineage import CHAPTERS
+from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.claims import CLAIMS
 
 
@@ -63,24 +64,11 @@ def test_report_lists_every_chapter_and_judges_every_claim(lineage):
 
 
 def test_report_opens_in_headless_chromium_with_every_image(lineage):
-    """Playwright for Python driving Debian's chromium (installed by .ci/run): fails loudly if the pairing breaks."""
-    import shutil
-
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium is not installed (apt-get install -y chromium; .ci/run does it)"
     out = lineage[0]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        page = browser.new_page()
-        errors = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    with chromium_page() as (page, errors):
         page.goto((out / "report.html").as_uri())
         images = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
         claims = page.locator("#claims + table tr").count()
-        browser.close()
     assert not errors
     assert images and all(images)
     assert claims == len(CLAIMS) + 1

@@ -9,8 +9,7 @@ from pathlib import Path
 import click
 
 from aeflow.config import RunConfig, parse_assignments
-from aeflow.errors import AeflowError, ConfigError
-from aeflow.training import Interrupted
+from aeflow.errors import AeflowError, ConfigError, Interrupted
 
 DATASET_HELP = "digits (offline default), mnist, fashion-mnist or swissroll"
 SHIFT_HELP = "flow euler/midpoint/heun: > 1 takes smaller steps near the noise end (SD3's shift; default 1, even)"
@@ -370,10 +369,12 @@ def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no
     DDPM, flow matching, reflow, a GAN and latent flow, every claim measured and judged, in one report
     (report.html). Interrupted, the same command continues where it stopped."""
     from aeflow.config import choice
-    from aeflow.studies.lineage import BUDGETS, run_lineage
+    from aeflow.studies.lineage import BUDGETS
 
     choice("--dataset", dataset, ["digits", "mnist", "fashion-mnist"])
     choice("--budget", budget, BUDGETS)
+    from aeflow.studies.lineage.run import run_lineage
+
     run_lineage(dataset, budget, out, data_dir, progress=not no_progress)
 
 

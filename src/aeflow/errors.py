@@ -19,3 +19,9 @@ class TrainingError(AeflowError):
     """Training cannot go on (e.g. the loss became NaN); the last good checkpoint is kept."""
 
     exit_code = 1
+
+
+class Interrupted(Exception):
+    """Work was stopped by the user (Ctrl-C); what was finished is kept and the same command continues it."""
+
+    exit_code = 130

@@ -8,13 +8,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from typing import TYPE_CHECKING, Any
 
 from aeflow.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _atomic(path: Path, write) -> None:
@@ -32,6 +31,8 @@ def _atomic(path: Path, write) -> None:
 
 
 def atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    from safetensors.torch import save_file  # here, not at the top: `aeflow --help` should not load torch
+
     _atomic(path, lambda tmp: save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp,
                                         metadata=metadata))
 
@@ -52,6 +53,9 @@ def read_json(path: Path) -> Any:
 
 
 def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}

@@ -27,19 +27,13 @@ import torch
 from tqdm import tqdm
 
 from aeflow.config import TrainConfig, WeightSchedule, from_dict
-from aeflow.errors import ConfigError, TrainingError
+from aeflow.errors import ConfigError, Interrupted, TrainingError
 from aeflow.models.capabilities import Phased, WeightedTerms
 from aeflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from aeflow.training.ema import EMA
 from aeflow.training.schedules import warmup_cosine
 
 METRICS = "metrics.jsonl"
-
-
-class Interrupted(Exception):
-    """Training was stopped by the user; the checkpoint holds the last completed step."""
-
-    exit_code = 130
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,0 +1,117 @@
+"""Running the lineage: the chapters in order, each reused when finished, then the claims and the report."""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aeflow.data import load_dataset
+from aeflow.figures import Curves, ImageGrid
+from aeflow.report import render_report
+from aeflow.runs import feature_extractor
+from aeflow.studies.lineage.book import Book, saved_samples, say
+from aeflow.studies.lineage.budgets import Budget, budget_for
+from aeflow.studies.lineage.chapters import CHAPTERS
+from aeflow.studies.lineage.claims import judge
+
+
+def default_out(dataset: str, budget: str) -> Path:
+    return Path(f"runs/lineage-{dataset}-{budget}")
+
+
+def run_lineage(dataset: str = "digits", budget: str | Budget = "cpu", out: str | Path | None = None,
+                data_dir: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run (or continue) the lineage into `out`; write report.html, report.md and report.json there and return
+    the report's content."""
+    budget = budget if isinstance(budget, Budget) else budget_for(budget, dataset)
+    out = Path(out or default_out(dataset, budget.name))
+    start = time.perf_counter()
+    full = load_dataset(dataset, data_dir)
+    data = full.subset_train(budget.train_subset)
+    say(f"lineage of {dataset} ({budget.name} budget) in {out}")
+    extractor = feature_extractor(data.name, full, progress=progress)   # trained on the whole training split
+    book = Book(out, data, budget, extractor, data_dir, progress)
+    estimates = {c.key: budget.seconds.get(c.key, 0.0) for c in CHAPTERS}
+    spent_estimated, spent_actual = 0.0, 0.0
+    for index, chapter in enumerate(CHAPTERS, 1):
+        head = f"[{index}/{len(CHAPTERS)}] {chapter.title}"
+        record = book.finished(index, chapter)
+        if record is not None:
+            book.results[chapter.key] = record
+            say(f"{head}: finished earlier, reused ({_headline(record)})")
+            continue
+        left = sum(estimates[c.key] for c in CHAPTERS[index - 1:]) * (spent_actual / spent_estimated
+                                                                      if spent_estimated else 1.0)
+        eta = f"; about {_duration(left)} left in all" if left else ""
+        say(f"{head}: started{eta}")
+        started = time.perf_counter()
+        book.current = {"key": chapter.key, "title": chapter.title, "story": chapter.story,
+                        "folder": f"{index:02d}-{chapter.key}", "runs": {}, "figures": [], "generators": [],
+                        "curves": {}, "applies": True, "numbers": {}}
+        reason = chapter.applies(data)
+        if reason is None:
+            book.current["numbers"] = chapter.run(book)
+        record = book.write(index, chapter, started, reason)
+        book.results[chapter.key] = record
+        spent_actual += record["seconds"]
+        spent_estimated += estimates[chapter.key] or record["seconds"]
+        say(f"{head}: done in {_duration(record['seconds'])} ({_headline(record)})")
+    report = _assemble(book, dataset, time.perf_counter() - start)
+    paths = render_report(report, out)
+    say("")
+    for row in report["claims"]:
+        say(f"  {row['verdict']:<15} {row['claim']}")
+    say(f"\nreport: {paths['html']}")
+    return report
+
+
+def _assemble(book: Book, dataset: str, wall_time: float) -> dict[str, Any]:
+    """The report's content from the chapters' records, with the comparison, FD-vs-NFE plot and sample grid."""
+    records = [book.results[c.key] for c in CHAPTERS]
+    numbers = {r["key"]: r["numbers"] for r in records}
+    applies = {r["key"]: r["applies"] for r in records}
+    generators = [g for r in records for g in r["generators"]]
+    series: dict[str, tuple[list, list]] = {}
+    for r in records:
+        for name, points in r["curves"].items():
+            series[name] = ([p["nfe"] for p in points], [p["fd"] for p in points])
+    for g in generators:
+        series.setdefault(g["name"], ([], []))
+        series[g["name"]][0].append(g["nfe"])
+        series[g["name"]][1].append(g["fd"])
+    figures: list[dict[str, str]] = []
+    if series:
+        book.current = {"key": "comparison", "figures": []}
+        floor = generators[0]["fd_real_floor"] if generators else None
+        book.figure("fd-vs-nfe.png", Curves(series, "network evaluations per sample (NFE)", "FD (lower is better)",
+                                            f"FD against sampling cost (floor {floor:.1f})" if floor else "",
+                                            log_x=True, log_y=True),
+                    "FD against network evaluations per sample for every generator and sampler.")
+        names = [g["name"] for g in generators]
+        book.figure("samples.png", ImageGrid([saved_samples(book.out, n) for n in names], names,
+                                             "16 samples from every generator (seed 0)"),
+                    "Samples from every generator, side by side.")
+        figures = book.current["figures"]
+    return {"dataset": dataset, "budget": book.budget.name, "wall_time_s": round(wall_time, 1),
+            "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                        "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
+            "n_eval": book.budget.n_eval, "claims": judge(numbers, applies), "chapters": records,
+            "comparison": generators, "figures": figures}
+
+
+def _headline(record: dict[str, Any]) -> str:
+    if not record["applies"]:
+        return "does not apply: " + record["reason"]
+    rows = record["generators"]
+    if rows:
+        return ", ".join(f"{g['name']} FD {g['fd']:.1f}" for g in rows)
+    return f"{len(record['runs'])} run(s), {len(record['figures'])} figure(s)"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
