@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -122,3 +124,34 @@ def test_likelihood_needs_a_likelihood_model():
     model = build_model("pca", {"n_components": 3}, (1, 8, 8))
     with pytest.raises(ConfigError, match="defines no likelihood"):
         likelihood_bounds(model, torch.rand(2, 1, 8, 8))
+
+
+class _GaussianPosterior:
+    """A stand-in encoder with given posteriors, for the ELBO-surgery identities."""
+
+    def __init__(self, mu, logvar):
+        self.mu, self.logvar = mu, logvar
+
+    def posterior(self, x):
+        return self.mu, self.logvar
+
+
+def test_elbo_surgery_limits():
+    from aeflow.eval.latent import elbo_surgery
+
+    n, d = 200, 3
+    at_prior = elbo_surgery(_GaussianPosterior(torch.zeros(n, d), torch.zeros(n, d)), None, samples=4)
+    assert at_prior["average_kl"] == pytest.approx(0) and abs(at_prior["mutual_information"]) < 1e-9
+    apart = torch.arange(n, dtype=torch.float64)[:, None].repeat(1, d) * 10   # far apart: each z names its image
+    separated = elbo_surgery(_GaussianPosterior(apart, torch.full((n, d), -4.0)), None, samples=2)
+    assert separated["mutual_information"] == pytest.approx(math.log(n), abs=1e-6)
+    assert separated["marginal_kl"] == pytest.approx(separated["average_kl"] - math.log(n))
+
+
+def test_sharpness_falls_with_blur_and_diversity_with_copies(digits):
+    from aeflow.eval.sample_quality import diversity, sharpness
+
+    blurred = torch.nn.functional.avg_pool2d(digits.test_x, 3, stride=1, padding=1, count_include_pad=False)
+    assert sharpness(blurred) < 0.5 * sharpness(digits.test_x)
+    assert diversity(digits.test_x, digits.test_x) == pytest.approx(1.0, rel=0.05)
+    assert diversity(digits.test_x[:1].repeat(100, 1, 1, 1), digits.test_x) == 0

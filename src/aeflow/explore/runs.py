@@ -15,7 +15,6 @@ import torch
 from aeflow.data import Dataset, load_dataset
 from aeflow.errors import AeflowError
 from aeflow.models import capabilities as cap
-from aeflow.priors import PRIORS
 from aeflow.runs import load, load_config, read_summary
 from aeflow.runs.sampling import default_source, fitted_prior, sources
 from aeflow.samplers import samplers_for
@@ -80,7 +79,7 @@ def find_runs(folders: list[Path]) -> dict[str, Run]:
         root = Path(root).resolve()
         candidates = [root] if (root / "config.yaml").exists() else sorted(p.parent for p in root.rglob("config.yaml"))
         for path in candidates:
-            if not (path / "model.safetensors").exists() or (path / "summary.json").exists() is False:
+            if not ((path / "model.safetensors").exists() and (path / "summary.json").exists()):
                 continue
             try:
                 config = load_config(path)
@@ -104,5 +103,3 @@ class Datasets:
             self.loaded[run.dataset] = load_dataset(run.dataset, run.data_dir)
         return self.loaded[run.dataset]
 
-
-__all__ = ["PRIORS", "Datasets", "Run", "find_runs"]
