@@ -117,7 +117,7 @@ function planePanel(main, runs) {
     $("div", {class: "row"}, canvas, $("div", {}, $("p", {class: "caption"}, "Click the plane: that code, decoded."), view("decoded"),
       $("p", {class: "caption"}, "Decoded grid over the plane."), view("manifold"))),
     $("p", {class: "caption"}, "Interpolation between the codes of test images A and B:"), view("interp"));
-  redraw().then(() => { if (state.z) show("decoded", `/api/runs/${current(runs).id}/decode.png?z=${state.z}`); });
+  redraw().then(() => show("decoded", `/api/runs/${current(runs).id}/decode.png?z=${state.z || "0,0"}`));
 }
 
 function codespacePanel(main, runs) {
@@ -425,4 +425,9 @@ async function start() {
     class: RUNS.filter(p.needs).length >= (p.min || 1) ? "" : "off", onclick: (e) => { e.preventDefault(); draw(p.key); }}, p.title)));
   draw(state.panel);
 }
+// A pasted or edited link opens its panel (the controls' own hash updates keep the panel, and are ignored).
+window.addEventListener("hashchange", () => {
+  const linked = Object.fromEntries(new URLSearchParams(location.hash.slice(1)));
+  if (linked.panel && linked.panel !== state.panel) { Object.assign(state, linked); draw(linked.panel); }
+});
 start();

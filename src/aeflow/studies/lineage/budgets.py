@@ -50,14 +50,14 @@ _CPU_DIGITS = Budget(
              "ddpm": 150, "flow": 80, "reflow": 90, "gan": 45, "latent": 8})
 
 _CPU_28 = Budget(
-    name="cpu", n_eval=2000, ae_epochs=None, kernel_subset=None, byhand_epochs=0, plane_epochs=10, vae_epochs=10,
-    betas=(0.5, 1.0, 2.0, 4.0), collapse_beta=20.0, unet=(16, 32, 32), onestep_epochs=2, gen_epochs=6,
+    name="cpu", n_eval=500, ae_epochs=20, kernel_subset=5000, byhand_epochs=0, plane_epochs=5, vae_epochs=5,
+    betas=(0.5, 1.0, 2.0, 4.0), collapse_beta=20.0, unet=(16, 32), onestep_epochs=1, gen_epochs=3,
     ddpm_timesteps=1000, ddim_steps=(10, 20, 50), flow_steps={"euler": (4, 10, 20), "midpoint": (2, 5, 10),
                                                                "heun": (5, 10)},
-    reflow_pairs=10_000, reflow_epochs=6, gan_epochs=10, latent_epochs=15, latent_hidden=(512, 512, 512),
+    reflow_pairs=5000, reflow_epochs=4, gan_epochs=3, latent_epochs=10, latent_hidden=(512, 512, 512),
     batch_size=128,
-    seconds={"compression": 500, "byhand": 1, "code-space": 120, "density": 40, "vae": 600, "one-step": 200,
-             "ddpm": 1400, "flow": 1300, "reflow": 1500, "gan": 500, "latent": 200})
+    seconds={"compression": 240, "byhand": 1, "code-space": 60, "density": 30, "vae": 180, "one-step": 180,
+             "ddpm": 1000, "flow": 600, "reflow": 160, "gan": 360, "latent": 60})
 
 _GPU = Budget(
     name="gpu", n_eval=10_000, ae_epochs=None, kernel_subset=None, byhand_epochs=100, plane_epochs=50,
