@@ -164,3 +164,16 @@ def test_help_version_and_usage_errors_answer_without_loading_torch():
                 "assert 'torch' not in sys.modules, 'torch was imported'\n")
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, (args, result.stderr)
+
+
+def test_train_says_what_to_run_next_and_resume_says_where_it_continues(tmp_path, capsys):
+    out = tmp_path / "vae"
+    main(["train", "vae", "-m", "hidden=[16]", "-m", "latent_dim=2", "--epochs", "1", "--batch-size", "64",
+          "--train-subset", "128", "--no-progress", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert f"aeflow sample {out}" in printed and f"aeflow latent {out}" in printed and "aeflow explore" in printed
+    (out / "model.safetensors").unlink()
+    (out / "summary.json").unlink()
+    main(["train", "vae", "--resume", "--out", str(out)])
+    assert "after its last epoch (1): nothing left to train" in capsys.readouterr().err
+    assert (out / "summary.json").exists()

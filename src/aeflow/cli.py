@@ -76,6 +76,7 @@ def train(model: str, dataset: str | None, data_dir: str | None, out: str | None
     summary = json.loads((Path(run) / "summary.json").read_text())
     click.echo(f"run folder: {run}")
     _print_summary(summary)
+    _next_commands(Path(run))
 
 
 @cli.command(name="eval")
@@ -418,6 +419,25 @@ def _number_list(text: str, option: str, kind: type, minimum: float) -> list:
     if not values or min(values) < minimum:
         raise ConfigError(f"{option} needs at least one value, each >= {minimum}; got {text!r}")
     return values
+
+
+def _next_commands(run: Path) -> None:
+    """What a person can do with the run just trained."""
+    import aeflow
+    from aeflow.models.capabilities import Encodes
+    from aeflow.runs import load_config
+    from aeflow.runs.sampling import default_source
+
+    model = aeflow.load(run)
+    dataset = load_config(run).data.name
+    lines = [f"aeflow eval {run}"]
+    if default_source(model):
+        lines.append(f"aeflow sample {run} --n 1000          # (a grid of 64 is in {run / 'samples.png'})")
+    if isinstance(model, Encodes):
+        lines += [f"aeflow latent {run}", f"aeflow sample {run} --prior gmm",
+                  f"aeflow train latent-flow -d {dataset} -m autoencoder_run={run}"]
+    lines.append(f"aeflow explore {run.parent}")
+    click.echo("next:\n" + "\n".join(f"  {line}" for line in lines))
 
 
 def _print_summary(summary: dict) -> None:

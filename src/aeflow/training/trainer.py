@@ -136,6 +136,9 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
         epoch_shuffle_state = rng["shuffle"]
         torch.set_rng_state(rng["torch"])
         _truncate_metrics(metrics_path, epoch)
+        where = (f"from epoch {epoch + 1} of {cfg.epochs}, step {batch_index} of {steps_per_epoch}"
+                 if epoch < cfg.epochs else f"after its last epoch ({cfg.epochs}): nothing left to train")
+        print(f"resuming {ckpt_path.parent} {where}", file=sys.stderr, flush=True)
     elif not resume:
         metrics_path.unlink(missing_ok=True)
 
@@ -150,7 +153,9 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
         return ema.applied(model) if ema else nullcontext(model)
 
     step = epoch * steps_per_epoch + batch_index
-    bar = tqdm(total=total_steps, initial=step, disable=not cfg.progress, unit="step", dynamic_ncols=True)
+    # a bar only on a terminal: in a log file its carriage-return frames are noise (the epoch lines stay)
+    bar = tqdm(total=total_steps, initial=step, disable=not (cfg.progress and sys.stderr.isatty()), unit="step",
+               dynamic_ncols=True)
     last: dict[str, Any] = {}
     model.train()
     with _stop_on_sigint() as sigint:
