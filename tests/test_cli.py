@@ -177,3 +177,20 @@ def test_train_says_what_to_run_next_and_resume_says_where_it_continues(tmp_path
     main(["train", "vae", "--resume", "--out", str(out)])
     assert "after its last epoch (1): nothing left to train" in capsys.readouterr().err
     assert (out / "summary.json").exists()
+
+
+@pytest.mark.parametrize("option, message", [
+    ("loss_weights={kl: 5}", "train.loss_weights.kl must be a mapping of WeightSchedule fields, got 5"),
+    ("loss_weights={kll: {kind: linear}}", "has no weighted term kll; its terms: kl"),
+])
+def test_bad_loss_weight_schedules_are_refused_by_name(tmp_path, capsys, option, message):
+    code, _, err = run_cli(["train", "vae", "-m", "hidden=[16]", "--epochs", "1", "--train-subset", "128",
+                            "--batch-size", "64", "-t", option, "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_a_refused_folder_is_one_line_with_the_path(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _, err = run_cli(["train", "pca", "-m", "n_components=2", "--out", str(blocker / "run")], capsys)
+    assert code == 74 and str(blocker) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

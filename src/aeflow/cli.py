@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -459,6 +460,13 @@ def main(argv: list[str] | None = None) -> None:
     except (AeflowError, Interrupted) as e:
         click.echo(f"aeflow: error: {e}" if isinstance(e, AeflowError) else f"aeflow: {e}", err=True)
         sys.exit(e.exit_code)
+    except OSError as e:   # a file or folder the system refused (permissions, a full disk, a name too long...)
+        if os.environ.get("AEFLOW_DEBUG"):
+            raise
+        where = f": {e.filename}" if e.filename else ""
+        click.echo(f"aeflow: error: {e.strerror or e}{where} (check the path, its permissions and the free "
+                   "space; AEFLOW_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(74)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,8 @@ def _check_type(where: str, name: str, value: Any, annotation: Any) -> Any:
 
 def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
     """Build dataclass `cls` from a dict, rejecting unknown keys and values of the wrong type."""
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping of {cls.__name__} fields, got {data!r}")
     data = dict(data or {})
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}

@@ -73,9 +73,11 @@ class Phased(Protocol):
 
 @runtime_checkable
 class WeightedTerms(Protocol):
-    """Loss terms whose weights the trainer schedules (KL warm-up): name -> weight, read by the loss."""
+    """Loss terms whose weights the trainer schedules (KL warm-up): name -> weight, read by the loss;
+    `weighted_terms` names the terms the loss reads, so that a misspelled schedule is refused, not ignored."""
 
     loss_weights: dict[str, float]
+    weighted_terms: tuple[str, ...]
 
 
 @runtime_checkable

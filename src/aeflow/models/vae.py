@@ -63,6 +63,7 @@ class VAE(Model):
     """A variational autoencoder: Gaussian encoder, N(0, I) prior, Bernoulli or Gaussian decoder."""
 
     Config = VAEConfig
+    weighted_terms = ("kl",)
 
     def __init__(self, config: VAEConfig) -> None:
         super().__init__(config)

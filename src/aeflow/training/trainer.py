@@ -123,6 +123,10 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                         for name, spec in cfg.loss_weights.items()}
     if weight_schedules and not isinstance(model, WeightedTerms):
         raise ConfigError(f"train.loss_weights given, but {type(model).__name__} has no weighted loss terms")
+    unknown = sorted(set(weight_schedules) - set(model.weighted_terms)) if weight_schedules else []
+    if unknown:
+        raise ConfigError(f"train.loss_weights: {type(model).__name__} has no weighted term {', '.join(unknown)}; "
+                          f"its terms: {', '.join(model.weighted_terms)}")
     shuffle = torch.Generator().manual_seed(cfg.seed)
     ckpt_path, metrics_path = run_dir / CHECKPOINT_NAME, run_dir / METRICS
 
