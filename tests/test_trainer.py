@@ -133,3 +133,45 @@ def test_warmup_cosine_schedule():
     assert warmup_cosine(9, 100, 10) == pytest.approx(1.0)
     assert warmup_cosine(55, 100, 10) == pytest.approx(0.5)
     assert warmup_cosine(100, 100, 10, final_fraction=0.1) == pytest.approx(0.1)
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_folder(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom aeflow.runs.folder import locked\n"
+                               f"with locked({str(out)!r}):\n    print('held', flush=True)\n    time.sleep(30)\n"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(aeflow.ConfigError, match="another aeflow process is writing"):
+            aeflow.train(small_config(), out)
+        assert not (out / "config.yaml").exists()   # the refused writer touched nothing
+    finally:
+        holder.kill()
+        holder.wait()
+    aeflow.train(small_config(), out)   # the lock died with its holder (an OS lock, even on kill)
+    assert (out / "summary.json").exists()
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_without_duplicate_lines(tmp_path):
+    out = tmp_path / "run"
+    config = small_config(epochs=2)
+    out.mkdir()
+    config.save(out / "config.yaml")
+    (out / "metrics.jsonl").write_text('{"epoch": 1}\n')               # written, then killed before the checkpoint
+    (out / "model.safetensors.abc.tmp").write_text("half a write")     # a temp file a kill left
+    aeflow.train(None, out, resume=True)
+    epochs = [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2] and not list(out.glob("*.tmp"))
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    aeflow.train(small_config(), a)
+    aeflow.train(aeflow.make_config("autoencoder", "digits", {"hidden": [8], "code_dim": 3},
+                                    {"epochs": 1, "batch_size": 64, "progress": False}), b)
+    (b / "checkpoint.safetensors").write_bytes((a / "checkpoint.safetensors").read_bytes())
+    with pytest.raises(aeflow.DataError, match="does not match the model in config.yaml"):
+        aeflow.train(None, b, resume=True)

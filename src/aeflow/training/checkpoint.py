@@ -68,7 +68,11 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizers: dict[str, to
     tensors, meta = read_tensors(path)
     if "state" not in meta:
         raise DataError(f"{path} is not an aeflow training checkpoint (no loop state in its header)")
-    model.load_state_dict(with_prefix(tensors, "model."))
+    try:
+        model.load_state_dict(with_prefix(tensors, "model."))
+    except RuntimeError as e:   # another family or size than config.yaml describes
+        raise DataError(f"{path} does not match the model in config.yaml ({str(e).splitlines()[0].strip()}); "
+                        "it belongs to another run: start a new run with another --out") from None
     for name, optimizer in optimizers.items():
         groups = meta.get(_groups_key(name))
         if groups is None:

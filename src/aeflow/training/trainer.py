@@ -143,7 +143,7 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
         where = (f"from epoch {epoch + 1} of {cfg.epochs}, step {batch_index} of {steps_per_epoch}"
                  if epoch < cfg.epochs else f"after its last epoch ({cfg.epochs}): nothing left to train")
         print(f"resuming {ckpt_path.parent} {where}", file=sys.stderr, flush=True)
-    elif not resume:
+    else:   # a new run, or one killed before its first checkpoint: no epoch is done
         metrics_path.unlink(missing_ok=True)
 
     def checkpoint() -> None:
