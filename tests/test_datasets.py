@@ -82,3 +82,12 @@ def test_download_checks_md5(tmp_path):
     assert not any(dest.iterdir())  # nothing half-written left behind
     mirrors = [(tmp_path / "nowhere").as_uri() + "/", mirror.as_uri() + "/"]  # the first one fails
     assert download("f.gz", good, mirrors, dest).read_bytes() == b"payload"
+
+
+def test_the_dataset_names_and_shapes_known_up_front_match_the_data():
+    from aeflow.config import DATASET_NAMES
+    from aeflow.data import DATASETS, SHAPES
+
+    assert set(DATASET_NAMES) == set(DATASETS) == set(SHAPES)
+    for name in ("digits", "swissroll"):
+        assert tuple(load_dataset(name).shape) == SHAPES[name]

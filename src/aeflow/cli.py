@@ -101,6 +101,8 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
 
     if (run_dir is None) == (samples_file is None):
         raise ConfigError("give either RUN_DIR or --samples FILE.npy --dataset D")
+    if json_out and not Path(json_out).resolve().parent.is_dir():
+        raise ConfigError(f"--json {json_out}: the folder {Path(json_out).parent} does not exist; create it first")
     if n is not None and n < 2:
         raise ConfigError(f"--n must be >= 2 (a covariance needs two images), got {n}")
     if samples_file:

@@ -7,6 +7,7 @@ and how to train. `config.yaml` in every run folder is this object written out.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -45,10 +46,14 @@ def _check_type(where: str, name: str, value: Any, annotation: Any) -> Any:
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}.{name} must be an integer, got {value!r}")
+        if abs(value) >= 2 ** 63:
+            raise ConfigError(f"{where}.{name} must fit in 64 bits, got {value}")
         return value
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}.{name} must be a number, got {value!r}")
+        if not math.isfinite(value):   # nan and inf pass every comparison check silently, or fail deep in torch
+            raise ConfigError(f"{where}.{name} must be a finite number, got {value!r}")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):
@@ -155,6 +160,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         require(self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}")
+        require(0 <= self.seed < 2 ** 63, f"train.seed must be in 0..2^63-1, got {self.seed}")
         require(self.batch_size >= 1, f"train.batch_size must be >= 1, got {self.batch_size}")
         require(self.lr > 0, f"train.lr must be > 0, got {self.lr}")
         require(self.weight_decay >= 0, f"train.weight_decay must be >= 0, got {self.weight_decay}")

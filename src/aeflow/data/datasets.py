@@ -194,6 +194,9 @@ def load_swissroll_dataset(data_dir: str | None = None, allow_download: bool = F
     return Dataset("swissroll", x[:n_train], y[:n_train], x[n_train:], y[n_train:], "scikit-learn (generated, seed 0)")
 
 
+# Each dataset's image (or point) shape, known without loading it: configs are validated against it first.
+SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "swissroll": (3,)}
+
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "digits": load_digits_dataset,
     "mnist": lambda data_dir=None, allow_download=True: load_idx_dataset(MNIST, data_dir, allow_download),

@@ -6,6 +6,7 @@ space. Every FD comes with the real-vs-real floor: the same N training images sc
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +22,18 @@ DEFAULT_N = 10_000
 
 
 def load_samples(path: str | Path) -> torch.Tensor:
-    """A .npy file of N x C x H x W images; pickled objects are refused."""
+    """A .npy file of N x C x H x W float images; pickled objects, archives (.npz) and other dtypes are
+    refused, and the header's shape is checked against the file's size before anything is read."""
     try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise DataError(f"cannot read {path} as a .npy array of images: {e}") from None
-    return torch.from_numpy(np.ascontiguousarray(array))
+        array = np.load(path, allow_pickle=False, mmap_mode="r")   # the header only, until it is checked
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"cannot read {path} as a .npy array of images: {e or 'the file is empty'}") from None
+    if not isinstance(array, np.ndarray):
+        raise DataError(f"{path} is an archive (.npz), not one .npy array: save the images with np.save")
+    if array.dtype.kind != "f" or array.dtype.fields is not None:
+        raise DataError(f"{path}: dtype {array.dtype}; expected floats in [0, 1] (divide uint8 images by 255)")
+    with np.errstate(over="ignore"):   # values beyond float32 become inf, which check_samples refuses by name
+        return torch.from_numpy(np.array(array, dtype=np.float32))   # a copy: the file is only mapped
 
 
 def check_samples(samples: torch.Tensor, shape: tuple[int, ...], source: str = "samples") -> torch.Tensor:

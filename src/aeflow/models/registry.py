@@ -58,12 +58,15 @@ def resolve(name: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
     raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(model_names())}")
 
 
-def build_model(name: str, model_config: dict[str, Any], input_shape: tuple[int, ...]):
-    """Build a registered model from its config fields; `input_shape` comes from the dataset."""
+def model_config(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]):
+    """The family's validated config dataclass (every field checked, nothing built)."""
     import aeflow.models  # noqa: F401
 
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}")
-    cls = MODELS[name]
-    config = from_dict(cls.Config, {**model_config, "input_shape": list(input_shape)}, f"model ({name})")
-    return cls(config)
+    return from_dict(MODELS[name].Config, {**fields, "input_shape": list(input_shape)}, f"model ({name})")
+
+
+def build_model(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]):
+    """Build a registered model from its config fields; `input_shape` comes from the dataset."""
+    return MODELS[name](model_config(name, fields, input_shape))

@@ -89,4 +89,8 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizers: dict[str, to
         if saved:
             for k, v in saved.items():
                 ema[k].copy_(v)
-    return with_prefix(tensors, "rng."), json.loads(meta["state"])
+    try:
+        state = json.loads(meta["state"])
+    except ValueError:
+        raise DataError(f"{path}: its header's loop state is not JSON; the file was damaged. Start a new run") from None
+    return with_prefix(tensors, "rng."), state

@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from aeflow.config import TrainConfig, WeightSchedule, from_dict
-from aeflow.errors import ConfigError, Interrupted, TrainingError
+from aeflow.errors import ConfigError, DataError, Interrupted, TrainingError
 from aeflow.models.capabilities import Phased, WeightedTerms
 from aeflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from aeflow.training.ema import EMA
@@ -135,6 +135,11 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
     epoch_shuffle_state = shuffle.get_state()
     if resume and ckpt_path.exists():
         rng, state = load_checkpoint(ckpt_path, model, optimizers, ema.shadow if ema else None)
+        planned = state.get("epochs", cfg.epochs)
+        if planned != cfg.epochs and cfg.final_lr_fraction != 1.0:
+            raise ConfigError(f"{run_dir}: the checkpoint was trained for {planned} epochs with a decaying learning "
+                              f"rate, and config.yaml now says {cfg.epochs}: more or fewer epochs would have decayed "
+                              "it differently; restore epochs in config.yaml or start a new run")
         epoch, batch_index, train_time = state["epoch"], state["batch_index"], state["train_time"]
         epoch_sums = state["epoch_sums"]
         epoch_shuffle_state = rng["shuffle"]
@@ -149,7 +154,7 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
     def checkpoint() -> None:
         save_checkpoint(ckpt_path, model, optimizers,
                         {"shuffle": epoch_shuffle_state, "torch": torch.get_rng_state()},
-                        {"epoch": epoch, "batch_index": batch_index, "train_time": train_time,
+                        {"epoch": epoch, "batch_index": batch_index, "train_time": train_time, "epochs": cfg.epochs,
                          "epoch_sums": epoch_sums, "steps_per_epoch": steps_per_epoch},
                         ema.shadow if ema else None)
 
@@ -245,7 +250,15 @@ def _epoch_line(m: dict[str, Any], epochs: int) -> str:
 def read_metrics(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                raise DataError(f"{path}, line {number}, is not JSON: the file was damaged; delete that line "
+                                "(the checkpoint, not this log, is what a resume continues from)") from None
+    return rows
 
 
 def _truncate_metrics(path: Path, completed_epochs: int) -> None:

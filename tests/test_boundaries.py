@@ -1,0 +1,97 @@
+"""What a careless or hostile caller can hand aeflow, generated: every value either works or is refused with
+aeflow's own error (one line, an exit code), never an exception from deep inside numpy or torch."""
+
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import aeflow
+from aeflow.errors import AeflowError, DataError
+from aeflow.eval.samples import check_samples, load_samples
+
+NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-2 ** 70, 2 ** 70),
+                    st.booleans(), st.text(max_size=5), st.none())
+TRAIN_KEYS = ["epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "final_lr_fraction", "grad_clip",
+              "seed", "ema_decay", "sample_every", "eval_batch_size"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.sampled_from(TRAIN_KEYS), value=NUMBERS)
+def test_train_options_are_valid_or_refused_by_name(key, value):
+    try:
+        config = aeflow.make_config("autoencoder", "digits", {}, {key: value})
+    except AeflowError as e:
+        assert key in str(e)
+        return
+    number = getattr(config.train, key)
+    assert isinstance(number, (int, float)) and math.isfinite(number)
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.sampled_from(["code_dim", "hidden", "activation", "norm", "output"]), value=NUMBERS)
+def test_model_options_are_valid_or_refused_by_name(key, value):
+    try:
+        config = aeflow.make_config("autoencoder", "digits", {key: value})
+    except AeflowError as e:
+        assert key in str(e)
+        return
+    if config.model_config.get("code_dim", 1) <= 4096:   # the model builds from what was accepted
+        aeflow.build_model("autoencoder", config.model_config, (1, 8, 8))
+
+
+def _npy(array) -> io.BytesIO:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    buffer.seek(0)
+    return buffer
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(array=hnp.arrays(dtype=st.one_of(hnp.floating_dtypes(endianness="?"), hnp.integer_dtypes(endianness="?"),
+                                        hnp.unicode_string_dtypes(), hnp.datetime64_dtypes(), st.just(np.bool_)),
+                        shape=hnp.array_shapes(min_dims=0, max_dims=5, max_side=9)))
+def test_sample_files_are_images_or_refused(tmp_path, array):
+    path = tmp_path / "samples.npy"
+    path.write_bytes(_npy(array).getvalue())
+    try:
+        samples = check_samples(load_samples(path), (1, 8, 8), str(path))
+    except DataError as e:
+        assert str(path) in str(e) or "samples" in str(e)
+        return
+    assert samples.dtype == torch.float32 and samples.ndim == 4
+    assert 0 <= float(samples.min()) <= float(samples.max()) <= 1
+
+
+@pytest.mark.parametrize("content", [b"", b"\x93NUMPY", b"PK\x03\x04 not really a zip", b"\x00" * 64])
+def test_broken_sample_files_are_refused(tmp_path, content):
+    path = tmp_path / "broken.npy"
+    path.write_bytes(content)
+    with pytest.raises(DataError):
+        load_samples(path)
+
+
+def test_a_header_claiming_2_to_the_40_images_is_refused_before_reading(tmp_path):
+    path = tmp_path / "huge.npy"
+    with open(path, "wb") as f:   # a valid header, and no data behind it
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
+                                                 "shape": (2 ** 40, 1, 8, 8)})
+    with pytest.raises(DataError):
+        load_samples(path)
+
+
+def test_archives_and_structured_arrays_are_refused(tmp_path):
+    npz = tmp_path / "a.npy"
+    np.savez(npz.with_suffix(".npz"), images=np.zeros((2, 1, 8, 8)))
+    npz.write_bytes(npz.with_suffix(".npz").read_bytes())
+    with pytest.raises(DataError, match="archive"):
+        load_samples(npz)
+    structured = tmp_path / "s.npy"
+    np.save(structured, np.zeros(3, dtype=[("a", "f4"), ("b", "f4")]))
+    with pytest.raises(DataError, match="dtype"):
+        load_samples(structured)
