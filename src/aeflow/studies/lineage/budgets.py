@@ -1,5 +1,5 @@
 """How much work each chapter of the lineage does, per budget and dataset. "cpu" is sized for a 2-core CPU
-(digits in about 10 minutes, MNIST in about 2 hours), "gpu" runs docs/benchmarks.md's full recipes, "test"
+(digits in about 7 minutes, MNIST in about an hour), "gpu" runs docs/benchmarks.md's full recipes, "test"
 is seconds of work for the test suite. `seconds` are the expected wall times per chapter on that machine,
 for the progress line's estimate of the time left (rescaled by the chapters already done)."""
 
@@ -56,8 +56,8 @@ _CPU_28 = Budget(
                                                                "heun": (5, 10)},
     reflow_pairs=5000, reflow_epochs=4, gan_epochs=3, latent_epochs=10, latent_hidden=(512, 512, 512),
     batch_size=128,
-    seconds={"compression": 240, "byhand": 1, "code-space": 60, "density": 30, "vae": 180, "one-step": 180,
-             "ddpm": 1000, "flow": 600, "reflow": 160, "gan": 360, "latent": 60})
+    seconds={"compression": 520, "byhand": 1, "code-space": 25, "density": 8, "vae": 90, "one-step": 185,
+             "ddpm": 1100, "flow": 530, "reflow": 175, "gan": 235, "latent": 70})
 
 _GPU = Budget(
     name="gpu", n_eval=10_000, ae_epochs=None, kernel_subset=None, byhand_epochs=100, plane_epochs=50,
