@@ -23,6 +23,12 @@ def shared_dir(name: str) -> Path:
     return path
 
 
+@pytest.fixture
+def chromium():
+    """`with chromium() as (page, errors):` a browser page for the test (see `chromium_page`)."""
+    return chromium_page
+
+
 @contextmanager
 def chromium_page():
     """A page of Debian's chromium driven by Playwright for Python (`playwright install` cannot download

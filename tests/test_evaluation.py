@@ -74,7 +74,7 @@ def test_mode_coverage_and_memorisation():
 
 @pytest.mark.parametrize("array,message", [
     (np.zeros((10, 64), np.float32), "shape (10, 64); expected N x 1 x 8 x 8"),
-    (np.zeros((10, 1, 8, 8), np.uint8), "dtype torch.uint8; expected floats"),
+    (np.zeros((10, 1, 8, 8), np.uint8), "dtype uint8; expected floats"),
     (np.full((10, 1, 8, 8), 2.0, np.float32), "values in [2, 2]; expected [0, 1]"),
     (np.full((10, 1, 8, 8), np.nan, np.float32), "NaN"),
 ])

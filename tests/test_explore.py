@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-from conftest import chromium_page
 
 import aeflow
 from aeflow.studies.reproduce.swissroll import reproduce_swissroll
@@ -157,9 +156,9 @@ PANELS = {
 
 
 @pytest.mark.parametrize("panel", list(PANELS))
-def test_panel_in_headless_chromium(server, panel):
+def test_panel_in_headless_chromium(server, panel, chromium):
     key, target = PANELS[panel]
-    with chromium_page() as (page, errors):
+    with chromium() as (page, errors):
         page.goto(f"{server}#panel={panel}")
         page.wait_for_load_state("networkidle")
         assert page.locator(".hint").count() == 0, page.locator("main").inner_text()

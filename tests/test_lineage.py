@@ -10,7 +10,6 @@ import sys
 import time
 
 import pytest
-from conftest import chromium_page
 
 from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.claims import CLAIMS
@@ -63,9 +62,9 @@ def test_report_lists_every_chapter_and_judges_every_claim(lineage):
     assert all(c.title in markdown for c in CHAPTERS)
 
 
-def test_report_opens_in_headless_chromium_with_every_image(lineage):
+def test_report_opens_in_headless_chromium_with_every_image(lineage, chromium):
     out = lineage[0]
-    with chromium_page() as (page, errors):
+    with chromium() as (page, errors):
         page.goto((out / "report.html").as_uri())
         images = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
         claims = page.locator("#claims + table tr").count()
