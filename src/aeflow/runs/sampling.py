@@ -1,0 +1,124 @@
+"""One request shape samples anything: the model itself through a sampler (DDPM, flow, GAN, latent flow,
+one-step), its own prior (a VAE), or a named code prior fitted to its codes (normal, gmm, categorical),
+kept in the run folder.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aeflow.config import from_dict, require
+from aeflow.data import Dataset, load_dataset
+from aeflow.errors import ConfigError
+from aeflow.models.capabilities import Encodes, NoiseToData, Samples, Tokenizes
+from aeflow.priors import PRIORS, CodePrior, decoded_samples
+from aeflow.priors.base import prior_class, prior_path
+from aeflow.runs.folder import load_config
+from aeflow.samplers import choose_sampler, generate, samplers_for
+
+MAX_SAMPLES = 1_000_000
+
+
+@dataclass
+class SampleRequest:
+    """source: "model" (its sampler, or its own prior), a code prior's name, or None for the model's default
+    (`default_source`); sampler and its options (steps, eta, shift, churn...) for sources that a sampler
+    draws; temperature for code priors."""
+
+    source: str | None = None
+    sampler: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    n: int = 64
+    seed: int = 0
+    temperature: float = 1.0
+    prior_options: dict[str, Any] = field(default_factory=dict)   # a prior's fit settings (e.g. n_components)
+
+    def validate(self) -> None:
+        require(self.source in (None, "model") or self.source in PRIORS,
+                f"source must be model or one of {', '.join(PRIORS)}; got {self.source!r}")
+        require(1 <= self.n <= MAX_SAMPLES, f"n must be in 1..{MAX_SAMPLES:,}, got {self.n}")
+        require(0 <= self.seed < 2 ** 63, f"seed must be in 0..2^63-1, got {self.seed}")
+        require(math.isfinite(self.temperature) and self.temperature >= 0,
+                f"temperature must be a finite number >= 0, got {self.temperature}")
+
+
+def default_source(model) -> str | None:
+    """What sampling a model means when nothing is said: its sampler or own prior; the categorical prior for
+    a discrete code; None for a plain autoencoder, whose N(0, I) codes are an experiment, not its samples."""
+    if isinstance(model, NoiseToData) and samplers_for(model) or isinstance(model, Samples):
+        return "model"
+    if isinstance(model, Tokenizes):
+        return "categorical"
+    return None
+
+
+def sources(model) -> list[str]:
+    """Every source that applies to `model`."""
+    found = ["model"] if default_source(model) == "model" else []
+    return found + [name for name, cls in PRIORS.items() if cls.accepts(model)]
+
+
+def fitted_prior(model, run_dir: str | Path, name: str, options: dict[str, Any] | None = None,
+                 data: Dataset | None = None, refit: bool = False, save: bool = True) -> CodePrior:
+    """The run's `name` prior: loaded when it is saved with the same settings, else fitted to the training
+    codes (and saved into the run unless `save=False`). Settings that differ from the saved ones are refused
+    unless `refit`."""
+    cls = prior_class(name)
+    wanted = from_dict(cls.Config, options or {}, f"prior {name}")
+    _, settings = prior_path(run_dir, name)
+    if settings.exists() and not refit:
+        prior = cls.load(run_dir)
+        given = {k for k in (options or {})}
+        differ = {k: getattr(prior.config, k) for k in given if getattr(prior.config, k) != getattr(wanted, k)}
+        if differ:
+            raise ConfigError(f"the run's {name} prior was fitted with {differ}, not "
+                              f"{ {k: getattr(wanted, k) for k in differ} }; pass --refit to fit a new one over it")
+        return prior
+    prior = cls(wanted)
+    prior.check(model)
+    if data is None:
+        config = load_config(run_dir)
+        data = load_dataset(config.data.name, config.data.data_dir, config.data.download)
+    prior.fit(model, data.train_x)
+    if save:
+        prior.save(Path(run_dir))
+    return prior
+
+
+def draw(model, run_dir: str | Path | None, request: SampleRequest, data: Dataset | None = None,
+         batch_size: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """n images in [0, 1] as `request` says, and what made them (source, sampler label, NFE)."""
+    request.validate()
+    generator = torch.Generator().manual_seed(request.seed)
+    source = request.source or default_source(model)
+    if source is None:
+        raise ConfigError(f"{model.registry_name} does not sample by itself; use a code prior: "
+                          f"{', '.join(sources(model))}")
+    if source == "model":
+        if isinstance(model, NoiseToData) and samplers_for(model):
+            choice = choose_sampler(model, request.sampler, request.options)
+            images, nfe = generate(model, request.n, choice, generator, batch_size)
+            return images, {"source": "model", "sampler": choice.name, "label": choice.label(), "nfe": nfe,
+                            "options": vars(choice.options)}
+        if request.sampler or request.options:
+            raise ConfigError(f"{model.registry_name} draws from its own prior: no sampler or sampler options")
+        if isinstance(model, Samples):
+            if request.temperature != 1:
+                raise ConfigError(f"{model.registry_name}: a temperature applies to a code prior; use "
+                                  "--prior normal --temperature T")
+            with torch.no_grad():
+                return model.sample(request.n, generator).clamp(0, 1), {"source": "model", "label": "model"}
+        hint = f"; use a code prior: {', '.join(sources(model))}" if isinstance(model, Encodes) else ""
+        raise ConfigError(f"{model.registry_name} does not sample by itself{hint}")
+    if request.sampler or request.options:
+        raise ConfigError(f"the {source} prior decodes codes: no sampler or sampler options")
+    if run_dir is None:
+        raise ConfigError("a code prior is fitted to a run's training codes: give the run folder")
+    prior = fitted_prior(model, run_dir, source, request.prior_options, data)
+    images = decoded_samples(model, prior, request.n, generator, request.temperature)
+    return images, {"source": source, "label": source, "temperature": request.temperature}

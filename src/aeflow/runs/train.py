@@ -1,0 +1,201 @@
+"""Training a run folder, in named stages: build the model, prepare its data, fit it (its own solver) or
+train it (the one loop), post-fit (the code prior a family samples with), save, measure, draw.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aeflow.config import RunConfig, to_dict
+from aeflow.data import SHAPES, Dataset, load_dataset
+from aeflow.errors import ConfigError
+from aeflow.eval import evaluate_model
+from aeflow.models import FittedModel, Model
+from aeflow.models.capabilities import Reconstructs, Tokenizes
+from aeflow.models.registry import build_model, model_config, resolve
+from aeflow.priors import CategoricalPrior
+from aeflow.runs.folder import CONFIG, WEIGHTS, clean_temporary_files, load_config, locked, write_summary
+from aeflow.runs.parents import derived_batches, embed_parents
+from aeflow.runs.sampling import SampleRequest, default_source, draw
+from aeflow.training import read_metrics, resolve_device
+from aeflow.training import train as train_loop
+from aeflow.training.checkpoint import save_weights
+from aeflow.training.trainer import METRICS
+from aeflow.viz import save_figures, save_image_grid, save_loss_curve
+
+
+def make_config(model: str, dataset: str = "digits", model_options: dict[str, Any] | None = None,
+                train_options: dict[str, Any] | None = None, data_dir: str | None = None,
+                download: bool = True, train_subset: int | None = None) -> RunConfig:
+    """A RunConfig from a model or preset name plus overrides (what the CLI builds from its flags)."""
+    family, preset_model, preset_train = resolve(model)
+    data = {"name": dataset, "data_dir": data_dir, "download": download, "train_subset": train_subset}
+    config = RunConfig.from_dict({"model": family, "model_config": {**preset_model, **(model_options or {})},
+                                  "data": data, "train": {**preset_train, **(train_options or {})}})
+    if family != "latent-flow":   # a latent generator is checked once its parent's spec is embedded
+        model_config(family, config.model_config, SHAPES[dataset])   # every field checked before any work
+    return config
+
+
+def machine() -> dict[str, Any]:
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def train(config: RunConfig, out: str | Path, resume: bool = False, dataset: Dataset | None = None) -> Path:
+    """Train (or fit) the model that `config` describes into the run folder `out`; return the folder.
+
+    With `resume=True`, `out` must hold a run: its config.yaml is used and training continues from the
+    last checkpoint. `dataset` skips loading when the caller already has the data in memory. The folder is
+    locked while it is written: a second writer is refused."""
+    out = Path(out)
+    with locked(out):
+        clean_temporary_files(out)
+        return _train(config, out, resume, dataset)
+
+
+def _train(config: RunConfig, out: Path, resume: bool, dataset: Dataset | None) -> Path:
+    if resume:
+        if not (out / CONFIG).exists():
+            raise ConfigError(f"--resume: {out} holds no run (no {CONFIG}); start one without --resume")
+        config = load_config(out)
+    elif (out / CONFIG).exists():
+        raise ConfigError(f"{out} already holds a run; continue it with --resume or choose another --out")
+    data = dataset or load_dataset(config.data.name, config.data.data_dir, config.data.download,
+                                   config.data.train_subset)
+    model = build(config, data)
+    out.mkdir(parents=True, exist_ok=True)
+    config.save(out / CONFIG)
+
+    start = time.perf_counter()
+    if isinstance(model, FittedModel):
+        model.fit(data.train_x)
+        last: dict[str, Any] = {}
+        train_time = time.perf_counter() - start
+        images_per_s = len(data.train_x) / max(train_time, 1e-9)
+    else:
+        train_batch, test_batch = prepare_batches(model, data, out, config.train.progress)
+        last, images_per_s = loop(model, train_batch, test_batch, config, out, resume)
+        train_time = last["train_time"]
+    model.cpu().eval()
+    post_fit(model, data, out)
+    save_weights(model, out / WEIGHTS)
+    summary = {"model": config.model, "dataset": data.name, "data_source": data.source,
+               "n_train": len(data.train_x), "n_test": len(data.test_x),
+               "n_parameters": sum(p.numel() for p in model.parameters()),
+               "train_time_s": round(train_time, 2), "images_per_s": round(images_per_s, 1),
+               "wall_time_s": round(time.perf_counter() - start, 2), "machine": machine(),
+               "device": str(resolve_device(config.train.device)) if not isinstance(model, FittedModel) else "cpu",
+               "final": {k: v for k, v in last.items() if k.startswith(("train/", "test/"))}}
+    measured = measure(model, data)
+    write_summary(out, {**summary, **measured})
+    draw_pictures(out, model, data, measured)
+    return out
+
+
+def build(config: RunConfig, data: Dataset) -> Model:
+    """The model, seeded; its parents' specs embedded and its full config (defaults filled in) kept."""
+    embed_parents(config)
+    torch.manual_seed(config.train.seed)
+    model = build_model(config.model, config.model_config, data.shape)
+    config.model_config = to_dict(model.config)
+    return model
+
+
+def prepare_batches(model: Model, data: Dataset, out: Path, progress: bool = True) -> tuple[dict, dict]:
+    """What the loop trains and tests on: the dataset's images (and labels), or derived data."""
+    derived = derived_batches(model, data, out, progress)
+    if derived:
+        return derived
+    if model.uses_labels and data.train_y is None:
+        raise ConfigError(f"{model.registry_name} needs labels and {data.name} has none")
+    if model.uses_labels:
+        return {"x": data.train_x, "y": data.train_y}, {"x": data.test_x, "y": data.test_y}
+    return {"x": data.train_x}, {"x": data.test_x}
+
+
+def loop(model: Model, train_batch: dict, test_batch: dict, config: RunConfig, out: Path, resume: bool
+         ) -> tuple[dict[str, Any], float]:
+    """The one training loop; the weight average becomes the model. (last epoch's metrics, images/s)."""
+    sample_grids = SampleGrids(out, config.train.sample_every) if config.train.sample_every else None
+    last, ema = train_loop(model, train_batch, test_batch, config.train, out, resume=resume,
+                           on_epoch_end=sample_grids)
+    if ema:  # the averaged weights are the model (the trained ones stay in the checkpoint)
+        model.load_state_dict(ema.shadow)
+    n = len(next(iter(train_batch.values())))
+    steps = last["epoch"] * (n // config.train.batch_size)
+    return last, steps * config.train.batch_size / max(last["train_time"], 1e-9)
+
+
+def post_fit(model: Model, data: Dataset, out: Path) -> None:
+    """Fitted state a family samples with: the VQ-VAE's categorical prior over its tokens."""
+    if isinstance(model, Tokenizes):
+        CategoricalPrior().fit(model, data.train_x).save(out)
+
+
+def measure(model: Model, data: Dataset) -> dict[str, Any]:
+    """The numbers every applicable metric gives cheaply (reconstruction), and the family's own."""
+    return {**evaluate_model(model, data, likelihood=False), **model.measure(data)}
+
+
+class SampleGrids:
+    """Every `every` epochs: 64 samples from the same noise (seed 0) into RUN/samples/epoch_NNNN.png."""
+
+    def __init__(self, out: Path, every: int) -> None:
+        self.out, self.every = out / "samples", every
+
+    def __call__(self, model: Model, epoch: int) -> None:
+        if epoch % self.every or default_source(model) != "model":
+            return
+        was_training = model.training
+        images, _ = draw(model, None, SampleRequest(n=64, seed=0))
+        model.train(was_training)
+        save_image_grid([images[i:i + 16] for i in range(0, 64, 16)], [""] * 4, self.out / f"epoch_{epoch:04d}.png",
+                        title=f"{model.registry_name}: fixed-noise samples after epoch {epoch}")
+
+
+def draw_pictures(out: Path, model: Model, data: Dataset, measured: dict, n: int = 16) -> None:
+    metrics = read_metrics(out / METRICS)
+    if metrics:
+        save_loss_curve(metrics, out / "loss_curve.png", title=f"{model.registry_name} on {data.name}")
+    if data.is_image and isinstance(model, Reconstructs):
+        x = data.test_x[:n]
+        with torch.no_grad():
+            x_hat = model.reconstruct(x)
+        save_image_grid([x, x_hat], ["test", "recon."], out / "reconstructions.png",
+                        title=f"{model.registry_name} on {data.name}: test images and their reconstructions")
+    if data.is_image and default_source(model):
+        images, made = draw(model, out, SampleRequest(n=64, seed=0), data)
+        save_image_grid([images[i:i + 16] for i in range(0, 64, 16)], [""] * 4, out / "samples.png",
+                        title=f"{model.registry_name}: 64 samples ({made['label']}, seed 0)")
+    save_figures(model.figures(data, measured), out)
+
+
+def extend(out: str | Path, epochs: int) -> Path:
+    """Continue the run in `out` (finished or interrupted) to `epochs` epochs in all. Allowed only when the
+    learning rate is constant after warm-up, so that the result is the run `epochs` would have given from the
+    start; a decaying schedule would have been another one over more epochs."""
+    out = Path(out)
+    if not (out / CONFIG).exists():
+        raise ConfigError(f"{out} holds no run (no {CONFIG}); start one without --resume")
+    config = load_config(out)
+    if epochs <= config.train.epochs:
+        raise ConfigError(f"--epochs {epochs}: the run in {out} already has {config.train.epochs}; "
+                          "give more epochs to extend it, or --resume without --epochs to finish it")
+    if config.train.final_lr_fraction != 1.0:
+        raise ConfigError(f"the run in {out} decays its learning rate to final_lr_fraction="
+                          f"{config.train.final_lr_fraction} over its {config.train.epochs} epochs, so more epochs "
+                          "would change the ones already trained; start a new run with --epochs")
+    config.train.epochs = epochs
+    config.save(out / CONFIG)
+    return train(config, out, resume=True)
