@@ -4,8 +4,7 @@ is not finished (resuming a started one), `load(run_dir)` gives the model back, 
 """
 
 from aeflow.runs.features import feature_extractor, score
-from aeflow.runs.folder import (CONFIG, SUMMARY, WEIGHTS, load, load_config, read_summary, weights_digest,
-                                write_summary)
+from aeflow.runs.folder import CONFIG, SUMMARY, WEIGHTS, load, load_config, read_summary, weights_digest, write_summary
 from aeflow.runs.pipeline import ensure, run_state
 from aeflow.runs.sampling import SampleRequest, draw
 from aeflow.runs.train import extend, make_config, train
