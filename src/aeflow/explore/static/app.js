@@ -153,7 +153,15 @@ function galleryPanel(main, runs) {
 }
 
 function betaPanel(main, runs) {
-  runs = [...runs].sort((a, b) => a.beta - b.beta);
+  // A sweep is the VAEs of one folder with one latent size, one run per beta: take the largest such group.
+  const groups = {};
+  for (const r of runs) {
+    const key = `${r.name.split("/").slice(0, -1).join("/")}|${r.code_dim}`;
+    groups[key] = groups[key] || {};
+    groups[key][r.beta] = groups[key][r.beta] || r;
+  }
+  runs = Object.values(groups).map((g) => Object.values(g)).sort((a, b) => b.length - a.length)[0]
+    .sort((a, b) => a.beta - b.beta);
   const canvas = $("canvas", {width: 380, height: 260, id: "rd"});
   const update = () => {
     const run = runs[Number(state.beta_index) || 0];
