@@ -194,3 +194,15 @@ def test_a_refused_folder_is_one_line_with_the_path(tmp_path, capsys):
     blocker.write_text("not a folder")
     code, _, err = run_cli(["train", "pca", "-m", "n_components=2", "--out", str(blocker / "run")], capsys)
     assert code == 74 and str(blocker) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_samplers_command_lists_the_registry_with_options(capsys):
+    assert main(["samplers"]) is None
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["ddpm", "ddim", "direct", "euler", "midpoint", "heun", "adaptive"]
+    assert "steps=10, shift=1.0, churn=0.0" in lines[3]
+
+
+def test_explore_refuses_a_missing_folder_in_one_line(tmp_path, capsys):
+    code, _, err = run_cli(["explore", str(tmp_path / "nowhere"), "--no-browser"], capsys)
+    assert code == 2 and "does not exist" in err
