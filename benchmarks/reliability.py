@@ -1,0 +1,45 @@
+"""The reliability corpus (tests/corpus.py): every case run as its own `aeflow` command, the outcomes counted per
+category for docs/reliability.md, and every case that was not clean listed.
+
+    python benchmarks/reliability.py [--work DIR] [--only CATEGORY]
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from tests.corpus import build  # noqa: E402
+from tests.reliability import run_corpus, table  # noqa: E402
+
+SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", default=None, help="folder for the corpus (default: a temporary one)")
+    parser.add_argument("--only", default=None, help="run one category")
+    args = parser.parse_args()
+    torch.set_num_threads(1)   # forked children share nothing with an intra-op pool the parent never started
+    work = Path(args.work or tempfile.mkdtemp(prefix="aeflow-reliability-"))
+    os.environ["AEFLOW_CACHE"] = str(work / "cache")
+    os.environ.pop("AEFLOW_DATA_DIR", None)
+    cases = build(work / "corpus", SHARED_MNIST if SHARED_MNIST.exists() else None)
+    if args.only:
+        cases = [c for c in cases if c.category == args.only]
+    print(f"{len(cases)} cases in {work}", flush=True)
+    rows = run_corpus(cases, work / "outcomes", progress=lambda line: print(line, flush=True))
+    print("\n" + table(rows))
+    failed = [(case, kind, why) for case, kind, why, _ in rows if kind != "clean"]
+    for case, kind, why in failed:
+        print(f"- {kind}: {case.category} / {case.name}: {why}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
