@@ -5,7 +5,7 @@ A case is a command, what it must do (refuse in one line, or succeed with a righ
 survive it (the run folders it touched still load, their results unchanged). Outcomes:
 
 - clean: refused with one line on stderr and a non-zero exit code (or, for valid input, succeeded and checked);
-- traceback: a Python traceback reached the user;
+- traceback: a Python traceback reached the user, or aeflow's "internal error" line (a bug caught at the top);
 - messy: refused, but in more than one line or with exit code 0/1 for a usage problem;
 - silent: exit 0 where the input was bad, or a result that its check found wrong;
 - lost: a run folder that existed before the case no longer loads or lost its results.
@@ -156,8 +156,8 @@ def outcome(case: Case, result: Result, survived: str | None) -> tuple[str, str]
     """(outcome, why) for one case."""
     if survived:
         return "lost", survived
-    if "Traceback (most recent call last)" in result.err:
-        return "traceback", result.err.strip().splitlines()[-1]
+    if "Traceback (most recent call last)" in result.err or "aeflow: error: internal error" in result.err:
+        return "traceback", result.err.strip().splitlines()[-1]   # a bug that escaped the boundary, either way
     if case.kill_after is not None and case.kill_signal == signal.SIGKILL:   # nothing to judge but what survives
         return "clean", f"killed after {case.kill_after:.2f} s"
     if case.expect == "ok" or case.expect == "either" and result.code == 0:

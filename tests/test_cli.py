@@ -3,6 +3,8 @@ import json
 import pytest
 
 from aeflow.cli import main
+from aeflow.config import WeightSchedule
+from aeflow.runs import load_config
 
 
 def run_cli(args, capsys):
@@ -180,7 +182,8 @@ def test_train_says_what_to_run_next_and_resume_says_where_it_continues(tmp_path
 
 
 @pytest.mark.parametrize("option, message", [
-    ("loss_weights={kl: 5}", "train.loss_weights.kl must be a mapping of WeightSchedule fields, got 5"),
+    ("loss_weights={kl: [5]}", "train.loss_weights.kl must be a mapping of WeightSchedule fields, got [5]"),
+    ("loss_weights={kl: -1}", "a loss weight must be >= 0, got start 0.0, end -1.0"),
     ("loss_weights={kll: {kind: linear}}", "has no weighted term kll; its terms: kl"),
 ])
 def test_bad_loss_weight_schedules_are_refused_by_name(tmp_path, capsys, option, message):
@@ -189,11 +192,19 @@ def test_bad_loss_weight_schedules_are_refused_by_name(tmp_path, capsys, option,
     assert code == 2 and message in err and "Traceback" not in err
 
 
+def test_a_number_is_a_constant_loss_weight(tmp_path, capsys):
+    main(["train", "vae", "-m", "hidden=[16]", "--epochs", "1", "--train-subset", "128", "--batch-size", "64", "-t",
+          "loss_weights={kl: 5}", "--out", str(tmp_path / "run")])
+    config = load_config(tmp_path / "run")
+    assert WeightSchedule.parse(config.train.loss_weights["kl"], "kl").value(0.3) == 5
+
+
 def test_a_refused_folder_is_one_line_with_the_path(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     code, _, err = run_cli(["train", "pca", "-m", "n_components=2", "--out", str(blocker / "run")], capsys)
-    assert code == 74 and str(blocker) in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert code == 2 and "is a file, so nothing can be written under it" in err and str(blocker) in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_samplers_command_lists_the_registry_with_options(capsys):

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import click
 
-from aeflow.config import RunConfig, parse_assignments
+from aeflow.config import MIN_SCORED_IMAGES, RunConfig, parse_assignments
 from aeflow.errors import AeflowError, ConfigError, Interrupted
+from aeflow.files import check_writable
 
 DATASET_HELP = "digits (offline default), mnist, fashion-mnist or swissroll"
 SHIFT_HELP = "flow euler/midpoint/heun: > 1 takes smaller steps near the noise end (SD3's shift; default 1, even)"
@@ -60,7 +61,7 @@ def train(model: str, dataset: str | None, data_dir: str | None, out: str | None
             raise ConfigError("--resume needs --out RUN_DIR: the run folder to continue")
         epochs = train_flags.pop("epochs")
         given = [f"--{k.replace('_', '-')}" for k, v in train_flags.items() if v is not None]
-        given += ["--dataset"] * bool(dataset) + ["--model-option"] * bool(model_options)
+        given += ["--dataset"] * (dataset is not None) + ["--model-option"] * bool(model_options)
         given += ["--train-option"] * bool(train_options_kv)
         if given:
             raise ConfigError(f"--resume continues the run exactly as its config.yaml says (only --epochs may "
@@ -71,10 +72,13 @@ def train(model: str, dataset: str | None, data_dir: str | None, out: str | None
                          **{k: v for k, v in train_flags.items() if v is not None}}
         if no_progress:
             train_options["progress"] = False
-        config = aeflow.make_config(model, dataset or "digits", parse_assignments(model_options, "--model-option"),
+        config = aeflow.make_config(model, "digits" if dataset is None else dataset,
+                                    parse_assignments(model_options, "--model-option"),
                                     train_options, data_dir, download=not no_download, train_subset=train_subset)
-        run = aeflow.train(config, out or f"runs/{model}-{config.data.name}")
-    summary = json.loads((Path(run) / "summary.json").read_text())
+        run = aeflow.train(config, check_writable(out or f"runs/{model}-{config.data.name}", "--out", folder=True))
+    from aeflow.runs import read_summary
+
+    summary = read_summary(run)
     click.echo(f"run folder: {run}")
     _print_summary(summary)
     _next_commands(Path(run))
@@ -85,8 +89,9 @@ def train(model: str, dataset: str | None, data_dir: str | None, out: str | None
 @click.option("--samples", "samples_file", default=None, help="score this .npy file (N x C x H x W in [0, 1])")
 @click.option("--dataset", "-d", default=None, help="with --samples: the dataset to score against")
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
-@click.option("--n", type=int, default=None, help="number of samples / test images (default 10000, or all)")
-@click.option("--k", type=int, default=5000, help="importance samples for the IWAE bound")
+@click.option("--n", type=click.IntRange(MIN_SCORED_IMAGES), default=None,
+              help="number of samples / test images (default 10000, or all)")
+@click.option("--k", type=click.IntRange(1), default=5000, help="importance samples for the IWAE bound")
 @click.option("--no-samples", is_flag=True, help="skip sample metrics")
 @click.option("--no-likelihood", is_flag=True, help="skip likelihood bounds")
 @click.option("--json", "json_out", default=None, help="also write the results to this JSON file")
@@ -101,10 +106,8 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
 
     if (run_dir is None) == (samples_file is None):
         raise ConfigError("give either RUN_DIR or --samples FILE.npy --dataset D")
-    if json_out and not Path(json_out).resolve().parent.is_dir():
-        raise ConfigError(f"--json {json_out}: the folder {Path(json_out).parent} does not exist; create it first")
-    if n is not None and n < 2:
-        raise ConfigError(f"--n must be >= 2 (a covariance needs two images), got {n}")
+    if json_out:
+        check_writable(json_out, "--json")
     if samples_file:
         if not dataset:
             raise ConfigError("--samples needs --dataset: the dataset whose test split the samples are scored against")
@@ -136,16 +139,17 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
               "fitted to the training codes, saved with the run on first use) or categorical (a VQ-VAE's tokens); "
               "default: the model's own sampler or prior")
 @click.option("--sampler", default=None, help="see `aeflow samplers` (default: the model's)")
-@click.option("--steps", type=int, default=None, help="sampler steps (default: the model's)")
+@click.option("--steps", type=click.IntRange(1), default=None, help="sampler steps (default: the model's)")
 @click.option("--eta", type=float, default=None, help="ddim: 0 deterministic, 1 ancestral noise")
 @click.option("--shift", type=float, default=None, help=SHIFT_HELP)
 @click.option("--churn", type=float, default=None, help=CHURN_HELP)
-@click.option("--n", type=int, default=10_000, help="number of samples")
+@click.option("--n", type=click.IntRange(1), default=10_000, help="number of samples")
 @click.option("--out", "-o", default=None, help=".npy file for the samples (default RUN_DIR/samples-PRIOR.npy or "
               "RUN_DIR/samples-SAMPLER-STEPS.npy)")
 @click.option("--seed", type=int, default=0)
 @click.option("--temperature", type=float, default=1.0, help="code priors: scale of the codes' noise")
-@click.option("--components", type=int, default=None, help="gmm: number of mixture components (default 10)")
+@click.option("--components", type=click.IntRange(1), default=None,
+              help="gmm: number of mixture components (default 10)")
 @click.option("--covariance", default=None, help="gmm: full (default), diag, spherical or tied")
 @click.option("--refit", is_flag=True, help="code priors: fit again even if the run has one")
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
@@ -165,6 +169,10 @@ def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | No
 
     if prior is not None:
         choice("--prior", prior, PRIORS)
+    if out is not None and Path(out).suffix != ".npy":
+        raise ConfigError(f"--out {out}: samples are saved as a .npy file; give a name ending in .npy")
+    if out is not None:
+        check_writable(out, "--out")
     model = aeflow.load(run_dir)
     options = {k: v for k, v in {"steps": steps, "eta": eta, "shift": shift, "churn": churn}.items() if v is not None}
     prior_options = {k: v for k, v in {"n_components": components, "covariance_type": covariance}.items()
@@ -243,7 +251,8 @@ def sweep() -> None:
 @click.option("--samplers", default=None, help="comma-separated samplers (default: all of the model's)")
 @click.option("--shift", type=float, default=None, help=SHIFT_HELP + "; results go to RUN_DIR/steps-sweep-shiftS/")
 @click.option("--churn", type=float, default=None, help=CHURN_HELP + "; results go to RUN_DIR/steps-sweep-churnC/")
-@click.option("--n", type=int, default=10_000, help="samples per setting (at most the test split)")
+@click.option("--n", type=click.IntRange(MIN_SCORED_IMAGES), default=10_000,
+              help="samples per setting (at most the test split)")
 @click.option("--seed", type=int, default=0)
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
 def sweep_steps_command(run_dir: str, steps_list: str, samplers: str | None, shift: float | None,
@@ -253,8 +262,6 @@ def sweep_steps_command(run_dir: str, steps_list: str, samplers: str | None, shi
     from aeflow.studies.sweeps import sweep_steps, sweep_steps_folder
 
     steps = _number_list(steps_list, "--steps", int, minimum=1)
-    if n < 2:
-        raise ConfigError(f"--n must be >= 2, got {n}")
     names = [v.strip() for v in samplers.split(",") if v.strip()] if samplers else None
     options = {"shift": shift, "churn": churn}
     sweep_steps(run_dir, steps, names, n, data_dir, seed, options=options)
@@ -281,7 +288,7 @@ def sweep_beta_command(values: str, dataset: str, data_dir: str | None, model: s
 
     betas = _number_list(values, "--values", float, minimum=0)
     train_options = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
-    out = out or f"runs/sweep-beta-{dataset}"
+    out = check_writable(out or f"runs/sweep-beta-{dataset}", "--out", folder=True)
     rows = sweep_beta(betas, dataset, model, parse_assignments(model_options, "--model-option"), train_options, out,
                       data_dir, with_fd=not no_fd, progress=not no_progress)
     click.echo(markdown_rows(rows))
@@ -336,9 +343,9 @@ def models() -> None:
 @click.option("--dataset", "-d", default="digits", help=DATASET_HELP)
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
 @click.option("--out", "-o", default=None, help="folder for the runs and the table")
-@click.option("--epochs", type=int, default=None, help="autoencoder epochs (default: the preset's)")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="autoencoder epochs (default: the preset's)")
 @click.option("--bf16/--no-bf16", default=False, help="bf16 autocast for the autoencoder")
-@click.option("--kernel-subset", type=int, default=None, help="training images kernel PCA is fitted on")
+@click.option("--kernel-subset", type=click.IntRange(1), default=None, help="training images kernel PCA is fitted on")
 @click.option("--no-progress", is_flag=True)
 def reproduce(experiment: str, dataset: str, data_dir: str | None, out: str | None, epochs: int | None, bf16: bool,
               kernel_subset: int | None, no_progress: bool) -> None:
@@ -349,11 +356,11 @@ def reproduce(experiment: str, dataset: str, data_dir: str | None, out: str | No
     if experiment not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {experiment!r}; choose one of {', '.join(EXPERIMENTS)}")
     if experiment == "swissroll":
-        out = out or "runs/reproduce-swissroll"
+        out = check_writable(out or "runs/reproduce-swissroll", "--out", folder=True)
         rows = swissroll.reproduce_swissroll(out=out, epochs=epochs, progress=not no_progress)
         click.echo(swissroll.markdown_table(rows))
     else:
-        out = out or f"runs/reproduce-{experiment}-{dataset}"
+        out = check_writable(out or f"runs/reproduce-{experiment}-{dataset}", "--out", folder=True)
         rows = hinton.reproduce_hinton(dataset=dataset, data_dir=data_dir, out=out, epochs=epochs, bf16=bf16,
                                        kernel_subset=kernel_subset, progress=not no_progress)
         click.echo(hinton.markdown_table(rows))
@@ -377,6 +384,8 @@ def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no
 
     choice("--dataset", dataset, ["digits", "mnist", "fashion-mnist"])
     choice("--budget", budget, BUDGETS)
+    if out is not None:
+        check_writable(out, "--out", folder=True)
     from aeflow.studies.lineage.run import run_lineage
 
     run_lineage(dataset, budget, out, data_dir, progress=not no_progress)
@@ -451,24 +460,40 @@ def _print_summary(summary: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the command; every way it can fail ends in one line on stderr and an exit code (README's table)."""
     try:
         cli.main(args=argv, prog_name="aeflow", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("aeflow: interrupted; run the same command again to continue (finished work is kept)", err=True)
-        sys.exit(130)
+        _fail("interrupted; run the same command again to continue (finished work is kept)", 130, error=False)
+    except click.UsageError as e:   # click's own text spans several lines; the problem and where to look fit one
+        command = e.ctx.command_path if e.ctx else "aeflow"
+        _fail(f"{e.format_message()} (see `{command} --help`)", 2)
     except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
+        _fail(e.format_message(), e.exit_code)
     except (AeflowError, Interrupted) as e:
-        click.echo(f"aeflow: error: {e}" if isinstance(e, AeflowError) else f"aeflow: {e}", err=True)
-        sys.exit(e.exit_code)
+        _fail(str(e), e.exit_code, error=isinstance(e, AeflowError))
     except OSError as e:   # a file or folder the system refused (permissions, a full disk, a name too long...)
-        if os.environ.get("AEFLOW_DEBUG"):
-            raise
+        _debug()
         where = f": {e.filename}" if e.filename else ""
-        click.echo(f"aeflow: error: {e.strerror or e}{where} (check the path, its permissions and the free "
-                   "space; AEFLOW_DEBUG=1 shows the traceback)", err=True)
-        sys.exit(74)
+        _fail(f"{e.strerror or e}{where} (check the path, its permissions and the free space; AEFLOW_DEBUG=1 shows "
+              "the traceback)", 74)
+    except MemoryError:
+        _debug()
+        _fail("out of memory; use a smaller --n, --batch-size or model (AEFLOW_DEBUG=1 shows where)", 75)
+    except Exception as e:   # a bug: aeflow should have refused the input by name before getting here
+        _debug()
+        _fail(f"internal error: {type(e).__name__}: {e}. This is a bug in aeflow; AEFLOW_DEBUG=1 shows the "
+              "traceback to report", 70)
+
+
+def _fail(message: str, code: int, error: bool = True) -> None:
+    click.echo(f"aeflow: {'error: ' if error else ''}{' '.join(message.split())}", err=True)
+    sys.exit(code)
+
+
+def _debug() -> None:
+    if os.environ.get("AEFLOW_DEBUG"):
+        raise
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -90,6 +91,9 @@ def to_dict(value: Any) -> Any:
     return value
 
 
+# Scoring needs this many images: precision/recall take each image's 3rd nearest neighbour among the others.
+MIN_SCORED_IMAGES = 4
+
 # The named datasets (aeflow.data loads them; a test checks the two lists agree).
 DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "swissroll")
 
@@ -97,6 +101,17 @@ DATASET_NAMES = ("digits", "mnist", "fashion-mnist", "swissroll")
 def require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+def available_memory() -> int:
+    """Bytes of memory this machine can give now (MemAvailable on Linux, else the physical total)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def choice(where: str, value: str, choices: typing.Iterable[str]) -> None:
@@ -120,8 +135,17 @@ class WeightSchedule:
     epochs: float = 10.0
     ramp: float = 0.5
 
+    @classmethod
+    def parse(cls, spec: Any, where: str) -> WeightSchedule:
+        """A schedule from its fields, or from one number: that constant weight (`{kl: 5}`)."""
+        if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+            return from_dict(cls, {"kind": "constant", "end": spec}, where)
+        return from_dict(cls, spec, where)
+
     def validate(self) -> None:
         choice("schedule kind", self.kind, ["linear", "cyclical", "constant"])
+        require(self.start >= 0 and self.end >= 0, f"a loss weight must be >= 0, got start {self.start}, "
+                f"end {self.end}")
         require(self.epochs > 0, f"schedule epochs must be > 0, got {self.epochs}")
         require(0 < self.ramp <= 1, f"schedule ramp must be in (0, 1], got {self.ramp}")
 
@@ -175,7 +199,7 @@ class TrainConfig:
         require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                 f"train.device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
         for name, spec in self.loss_weights.items():
-            from_dict(WeightSchedule, spec, f"train.loss_weights.{name}")
+            WeightSchedule.parse(spec, f"train.loss_weights.{name}")
 
 
 @dataclass
@@ -225,11 +249,20 @@ class RunConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"no config file at {path}")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path} is not valid YAML: {e}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(read_yaml(path, "restore it, or start a new run"))
+
+
+def read_yaml(path: Path, fix: str) -> Any:
+    """A YAML file's content, or a ConfigError in one line that says where it is broken and `fix`."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not text (it holds binary bytes); {fix}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())
+        raise ConfigError(f"{path} is not valid YAML ({problem}{where}); {fix}") from None
 
 
 def parse_assignments(pairs: typing.Iterable[str], where: str) -> dict[str, Any]:

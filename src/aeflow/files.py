@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aeflow.errors import DataError
+from aeflow.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     import torch
@@ -30,11 +31,41 @@ def _atomic(path: Path, write) -> None:
             os.remove(tmp)
 
 
+def check_writable(path: str | Path, option: str, folder: bool = False) -> Path:
+    """Refuse, before any work, an output that cannot be written: a name too long for the file system, a file
+    where a folder belongs (or the reverse), a parent that is missing or a file, a place without permission."""
+    path = Path(path)
+    if any(len(part.encode()) > 255 for part in path.parts) or len(str(path.absolute()).encode()) >= 4096:
+        raise ConfigError(f"{option} {str(path)[:80]}...: the name is too long for the file system (255 bytes a "
+                          "name, 4096 a path); choose a shorter one")
+    if path.exists() and path.is_dir() != folder:
+        raise ConfigError(f"{option} {path} is {'a file' if folder else 'a folder'}; give a "
+                          f"{'folder' if folder else 'file name'}")
+    parent = path if folder else path.parent
+    existing = next(p for p in [parent, *parent.parents] if p.exists() or p == Path(p.anchor or "."))
+    if not folder and existing != parent:
+        raise ConfigError(f"{option} {path}: the folder {parent} does not exist; create it first")
+    if not existing.is_dir():
+        raise ConfigError(f"{option} {path}: {existing} is a file, so nothing can be written under it")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {path}: no permission to write in {existing}; choose another place")
+    return path
+
+
 def atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    from safetensors import SafetensorError
     from safetensors.torch import save_file  # here, not at the top: `aeflow --help` should not load torch
 
-    _atomic(path, lambda tmp: save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp,
-                                        metadata=metadata))
+    def write(tmp: str) -> None:
+        try:
+            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        except SafetensorError as e:   # the library reports a full disk as its own error: give it back as one
+            code = re.search(r"os error (\d+)", str(e))
+            if code:
+                raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from None
+            raise
+
+    _atomic(path, write)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

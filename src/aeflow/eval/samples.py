@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aeflow.config import MIN_SCORED_IMAGES
 from aeflow.data import Dataset
 from aeflow.errors import DataError
 from aeflow.eval.features import FeatureExtractor, extract
@@ -43,8 +44,9 @@ def check_samples(samples: torch.Tensor, shape: tuple[int, ...], source: str = "
                         "(divide uint8 images by 255 first)")
     if samples.ndim != 4 or tuple(samples.shape[1:]) != tuple(shape):
         raise DataError(f"{source}: shape {tuple(samples.shape)}; expected N x {' x '.join(map(str, shape))}")
-    if len(samples) < 2:
-        raise DataError(f"{source}: {len(samples)} image(s); need at least 2 to estimate a covariance")
+    if len(samples) < MIN_SCORED_IMAGES:
+        raise DataError(f"{source}: {len(samples)} image(s); scoring needs at least {MIN_SCORED_IMAGES} (precision "
+                        "and recall take each image's 3rd nearest neighbour among the others)")
     if not torch.isfinite(samples).all():
         raise DataError(f"{source}: contains NaN or infinite values")
     lo, hi = float(samples.min()), float(samples.max())

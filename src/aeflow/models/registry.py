@@ -69,4 +69,6 @@ def model_config(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]
 
 def build_model(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]):
     """Build a registered model from its config fields; `input_shape` comes from the dataset."""
+    if name not in MODELS:   # a hand-edited config.yaml, or a preset name where a family belongs
+        raise ConfigError(f"unknown model family {name!r}; choose one of {', '.join(sorted(MODELS))}")
     return MODELS[name](model_config(name, fields, input_shape))

@@ -8,7 +8,7 @@ from typing import ClassVar
 import torch
 import yaml
 
-from aeflow.config import from_dict, to_dict
+from aeflow.config import from_dict, read_yaml, to_dict
 from aeflow.errors import ConfigError, DataError
 from aeflow.files import atomic_save, atomic_write_text, read_tensors
 from aeflow.models.capabilities import Encodes
@@ -65,16 +65,26 @@ class CodePrior:
         if not settings.exists():
             raise ConfigError(f"{run_dir} has no fitted {cls.name} prior; fit one with "
                               f"`aeflow sample {run_dir} --prior {cls.name}`")
-        try:
-            values = yaml.safe_load(settings.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise DataError(f"{settings} is not valid YAML ({e}); fit the prior again with --refit") from None
+        values = read_yaml(settings, "fit the prior again with --refit") or {}
         if not isinstance(values, dict):
             raise DataError(f"{settings} is not a mapping; fit the prior again with --refit")
         fields = cls.Config.__dataclass_fields__
+        missing = sorted(set(fields) - set(values))
+        if missing:
+            raise DataError(f"{settings} lacks {', '.join(missing)}: it was not written by aeflow or is damaged; fit "
+                            "the prior again with --refit")
         config = from_dict(cls.Config, {k: v for k, v in values.items() if k in fields}, settings.name)
         state = read_tensors(weights)[0] if weights.exists() else {}
-        return cls(config, state, {k: v for k, v in values.items() if k not in fields})
+        prior = cls(config, state, {k: v for k, v in values.items() if k not in fields})
+        problem = prior.state_problem() or next((f"{k} holds NaN or infinite values" for k, v in state.items()
+                                                 if v.is_floating_point() and not torch.isfinite(v).all()), None)
+        if problem:
+            raise DataError(f"{weights}: {problem}; the file is damaged: fit the prior again with --refit")
+        return prior
+
+    def state_problem(self) -> str | None:
+        """What is wrong with the fitted state read back from a run folder (None: nothing)."""
+        return None
 
 
 def prior_path(run_dir: Path, name: str) -> tuple[Path, Path]:

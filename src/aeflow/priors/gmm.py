@@ -54,6 +54,19 @@ class GMMPrior(CodePrior):
         self.extra = {"n_codes": len(codes), "train_avg_log_likelihood": float(gmm.score(codes))}
         return self
 
+    def state_problem(self) -> str | None:
+        k = self.config.n_components
+        weights, means, cholesky = (self.state.get(key) for key in ("weights", "means", "cholesky"))
+        if weights is None or means is None or cholesky is None:
+            return "it lacks the mixture's weights, means or Cholesky factors"
+        d = means.shape[-1]
+        if weights.shape != (k,) or means.shape != (k, d) or cholesky.shape != (k, d, d):
+            return (f"shapes {tuple(weights.shape)}, {tuple(means.shape)}, {tuple(cholesky.shape)} do not make a "
+                    f"{k}-component mixture")
+        if (weights < 0).any() or abs(float(weights.sum()) - 1) > 1e-6:
+            return "its mixture weights are not a distribution"
+        return None
+
     def sample(self, n: int, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
         """Codes from the mixture; `temperature` scales each component's standard deviations."""
         weights, means, cholesky = self.state["weights"], self.state["means"], self.state["cholesky"]

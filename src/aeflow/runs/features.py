@@ -14,7 +14,7 @@ from aeflow.data import Dataset, load_dataset
 from aeflow.data.download import cache_dir
 from aeflow.errors import DataError
 from aeflow.eval.features import VERSION, FeatureExtractor
-from aeflow.eval.samples import DEFAULT_N, score_samples
+from aeflow.eval.samples import check_samples, score_samples
 from aeflow.runs.folder import SUMMARY, load, read_summary
 from aeflow.runs.pipeline import ensure
 from aeflow.runs.train import make_config
@@ -66,5 +66,5 @@ def feature_extractor(dataset: str, data: Dataset | None = None, build: bool = T
 
 def score(samples: torch.Tensor, data: Dataset, n: int | None = None, seed: int = 0, progress: bool = True) -> dict:
     """`aeflow.eval.score_samples` with the dataset's feature extractor (trained once, cached)."""
-    return score_samples(samples, data, feature_extractor(data.name, data, progress=progress),
-                         min(n or DEFAULT_N, len(samples)), seed)
+    check_samples(samples, data.shape)   # before the extractor is built: that can take minutes
+    return score_samples(samples, data, feature_extractor(data.name, data, progress=progress), n, seed)

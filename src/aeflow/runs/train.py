@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from aeflow.config import RunConfig, to_dict
+from aeflow.config import RunConfig, available_memory, to_dict
 from aeflow.data import SHAPES, Dataset, load_dataset
 from aeflow.errors import ConfigError
 from aeflow.eval import evaluate_model
@@ -25,7 +25,7 @@ from aeflow.runs.parents import derived_batches, embed_parents
 from aeflow.runs.sampling import SampleRequest, default_source, draw
 from aeflow.training import read_metrics, resolve_device
 from aeflow.training import train as train_loop
-from aeflow.training.checkpoint import save_weights
+from aeflow.training.checkpoint import CHECKPOINT_NAME, save_weights
 from aeflow.training.trainer import METRICS
 from aeflow.viz import save_figures, save_image_grid, save_loss_curve
 
@@ -40,7 +40,22 @@ def make_config(model: str, dataset: str = "digits", model_options: dict[str, An
                                   "data": data, "train": {**preset_train, **(train_options or {})}})
     if family != "latent-flow":   # a latent generator is checked once its parent's spec is embedded
         model_config(family, config.model_config, SHAPES[dataset])   # every field checked before any work
+        check_fits(family, config.model_config, SHAPES[dataset])
     return config
+
+
+def check_fits(family: str, fields: dict[str, Any], shape: tuple[int, ...]) -> None:
+    """Refuse a model this machine cannot hold before any work: built on the meta device (no memory is
+    allocated), its parameters counted; training keeps four float32 copies (weights, gradients, Adam's two
+    moments)."""
+    with torch.device("meta"):
+        model = build_model(family, fields, shape)
+    n = sum(p.numel() for p in model.parameters())
+    need, have = 16 * n, available_memory()
+    if need > have:
+        raise ConfigError(f"{family} with these options has {n:,} parameters: training needs about "
+                          f"{need / 2**30:.1f} GiB and this machine has {have / 2**30:.1f} GiB available; choose "
+                          "smaller sizes (-m code_dim=..., -m hidden=[...])")
 
 
 def machine() -> dict[str, Any]:
@@ -69,7 +84,7 @@ def _train(config: RunConfig, out: Path, resume: bool, dataset: Dataset | None) 
         if not (out / CONFIG).exists():
             raise ConfigError(f"--resume: {out} holds no run (no {CONFIG}); start one without --resume")
         config = load_config(out)
-    elif (out / CONFIG).exists():
+    elif started(out):
         raise ConfigError(f"{out} already holds a run; continue it with --resume or choose another --out")
     data = dataset or load_dataset(config.data.name, config.data.data_dir, config.data.download,
                                    config.data.train_subset)
@@ -101,6 +116,12 @@ def _train(config: RunConfig, out: Path, resume: bool, dataset: Dataset | None) 
     write_summary(out, {**summary, **measured})
     draw_pictures(out, model, data, measured)
     return out
+
+
+def started(out: Path) -> bool:
+    """Whether `out` holds a run that trained: a folder whose start failed before its first checkpoint (a bad
+    batch size, a full disk) holds nothing to lose, and a new command into it starts again."""
+    return (out / CONFIG).exists() and ((out / CHECKPOINT_NAME).exists() or (out / WEIGHTS).exists())
 
 
 def build(config: RunConfig, data: Dataset) -> Model:

@@ -12,6 +12,10 @@ import torch
 from aeflow.config import from_dict
 from aeflow.errors import ConfigError
 
+# More steps than this change nothing a float32 solver can show (the step error is below the rounding) and
+# would run for days: a typo, refused by name.
+MAX_STEPS = 10_000
+
 SAMPLERS: dict[str, type[Sampler]] = {}
 
 

@@ -14,7 +14,7 @@ import torch
 from aeflow.config import require
 from aeflow.diffusion.ddpm import ddim_timesteps
 from aeflow.models.capabilities import NoisePredictor
-from aeflow.samplers.base import Sampler, Step, register_sampler
+from aeflow.samplers.base import MAX_STEPS, Sampler, Step, register_sampler
 
 
 def _noise(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -48,7 +48,7 @@ class DDIMOptions:
     eta: float = 0.0   # 0: deterministic; 1: the ancestral noise level
 
     def validate(self) -> None:
-        require(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
+        require(1 <= self.steps <= MAX_STEPS, f"steps must be in 1..{MAX_STEPS:,}, got {self.steps}")
         require(0 <= self.eta <= 1, f"eta must be in [0, 1], got {self.eta}")
 
 

@@ -21,7 +21,7 @@ import torch
 from aeflow.config import require
 from aeflow.diffusion.flow import churn_back, flow_time_grid
 from aeflow.models.capabilities import VelocityField
-from aeflow.samplers.base import Sampler, Step, register_sampler
+from aeflow.samplers.base import MAX_STEPS, Sampler, Step, register_sampler
 
 
 @dataclass
@@ -31,7 +31,7 @@ class FixedStepOptions:
     churn: float = 0.0   # > 0: fresh noise before each step, raising noise-to-signal by 1 + churn / steps (EDM)
 
     def validate(self) -> None:
-        require(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
+        require(1 <= self.steps <= MAX_STEPS, f"steps must be in 1..{MAX_STEPS:,}, got {self.steps}")
         require(self.shift > 0, f"shift must be > 0, got {self.shift}")
         require(self.churn >= 0, f"churn must be >= 0, got {self.churn}")
 

@@ -25,9 +25,17 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
 
 def load_weights(model: torch.nn.Module, path: Path, prefix: str = "") -> None:
     """Load weights saved by `save_weights` (or, with prefix "model.", a checkpoint's)."""
-    tensors, _ = read_tensors(path)
+    tensors = with_prefix(read_tensors(path)[0], prefix)
+    expected = model.state_dict()
+    for name, tensor in tensors.items():   # load_state_dict would cast other dtypes silently and take NaNs
+        if name in expected and tensor.dtype != expected[name].dtype:
+            raise DataError(f"{path}: {name} is {tensor.dtype}, the model's is {expected[name].dtype}; the file was "
+                            "not written by aeflow for this model")
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise DataError(f"{path}: {name} holds NaN or infinite values; the weights are damaged (retrain, or "
+                            "resume from an earlier copy)")
     try:
-        missing, unexpected = model.load_state_dict(with_prefix(tensors, prefix), strict=False)
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
     except RuntimeError as e:  # shape mismatches
         raise DataError(f"{path} does not match the model in config.yaml: {str(e).splitlines()[-1].strip()}") from None
     if missing or unexpected:

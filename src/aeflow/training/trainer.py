@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from aeflow.config import TrainConfig, WeightSchedule, from_dict
+from aeflow.config import TrainConfig, WeightSchedule
 from aeflow.errors import ConfigError, DataError, Interrupted, TrainingError
 from aeflow.models.capabilities import Phased, WeightedTerms
 from aeflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
@@ -119,7 +119,7 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
     params = phase_parameters(model)
     optimizers = {phase: make_optimizer(p, cfg) for phase, p in params.items()}
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
-    weight_schedules = {name: from_dict(WeightSchedule, spec, f"train.loss_weights.{name}")
+    weight_schedules = {name: WeightSchedule.parse(spec, f"train.loss_weights.{name}")
                         for name, spec in cfg.loss_weights.items()}
     if weight_schedules and not isinstance(model, WeightedTerms):
         raise ConfigError(f"train.loss_weights given, but {type(model).__name__} has no weighted loss terms")
