@@ -253,7 +253,7 @@ def option_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
         for value in values:
             case(f"train {option} {value!r}", [*AE, option, value, "--out", str(out / "never")])
     bad_model = ["code_dim=100000000", "code_dim=0", "code_dim=-3", "code_dim=2.5", "code_dim=nan", "code_dim=true",
-                 "code_dim=[1", "hidden=[]", "hidden=[-1]", "hidden=[1000000000]", "hidden=abc", "hidden={a: 1}",
+                 "code_dim=[1", "hidden=[-1]", "hidden=[1000000000]", "hidden=abc", "hidden={a: 1}",
                  "activation=swish", "activation=[relu]", "width=3", "=3", "code_dim", "input_shape=[1,2,3]",
                  "dropout=2", "norm=nosuch"]
     for value in bad_model:
@@ -263,8 +263,9 @@ def option_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
                  "loss_weights={kl: {kind: linear, start: 0, end: inf, epochs: 2}}", "ema_decay=nan",
                  "betas=[nan, 0.9]", "progress=maybe", "epochs=[3]", "sample_every=-1", "eval_every=0", "nosuch=1",
                  "lr=1e400", "batch_size=0"]
-    for value in bad_train:
-        case(f"train vae -t {value}", ["train", "vae", "-t", value, *TINY_TRAIN, "--out", str(out / "never")])
+    for value in bad_train:   # no flags beside: a flag would override the -t value
+        case(f"train vae -t {value}", ["train", "vae", "-t", value, "--train-subset", "128", "--out",
+                                       str(out / "never")])
     case("train vae -t loss_weights={kl: 5} (a constant weight)",
          ["train", "vae", "-m", "hidden=[8]", "-t", "loss_weights={kl: 5}", *TINY_TRAIN, "--out", str(out / "kl5")],
          "ok", check=_trained(out / "kl5"))
@@ -558,7 +559,7 @@ def process_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
                           ["train", "--resume", "--out", str(finished), "--epochs", "8", "x"], keep=[finished],
                           file_limit=limit))
         cases.append(Case("processes and disks", f"disk full at {limit} bytes / extended run continued",
-                          ["train", "--resume", "--out", str(finished), "--epochs", "8", "x"], "ok"))
+                          ["train", "--resume", "--out", str(finished), "x"], "ok"))
         cases.append(Case("processes and disks", f"disk full at {limit} bytes / eval",
                           ["eval", str(finished), "--json", str(root / "processes" / "eval.json")], "either",
                           keep=[finished], file_limit=limit))
@@ -571,10 +572,11 @@ def process_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
     cases.append(Case("processes and disks", "a second train into a folder being trained",
                       [*train, "--out", str(busy), "-t", "final_lr_fraction=1"],
                       alongside=[*train, "--out", str(busy), "-t", "final_lr_fraction=1"]))
-    for command in (["eval", str(busy)], ["sample", str(busy), "--n", "4"], ["train", "--resume", "--out", str(busy),
-                                                                             "x"]):
+    commands = (["eval", str(busy)], ["sample", str(busy), "--n", "4"], ["latent", str(busy), "--no-fd"],
+                ["train", "--resume", "--out", str(busy), "x"])
+    for i, command in enumerate(commands):
         cases.append(Case("processes and disks", f"{command[0]} of a folder being extended", command,
-                          alongside=["train", "--resume", "--out", str(busy), "--epochs", "12", "x"]))
+                          alongside=["train", "--resume", "--out", str(busy), "--epochs", str(12 + 6 * i), "x"]))
     cases.append(Case("processes and disks", "two samples of one run at once",
                       ["sample", str(finished), "--n", "8", "--prior", "normal"], "either", keep=[finished],
                       alongside=["sample", str(finished), "--n", "8", "--prior", "normal"]))

@@ -11,7 +11,7 @@ import click
 
 from aeflow.config import MIN_SCORED_IMAGES, RunConfig, parse_assignments
 from aeflow.errors import AeflowError, ConfigError, Interrupted
-from aeflow.files import check_writable
+from aeflow.files import atomic_write_text, check_writable
 
 DATASET_HELP = "digits (offline default), mnist, fashion-mnist or swissroll"
 SHIFT_HELP = "flow euler/midpoint/heun: > 1 takes smaller steps near the noise end (SD3's shift; default 1, even)"
@@ -99,10 +99,10 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
                  n: int | None, k: int, no_samples: bool, no_likelihood: bool, json_out: str | None) -> None:
     """Every metric that applies to a run's model (into its summary.json and eval.md), or to a sample file."""
     import aeflow
-    from aeflow.eval import evaluate_model, format_results, load_samples
-    from aeflow.eval.samples import DEFAULT_N, format_scores
-    from aeflow.runs import SampleRequest, draw, feature_extractor, load_config, score, write_summary
-    from aeflow.runs.sampling import default_source
+    from aeflow.eval import load_samples
+    from aeflow.eval.samples import format_scores
+    from aeflow.runs import score
+    from aeflow.runs.folder import writing_run
 
     if (run_dir is None) == (samples_file is None):
         raise ConfigError("give either RUN_DIR or --samples FILE.npy --dataset D")
@@ -115,22 +115,36 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
         results = score(load_samples(samples_file), data, n)
         text = format_scores(results)
     else:
-        config = load_config(run_dir)
-        model = aeflow.load(run_dir)
-        data = aeflow.load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
-        samples, extractor = None, None
-        source = default_source(model)
-        if not no_samples and data.is_image and source:
-            request = SampleRequest(source=source, n=min(n or DEFAULT_N, len(data.test_x)))
-            samples, _ = draw(model, run_dir, request, data)
-            extractor = feature_extractor(data.name, data)
-        results = evaluate_model(model, data, samples, extractor, likelihood=not no_likelihood, n=n, k=k)
-        write_summary(Path(run_dir), results)
-        text = f"{config.model} on {config.data.name}\n{format_results(results)}"
-        (Path(run_dir) / "eval.md").write_text("```\n" + text + "\n```\n")
+        with writing_run(run_dir):
+            text, results = _evaluate_run(run_dir, data_dir, n, k, no_samples, no_likelihood)
     click.echo(text)
     if json_out:
-        Path(json_out).write_text(json.dumps(results, indent=2) + "\n")
+        atomic_write_text(Path(json_out), json.dumps(results, indent=2) + "\n")
+
+
+def _evaluate_run(run_dir: str, data_dir: str | None, n: int | None, k: int, no_samples: bool,
+                  no_likelihood: bool) -> tuple[str, dict]:
+    """Every metric of a run's model, merged into its summary.json and written to its eval.md."""
+    import aeflow
+    from aeflow.eval import evaluate_model, format_results
+    from aeflow.eval.samples import DEFAULT_N
+    from aeflow.runs import SampleRequest, draw, feature_extractor, load_config, write_summary
+    from aeflow.runs.sampling import default_source
+
+    config = load_config(run_dir)
+    model = aeflow.load(run_dir)
+    data = aeflow.load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
+    samples, extractor = None, None
+    source = default_source(model)
+    if not no_samples and data.is_image and source:
+        request = SampleRequest(source=source, n=min(n or DEFAULT_N, len(data.test_x)))
+        samples, _ = draw(model, run_dir, request, data)
+        extractor = feature_extractor(data.name, data)
+    results = evaluate_model(model, data, samples, extractor, likelihood=not no_likelihood, n=n, k=k)
+    write_summary(Path(run_dir), results)
+    text = f"{config.model} on {config.data.name}\n{format_results(results)}"
+    atomic_write_text(Path(run_dir) / "eval.md", "```\n" + text + "\n```\n")
+    return text, results
 
 
 @cli.command()
@@ -158,12 +172,12 @@ def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | No
            components: int | None, covariance: str | None, refit: bool, data_dir: str | None) -> None:
     """Draw N images from a run's model: a generator through a sampler (DDPM, flow, GAN...), a VAE from its
     prior, or any encoder's decoded codes from a code prior (normal, gmm, categorical)."""
-    import numpy as np
-
     import aeflow
     from aeflow.config import choice
+    from aeflow.files import atomic_save_array
     from aeflow.priors import PRIORS
     from aeflow.runs import SampleRequest, draw, load_config
+    from aeflow.runs.folder import writing_run
     from aeflow.runs.sampling import default_source, fitted_prior
     from aeflow.viz import save_image_grid
 
@@ -173,28 +187,27 @@ def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | No
         raise ConfigError(f"--out {out}: samples are saved as a .npy file; give a name ending in .npy")
     if out is not None:
         check_writable(out, "--out")
-    model = aeflow.load(run_dir)
     options = {k: v for k, v in {"steps": steps, "eta": eta, "shift": shift, "churn": churn}.items() if v is not None}
     prior_options = {k: v for k, v in {"n_components": components, "covariance_type": covariance}.items()
                      if v is not None}
-    source = prior or (default_source(model) if not (sampler or options) else "model") or "normal"
-    request = SampleRequest(source, sampler, options, n, seed, temperature, prior_options)
-    request.validate()
-    if source != "model":
+    request = SampleRequest(prior, sampler, options, n, seed, temperature, prior_options)
+    request.validate()   # before the run folder is read
+    with writing_run(run_dir):
+        model = aeflow.load(run_dir)
         config = load_config(run_dir)
-        data = aeflow.load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
-        fitted_prior(model, run_dir, source, prior_options, data, refit=refit)
+        request.source = prior or (default_source(model) if not (sampler or options) else "model") or "normal"
+        data = None
+        if request.source != "model":
+            data = aeflow.load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
+            fitted_prior(model, run_dir, request.source, prior_options, data, refit=refit)
         images, made = draw(model, run_dir, request, data)
-    else:
-        images, made = draw(model, run_dir, request)
-    label = made["label"]
-    out_path = Path(out or Path(run_dir) / f"samples-{label}.npy")
-    np.save(out_path, images.numpy())
-    grid = out_path.with_suffix(".png")
-    rows = [images[i:i + 16] for i in range(0, min(len(images), 64), 16)]
-    save_image_grid(rows, [""] * len(rows), grid, title=f"{model.registry_name}: samples, {label}")
+        out_path = Path(out or Path(run_dir) / f"samples-{made['label']}.npy")
+        atomic_save_array(out_path, images.numpy())
+        grid = out_path.with_suffix(".png")
+        rows = [images[i:i + 16] for i in range(0, min(len(images), 64), 16)]
+        save_image_grid(rows, [""] * len(rows), grid, title=f"{model.registry_name}: samples, {made['label']}")
     click.echo(f"{n} samples: {out_path} (grid: {grid}). Score them with "
-               f"`aeflow eval --samples {out_path} --dataset {load_config(run_dir).data.name}`")
+               f"`aeflow eval --samples {out_path} --dataset {config.data.name}`")
 
 
 @cli.command()
@@ -219,17 +232,20 @@ def latent(run_dir: str, no_fd: bool, data_dir: str | None) -> None:
     import aeflow
     from aeflow.models.capabilities import Encodes
     from aeflow.runs import load_config, write_summary
+    from aeflow.runs.folder import writing_run
     from aeflow.studies.latent import latent_experiments
 
-    config = load_config(run_dir)
-    model = aeflow.load(run_dir)
-    if not isinstance(model, Encodes):
-        raise ConfigError(f"{config.model} cannot encode and decode: no latent space to explore")
-    data = aeflow.load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
-    out = Path(run_dir) / "latent"
-    results = latent_experiments(model, data, out, with_fd=not no_fd)
-    (out / "latent.json").write_text(json.dumps(results, indent=2) + "\n")
-    write_summary(Path(run_dir), {"active_units": results["active_units"], "posterior_collapse": results["collapsed"]})
+    with writing_run(run_dir):
+        config = load_config(run_dir)
+        model = aeflow.load(run_dir)
+        if not isinstance(model, Encodes):
+            raise ConfigError(f"{config.model} cannot encode and decode: no latent space to explore")
+        data = aeflow.load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
+        out = Path(run_dir) / "latent"
+        results = latent_experiments(model, data, out, with_fd=not no_fd)
+        atomic_write_text(out / "latent.json", json.dumps(results, indent=2) + "\n")
+        write_summary(Path(run_dir), {"active_units": results["active_units"],
+                                      "posterior_collapse": results["collapsed"]})
     click.echo(f"active units: {results['active_units']} of {results['latent_dim']}"
                + ("  POSTERIOR COLLAPSE" if results["collapsed"] else ""))
     click.echo("noise sweep (scale x code std -> error): "
@@ -259,12 +275,14 @@ def sweep_steps_command(run_dir: str, steps_list: str, samplers: str | None, shi
                         churn: float | None, n: int, seed: int, data_dir: str | None) -> None:
     """Sample a trained generator with each sampler and number of steps: FD, precision/recall and
     images/s per setting (printed as they finish), and FD against NFE in RUN_DIR/steps-sweep/."""
+    from aeflow.runs.folder import writing_run
     from aeflow.studies.sweeps import sweep_steps, sweep_steps_folder
 
     steps = _number_list(steps_list, "--steps", int, minimum=1)
     names = [v.strip() for v in samplers.split(",") if v.strip()] if samplers else None
     options = {"shift": shift, "churn": churn}
-    sweep_steps(run_dir, steps, names, n, data_dir, seed, options=options)
+    with writing_run(run_dir):
+        sweep_steps(run_dir, steps, names, n, data_dir, seed, options=options)
     click.echo(f"\nfd_vs_nfe.png, samples.png and steps_sweep.json in {sweep_steps_folder(run_dir, options)}")
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import torch
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """`write(tmp_path)` into a temp file beside `path`, then rename it over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,11 +65,22 @@ def atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str
                 raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from None
             raise
 
-    _atomic(path, write)
+    atomic_write(path, write)
+
+
+def atomic_save_array(path: Path, array) -> None:
+    """A numpy array as a .npy file (no pickles: object arrays are refused by numpy)."""
+    import numpy as np
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+
+    atomic_write(path, write)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    _atomic(path, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def write_json(path: Path, value: Any) -> None:

@@ -64,11 +64,14 @@ def model_config(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]
 
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}")
+    given = fields.get("input_shape")
+    if given is not None and given != list(input_shape):
+        raise ConfigError(f"model ({name}).input_shape {given} is not the data's {list(input_shape)}: the shape comes "
+                          "from the dataset; drop input_shape (or choose the dataset with -d)")
     return from_dict(MODELS[name].Config, {**fields, "input_shape": list(input_shape)}, f"model ({name})")
 
 
 def build_model(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]):
     """Build a registered model from its config fields; `input_shape` comes from the dataset."""
-    if name not in MODELS:   # a hand-edited config.yaml, or a preset name where a family belongs
-        raise ConfigError(f"unknown model family {name!r}; choose one of {', '.join(sorted(MODELS))}")
-    return MODELS[name](model_config(name, fields, input_shape))
+    config = model_config(name, fields, input_shape)   # first: it names an unknown family
+    return MODELS[name](config)

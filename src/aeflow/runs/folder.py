@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,13 @@ LOCK = ".aeflow.lock"
 @contextmanager
 def locked(run_dir: str | Path):
     """Hold the run folder's lock: one writer at a time (a second `aeflow train` into the same folder is
-    refused, not interleaved). The lock is the operating system's (released even on kill -9)."""
+    refused, not interleaved; an eval or a sample waits for no one either). The lock is the operating system's
+    (released even on kill -9)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if not os.access(run_dir, os.W_OK | os.X_OK):
+        raise ConfigError(f"{run_dir} is read-only here, and this command writes its results there; copy the run "
+                          "folder somewhere writable")
     lock = FileLock(str(run_dir / LOCK))
     try:
         lock.acquire(timeout=0)
@@ -36,6 +41,15 @@ def locked(run_dir: str | Path):
         yield run_dir
     finally:
         lock.release()
+
+
+@contextmanager
+def writing_run(run_dir: str | Path):
+    """The lock of an existing run folder, for the commands that add results to it (eval, sample, latent,
+    sweeps): a folder that is not a run is refused, not created."""
+    load_config(run_dir)
+    with locked(run_dir) as held:
+        yield held
 
 
 def clean_temporary_files(run_dir: Path) -> None:

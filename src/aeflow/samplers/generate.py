@@ -3,6 +3,7 @@ and the batch size), in eval mode."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from tqdm import tqdm
 
 from aeflow.errors import ConfigError
 from aeflow.models.capabilities import NoiseToData
+from aeflow.progress import announce_estimate
 from aeflow.samplers.base import Sampler, get_sampler, samplers_for
 
 
@@ -58,11 +60,16 @@ def generate_endpoints(model, n: int, choice: SamplerChoice, generator: torch.Ge
     was_training = model.training
     model.eval()
     noises, finals, nfe = [], [], 0
+    started = time.perf_counter()
     for i in tqdm(range(0, n, batch_size), desc=progress, unit="batch", disable=not progress, leave=False):
         noise = model.noise(min(batch_size, n - i), generator)
         x, nfe = choice.sampler.run(model, noise, choice.options, generator)
         noises.append(noise)
         finals.append(x)
+        if i == 0 and n > batch_size:
+            first = time.perf_counter() - started
+            announce_estimate(f"sampling {n:,} images ({choice.label()})",
+                              f"the first {len(noise)} in {first:.1f} s", first * n / len(noise), "--n or --steps")
     model.train(was_training)
     return torch.cat(noises), torch.cat(finals), nfe
 

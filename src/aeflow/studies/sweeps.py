@@ -9,7 +9,6 @@ scores every setting (FD against network evaluations, the NFE trade-off).
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,9 @@ from typing import Any
 import torch
 
 from aeflow.data import load_dataset
-from aeflow.errors import ConfigError
+from aeflow.errors import ConfigError, DataError
 from aeflow.eval.latent import active_units
+from aeflow.files import read_json, write_json
 from aeflow.runs import ensure, load, load_config, make_config, read_summary, score, weights_digest
 from aeflow.samplers import SAMPLERS, choose_sampler, generate, samplers_for
 from aeflow.viz import save_curve, save_curves, save_image_grid
@@ -54,7 +54,7 @@ def sweep_beta(values: list[float], dataset: str = "digits", model: str = "vae",
     if data.is_image:
         save_image_grid([data.test_x[:12], *picture_rows], ["test", *labels], out / "beta_grid.png",
                         title="reconstructions and prior samples per beta")
-    (out / "sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
+    write_json(out / "sweep.json", rows)
     return rows
 
 
@@ -157,9 +157,12 @@ def merged_sweep_rows(path: Path, rows: list[dict[str, Any]], weights: str) -> l
 
     again = {setting(r) for r in rows}
     path.parent.mkdir(parents=True, exist_ok=True)
-    earlier = [r for r in json.loads(path.read_text())
-               if setting(r) not in again and r.get("weights") == weights] if path.exists() else []
-    path.write_text(json.dumps(earlier + rows, indent=2) + "\n")
+    saved = read_json(path) if path.exists() else []
+    if not isinstance(saved, list) or not all(isinstance(r, dict) and {"sampler", "steps", "n"} <= set(r)
+                                              for r in saved):
+        raise DataError(f"{path} is not a list of sweep rows; it is damaged: delete it and run the sweep again")
+    earlier = [r for r in saved if setting(r) not in again and r.get("weights") == weights]
+    write_json(path, earlier + rows)
     return earlier + rows
 
 

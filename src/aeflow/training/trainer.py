@@ -28,7 +28,9 @@ from tqdm import tqdm
 
 from aeflow.config import TrainConfig, WeightSchedule
 from aeflow.errors import ConfigError, DataError, Interrupted, TrainingError
+from aeflow.files import atomic_write_text
 from aeflow.models.capabilities import Phased, WeightedTerms
+from aeflow.progress import duration
 from aeflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from aeflow.training.ema import EMA
 from aeflow.training.schedules import warmup_cosine
@@ -232,7 +234,7 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                     **{f"test/{k}": v for k, v in test.items()}}
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(last) + "\n")
-            tqdm.write(_epoch_line(last, cfg.epochs), file=sys.stderr)
+            tqdm.write(_epoch_line(last, cfg.epochs, epoch_time), file=sys.stderr)
             epoch, batch_index, epoch_sums = epoch + 1, 0, {}
             epoch_shuffle_state = shuffle.get_state()
             checkpoint()
@@ -242,9 +244,11 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
     return last, ema
 
 
-def _epoch_line(m: dict[str, Any], epochs: int) -> str:
+def _epoch_line(m: dict[str, Any], epochs: int, epoch_time: float) -> str:
     tests = "  ".join(f"{k}={v:.4f}" for k, v in m.items() if k.startswith("test/"))
-    return f"epoch {m['epoch']}/{epochs}  train/loss={m['train/loss']:.4f}  {tests}  {m['images_per_s']:.0f} img/s"
+    left = f"  about {duration((epochs - m['epoch']) * epoch_time)} left" if m["epoch"] < epochs else ""
+    return (f"epoch {m['epoch']}/{epochs}  train/loss={m['train/loss']:.4f}  {tests}  {m['images_per_s']:.0f} img/s"
+            + left)
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -264,4 +268,4 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 def _truncate_metrics(path: Path, completed_epochs: int) -> None:
     """Drop lines of epochs the checkpoint does not include (written just before an interruption)."""
     kept = [m for m in read_metrics(path) if m["epoch"] <= completed_epochs]
-    path.write_text("".join(json.dumps(m) + "\n" for m in kept))
+    atomic_write_text(path, "".join(json.dumps(m) + "\n" for m in kept))

@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from aeflow.files import atomic_write  # noqa: E402
+
 
 def save_loss_curve(metrics: list[dict[str, Any]], path: str | Path, title: str = "") -> None:
     """Train and test loss per epoch (log scale), and every other test term on a second panel."""
@@ -77,6 +79,7 @@ def save_figure(fig, path: str | Path, title: str = "") -> None:
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")  # keeps long row labels inside the picture
-    plt.close(fig)
+    try:   # bbox "tight" keeps long row labels inside the picture; atomic: a kill leaves the old PNG whole
+        atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
+    finally:
+        plt.close(fig)

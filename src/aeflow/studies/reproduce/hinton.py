@@ -7,11 +7,11 @@ markdown and JSON. Error = squared error summed over pixels in [0, 1], averaged 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from aeflow.data import load_dataset
+from aeflow.files import atomic_write_text, write_json
 from aeflow.runs import ensure, make_config, read_summary
 
 # Test error per image on MNIST, 30-dimensional codes (Hinton & Salakhutdinov 2006).
@@ -78,5 +78,5 @@ def write_table(rows: list[dict[str, Any]], out: Path, dataset: str, source: str
     header = (f"# Hinton & Salakhutdinov (2006) reproduction on {dataset}\n\n"
               f"Data: {source} ({n_train} train / {n_test} test images). Test error: squared error summed "
               f"over pixels in [0, 1], averaged over the test images.\n\n")
-    (out / "table.md").write_text(header + markdown_table(rows) + "\n")
-    (out / "table.json").write_text(json.dumps({"dataset": dataset, "source": source, "rows": rows}, indent=2) + "\n")
+    atomic_write_text(out / "table.md", header + markdown_table(rows) + "\n")
+    write_json(out / "table.json", {"dataset": dataset, "source": source, "rows": rows})

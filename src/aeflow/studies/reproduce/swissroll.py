@@ -9,7 +9,6 @@ first principal direction), the reconstruction error, and a picture of each embe
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from aeflow.data import load_dataset
+from aeflow.files import atomic_write_text, write_json
 from aeflow.runs import ensure, load, make_config, read_summary
 
 METHODS = {
@@ -57,8 +57,8 @@ def reproduce_swissroll(out: str | Path | None = None, epochs: int | None = None
                      "test_error": summary["test_recon_error"], "run": str(run_dir)})
         save_code_scatter(embedding, t, out / f"embedding_{label}.png", f"{label}: test points coloured by t",
                           cmap="viridis", colour_label="t (position along the roll)")
-    (out / "table.md").write_text(markdown_table(rows) + "\n")
-    (out / "table.json").write_text(json.dumps(rows, indent=2) + "\n")
+    atomic_write_text(out / "table.md", markdown_table(rows) + "\n")
+    write_json(out / "table.json", rows)
     return rows
 
 

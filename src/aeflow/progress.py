@@ -1,0 +1,24 @@
+"""What long work tells the person waiting: durations in words, and an estimate measured on this machine
+before the bulk of the work, so that a command that will take hours says so while it is cheap to stop."""
+
+from __future__ import annotations
+
+import sys
+
+ANNOUNCE_AFTER_S = 60.0   # shorter work just runs
+
+
+def duration(seconds: float) -> str:
+    """e.g. '45 s', '12 min', '2 h 05 min'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def announce_estimate(what: str, measured: str, seconds: float, shorter: str) -> None:
+    """One stderr line if `what` will take more than a minute: the estimate, what it was measured on, and how
+    to make it shorter."""
+    if seconds > ANNOUNCE_AFTER_S:
+        print(f"aeflow: {what} will take about {duration(seconds)} here (measured: {measured}); Ctrl-C stops it, "
+              f"{shorter} make it shorter", file=sys.stderr, flush=True)
