@@ -1,10 +1,11 @@
 """The reliability corpus (tests/corpus.py): every case run as its own `aeflow` command, the outcomes counted per
 category for docs/reliability.md, and every case that was not clean listed.
 
-    python benchmarks/reliability.py [--work DIR] [--only CATEGORY]
+    python benchmarks/reliability.py [--work DIR] [--only CATEGORY] [--json FILE]
 """
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -24,6 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default=None, help="folder for the corpus (default: a temporary one)")
     parser.add_argument("--only", default=None, help="run one category")
+    parser.add_argument("--json", default=None, help="also write every case's outcome to this file")
     args = parser.parse_args()
     torch.set_num_threads(1)   # forked children share nothing with an intra-op pool the parent never started
     work = Path(args.work or tempfile.mkdtemp(prefix="aeflow-reliability-"))
@@ -35,6 +37,10 @@ def main() -> None:
     print(f"{len(cases)} cases in {work}", flush=True)
     rows = run_corpus(cases, work / "outcomes", progress=lambda line: print(line, flush=True))
     print("\n" + table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps([{"category": case.category, "name": case.name, "outcome": kind,
+                                                "why": why, "seconds": round(seconds, 2)}
+                                               for case, kind, why, seconds in rows], indent=1) + "\n")
     failed = [(case, kind, why) for case, kind, why, _ in rows if kind != "clean"]
     for case, kind, why in failed:
         print(f"- {kind}: {case.category} / {case.name}: {why}")

@@ -568,15 +568,15 @@ def process_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
                            str(root / "processes" / "s.npy")], "either", keep=[finished], file_limit=limit))
     cases.append(Case("processes and disks", "eval after the full disks", ["eval", str(finished)], "ok",
                       keep=[finished]))
-    busy = root / "processes" / "busy"
-    cases.append(Case("processes and disks", "a second train into a folder being trained",
-                      [*train, "--out", str(busy), "-t", "final_lr_fraction=1"],
-                      alongside=[*train, "--out", str(busy), "-t", "final_lr_fraction=1"]))
+    busy = root / "processes" / "busy"   # long enough to be under way when the second command comes
+    long = [*train[:train.index("--epochs")], "--epochs", "150", *train[train.index("--epochs") + 2:], "-t",
+            "final_lr_fraction=1", "--out", str(busy)]
+    cases.append(Case("processes and disks", "a second train into a folder being trained", long, alongside=long))
     commands = (["eval", str(busy)], ["sample", str(busy), "--n", "4"], ["latent", str(busy), "--no-fd"],
                 ["train", "--resume", "--out", str(busy), "x"])
     for i, command in enumerate(commands):
         cases.append(Case("processes and disks", f"{command[0]} of a folder being extended", command,
-                          alongside=["train", "--resume", "--out", str(busy), "--epochs", str(12 + 6 * i), "x"]))
+                          alongside=["train", "--resume", "--out", str(busy), "--epochs", str(300 + 150 * i), "x"]))
     cases.append(Case("processes and disks", "two samples of one run at once",
                       ["sample", str(finished), "--n", "8", "--prior", "normal"], "either", keep=[finished],
                       alongside=["sample", str(finished), "--n", "8", "--prior", "normal"]))

@@ -246,7 +246,8 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
 
 def _epoch_line(m: dict[str, Any], epochs: int, epoch_time: float) -> str:
     tests = "  ".join(f"{k}={v:.4f}" for k, v in m.items() if k.startswith("test/"))
-    left = f"  about {duration((epochs - m['epoch']) * epoch_time)} left" if m["epoch"] < epochs else ""
+    remaining = (epochs - m["epoch"]) * epoch_time
+    left = f"  about {duration(remaining)} left" if remaining >= 10 else ""
     return (f"epoch {m['epoch']}/{epochs}  train/loss={m['train/loss']:.4f}  {tests}  {m['images_per_s']:.0f} img/s"
             + left)
 
