@@ -95,3 +95,90 @@ def test_archives_and_structured_arrays_are_refused(tmp_path):
     np.save(structured, np.zeros(3, dtype=[("a", "f4"), ("b", "f4")]))
     with pytest.raises(DataError, match="dtype"):
         load_samples(structured)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(type_byte=st.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x00, 0x42]),
+       dims=st.lists(st.one_of(st.integers(0, 40), st.integers(0, 2 ** 32 - 1)), max_size=5),
+       rank_lie=st.integers(-1, 1), extra=st.binary(max_size=64), compress=st.booleans())
+def test_idx_headers_give_their_array_or_a_data_error(tmp_path, type_byte, dims, rank_lie, extra, compress):
+    """Generated IDX headers (any type, rank, dimensions up to 2^32-1, a rank that lies) over a small body:
+    the array the header describes, exactly, or a DataError, never a numpy error or a huge allocation."""
+    import gzip
+    import struct
+
+    from aeflow.data.idx import read_idx
+
+    body = bytes(min(math.prod(dims), 4096) * 8) + extra if dims else extra
+    rank = max(0, len(dims) + rank_lie)
+    raw = bytes([0, 0, type_byte, rank]) + struct.pack(f">{len(dims)}I", *dims) + body
+    path = tmp_path / "file.gz"
+    path.write_bytes(gzip.compress(raw, 1) if compress else raw)
+    try:
+        array = read_idx(path)
+    except DataError:
+        return
+    # what the file's own header describes, exactly (a lying rank can still make a self-consistent file)
+    assert array.shape == tuple(dims) or rank != len(dims)
+
+
+YAML_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70), st.floats(),
+                                     st.text(max_size=8)),
+                           lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                   st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+                           max_leaves=8)
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    config = aeflow.make_config("autoencoder", "digits", {"hidden": [8], "code_dim": 2},
+                                {"epochs": 1, "batch_size": 64, "progress": False}, train_subset=128)
+    return aeflow.train(config, tmp_path_factory.mktemp("boundaries") / "run")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(section=st.sampled_from([None, "model", "model_config", "data", "train", "model_config.code_dim",
+                                "train.epochs", "data.name"]), value=YAML_VALUES)
+def test_hand_edited_configs_load_or_are_refused_by_name(run_folder, tmp_path, section, value):
+    """config.yaml with any one part replaced by any YAML value: the run loads (the edit was valid) or aeflow
+    says what is wrong, never an exception from deep inside."""
+    import shutil
+
+    import yaml
+
+    from aeflow.runs import load_config
+
+    folder = tmp_path / "edited"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(run_folder, folder)
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    if section is None:
+        config = value
+    else:
+        *parents, key = section.split(".")
+        target = config
+        for parent in parents:
+            target = target[parent]
+        target[key] = value
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    try:
+        load_config(folder)
+        aeflow.load(folder)
+    except AeflowError:
+        pass
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=YAML_VALUES)
+def test_damaged_summaries_read_as_objects_or_are_refused(run_folder, tmp_path, value):
+    import json
+
+    from aeflow.runs import read_summary
+
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(value))
+    try:
+        summary = read_summary(tmp_path)
+    except DataError:
+        return
+    assert isinstance(summary, dict)

@@ -221,7 +221,7 @@ def test_cli_sample_and_steps_sweep(tmp_path, capsys):
                            "the adaptive sampler has no option churn, shift (its options: atol, rtol"),
                           (["--shift", "0"], "shift must be > 0, got 0.0"),
                           (["--churn", "-1"], "churn must be >= 0, got -1.0"),
-                          (["--steps", "0"], "steps must be >= 1, got 0")):
+                          (["--steps", "0"], "Invalid value for '--steps': 0 is not in the range x>=1")):
         with pytest.raises(SystemExit) as exit_info:
             main(["sample", str(run), *args])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err

@@ -237,7 +237,12 @@ class RunConfig:
         if unknown:
             raise ConfigError(f"unknown key(s) {', '.join(unknown)} in run config; "
                               "valid keys: data, model, model_config, train")
-        return cls(model=str(d.get("model", "autoencoder")), model_config=dict(d.get("model_config") or {}),
+        model, fields = d.get("model", "autoencoder"), d.get("model_config") or {}
+        if not isinstance(model, str):
+            raise ConfigError(f"model must be a model family's name, got {model!r}")
+        if not isinstance(fields, dict):
+            raise ConfigError(f"model_config must be a mapping of the model's fields, got {fields!r}")
+        return cls(model=model, model_config=dict(fields),
                    data=from_dict(DataConfig, d.get("data"), "data"),
                    train=from_dict(TrainConfig, d.get("train"), "train"))
 

@@ -55,9 +55,10 @@ def _parse(path: Path, stream: BinaryIO, expect_ndim: int | None) -> np.ndarray:
         raise DataError(f"{path} is truncated inside its header")
     shape = tuple(int(d) for d in np.frombuffer(dims, ">u4"))
     expected = math.prod(shape) * dtype.itemsize   # Python integers: no overflow
-    if expected > available_memory():
-        raise DataError(f"{path}: its header claims shape {shape}, {expected / 2**30:.3g} GiB, more than this "
-                        "machine's free memory; the file is corrupt or not an IDX file")
+    # the extents count even beside a zero: numpy cannot shape (0, 2^32, 2^32) either
+    if math.prod(max(d, 1) for d in shape) * dtype.itemsize > available_memory():
+        raise DataError(f"{path}: its header claims shape {shape}, more than this machine's free memory can hold; "
+                        "the file is corrupt or not an IDX file")
     data = stream.read(expected + 1)
     if len(data) < expected:
         raise DataError(f"{path} is truncated: its header promises shape {shape} ({expected} bytes of data), "

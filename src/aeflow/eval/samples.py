@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aeflow.config import MIN_SCORED_IMAGES
+from aeflow.config import MIN_SCORED_IMAGES, available_memory
 from aeflow.data import Dataset
 from aeflow.errors import DataError
 from aeflow.eval.features import FeatureExtractor, extract
@@ -33,6 +33,9 @@ def load_samples(path: str | Path) -> torch.Tensor:
         raise DataError(f"{path} is an archive (.npz), not one .npy array: save the images with np.save")
     if array.dtype.kind != "f" or array.dtype.fields is not None:
         raise DataError(f"{path}: dtype {array.dtype}; expected floats in [0, 1] (divide uint8 images by 255)")
+    if array.size * 4 > available_memory():
+        raise DataError(f"{path}: {array.shape} images take {array.size * 4 / 2**30:.1f} GiB as float32, more than "
+                        "this machine's free memory; score a part of them (np.load(..., mmap_mode='r')[:10000])")
     with np.errstate(over="ignore"):   # values beyond float32 become inf, which check_samples refuses by name
         return torch.from_numpy(np.array(array, dtype=np.float32))   # a copy: the file is only mapped
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from aeflow.config import from_dict
+import torch
+
+from aeflow.config import available_memory, from_dict
 from aeflow.errors import ConfigError
 
 MODELS: dict[str, type] = {}
@@ -74,4 +76,23 @@ def model_config(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]
 def build_model(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]):
     """Build a registered model from its config fields; `input_shape` comes from the dataset."""
     config = model_config(name, fields, input_shape)   # first: it names an unknown family
+    check_fits(name, fields, input_shape)
     return MODELS[name](config)
+
+
+def check_fits(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]) -> None:
+    """Refuse a model this machine cannot hold before any memory is taken: built on the meta device (shapes
+    without storage), its parameters counted; training keeps four float32 copies (weights, gradients, Adam's
+    two moments)."""
+    try:
+        with torch.device("meta"):
+            model = MODELS[name](model_config(name, fields, input_shape))
+        n = sum(p.numel() for p in model.parameters())
+    except (RuntimeError, OverflowError) as e:   # sizes past what a tensor can index
+        raise ConfigError(f"{name}: these sizes cannot be built ({' '.join(str(e).split())[:120]}); choose smaller "
+                          "ones") from None
+    need, have = 16 * n, available_memory()
+    if need > have:
+        raise ConfigError(f"{name} with these options has {n:,} parameters: training needs about "
+                          f"{need / 2**30:.1f} GiB and this machine has {have / 2**30:.1f} GiB available; choose "
+                          "smaller sizes (e.g. -m code_dim=..., -m hidden=[...])")

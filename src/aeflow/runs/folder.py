@@ -11,6 +11,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from aeflow.config import RunConfig
+from aeflow.data import SHAPES
 from aeflow.errors import ConfigError, DataError
 from aeflow.files import read_json, write_json
 from aeflow.models import Model
@@ -70,7 +71,7 @@ def load(run_dir: str | Path, checkpoint: bool = False) -> Model:
     takes the last checkpoint (for a run that was interrupted before it wrote model.safetensors)."""
     run_dir = Path(run_dir)
     config = load_config(run_dir)
-    model = build_model(config.model, config.model_config, tuple(config.model_config["input_shape"]))
+    model = build_model(config.model, config.model_config, SHAPES[config.data.name])
     path = run_dir / (CHECKPOINT_NAME if checkpoint else WEIGHTS)
     if not path.exists():
         hint = " (the run may have been interrupted: pass checkpoint=True or resume it)" if not checkpoint else ""

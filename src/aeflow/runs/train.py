@@ -12,13 +12,13 @@ from typing import Any
 
 import torch
 
-from aeflow.config import RunConfig, available_memory, to_dict
+from aeflow.config import RunConfig, to_dict
 from aeflow.data import SHAPES, Dataset, load_dataset
 from aeflow.errors import ConfigError
 from aeflow.eval import evaluate_model
 from aeflow.models import FittedModel, Model
 from aeflow.models.capabilities import Reconstructs, Tokenizes
-from aeflow.models.registry import build_model, model_config, resolve
+from aeflow.models.registry import build_model, check_fits, resolve
 from aeflow.priors import CategoricalPrior
 from aeflow.runs.folder import CONFIG, WEIGHTS, clean_temporary_files, load_config, locked, write_summary
 from aeflow.runs.parents import derived_batches, embed_parents
@@ -39,23 +39,8 @@ def make_config(model: str, dataset: str = "digits", model_options: dict[str, An
     config = RunConfig.from_dict({"model": family, "model_config": {**preset_model, **(model_options or {})},
                                   "data": data, "train": {**preset_train, **(train_options or {})}})
     if family != "latent-flow":   # a latent generator is checked once its parent's spec is embedded
-        model_config(family, config.model_config, SHAPES[dataset])   # every field checked before any work
-        check_fits(family, config.model_config, SHAPES[dataset])
+        check_fits(family, config.model_config, SHAPES[dataset])   # every field and the size, before any work
     return config
-
-
-def check_fits(family: str, fields: dict[str, Any], shape: tuple[int, ...]) -> None:
-    """Refuse a model this machine cannot hold before any work: built on the meta device (no memory is
-    allocated), its parameters counted; training keeps four float32 copies (weights, gradients, Adam's two
-    moments)."""
-    with torch.device("meta"):
-        model = build_model(family, fields, shape)
-    n = sum(p.numel() for p in model.parameters())
-    need, have = 16 * n, available_memory()
-    if need > have:
-        raise ConfigError(f"{family} with these options has {n:,} parameters: training needs about "
-                          f"{need / 2**30:.1f} GiB and this machine has {have / 2**30:.1f} GiB available; choose "
-                          "smaller sizes (-m code_dim=..., -m hidden=[...])")
 
 
 def machine() -> dict[str, Any]:
