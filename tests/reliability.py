@@ -167,9 +167,9 @@ def outcome(case: Case, result: Result, survived: str | None) -> tuple[str, str]
         return ("silent", wrong) if wrong else ("clean", "ok")
     if result.code == 0:
         return "silent", f"accepted: {result.out.strip()[-300:]}"
-    # The error is the last line; progress lines may precede it, but no other line of aeflow's and no usage text.
+    # The error is the last line; progress lines and estimates may precede it, but no other error and no usage text.
     lines = result.error_lines
-    own = [line for line in lines if line.startswith("aeflow:") or line.startswith("Usage:")]
+    own = [line for line in lines if line.startswith(("aeflow: error", "aeflow: interrupted", "Usage:"))]
     if not lines or not lines[-1].startswith("aeflow:") or len(own) != 1:
         return "messy", f"exit {result.code}: {result.err.strip()[-400:]}"
     return "clean", f"exit {result.code}: {lines[-1]}"

@@ -14,7 +14,7 @@ import torch
 
 from aeflow.config import from_dict, require
 from aeflow.data import Dataset, load_dataset
-from aeflow.errors import ConfigError
+from aeflow.errors import ConfigError, DataError
 from aeflow.models.capabilities import Encodes, NoiseToData, Samples, Tokenizes
 from aeflow.priors import PRIORS, CodePrior, decoded_samples
 from aeflow.priors.base import prior_class, prior_path
@@ -78,6 +78,7 @@ def fitted_prior(model, run_dir: str | Path, name: str, options: dict[str, Any] 
         if differ:
             raise ConfigError(f"the run's {name} prior was fitted with {differ}, not "
                               f"{ {k: getattr(wanted, k) for k in differ} }; pass --refit to fit a new one over it")
+        _check_decodes(model, prior, settings)
         return prior
     prior = cls(wanted)
     prior.check(model)
@@ -88,6 +89,20 @@ def fitted_prior(model, run_dir: str | Path, name: str, options: dict[str, Any] 
     if save:
         prior.save(Path(run_dir))
     return prior
+
+
+def _check_decodes(model, prior: CodePrior, settings: Path) -> None:
+    """A saved prior whose codes this model cannot decode (fitted to another model, or copied between runs)."""
+    prior.check(model)
+    try:
+        with torch.no_grad():
+            image = prior.decode(model, prior.sample(1, torch.Generator().manual_seed(0)))
+        fits = tuple(image.shape[1:]) == tuple(model.input_shape)
+    except RuntimeError:   # a code of the wrong size meets the decoder's first layer
+        fits = False
+    if not fits:
+        raise DataError(f"{settings}: this model cannot decode the saved {prior.name} prior's codes (it was fitted "
+                        "to another model); fit it again with --refit")
 
 
 def draw(model, run_dir: str | Path | None, request: SampleRequest, data: Dataset | None = None,

@@ -3,6 +3,7 @@ and the batch size), in eval mode."""
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,8 @@ def generate_endpoints(model, n: int, choice: SamplerChoice, generator: torch.Ge
     model.eval()
     noises, finals, nfe = [], [], 0
     started = time.perf_counter()
-    for i in tqdm(range(0, n, batch_size), desc=progress, unit="batch", disable=not progress, leave=False):
+    for i in tqdm(range(0, n, batch_size), desc=progress, unit="batch", disable=not (progress and sys.stderr.isatty()),
+                  leave=False):
         noise = model.noise(min(batch_size, n - i), generator)
         x, nfe = choice.sampler.run(model, noise, choice.options, generator)
         noises.append(noise)

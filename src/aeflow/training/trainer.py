@@ -30,12 +30,13 @@ from aeflow.config import TrainConfig, WeightSchedule
 from aeflow.errors import ConfigError, DataError, Interrupted, TrainingError
 from aeflow.files import atomic_write_text
 from aeflow.models.capabilities import Phased, WeightedTerms
-from aeflow.progress import duration
+from aeflow.progress import announce_estimate, duration
 from aeflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from aeflow.training.ema import EMA
 from aeflow.training.schedules import warmup_cosine
 
 METRICS = "metrics.jsonl"
+ESTIMATE_AFTER_STEPS = 20   # the time they take, times the steps left, is said when it is over a minute
 
 
 def resolve_device(name: str) -> torch.device:
@@ -169,6 +170,7 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                dynamic_ncols=True)
     last: dict[str, Any] = {}
     model.train()
+    first_step, started = step, time.perf_counter()
     with _stop_on_sigint() as sigint:
         while epoch < cfg.epochs:
             shuffle.set_state(epoch_shuffle_state)
@@ -216,6 +218,11 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                 batch_index += 1
                 step += 1
                 bar.update(1)
+                if step - first_step == ESTIMATE_AFTER_STEPS:
+                    per_step = (time.perf_counter() - started) / ESTIMATE_AFTER_STEPS
+                    announce_estimate(f"training {cfg.epochs} epochs", f"{ESTIMATE_AFTER_STEPS} steps in "
+                                      f"{per_step * ESTIMATE_AFTER_STEPS:.1f} s, evaluations not counted",
+                                      per_step * (total_steps - step), "--epochs or --train-subset")
                 if step % 10 == 0 or batch_index == steps_per_epoch:
                     elapsed = train_time + time.perf_counter() - t0
                     bar.set_postfix(epoch=epoch + 1, loss=f"{loss_value:.4g}", lr=f"{lr:.2e}",
