@@ -482,7 +482,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="aeflow", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
-        _fail("interrupted; run the same command again to continue (finished work is kept)", 130, error=False)
+        _fail("interrupted (Ctrl-C) before it finished; the files it had finished are kept, none is half-written",
+              130, error=False)
     except click.UsageError as e:   # click's own text spans several lines; the problem and where to look fit one
         command = e.ctx.command_path if e.ctx else "aeflow"
         _fail(f"{e.format_message()} (see `{command} --help`)", 2)

@@ -4,7 +4,6 @@ bounds, n and steps capped); bad input gets a 4xx with a message. Nothing is wri
 
 import enum
 import io
-import json
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,6 +17,7 @@ from PIL import Image
 
 from aeflow.errors import AeflowError
 from aeflow.eval.latent import active_units, interpolate
+from aeflow.files import read_json
 from aeflow.models import LatentGenerator
 from aeflow.models import capabilities as cap
 from aeflow.models.denoising import corrupt, psnr
@@ -394,8 +394,9 @@ def create_app(folders: list[Path]) -> FastAPI:
         run = get(run_id)
         rows = []
         for path in sorted(run.path.glob("steps-sweep*/steps_sweep.json")):
+            saved = read_json(path)   # a damaged file: aeflow's error, one line in the response
             rows += [{k: r.get(k) for k in ("sampler", "steps", "nfe", "fd", "fd_real_floor", "n")}
-                     for r in json.loads(path.read_text())]
+                     for r in (saved if isinstance(saved, list) else []) if isinstance(r, dict)]
         return rows
 
     @app.get("/api/runs/{run_id}/pipeline", summary="A latent generator's stages with their real tensor shapes")
