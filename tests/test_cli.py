@@ -26,6 +26,7 @@ def run_cli(args, capsys):
     (["train", "autoencoder", "--resume", "--out", "x", "--epochs", "5"], "x holds no run"),
     (["train", "vae", "-t", "loss_weights={kl: {kind: cosine}}"], "schedule kind must be one of linear"),
     (["train", "vae", "-t", "epoch=3"], "unknown key(s) epoch in train; valid keys:"),
+    (["train", "vae", "-t", "epochs=3", "--epochs", "2"], "epochs given twice, as -t and as --epochs; keep one"),
     (["sweep", "beta", "--values", "a,b"], "--values must be comma-separated floats, got 'a,b'"),
     (["sweep", "steps", "runs/x", "--steps", "0,2"], "--steps needs at least one value, each >= 1"),
     (["train", "flow", "-t", "ema_decay=1.5"], "train.ema_decay must be in [0, 1)"),

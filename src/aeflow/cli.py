@@ -68,8 +68,12 @@ def train(model: str, dataset: str | None, data_dir: str | None, out: str | None
                               f"extend it); drop {', '.join(given)} (or start a new run with another --out)")
         run = aeflow.extend(out, epochs) if epochs else aeflow.train(RunConfig(), out, resume=True)
     else:
-        train_options = {**parse_assignments(train_options_kv, "--train-option"),
-                         **{k: v for k, v in train_flags.items() if v is not None}}
+        assigned, flags = parse_assignments(train_options_kv, "--train-option"), {k: v for k, v in
+                                                                                 train_flags.items() if v is not None}
+        twice = sorted(set(assigned) & set(flags))
+        if twice:
+            raise ConfigError(f"{', '.join(twice)} given twice, as -t and as --{twice[0].replace('_', '-')}; keep one")
+        train_options = {**assigned, **flags}
         if no_progress:
             train_options["progress"] = False
         config = aeflow.make_config(model, "digits" if dataset is None else dataset,

@@ -84,15 +84,19 @@ def check_fits(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]) 
     """Refuse a model this machine cannot hold before any memory is taken: built on the meta device (shapes
     without storage), its parameters counted; training keeps four float32 copies (weights, gradients, Adam's
     two moments)."""
+    sizes = ", ".join(f"{k}={v}" for k, v in fields.items() if k != "input_shape" and _is_size(v)) or "defaults"
     try:
         with torch.device("meta"):
             model = MODELS[name](model_config(name, fields, input_shape))
         n = sum(p.numel() for p in model.parameters())
-    except (RuntimeError, OverflowError) as e:   # sizes past what a tensor can index
-        raise ConfigError(f"{name}: these sizes cannot be built ({' '.join(str(e).split())[:120]}); choose smaller "
-                          "ones") from None
+    except (RuntimeError, OverflowError):   # sizes past what a tensor can index
+        raise ConfigError(f"{name} with {sizes}: sizes too large to build; choose smaller ones") from None
     need, have = 16 * n, available_memory()
     if need > have:
-        raise ConfigError(f"{name} with these options has {n:,} parameters: training needs about "
-                          f"{need / 2**30:.1f} GiB and this machine has {have / 2**30:.1f} GiB available; choose "
-                          "smaller sizes (e.g. -m code_dim=..., -m hidden=[...])")
+        raise ConfigError(f"{name} with {sizes} has {n:,} parameters: training needs about {need / 2**30:.1f} GiB "
+                          f"and this machine has {have / 2**30:.1f} GiB available; choose smaller sizes")
+
+
+def _is_size(value: Any) -> bool:
+    ints = value if isinstance(value, list) else [value]
+    return bool(ints) and all(isinstance(v, int) and not isinstance(v, bool) for v in ints)
