@@ -175,3 +175,15 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
     (b / "checkpoint.safetensors").write_bytes((a / "checkpoint.safetensors").read_bytes())
     with pytest.raises(aeflow.DataError, match="does not match the model in config.yaml"):
         aeflow.train(None, b, resume=True)
+
+
+def test_leftover_temp_files_are_removed_by_the_next_writer(tmp_path):
+    from aeflow.runs.folder import locked
+
+    run = aeflow.train(small_config(), tmp_path / "run")
+    (run / "summary.jsonab12.tmp").write_text("half of a write a kill interrupted")
+    (run / "latent").mkdir()
+    (run / "latent" / "latent.jsoncd34.tmp").write_text("another")
+    with locked(run):
+        assert not list(run.rglob("*.tmp"))
+    assert aeflow.load(run) is not None

@@ -39,6 +39,7 @@ def locked(run_dir: str | Path):
         raise ConfigError(f"another aeflow process is writing {run_dir}; wait for it to finish, or choose "
                           "another --out") from None
     try:
+        clean_temporary_files(run_dir)   # the lock is ours: no write is under way, leftovers are a kill's
         yield run_dir
     finally:
         lock.release()
@@ -55,7 +56,7 @@ def writing_run(run_dir: str | Path):
 
 def clean_temporary_files(run_dir: Path) -> None:
     """Temp files of writes that a kill interrupted (the files they were replacing are whole)."""
-    for tmp in Path(run_dir).glob("*.tmp"):
+    for tmp in Path(run_dir).rglob("*.tmp"):
         tmp.unlink(missing_ok=True)
 
 

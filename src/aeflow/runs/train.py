@@ -20,7 +20,7 @@ from aeflow.models import FittedModel, Model
 from aeflow.models.capabilities import Reconstructs, Tokenizes
 from aeflow.models.registry import build_model, check_fits, resolve
 from aeflow.priors import CategoricalPrior
-from aeflow.runs.folder import CONFIG, WEIGHTS, clean_temporary_files, load_config, locked, write_summary
+from aeflow.runs.folder import CONFIG, WEIGHTS, load_config, locked, write_summary
 from aeflow.runs.parents import derived_batches, embed_parents
 from aeflow.runs.sampling import SampleRequest, default_source, draw
 from aeflow.training import read_metrics, resolve_device
@@ -60,7 +60,6 @@ def train(config: RunConfig, out: str | Path, resume: bool = False, dataset: Dat
     locked while it is written: a second writer is refused."""
     out = Path(out)
     with locked(out):
-        clean_temporary_files(out)
         return _train(config, out, resume, dataset)
 
 
