@@ -2,6 +2,7 @@
 aeflow's own error (one line, an exit code), never an exception from deep inside numpy or torch."""
 
 import io
+import re
 import math
 
 import numpy as np
@@ -182,3 +183,26 @@ def test_damaged_summaries_read_as_objects_or_are_refused(run_folder, tmp_path, 
     except DataError:
         return
     assert isinstance(summary, dict)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: aeflow.load_dataset(["mnist"]), "load_dataset(): name must be str, got list"),
+    (lambda: aeflow.load_dataset("mnist", data_dir=5), "data_dir must be str or None, got int"),
+    (lambda: aeflow.make_config(5), "make_config(): model must be str, got int"),
+    (lambda: aeflow.make_config("autoencoder", model_options=[1]), "model_options must be dict or None"),
+    (lambda: aeflow.train(None, "run"), "train(): config must be RunConfig, got NoneType"),
+    (lambda: aeflow.train({"model": "pca"}, "run"), "train(): config must be RunConfig, got dict"),
+    (lambda: aeflow.ensure(None, "run"), "ensure(): config must be RunConfig"),
+    (lambda: aeflow.load(None), "load(): run_dir must be str or Path, got NoneType"),
+    (lambda: aeflow.extend("run", "3"), "extend(): epochs must be int, got str"),
+    (lambda: aeflow.build_model("autoencoder", [], (1, 8, 8)), "build_model(): fields must be dict, got list"),
+    (lambda: aeflow.draw(None, None, aeflow.SampleRequest()), "draw(): model must be Model, got NoneType"),
+    (lambda: aeflow.draw(aeflow.build_model("pca", {}, (1, 8, 8)), None, "x"), "request must be SampleRequest"),
+    (lambda: aeflow.SampleRequest(n="5").validate(), "request.n must be an integer, got '5'"),
+    (lambda: aeflow.SampleRequest(temperature=float("nan")).validate(), "temperature must be a finite number"),
+])
+def test_the_python_api_refuses_wrong_types_by_name(call, message):
+    """The public functions check their arguments first: aeflow's error naming the argument, not an
+    AttributeError from deep inside."""
+    with pytest.raises(AeflowError, match=re.escape(message)):
+        call()

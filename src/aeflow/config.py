@@ -7,10 +7,13 @@ and how to train. `config.yaml` in every run folder is this object written out.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
 import os
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +64,67 @@ def _check_type(where: str, name: str, value: Any, annotation: Any) -> Any:
             raise ConfigError(f"{where}.{name} must be a string, got {value!r}")
         return value
     return value
+
+
+def check_fields(obj: Any, where: str) -> None:
+    """Every field of dataclass `obj` of its annotated type (for objects built directly, not `from_dict`)."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        _check_type(where, f.name, getattr(obj, f.name), hints[f.name])
+
+
+def checked(function: Callable) -> Callable:
+    """A public function whose arguments are checked against its annotations on every call: a wrong type is a
+    ConfigError naming the argument, not an AttributeError from deep inside (`aeflow.train(None, ...)`)."""
+    signature = inspect.signature(function)
+    hints: dict[str, Any] = {}
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        if not hints:
+            hints.update(_resolved_hints(function))
+        for name, value in signature.bind(*args, **kwargs).arguments.items():
+            if name in hints and not _matches(value, hints[name]):
+                raise ConfigError(f"{function.__name__}(): {name} must be {_describe(hints[name])}, got "
+                                  f"{type(value).__name__} {str(value)[:60]!r}")
+        return function(*args, **kwargs)
+
+    return wrapper
+
+
+def _resolved_hints(function: Callable) -> dict[str, Any]:
+    """The annotations that resolve at run time (names imported only for type checkers are skipped)."""
+    hints = {}
+    for name, text in function.__annotations__.items():
+        try:
+            hints[name] = eval(text, function.__globals__) if isinstance(text, str) else text   # noqa: S307
+        except NameError:
+            continue
+    hints.pop("return", None)
+    return hints
+
+
+def _matches(value: Any, annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in typing.get_args(annotation))
+    if annotation is None or annotation is type(None):
+        return value is None
+    if origin is not None:   # dict[str, Any], tuple[int, ...]: the container's kind is checked, not its items
+        return isinstance(value, origin)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return not isinstance(annotation, type) or isinstance(value, annotation)
+
+
+def _describe(annotation: Any) -> str:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(annotation))
+    return "None" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
 
 
 def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:

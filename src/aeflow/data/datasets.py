@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from aeflow.config import checked
 from aeflow.data.download import cache_dir, download, md5sum
 from aeflow.data.idx import read_idx
 from aeflow.errors import DataError
@@ -206,6 +207,7 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 }
 
 
+@checked
 def load_dataset(name: str, data_dir: str | None = None, download: bool = True,
                  train_subset: int | None = None) -> Dataset:
     """Load a named dataset: `digits`, `mnist`, `fashion-mnist` or `swissroll`."""

@@ -14,11 +14,13 @@ al.'s protocol.
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 
 from aeflow.errors import ConfigError
 from aeflow.models.capabilities import HasLikelihood, HasLoss
+from aeflow.progress import announce_estimate
 
 
 def likelihood_bounds(model, x: torch.Tensor, k: int = 5000, batch_size: int = 100, k_chunk: int = 50,
@@ -32,6 +34,7 @@ def likelihood_bounds(model, x: torch.Tensor, k: int = 5000, batch_size: int = 1
         x = torch.bernoulli(x, generator=generator)
     elbo_sum, iwae_sum = 0.0, 0.0
     term_sums: dict[str, float] = {}
+    started = time.perf_counter()
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
             batch = x[i:i + batch_size]
@@ -46,5 +49,9 @@ def likelihood_bounds(model, x: torch.Tensor, k: int = 5000, batch_size: int = 1
                 mean_log_w += log_w.sum(0) / k
             elbo_sum += float(mean_log_w.sum())
             iwae_sum += float((running - math.log(k)).sum())
+            if i == 0 and len(x) > batch_size:
+                first = time.perf_counter() - started
+                announce_estimate(f"the IWAE-{k} bound over {len(x):,} images", f"the first {len(batch)} in "
+                                  f"{first:.1f} s", first * len(x) / len(batch), "--k, --n or --no-likelihood")
     return {"elbo": elbo_sum / len(x), f"iwae_{k}": iwae_sum / len(x), "n": len(x), "k": k, "binarized": binarize,
             "terms": {name: v / len(x) for name, v in term_sums.items()}}

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from aeflow.config import available_memory, from_dict
+from aeflow.config import available_memory, checked, from_dict
 from aeflow.errors import ConfigError
 
 MODELS: dict[str, type] = {}
@@ -73,6 +73,7 @@ def model_config(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]
     return from_dict(MODELS[name].Config, {**fields, "input_shape": list(input_shape)}, f"model ({name})")
 
 
+@checked
 def build_model(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]):
     """Build a registered model from its config fields; `input_shape` comes from the dataset."""
     config = model_config(name, fields, input_shape)   # first: it names an unknown family

@@ -10,7 +10,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from aeflow.config import RunConfig
+from aeflow.config import RunConfig, checked
 from aeflow.data import SHAPES
 from aeflow.errors import ConfigError, DataError
 from aeflow.files import read_json, write_json
@@ -67,6 +67,7 @@ def load_config(run_dir: str | Path) -> RunConfig:
     return RunConfig.load(run_dir / CONFIG)
 
 
+@checked
 def load(run_dir: str | Path, checkpoint: bool = False) -> Model:
     """The model of a run folder, in eval mode on the CPU, built from that folder alone. `checkpoint=True`
     takes the last checkpoint (for a run that was interrupted before it wrote model.safetensors)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aeflow.config import RunConfig
+from aeflow.config import RunConfig, checked
 from aeflow.data import Dataset
 from aeflow.runs.folder import CONFIG, SUMMARY, WEIGHTS
 from aeflow.runs.train import train
@@ -22,6 +22,7 @@ def run_state(out: str | Path) -> str:
     return "started" if (out / CONFIG).exists() else "absent"
 
 
+@checked
 def ensure(config: RunConfig, out: str | Path, dataset: Dataset | None = None) -> Path:
     """The run folder `out` holding `config` trained to the end, doing only the work still missing."""
     state = run_state(out)

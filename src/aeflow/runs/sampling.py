@@ -12,9 +12,10 @@ from typing import Any
 
 import torch
 
-from aeflow.config import from_dict, require
+from aeflow.config import check_fields, checked, from_dict, require
 from aeflow.data import Dataset, load_dataset
 from aeflow.errors import ConfigError, DataError
+from aeflow.models import Model
 from aeflow.models.capabilities import Encodes, NoiseToData, Samples, Tokenizes
 from aeflow.priors import PRIORS, CodePrior, decoded_samples
 from aeflow.priors.base import prior_class, prior_path
@@ -39,6 +40,7 @@ class SampleRequest:
     prior_options: dict[str, Any] = field(default_factory=dict)   # a prior's fit settings (e.g. n_components)
 
     def validate(self) -> None:
+        check_fields(self, "request")
         require(self.source in (None, "model") or self.source in PRIORS,
                 f"source must be model or one of {', '.join(PRIORS)}; got {self.source!r}")
         require(1 <= self.n <= MAX_SAMPLES, f"n must be in 1..{MAX_SAMPLES:,}, got {self.n}")
@@ -105,7 +107,8 @@ def _check_decodes(model, prior: CodePrior, settings: Path) -> None:
                         "to another model); fit it again with --refit")
 
 
-def draw(model, run_dir: str | Path | None, request: SampleRequest, data: Dataset | None = None,
+@checked
+def draw(model: Model, run_dir: str | Path | None, request: SampleRequest, data: Dataset | None = None,
          batch_size: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
     """n images in [0, 1] as `request` says, and what made them (source, sampler label, NFE)."""
     request.validate()

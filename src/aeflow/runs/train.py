@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from aeflow.config import RunConfig, to_dict
+from aeflow.config import RunConfig, checked, to_dict
 from aeflow.data import SHAPES, Dataset, load_dataset
 from aeflow.errors import ConfigError
 from aeflow.eval import evaluate_model
@@ -30,6 +30,7 @@ from aeflow.training.trainer import METRICS
 from aeflow.viz import save_figures, save_image_grid, save_loss_curve
 
 
+@checked
 def make_config(model: str, dataset: str = "digits", model_options: dict[str, Any] | None = None,
                 train_options: dict[str, Any] | None = None, data_dir: str | None = None,
                 download: bool = True, train_subset: int | None = None) -> RunConfig:
@@ -52,6 +53,7 @@ def machine() -> dict[str, Any]:
     return info
 
 
+@checked
 def train(config: RunConfig, out: str | Path, resume: bool = False, dataset: Dataset | None = None) -> Path:
     """Train (or fit) the model that `config` describes into the run folder `out`; return the folder.
 
@@ -186,6 +188,7 @@ def draw_pictures(out: Path, model: Model, data: Dataset, measured: dict, n: int
     save_figures(model.figures(data, measured), out)
 
 
+@checked
 def extend(out: str | Path, epochs: int) -> Path:
     """Continue the run in `out` (finished or interrupted) to `epochs` epochs in all. Allowed only when the
     learning rate is constant after warm-up, so that the result is the run `epochs` would have given from the
