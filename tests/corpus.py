@@ -542,6 +542,11 @@ def process_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
     for i in range(4):
         killed_then_resumed(f"kill-9-{i}", 5, signal.SIGKILL)
     killed_then_resumed("ctrl-c", 5, signal.SIGINT)
+    for i in range(12):   # Ctrl-C in a new interpreter, while it imports click, numpy, scipy or torch, or trains
+        delay = rng.uniform(0.02, 4.0)
+        cases.append(Case("processes and disks", f"Ctrl-C {delay:.2f} s after a fresh start",
+                          [*train, "--out", str(root / "processes" / f"fresh-{i}")], "either", fresh=True,
+                          kill_after=delay, kill_signal=signal.SIGINT))
 
     for limit in (0, 1, 200, 2_000, 10_000, 30_000, 100_000, 300_000):
         out = root / "processes" / f"full-{limit}"

@@ -59,6 +59,7 @@ class Case:
     kill_signal: int = signal.SIGKILL             # ...with this signal (SIGINT: Ctrl-C)
     as_nobody: bool = False                       # run as an unprivileged user (permission cases, when root)
     alongside: list[str] | None = None            # a command started just before, that must succeed
+    fresh: bool = False                           # a new interpreter (`python -m aeflow`), imports and all
     cwd: Path | None = None
 
 
@@ -67,7 +68,8 @@ class Child:
     output goes through pipes, not files, so that a file-size limit (a full disk) cannot swallow the error line."""
 
     def __init__(self, argv: list[str], workdir: Path, env: dict[str, str] | None = None,
-                 file_limit: int | None = None, cwd: Path | None = None, as_nobody: bool = False):
+                 file_limit: int | None = None, cwd: Path | None = None, as_nobody: bool = False,
+                 fresh: bool = False):
         from aeflow.cli import main
 
         workdir.mkdir(parents=True, exist_ok=True)
@@ -88,6 +90,8 @@ class Child:
                 if as_nobody and os.getuid() == 0:
                     os.setgid(NOBODY)
                     os.setuid(NOBODY)
+                if fresh:
+                    os.execv(sys.executable, [sys.executable, "-m", "aeflow", *argv])
                 try:
                     main(argv)
                     code = 0
@@ -141,7 +145,7 @@ def run_case(case: Case, workdir: Path, timeout: float = 600.0) -> Result:
         partner = Child(case.alongside, workdir / "alongside", case.env, cwd=case.cwd)
         time.sleep(1.0)   # the partner is under way (and holds the folder) when the case starts
     argv = case.argv() if callable(case.argv) else case.argv
-    child = Child(argv, workdir, case.env, case.file_limit, case.cwd, case.as_nobody)
+    child = Child(argv, workdir, case.env, case.file_limit, case.cwd, case.as_nobody, case.fresh)
     result = child.finish(child.started + (case.kill_after if case.kill_after is not None else timeout),
                           case.kill_signal)
     if case.alongside:
@@ -160,6 +164,8 @@ def outcome(case: Case, result: Result, survived: str | None) -> tuple[str, str]
         return "traceback", result.err.strip().splitlines()[-1]   # a bug that escaped the boundary, either way
     if case.kill_after is not None and case.kill_signal == signal.SIGKILL:   # nothing to judge but what survives
         return "clean", f"killed after {case.kill_after:.2f} s"
+    if result.code == -case.kill_signal and not result.err.strip():   # before the interpreter ran any aeflow code
+        return "clean", f"stopped by signal {case.kill_signal} while Python itself was starting"
     if case.expect == "ok" or case.expect == "either" and result.code == 0:
         if result.code != 0:
             return "silent", f"refused valid input (exit {result.code}): {result.err.strip()[-300:]}"

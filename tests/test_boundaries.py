@@ -2,8 +2,8 @@
 aeflow's own error (one line, an exit code), never an exception from deep inside numpy or torch."""
 
 import io
-import re
 import math
+import re
 
 import numpy as np
 import pytest

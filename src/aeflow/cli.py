@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -481,13 +482,16 @@ def _print_summary(summary: dict) -> None:
             click.echo(f"  {k}: {summary[k]}")
 
 
+INTERRUPTED = "interrupted (Ctrl-C) before it finished; the files it had finished are kept, none is half-written"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the command; every way it can fail ends in one line on stderr and an exit code (README's table)."""
+    sigint = signal.signal(signal.SIGINT, _note_sigint)
     try:
         cli.main(args=argv, prog_name="aeflow", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
-        _fail("interrupted (Ctrl-C) before it finished; the files it had finished are kept, none is half-written",
-              130, error=False)
+        _fail(INTERRUPTED, 130, error=False)
     except click.UsageError as e:   # click's own text spans several lines; the problem and where to look fit one
         command = e.ctx.command_path if e.ctx else "aeflow"
         _fail(f"{e.format_message()} (see `{command} --help`)", 2)
@@ -497,16 +501,36 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(e), e.exit_code, error=isinstance(e, AeflowError))
     except OSError as e:   # a file or folder the system refused (permissions, a full disk, a name too long...)
         _debug()
+        _after_ctrl_c()
         where = f": {e.filename}" if e.filename else ""
         _fail(f"{e.strerror or e}{where} (check the path, its permissions and the free space; AEFLOW_DEBUG=1 shows "
               "the traceback)", 74)
     except MemoryError:
         _debug()
+        _after_ctrl_c()
         _fail("out of memory; use a smaller --n, --batch-size or model (AEFLOW_DEBUG=1 shows where)", 75)
     except Exception as e:   # a bug: aeflow should have refused the input by name before getting here
         _debug()
+        _after_ctrl_c()
         _fail(f"internal error: {type(e).__name__}: {e}. This is a bug in aeflow; AEFLOW_DEBUG=1 shows the "
               "traceback to report", 70)
+    finally:
+        signal.signal(signal.SIGINT, sigint)
+
+
+_ctrl_c = {"seen": False}
+
+
+def _note_sigint(signum, frame) -> None:
+    """Ctrl-C, remembered: one that lands inside a library's import (numpy, scipy, torch) can be swallowed
+    there and resurface as another error (a RecursionError from a half-imported numpy), which is still Ctrl-C."""
+    _ctrl_c["seen"] = True
+    raise KeyboardInterrupt
+
+
+def _after_ctrl_c() -> None:
+    if _ctrl_c["seen"]:
+        _fail(INTERRUPTED, 130, error=False)
 
 
 def _fail(message: str, code: int, error: bool = True) -> None:
