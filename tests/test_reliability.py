@@ -1,4 +1,4 @@
-"""aeflow tested the way a careless or hostile user tests it: the reliability corpus (tests/corpus.py, 480-odd
+"""aeflow tested the way a careless or hostile user tests it: the reliability corpus (tests/corpus.py, about 500
 cases over data files, sample files, options, run folders, checkpoints, kills, full disks and concurrent
 writers) run as real commands, every case clean: refused in one line, or right. Plus a real full disk: a small
 tmpfs, where this machine lets the test mount one."""
