@@ -411,6 +411,9 @@ def run_folder_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
     edited = damaged("ae", "config.yaml", config.replace("epochs: 2", "epochs: 4"))
     cases.append(Case("run folders", "epochs edited in config.yaml (a decaying rate) / resume",
                       ["train", "--resume", "--out", str(edited), "x"]))
+    rebatched = damaged("ae", "config.yaml", config.replace("batch_size: 32", "batch_size: 16"))
+    cases.append(Case("run folders", "batch_size edited in config.yaml / resume",
+                      ["train", "--resume", "--out", str(rebatched), "x"]))
     other_prior = copy_run(runs["ae3"], root / "folders" / "prior-of-another-code-size")
     for prior in runs["vae"].glob("prior-gmm.*"):
         shutil.copy(prior, other_prior / prior.name)

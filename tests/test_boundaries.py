@@ -190,8 +190,9 @@ def test_damaged_summaries_read_as_objects_or_are_refused(run_folder, tmp_path, 
     (lambda: aeflow.load_dataset("mnist", data_dir=5), "data_dir must be str or None, got int"),
     (lambda: aeflow.make_config(5), "make_config(): model must be str, got int"),
     (lambda: aeflow.make_config("autoencoder", model_options=[1]), "model_options must be dict or None"),
-    (lambda: aeflow.train(None, "run"), "train(): config must be RunConfig, got NoneType"),
-    (lambda: aeflow.train({"model": "pca"}, "run"), "train(): config must be RunConfig, got dict"),
+    (lambda: aeflow.train(None, "run"), "train() needs a RunConfig (aeflow.make_config) unless it resumes"),
+    (lambda: aeflow.train("autoencoder", "run"), "train(): config must be RunConfig or None, got str"),
+    (lambda: aeflow.train({"model": "pca"}, "run"), "train(): config must be RunConfig or None, got dict"),
     (lambda: aeflow.ensure(None, "run"), "ensure(): config must be RunConfig"),
     (lambda: aeflow.load(None), "load(): run_dir must be str or Path, got NoneType"),
     (lambda: aeflow.extend("run", "3"), "extend(): epochs must be int, got str"),
@@ -206,3 +207,34 @@ def test_the_python_api_refuses_wrong_types_by_name(call, message):
     AttributeError from deep inside."""
     with pytest.raises(AeflowError, match=re.escape(message)):
         call()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from([None, "epoch", "batch_index", "train_time", "epoch_sums", "steps_per_epoch", "epochs"]),
+       value=YAML_VALUES, drop_rng=st.booleans())
+def test_damaged_checkpoint_states_resume_or_are_refused(run_folder, tmp_path, key, value, drop_rng):
+    """checkpoint.safetensors with its loop state (or one key of it) replaced by any JSON value, or its random
+    number generator states gone: `--resume` continues or says the checkpoint is damaged, nothing from inside."""
+    import json
+    import shutil
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "damaged"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(run_folder, folder)
+    path = folder / "checkpoint.safetensors"
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+    tensors = {k: v for k, v in load_file(path).items() if not (drop_rng and k.startswith("rng."))}
+    state = json.loads(meta["state"])
+    if key is None:
+        state = value
+    else:
+        state[key] = value
+    save_file(tensors, path, metadata={**meta, "state": json.dumps(state)})
+    try:
+        aeflow.train(aeflow.RunConfig(), folder, resume=True)
+    except AeflowError:
+        pass

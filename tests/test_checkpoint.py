@@ -26,12 +26,14 @@ def test_checkpoint_round_trips_optimizer_and_rng(tmp_path):
     opt = make_optimizer(list(model.parameters()), TrainConfig(lr=1e-2, weight_decay=0.1))
     model.loss({"x": torch.rand(4, 1, 8, 8)})["loss"].backward()
     opt.step()
-    rng = {"torch": torch.get_rng_state()}
-    save_checkpoint(tmp_path / "c.safetensors", model, {"": opt}, rng, {"epoch": 3, "note": "x"})
+    rng = {"torch": torch.get_rng_state(), "shuffle": torch.Generator().manual_seed(1).get_state()}
+    loop = {"epoch": 3, "batch_index": 2, "train_time": 1.5, "epoch_sums": {"loss": 4.0}, "epochs": 5,
+            "steps_per_epoch": 10}
+    save_checkpoint(tmp_path / "c.safetensors", model, {"": opt}, rng, loop)
     model2 = small_model()
     opt2 = make_optimizer(list(model2.parameters()), TrainConfig(lr=1.0))
     rng2, state = load_checkpoint(tmp_path / "c.safetensors", model2, {"": opt2})
-    assert state == {"epoch": 3, "note": "x"}
+    assert state == loop
     assert torch.equal(rng2["torch"], rng["torch"])
     assert opt2.param_groups[0]["lr"] == 1e-2 and opt2.param_groups[0]["weight_decay"] == 0.1
     for p, p2 in zip(model.parameters(), model2.parameters()):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from aeflow.config import MIN_SCORED_IMAGES, RunConfig, parse_assignments
+from aeflow.config import MIN_SCORED_IMAGES, parse_assignments
 from aeflow.errors import AeflowError, ConfigError, Interrupted
 from aeflow.files import atomic_write_text, check_writable
 
@@ -67,7 +67,7 @@ def train(model: str, dataset: str | None, data_dir: str | None, out: str | None
         if given:
             raise ConfigError(f"--resume continues the run exactly as its config.yaml says (only --epochs may "
                               f"extend it); drop {', '.join(given)} (or start a new run with another --out)")
-        run = aeflow.extend(out, epochs) if epochs else aeflow.train(RunConfig(), out, resume=True)
+        run = aeflow.extend(out, epochs) if epochs else aeflow.train(None, out, resume=True)
     else:
         assigned, flags = parse_assignments(train_options_kv, "--train-option"), {k: v for k, v in
                                                                                  train_flags.items() if v is not None}

@@ -54,18 +54,20 @@ def machine() -> dict[str, Any]:
 
 
 @checked
-def train(config: RunConfig, out: str | Path, resume: bool = False, dataset: Dataset | None = None) -> Path:
+def train(config: RunConfig | None, out: str | Path, resume: bool = False, dataset: Dataset | None = None) -> Path:
     """Train (or fit) the model that `config` describes into the run folder `out`; return the folder.
 
-    With `resume=True`, `out` must hold a run: its config.yaml is used and training continues from the
-    last checkpoint. `dataset` skips loading when the caller already has the data in memory. The folder is
-    locked while it is written: a second writer is refused."""
+    With `resume=True`, `out` must hold a run: its config.yaml is used (`config` may be None) and training
+    continues from the last checkpoint. `dataset` skips loading when the caller already has the data in
+    memory. The folder is locked while it is written: a second writer is refused."""
     out = Path(out)
     with locked(out):
         return _train(config, out, resume, dataset)
 
 
-def _train(config: RunConfig, out: Path, resume: bool, dataset: Dataset | None) -> Path:
+def _train(config: RunConfig | None, out: Path, resume: bool, dataset: Dataset | None) -> Path:
+    if config is None and not resume:
+        raise ConfigError("train() needs a RunConfig (aeflow.make_config) unless it resumes a run")
     if resume:
         if not (out / CONFIG).exists():
             raise ConfigError(f"--resume: {out} holds no run (no {CONFIG}); start one without --resume")

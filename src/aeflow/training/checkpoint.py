@@ -62,6 +62,30 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizers: dict[str, to
     atomic_save(tensors, path, meta)
 
 
+# The loop's position, as `save_checkpoint` writes it: each key and the type it must have.
+STATE_TYPES = {"epoch": int, "batch_index": int, "train_time": (int, float), "epoch_sums": dict}
+
+
+def _state_problem(state: Any, rng: dict[str, torch.Tensor]) -> str | None:
+    if not isinstance(state, dict):
+        return "its loop state is not a mapping"
+    wrong = [k for k, kind in STATE_TYPES.items() if not isinstance(state.get(k), kind) or isinstance(state[k], bool)]
+    wrong += [k for k in ("epochs", "steps_per_epoch")   # newer keys: checked where present
+              if k in state and (not isinstance(state[k], int) or isinstance(state[k], bool))]
+    if wrong:
+        return f"its loop state lacks or garbles {', '.join(wrong)}"
+    if state["epoch"] < 0 or state["batch_index"] < 0:
+        return "its loop position is negative"
+    if state["epoch"] > state.get("epochs", state["epoch"]) or state["batch_index"] > state.get("steps_per_epoch",
+                                                                                               state["batch_index"]):
+        return "its loop position is past the run's end"
+    if not all(isinstance(v, (int, float)) for v in state["epoch_sums"].values()):
+        return "its running loss sums are not numbers"
+    if set(rng) != {"shuffle", "torch"} or any(v.dtype != torch.uint8 for v in rng.values()):
+        return "its random number generator states are missing or not byte tensors"
+    return None
+
+
 def _optim_prefix(name: str) -> str:
     return f"optim.{name}." if name else "optim."
 
@@ -81,24 +105,29 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizers: dict[str, to
     except RuntimeError as e:   # another family or size than config.yaml describes
         raise DataError(f"{path} does not match the model in config.yaml ({str(e).splitlines()[0].strip()}); "
                         "it belongs to another run: start a new run with another --out") from None
-    for name, optimizer in optimizers.items():
-        groups = meta.get(_groups_key(name))
-        if groups is None:
-            raise DataError(f"{path} has no optimiser state for {name or 'the model'}; it was written by another "
-                            "kind of run. Start a new run instead of --resume")
-        opt_state: dict[int, dict[str, torch.Tensor]] = {}
-        for key, value in with_prefix(tensors, _optim_prefix(name)).items():
-            idx, field = key.split(".", 1)
-            if idx.isdigit():
-                opt_state.setdefault(int(idx), {})[field] = value
-        optimizer.load_state_dict({"state": opt_state, "param_groups": json.loads(groups)})
-    if ema is not None:
-        saved = with_prefix(tensors, "ema.")
-        if saved:
-            for k, v in saved.items():
-                ema[k].copy_(v)
+    damaged = f"{path}: the checkpoint is damaged or was written by another kind of run"
     try:
+        for name, optimizer in optimizers.items():
+            groups = meta.get(_groups_key(name))
+            if groups is None:
+                raise DataError(f"{path} has no optimiser state for {name or 'the model'}; it was written by another "
+                                "kind of run. Start a new run instead of --resume")
+            opt_state: dict[int, dict[str, torch.Tensor]] = {}
+            for key, value in with_prefix(tensors, _optim_prefix(name)).items():
+                idx, field = key.split(".", 1)
+                if idx.isdigit():
+                    opt_state.setdefault(int(idx), {})[field] = value
+            optimizer.load_state_dict({"state": opt_state, "param_groups": json.loads(groups)})
+        saved = with_prefix(tensors, "ema.") if ema is not None else {}
+        if saved and set(saved) != set(ema):
+            raise DataError(f"{damaged} (its weight average has other tensors than the model)")
+        for k, v in saved.items():
+            ema[k].copy_(v)
         state = json.loads(meta["state"])
-    except ValueError:
-        raise DataError(f"{path}: its header's loop state is not JSON; the file was damaged. Start a new run") from None
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:   # what the optimiser or JSON make of bad state
+        raise DataError(f"{damaged} ({type(e).__name__}: {' '.join(str(e).split())[:100]}). Start a new run") from None
+    rng = with_prefix(tensors, "rng.")
+    problem = _state_problem(state, rng)
+    if problem:
+        raise DataError(f"{damaged}: {problem}. Start a new run")
     return with_prefix(tensors, "rng."), state

@@ -143,6 +143,10 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
             raise ConfigError(f"{run_dir}: the checkpoint was trained for {planned} epochs with a decaying learning "
                               f"rate, and config.yaml now says {cfg.epochs}: more or fewer epochs would have decayed "
                               "it differently; restore epochs in config.yaml or start a new run")
+        if state.get("steps_per_epoch", steps_per_epoch) != steps_per_epoch:
+            raise ConfigError(f"{run_dir}: the checkpoint took {state['steps_per_epoch']} steps an epoch and "
+                              f"config.yaml now makes {steps_per_epoch} (its batch size or training set was "
+                              "edited); restore them, or start a new run")
         epoch, batch_index, train_time = state["epoch"], state["batch_index"], state["train_time"]
         epoch_sums = state["epoch_sums"]
         epoch_shuffle_state = rng["shuffle"]
