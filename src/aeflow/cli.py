@@ -56,6 +56,7 @@ def train(model: str, dataset: str | None, data_dir: str | None, out: str | None
           train_subset: int | None, **train_flags) -> None:
     """Train MODEL (a family or a preset; see `aeflow models`) into a run folder."""
     import aeflow
+    from aeflow.runs import read_summary
 
     if resume:
         if out is None:
@@ -69,8 +70,8 @@ def train(model: str, dataset: str | None, data_dir: str | None, out: str | None
                               f"extend it); drop {', '.join(given)} (or start a new run with another --out)")
         run = aeflow.extend(out, epochs) if epochs else aeflow.train(None, out, resume=True)
     else:
-        assigned, flags = parse_assignments(train_options_kv, "--train-option"), {k: v for k, v in
-                                                                                 train_flags.items() if v is not None}
+        assigned = parse_assignments(train_options_kv, "--train-option")
+        flags = {k: v for k, v in train_flags.items() if v is not None}
         twice = sorted(set(assigned) & set(flags))
         if twice:
             raise ConfigError(f"{', '.join(twice)} given twice, as -t and as --{twice[0].replace('_', '-')}; keep one")
@@ -81,8 +82,6 @@ def train(model: str, dataset: str | None, data_dir: str | None, out: str | None
                                     parse_assignments(model_options, "--model-option"),
                                     train_options, data_dir, download=not no_download, train_subset=train_subset)
         run = aeflow.train(config, check_writable(out or f"runs/{model}-{config.data.name}", "--out", folder=True))
-    from aeflow.runs import read_summary
-
     summary = read_summary(run)
     click.echo(f"run folder: {run}")
     _print_summary(summary)

@@ -25,8 +25,8 @@ LOCK = ".aeflow.lock"
 @contextmanager
 def locked(run_dir: str | Path):
     """Hold the run folder's lock: one writer at a time (a second `aeflow train` into the same folder is
-    refused, not interleaved; an eval or a sample waits for no one either). The lock is the operating system's
-    (released even on kill -9)."""
+    refused, not interleaved; so are eval, sample, latent and sweeps while another holds it). The lock is the
+    operating system's (released even on kill -9)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not os.access(run_dir, os.W_OK | os.X_OK):
