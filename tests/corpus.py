@@ -10,6 +10,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import struct
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from tests.reliability import Case, Result
 
 TINY_TRAIN = ["--epochs", "2", "--batch-size", "32", "--train-subset", "128", "--no-progress"]
 AE = ["train", "autoencoder", "-m", "hidden=[16]", "-m", "code_dim=2", *TINY_TRAIN]
+LISTENING: list[socket.socket] = []   # sockets the port-in-use cases meet
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
                "t10k-labels-idx1-ubyte.gz")
 
@@ -324,6 +326,14 @@ def option_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
          keep=[runs["ae"]])
     case("explore --port 70000", ["explore", "--port", "70000", "--no-browser", str(root)])
     case("explore of a missing folder", ["explore", "--no-browser", str(root / "nowhere")])
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    LISTENING.append(busy)   # held open while the corpus runs
+    case("explore on a port in use", ["explore", "--no-browser", "--port", str(busy.getsockname()[1]),
+                                      str(runs["ae"].parent)])
+    case("explore on an unknown host", ["explore", "--no-browser", "--host", "nosuch.invalid",
+                                        str(runs["ae"].parent)])
     case("reproduce nosuch", ["reproduce", "nosuch"])
     case("reproduce hinton --epochs 0", ["reproduce", "hinton", "--epochs", "0", "--out", str(out / "never")])
     case("reproduce hinton --kernel-subset 0", ["reproduce", "hinton", "--kernel-subset", "0", "--out",

@@ -434,6 +434,7 @@ def explore(folders: tuple[str, ...], port: int, host: str, no_browser: bool) ->
     if not any(r.exists() for r in roots):
         raise ConfigError("no runs folder here; give the folders of your runs, e.g. "
                           "aeflow explore runs/lineage-digits-cpu")
+    _check_address(host, port)
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"aeflow: warning: binding {host} makes the explorer reachable from the network", err=True)
     app = create_app(roots)
@@ -442,6 +443,21 @@ def explore(folders: tuple[str, ...], port: int, host: str, no_browser: bool) ->
     if not no_browser:
         webbrowser.open(url)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _check_address(host: str, port: int) -> None:
+    """Bind the address once before the server does, so that a port in use or an unknown host is aeflow's
+    one line, not the server's log and exit code."""
+    import socket
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as e:
+        raise ConfigError(f"cannot serve on {host}:{port} ({e.strerror or e}); choose another --port (or --host)") \
+            from None
 
 
 def _number_list(text: str, option: str, kind: type, minimum: float) -> list:
