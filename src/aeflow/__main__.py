@@ -1,7 +1,10 @@
 """`python -m aeflow` and the `aeflow` command. Ctrl-C while the command line is still loading (click, yaml,
 the configs) ends in one line as well: the import is inside the handler, not before it."""
 
+import os
 import sys
+
+INTERRUPTED = 130
 
 
 def run() -> None:
@@ -9,8 +12,17 @@ def run() -> None:
         from aeflow.cli import main
     except KeyboardInterrupt:
         sys.stderr.write("aeflow: interrupted (Ctrl-C) while starting; nothing was done\n")
-        sys.exit(130)
-    main()
+        sys.exit(INTERRUPTED)
+    try:
+        main()
+    except SystemExit as e:
+        if e.code != INTERRUPTED:
+            raise
+        # A Ctrl-C that landed inside a C extension's import (torch runs Python code from C) leaves Python
+        # marked as killed by SIGINT, and it would exit by that signal after the line was printed: say 130.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(INTERRUPTED)
 
 
 if __name__ == "__main__":
