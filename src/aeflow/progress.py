@@ -4,6 +4,7 @@ before the bulk of the work, so that a command that will take hours says so whil
 from __future__ import annotations
 
 import sys
+import time
 
 ANNOUNCE_AFTER_S = 60.0   # shorter work just runs
 
@@ -22,3 +23,10 @@ def announce_estimate(what: str, measured: str, seconds: float, shorter: str) ->
     if seconds > ANNOUNCE_AFTER_S:
         print(f"aeflow: {what} will take about {duration(seconds)} here (measured: {measured}); Ctrl-C stops it, "
               f"{shorter} make it shorter", file=sys.stderr, flush=True)
+
+
+def announce_from_first(what: str, started: float, done: int, total: int, unit: str, shorter: str) -> None:
+    """`announce_estimate` from the rate of the first `done` of `total` units, begun at `started`
+    (time.perf_counter)."""
+    elapsed = time.perf_counter() - started
+    announce_estimate(what, f"the first {done} {unit} in {elapsed:.1f} s", elapsed * total / done, shorter)

@@ -20,7 +20,7 @@ import torch
 
 from aeflow.errors import ConfigError
 from aeflow.models.capabilities import HasLikelihood, HasLoss
-from aeflow.progress import announce_estimate
+from aeflow.progress import announce_from_first
 
 
 def likelihood_bounds(model, x: torch.Tensor, k: int = 5000, batch_size: int = 100, k_chunk: int = 50,
@@ -50,8 +50,7 @@ def likelihood_bounds(model, x: torch.Tensor, k: int = 5000, batch_size: int = 1
             elbo_sum += float(mean_log_w.sum())
             iwae_sum += float((running - math.log(k)).sum())
             if i == 0 and len(x) > batch_size:
-                first = time.perf_counter() - started
-                announce_estimate(f"the IWAE-{k} bound over {len(x):,} images", f"the first {len(batch)} in "
-                                  f"{first:.1f} s", first * len(x) / len(batch), "--k, --n or --no-likelihood")
+                announce_from_first(f"the IWAE-{k} bound over {len(x):,} images", started, len(batch), len(x),
+                                    "images", "--k, --n or --no-likelihood")
     return {"elbo": elbo_sum / len(x), f"iwae_{k}": iwae_sum / len(x), "n": len(x), "k": k, "binarized": binarize,
             "terms": {name: v / len(x) for name, v in term_sums.items()}}

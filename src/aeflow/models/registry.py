@@ -76,19 +76,19 @@ def model_config(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]
 @checked
 def build_model(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]):
     """Build a registered model from its config fields; `input_shape` comes from the dataset."""
-    config = model_config(name, fields, input_shape)   # first: it names an unknown family
-    check_fits(name, fields, input_shape)
+    config = sized_config(name, fields, input_shape)   # first: it names an unknown family (MODELS[name] would not)
     return MODELS[name](config)
 
 
-def check_fits(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]) -> None:
-    """Refuse a model this machine cannot hold before any memory is taken: built on the meta device (shapes
-    without storage), its parameters counted; training keeps four float32 copies (weights, gradients, Adam's
-    two moments)."""
+def sized_config(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]):
+    """The family's validated config (`model_config`), refused if the model it builds would not fit this
+    machine's memory: built first on the meta device (shapes without storage) and its parameters counted;
+    training keeps four float32 copies (weights, gradients, Adam's two moments)."""
+    config = model_config(name, fields, input_shape)
     sizes = ", ".join(f"{k}={v}" for k, v in fields.items() if k != "input_shape" and _is_size(v)) or "defaults"
     try:
         with torch.device("meta"):
-            model = MODELS[name](model_config(name, fields, input_shape))
+            model = MODELS[name](config)
         n = sum(p.numel() for p in model.parameters())
     except (RuntimeError, OverflowError):   # sizes past what a tensor can index
         raise ConfigError(f"{name} with {sizes}: sizes too large to build; choose smaller ones") from None
@@ -96,6 +96,7 @@ def check_fits(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]) 
     if need > have:
         raise ConfigError(f"{name} with {sizes} has {n:,} parameters: training needs about {need / 2**30:.1f} GiB "
                           f"and this machine has {have / 2**30:.1f} GiB available; choose smaller sizes")
+    return config
 
 
 def _is_size(value: Any) -> bool:

@@ -18,7 +18,7 @@ from aeflow.errors import ConfigError
 from aeflow.eval import evaluate_model
 from aeflow.models import FittedModel, Model
 from aeflow.models.capabilities import Reconstructs, Tokenizes
-from aeflow.models.registry import build_model, check_fits, resolve
+from aeflow.models.registry import build_model, resolve, sized_config
 from aeflow.priors import CategoricalPrior
 from aeflow.runs.folder import CONFIG, WEIGHTS, load_config, locked, write_summary
 from aeflow.runs.parents import derived_batches, embed_parents
@@ -40,7 +40,7 @@ def make_config(model: str, dataset: str = "digits", model_options: dict[str, An
     config = RunConfig.from_dict({"model": family, "model_config": {**preset_model, **(model_options or {})},
                                   "data": data, "train": {**preset_train, **(train_options or {})}})
     if family != "latent-flow":   # a latent generator is checked once its parent's spec is embedded
-        check_fits(family, config.model_config, SHAPES[dataset])   # every field and the size, before any work
+        sized_config(family, config.model_config, SHAPES[dataset])   # every field and the size, before any work
     return config
 
 

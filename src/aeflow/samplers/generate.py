@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from aeflow.errors import ConfigError
 from aeflow.models.capabilities import NoiseToData
-from aeflow.progress import announce_estimate
+from aeflow.progress import announce_from_first
 from aeflow.samplers.base import Sampler, get_sampler, samplers_for
 
 
@@ -69,9 +69,8 @@ def generate_endpoints(model, n: int, choice: SamplerChoice, generator: torch.Ge
         noises.append(noise)
         finals.append(x)
         if i == 0 and n > batch_size:
-            first = time.perf_counter() - started
-            announce_estimate(f"sampling {n:,} images ({choice.label()})",
-                              f"the first {len(noise)} in {first:.1f} s", first * n / len(noise), "--n or --steps")
+            announce_from_first(f"sampling {n:,} images ({choice.label()})", started, len(noise), n, "images",
+                                "--n or --steps")
     model.train(was_training)
     return torch.cat(noises), torch.cat(finals), nfe
 

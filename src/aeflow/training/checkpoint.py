@@ -26,14 +26,7 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
 def load_weights(model: torch.nn.Module, path: Path, prefix: str = "") -> None:
     """Load weights saved by `save_weights` (or, with prefix "model.", a checkpoint's)."""
     tensors = with_prefix(read_tensors(path)[0], prefix)
-    expected = model.state_dict()
-    for name, tensor in tensors.items():   # load_state_dict would cast other dtypes silently and take NaNs
-        if name in expected and tensor.dtype != expected[name].dtype:
-            raise DataError(f"{path}: {name} is {tensor.dtype}, the model's is {expected[name].dtype}; the file was "
-                            "not written by aeflow for this model")
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise DataError(f"{path}: {name} holds NaN or infinite values; the weights are damaged (retrain, or "
-                            "resume from an earlier copy)")
+    _check_weights(model, tensors, path)
     try:
         missing, unexpected = model.load_state_dict(tensors, strict=False)
     except RuntimeError as e:  # shape mismatches
@@ -41,6 +34,18 @@ def load_weights(model: torch.nn.Module, path: Path, prefix: str = "") -> None:
     if missing or unexpected:
         raise DataError(f"{path} does not match the model in config.yaml: missing {sorted(missing)[:5]}, "
                         f"unexpected {sorted(unexpected)[:5]}")
+
+
+def _check_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """What load_state_dict lets through: it casts other dtypes silently and takes NaNs."""
+    expected = model.state_dict()
+    for name, tensor in tensors.items():
+        if name in expected and tensor.dtype != expected[name].dtype:
+            raise DataError(f"{path}: {name} is {tensor.dtype}, the model's is {expected[name].dtype}; the file was "
+                            "not written by aeflow for this model")
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise DataError(f"{path}: {name} holds NaN or infinite values; the weights are damaged (retrain, or "
+                            "resume from an earlier copy)")
 
 
 def save_checkpoint(path: Path, model: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer],
@@ -100,8 +105,10 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizers: dict[str, to
     tensors, meta = read_tensors(path)
     if "state" not in meta:
         raise DataError(f"{path} is not an aeflow training checkpoint (no loop state in its header)")
+    weights = with_prefix(tensors, "model.")
+    _check_weights(model, weights, path)
     try:
-        model.load_state_dict(with_prefix(tensors, "model."))
+        model.load_state_dict(weights)
     except RuntimeError as e:   # another family or size than config.yaml describes
         raise DataError(f"{path} does not match the model in config.yaml ({str(e).splitlines()[0].strip()}); "
                         "it belongs to another run: start a new run with another --out") from None
@@ -130,4 +137,4 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizers: dict[str, to
     problem = _state_problem(state, rng)
     if problem:
         raise DataError(f"{damaged}: {problem}. Start a new run")
-    return with_prefix(tensors, "rng."), state
+    return rng, state

@@ -30,7 +30,7 @@ from aeflow.config import TrainConfig, WeightSchedule
 from aeflow.errors import ConfigError, DataError, Interrupted, TrainingError
 from aeflow.files import atomic_write_text
 from aeflow.models.capabilities import Phased, WeightedTerms
-from aeflow.progress import announce_estimate, duration
+from aeflow.progress import announce_from_first, duration
 from aeflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from aeflow.training.ema import EMA
 from aeflow.training.schedules import warmup_cosine
@@ -222,11 +222,9 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                 batch_index += 1
                 step += 1
                 bar.update(1)
-                if step - first_step == ESTIMATE_AFTER_STEPS:
-                    per_step = (time.perf_counter() - started) / ESTIMATE_AFTER_STEPS
-                    announce_estimate(f"training {cfg.epochs} epochs", f"{ESTIMATE_AFTER_STEPS} steps in "
-                                      f"{per_step * ESTIMATE_AFTER_STEPS:.1f} s, evaluations not counted",
-                                      per_step * (total_steps - step), "--epochs or --train-subset")
+                if step - first_step == ESTIMATE_AFTER_STEPS:   # evaluations not counted
+                    announce_from_first(f"training {cfg.epochs} epochs", started, ESTIMATE_AFTER_STEPS,
+                                        total_steps - first_step, "steps", "--epochs or --train-subset")
                 if step % 10 == 0 or batch_index == steps_per_epoch:
                     elapsed = train_time + time.perf_counter() - t0
                     bar.set_postfix(epoch=epoch + 1, loss=f"{loss_value:.4g}", lr=f"{lr:.2e}",
