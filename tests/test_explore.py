@@ -26,7 +26,7 @@ RUNS = {
     "vq": ("vq-vae", {"channels": [8, 16], "codebook_size": 16}),
     "mae": ("mae", {"dim": 16, "depth": 1, "heads": 2, "decoder_dim": 16}),
     "flow": ("flow", {"network": "mlp", "hidden": [32]}),
-    "ddpm": ("ddpm", {"network": "mlp", "hidden": [32], "timesteps": 20}),
+    "ddpm": ("ddpm", {"network": "mlp", "hidden": [32], "timesteps": 20, "schedule": "cosine"}),
 }
 
 

@@ -33,7 +33,7 @@ def tiny_run(tmp_path, model, options, name="run", **train):
 
 
 @pytest.mark.parametrize("model,options,sampler,steps", [
-    ("ddpm", {**TINY_UNET, "timesteps": 50}, "ddim", 5),
+    ("ddpm", {**TINY_UNET, "timesteps": 50, "schedule": "cosine"}, "ddim", 5),
     ("ddpm", {**TINY_MLP, "prediction": "v", "schedule": "cosine", "min_snr_gamma": 5.0}, "ddpm", None),
     ("flow", TINY_UNET, "heun", 3),
     ("flow", {**TINY_MLP, "ot_coupling": True, "time_sampling": "logit_normal"}, "euler", 4),
@@ -226,7 +226,7 @@ def test_cli_sample_and_steps_sweep(tmp_path, capsys):
             main(["sample", str(run), *args])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
     vae = tiny_run(tmp_path, "vae", {"hidden": [16], "latent_dim": 2}, name="vae")
-    for args, message in ((["sample", str(vae), "--sampler", "ddim"], "vae draws from its own prior"),
+    for args, message in ((["sample", str(vae), "--sampler", "ddim"], "vae draws from its own N(0, I) prior"),
                           (["sweep", "steps", str(vae)], "holds a vae, which has no samplers to sweep")):
         with pytest.raises(SystemExit) as exit_info:
             main(args)

@@ -59,7 +59,7 @@ def test_interrupt_then_resume_gives_identical_weights(tmp_path, monkeypatch, st
         return original(self, x)
 
     monkeypatch.setattr(Autoencoder, "loss", loss_then_ctrl_c)
-    with pytest.raises(Interrupted, match="--resume"):
+    with pytest.raises(Interrupted, match="checkpoint saved in"):
         aeflow.train(small_config(), tmp_path / "resumed")
     assert not (tmp_path / "resumed" / "model.safetensors").exists()
     monkeypatch.setattr(Autoencoder, "loss", original)
@@ -156,15 +156,17 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_folder(tmp_path):
 
 
 def test_a_run_killed_before_its_first_checkpoint_resumes_without_duplicate_lines(tmp_path):
+    from aeflow.runs.folder import locked
+
     out = tmp_path / "run"
     config = small_config(epochs=2)
-    out.mkdir()
-    config.save(out / "config.yaml")
-    (out / "metrics.jsonl").write_text('{"epoch": 1}\n')               # written, then killed before the checkpoint
-    (out / "model.safetensors.abc.tmp").write_text("half a write")     # a temp file a kill left
+    with locked(out):   # the folder as aeflow leaves it: its marker and lock, the config, a line, a temp file
+        config.save(out / "config.yaml")
+        (out / "metrics.jsonl").write_text('{"epoch": 1}\n')            # written, then killed before the checkpoint
+        (out / ".model.safetensors.abc.aeflow-tmp").write_text("half a write")   # a temp file a kill left
     aeflow.train(None, out, resume=True)
     epochs = [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert epochs == [1, 2] and not list(out.glob("*.tmp"))
+    assert epochs == [1, 2] and not list(out.glob("*.aeflow-tmp"))
 
 
 def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
@@ -181,9 +183,13 @@ def test_leftover_temp_files_are_removed_by_the_next_writer(tmp_path):
     from aeflow.runs.folder import locked
 
     run = aeflow.train(small_config(), tmp_path / "run")
-    (run / "summary.jsonab12.tmp").write_text("half of a write a kill interrupted")
+    (run / ".summary.json.ab12.aeflow-tmp").write_text("half of a write a kill interrupted")
     (run / "latent").mkdir()
-    (run / "latent" / "latent.jsoncd34.tmp").write_text("another")
+    (run / "latent" / ".latent.json.cd34.aeflow-tmp").write_text("another")
+    (run / "notes.tmp").write_text("a user's own file: not aeflow's to remove")
+    nested = aeflow.train(small_config(), run / "latent" / "another-run")   # its own lock: another writer's temps
+    (nested / ".x.aeflow-tmp").write_text("being written by another process")
     with locked(run):
-        assert not list(run.rglob("*.tmp"))
+        assert not list(run.glob("*.aeflow-tmp")) and not list((run / "latent").glob("*.aeflow-tmp"))
+    assert (run / "notes.tmp").exists() and (nested / ".x.aeflow-tmp").exists()
     assert aeflow.load(run) is not None

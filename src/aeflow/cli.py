@@ -19,6 +19,8 @@ SHIFT_HELP = "flow euler/midpoint/heun: > 1 takes smaller steps near the noise e
 CHURN_HELP = ("flow euler/midpoint/heun: > 0 adds fresh noise before each of the STEPS steps, raising the "
               "noise-to-signal ratio by the factor 1 + CHURN / STEPS (EDM's S_churn; default 0, deterministic; "
               "not for reflowed flows, whose coupled paths it leaves)")
+RERUN_HELP = ("replace the runs under --out that are not the ones this command asks for (aeflow's own files only); "
+              "without it they are refused")
 DATA_DIR_HELP = "directory with the dataset's IDX files (else $AEFLOW_DATA_DIR, else the cache / a download)"
 
 
@@ -106,12 +108,12 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
     from aeflow.eval import load_samples
     from aeflow.eval.samples import format_scores
     from aeflow.runs import score
-    from aeflow.runs.folder import writing_run
+    from aeflow.runs.folder import check_new_file, writing_run
 
     if (run_dir is None) == (samples_file is None):
         raise ConfigError("give either RUN_DIR or --samples FILE.npy --dataset D")
     if json_out:
-        check_writable(json_out, "--json")
+        check_new_file(check_writable(json_out, "--json"), "--json")
     if samples_file:
         if not dataset:
             raise ConfigError("--samples needs --dataset: the dataset whose test split the samples are scored against")
@@ -181,8 +183,8 @@ def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | No
     from aeflow.files import atomic_save_array
     from aeflow.priors import PRIORS
     from aeflow.runs import SampleRequest, draw, load_config
-    from aeflow.runs.folder import writing_run
-    from aeflow.runs.sampling import default_source, fitted_prior
+    from aeflow.runs.folder import check_new_file, writing_run
+    from aeflow.runs.sampling import check_request, default_source, fitted_prior
     from aeflow.viz import save_image_grid
 
     if prior is not None:
@@ -190,7 +192,8 @@ def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | No
     if out is not None and Path(out).suffix != ".npy":
         raise ConfigError(f"--out {out}: samples are saved as a .npy file; give a name ending in .npy")
     if out is not None:
-        check_writable(out, "--out")
+        check_new_file(check_writable(out, "--out"), "--out")
+        check_new_file(Path(out).with_suffix(".png"), "--out's grid")
     options = {k: v for k, v in {"steps": steps, "eta": eta, "shift": shift, "churn": churn}.items() if v is not None}
     prior_options = {k: v for k, v in {"n_components": components, "covariance_type": covariance}.items()
                      if v is not None}
@@ -200,10 +203,14 @@ def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | No
         model = aeflow.load(run_dir)
         config = load_config(run_dir)
         request.source = prior or (default_source(model) if not (sampler or options) else "model") or "normal"
+        check_request(model, request)   # every option taken by the source, before any work
         data = None
+        if request.source == "model" and (refit or data_dir):
+            raise ConfigError(f"{'--refit' if refit else '--data-dir'} is for fitting a code prior, and "
+                              f"{model.registry_name} is sampled by itself; drop it, or choose a prior with --prior")
         if request.source != "model":
             data = aeflow.load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
-            fitted_prior(model, run_dir, request.source, prior_options, data, refit=refit)
+            fitted_prior(model, run_dir, request.source, prior_options, data, refit=refit)   # saved with the run
         images, made = draw(model, run_dir, request, data)
         out_path = Path(out or Path(run_dir) / f"samples-{made['label']}.npy")
         atomic_save_array(out_path, images.numpy())
@@ -302,9 +309,10 @@ def sweep_steps_command(run_dir: str, steps_list: str, samplers: str | None, shi
 @click.option("--out", "-o", default=None, help="parent folder of the runs (default runs/sweep-beta-DATASET)")
 @click.option("--no-fd", is_flag=True, help="skip the FD of prior samples")
 @click.option("--no-progress", is_flag=True)
+@click.option("--rerun", is_flag=True, help=RERUN_HELP)
 def sweep_beta_command(values: str, dataset: str, data_dir: str | None, model: str, model_options: tuple[str, ...],
                        epochs: int | None, batch_size: int | None, lr: float | None, out: str | None, no_fd: bool,
-                       no_progress: bool) -> None:
+                       no_progress: bool, rerun: bool) -> None:
     """Train one VAE per beta; print and plot the rate-distortion trade-off."""
     from aeflow.studies.sweeps import markdown_rows, sweep_beta
 
@@ -312,7 +320,7 @@ def sweep_beta_command(values: str, dataset: str, data_dir: str | None, model: s
     train_options = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
     out = check_writable(out or f"runs/sweep-beta-{dataset}", "--out", folder=True)
     rows = sweep_beta(betas, dataset, model, parse_assignments(model_options, "--model-option"), train_options, out,
-                      data_dir, with_fd=not no_fd, progress=not no_progress)
+                      data_dir, with_fd=not no_fd, progress=not no_progress, rerun=rerun)
     click.echo(markdown_rows(rows))
     click.echo(f"\nrate_distortion.png, beta_grid.png and sweep.json in {out}")
 
@@ -325,12 +333,13 @@ def features() -> None:
 @features.command(name="build")
 @click.option("--dataset", "-d", required=True, help="digits, mnist or fashion-mnist")
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
-def features_build(dataset: str, data_dir: str | None) -> None:
+@click.option("--rerun", is_flag=True, help="replace a cached classifier made with another recipe")
+def features_build(dataset: str, data_dir: str | None, rerun: bool) -> None:
     """Train (once) and cache the feature classifier of a dataset; print its test accuracy."""
     import aeflow
     from aeflow.runs.features import build_extractor, extractor_accuracy
 
-    out = build_extractor(aeflow.load_dataset(dataset, data_dir))
+    out = build_extractor(aeflow.load_dataset(dataset, data_dir), rerun=rerun)
     click.echo(f"{dataset} feature extractor: {out} (test accuracy {extractor_accuracy(dataset):.4f})")
 
 
@@ -369,8 +378,9 @@ def models() -> None:
 @click.option("--bf16/--no-bf16", default=False, help="bf16 autocast for the autoencoder")
 @click.option("--kernel-subset", type=click.IntRange(1), default=None, help="training images kernel PCA is fitted on")
 @click.option("--no-progress", is_flag=True)
+@click.option("--rerun", is_flag=True, help=RERUN_HELP)
 def reproduce(experiment: str, dataset: str, data_dir: str | None, out: str | None, epochs: int | None, bf16: bool,
-              kernel_subset: int | None, no_progress: bool) -> None:
+              kernel_subset: int | None, no_progress: bool, rerun: bool) -> None:
     """Reproduce a result: hinton (Hinton & Salakhutdinov 2006: autoencoder vs PCA and logistic PCA, on
     --dataset); swissroll (a 3-2-3 autoencoder vs PCA on the Swiss roll: trustworthiness, rank correlation)."""
     from aeflow.studies.reproduce import EXPERIMENTS, hinton, swissroll
@@ -379,12 +389,12 @@ def reproduce(experiment: str, dataset: str, data_dir: str | None, out: str | No
         raise ConfigError(f"unknown experiment {experiment!r}; choose one of {', '.join(EXPERIMENTS)}")
     if experiment == "swissroll":
         out = check_writable(out or "runs/reproduce-swissroll", "--out", folder=True)
-        rows = swissroll.reproduce_swissroll(out=out, epochs=epochs, progress=not no_progress)
+        rows = swissroll.reproduce_swissroll(out=out, epochs=epochs, progress=not no_progress, rerun=rerun)
         click.echo(swissroll.markdown_table(rows))
     else:
         out = check_writable(out or f"runs/reproduce-{experiment}-{dataset}", "--out", folder=True)
         rows = hinton.reproduce_hinton(dataset=dataset, data_dir=data_dir, out=out, epochs=epochs, bf16=bf16,
-                                       kernel_subset=kernel_subset, progress=not no_progress)
+                                       kernel_subset=kernel_subset, progress=not no_progress, rerun=rerun)
         click.echo(hinton.markdown_table(rows))
     click.echo(f"\ntable written to {out}/table.md and {out}/table.json")
 
@@ -397,7 +407,10 @@ def reproduce(experiment: str, dataset: str, data_dir: str | None, out: str | No
 @click.option("--out", "-o", default=None, help="folder of the chapters and the report (default "
               "runs/lineage-DATASET-BUDGET)")
 @click.option("--no-progress", is_flag=True, help="no per-epoch progress bars (the chapter lines stay)")
-def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no_progress: bool) -> None:
+@click.option("--rerun", is_flag=True, help="a folder holding another lineage (another dataset or budget) or runs "
+              "other than the ones asked for: redo its chapters and replace those runs (aeflow's own files only); "
+              "without it, it is refused")
+def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no_progress: bool, rerun: bool) -> None:
     """The whole story in one command: compression, the code space, a density on the codes, the VAE, one step,
     DDPM, flow matching, reflow, a GAN and latent flow, every claim measured and judged, in one report
     (report.html). Interrupted, the same command continues where it stopped."""
@@ -410,7 +423,7 @@ def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no
         check_writable(out, "--out", folder=True)
     from aeflow.studies.lineage.run import run_lineage
 
-    run_lineage(dataset, budget, out, data_dir, progress=not no_progress)
+    run_lineage(dataset, budget, out, data_dir, progress=not no_progress, rerun=rerun)
 
 
 @cli.command()
@@ -512,8 +525,13 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{e.format_message()} (see `{command} --help`)", 2)
     except click.ClickException as e:
         _fail(e.format_message(), e.exit_code)
-    except (AeflowError, Interrupted) as e:
-        _fail(str(e), e.exit_code, error=isinstance(e, AeflowError))
+    except Interrupted as e:   # how to continue is the command's: train has --resume, the others start again
+        words = argv if argv is not None else sys.argv[1:]
+        how = ("continue it with `aeflow train --resume --out RUN_DIR`" if "train" in words[:1] else
+               "the same command again continues where it stopped")
+        _fail(f"{e}; {how}", e.exit_code, error=False)
+    except AeflowError as e:
+        _fail(str(e), e.exit_code)
     except OSError as e:   # a file or folder the system refused (permissions, a full disk, a name too long...)
         _debug()
         _after_ctrl_c()

@@ -11,6 +11,10 @@ class ConfigError(AeflowError):
     """An unknown name, a bad value or an inconsistent configuration."""
 
 
+class Mismatch(ConfigError):
+    """A folder holds something other than what was asked for (another run, another lineage): not reused."""
+
+
 class DataError(AeflowError):
     """A dataset file that is missing, truncated, corrupt or of the wrong kind."""
 

@@ -17,13 +17,32 @@ if TYPE_CHECKING:
     import torch
 
 
+# Every temp file aeflow writes ends so: cleaning after a kill removes these and nothing else.
+TEMP_SUFFIX = ".aeflow-tmp"
+
+
+def file_mode() -> int:
+    """The mode a new file gets from the process's umask (what `open` would give): mkstemp's 0600 would make
+    every report and run file private on a shared machine."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)   # elsewhere: read by setting it, then set back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: Path, write) -> None:
     """`write(tmp_path)` into a temp file beside `path`, then rename it over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:100]}.", suffix=TEMP_SUFFIX)
     os.close(fd)
     try:
+        os.chmod(tmp, file_mode())
         write(tmp)
         os.replace(tmp, path)
     finally:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import torch
 
+from aeflow.config import RunConfig
 from aeflow.data import Dataset, load_dataset
 from aeflow.data.download import cache_dir
-from aeflow.errors import DataError
+from aeflow.errors import ConfigError, DataError, Mismatch
 from aeflow.eval.features import VERSION, FeatureExtractor
 from aeflow.eval.samples import check_samples, score_samples
 from aeflow.runs.folder import SUMMARY, load, read_summary
@@ -31,8 +32,9 @@ def extractor_dir(dataset: str) -> Path:
     return cache_dir() / "features" / f"{dataset}-v{VERSION}"
 
 
-def build_extractor(data: Dataset, progress: bool = True) -> Path:
-    """Train the feature classifier for `data` into the cache (or finish an interrupted build)."""
+def build_extractor(data: Dataset, progress: bool = True, rerun: bool = False) -> Path:
+    """Train the feature classifier for `data` into the cache (or finish an interrupted build); a cached one
+    made with another recipe is refused (`rerun` replaces it)."""
     if not data.is_image:
         raise DataError(f"{data.name} is not an image dataset: no feature extractor for it")
     if data.train_y is None:
@@ -41,10 +43,18 @@ def build_extractor(data: Dataset, progress: bool = True) -> Path:
     size = data.shape[-1]
     if size not in RECIPES:
         raise DataError(f"no feature-extractor recipe for {size}x{size} images (have {sorted(RECIPES)})")
-    model_cfg, train_cfg = RECIPES[size]
-    config = make_config("classifier", data.name, {**model_cfg, "n_classes": len(data.classes)},
-                         {**train_cfg, "progress": progress})
-    return ensure(config, extractor_dir(data.name), dataset=data)
+    try:
+        return ensure(recipe(data, progress), extractor_dir(data.name), dataset=data, rerun=rerun)
+    except Mismatch as e:
+        raise ConfigError(f"the cached feature extractor does not match this version's recipe ({e}); rebuild it with "
+                          f"`aeflow features build --dataset {data.name} --rerun`") from None
+
+
+def recipe(data: Dataset, progress: bool = True) -> RunConfig:
+    """The feature classifier's run config for `data` (a recipe per image size)."""
+    model_cfg, train_cfg = RECIPES[data.shape[-1]]
+    return make_config("classifier", data.name, {**model_cfg, "n_classes": len(data.classes)},
+                       {**train_cfg, "progress": progress})
 
 
 def extractor_accuracy(dataset: str) -> float:
@@ -55,7 +65,7 @@ def feature_extractor(dataset: str, data: Dataset | None = None, build: bool = T
                       progress: bool = True) -> FeatureExtractor:
     """The cached classifier for `dataset` (building it first if allowed), ready for the sample metrics."""
     out = extractor_dir(dataset)
-    if not (out / SUMMARY).exists():
+    if not (out / SUMMARY).exists() or build:   # ensure checks a cached one against the recipe, builds a missing one
         if not build:
             raise DataError(f"no feature extractor for {dataset} in {out}; build it with "
                             f"`aeflow features build --dataset {dataset}`")

@@ -12,11 +12,12 @@ from typing import Any
 
 import torch
 
-from aeflow.config import check_fields, checked, from_dict, require
+from aeflow.config import check_fields, checked, from_dict, require, to_dict
 from aeflow.data import Dataset, load_dataset
 from aeflow.errors import ConfigError, DataError
 from aeflow.models import Model
 from aeflow.models.capabilities import Encodes, NoiseToData, Samples, Tokenizes
+from aeflow.models.registry import model_config
 from aeflow.priors import PRIORS, CodePrior, decoded_samples
 from aeflow.priors.base import prior_class, prior_path
 from aeflow.runs.folder import load_config
@@ -107,36 +108,74 @@ def _check_decodes(model, prior: CodePrior, settings: Path) -> None:
                         "to another model); fit it again with --refit")
 
 
+def check_request(model, request: SampleRequest) -> str:
+    """The source `request` draws from, once every option in it is known to be taken by that source (the
+    CLI, the API and the explorer all sample through here): an option that would change nothing is refused."""
+    request.validate()
+    source = request.source or default_source(model)
+    if source is None:
+        raise ConfigError(f"{model.registry_name} does not sample by itself (its N(0, I) codes are an experiment, not "
+                          f"its samples); choose a code prior: {', '.join(sources(model))}")
+    by_sampler = source == "model" and isinstance(model, NoiseToData) and bool(samplers_for(model))
+    if not by_sampler and (request.sampler or request.options):
+        given = ", ".join([*([f"the sampler {request.sampler}"] if request.sampler else []),
+                           *(f"{k} {v}" for k, v in request.options.items())])
+        what = f"the {source} prior decodes codes" if source != "model" else \
+            f"{model.registry_name} draws from its own N(0, I) prior, through its decoder"
+        raise ConfigError(f"{what}: no sampler runs, so {given} would do nothing; drop it")
+    if source == "model":
+        if request.prior_options:
+            raise ConfigError(f"{', '.join(request.prior_options)}: a code prior's settings, and {model.registry_name} "
+                              "is sampled by itself; drop them, or choose a prior with --prior")
+        if request.temperature != 1:
+            how = "--prior normal --temperature T scales its codes" if isinstance(model, Encodes) else \
+                "a temperature applies to code priors (normal, gmm, categorical) only"
+            raise ConfigError(f"temperature {request.temperature:g}: {model.registry_name} is sampled by itself, "
+                              f"which takes no temperature; {how}")
+        if by_sampler:
+            choose_sampler(model, request.sampler, request.options)   # the sampler's options, against the model
+        elif not isinstance(model, Samples):
+            raise ConfigError(f"{model.registry_name} does not sample by itself; choose a code prior: "
+                              f"{', '.join(sources(model)) or 'none applies'}")
+        return source
+    prior_class(source)(from_dict(prior_class(source).Config, request.prior_options, f"the {source} prior's settings")
+                        ).check(model)
+    if source == "categorical" and request.temperature == 0:
+        raise ConfigError("temperature 0: the categorical prior divides its logits by the temperature; give T > 0")
+    return source
+
+
+def check_run_matches(model, run_dir: str | Path) -> None:
+    """A model handed in beside a run folder must be that run's model (a prior saved there was fitted to it)."""
+    config = load_config(run_dir)
+    if model.registry_name != config.model or to_dict(model.config) != to_dict(
+            model_config(config.model, config.model_config, tuple(model.input_shape))):
+        raise ConfigError(f"the model given is a {model.registry_name} that is not the model of {run_dir} (a "
+                          f"{config.model}); pass that run's own model (aeflow.load), or the run folder of this one")
+
+
 @checked
 def draw(model: Model, run_dir: str | Path | None, request: SampleRequest, data: Dataset | None = None,
          batch_size: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
-    """n images in [0, 1] as `request` says, and what made them (source, sampler label, NFE)."""
-    request.validate()
+    """n images in [0, 1] as `request` says, and what made them (source, sampler label, NFE). Nothing is
+    written: a code prior is read from the run folder when saved there (`fitted_prior` saves one), else fitted
+    in memory."""
+    source = check_request(model, request)
+    if batch_size is not None and not 1 <= batch_size <= MAX_SAMPLES:
+        raise ConfigError(f"draw(): batch_size must be in 1..{MAX_SAMPLES:,}, got {batch_size}")
+    if run_dir is not None:
+        check_run_matches(model, run_dir)
     generator = torch.Generator().manual_seed(request.seed)
-    source = request.source or default_source(model)
-    if source is None:
-        raise ConfigError(f"{model.registry_name} does not sample by itself; use a code prior: "
-                          f"{', '.join(sources(model))}")
+    if source == "model" and isinstance(model, NoiseToData) and samplers_for(model):
+        choice = choose_sampler(model, request.sampler, request.options)
+        images, nfe = generate(model, request.n, choice, generator, batch_size)
+        return images, {"source": "model", "sampler": choice.name, "label": choice.label(), "nfe": nfe,
+                        "options": vars(choice.options)}
     if source == "model":
-        if isinstance(model, NoiseToData) and samplers_for(model):
-            choice = choose_sampler(model, request.sampler, request.options)
-            images, nfe = generate(model, request.n, choice, generator, batch_size)
-            return images, {"source": "model", "sampler": choice.name, "label": choice.label(), "nfe": nfe,
-                            "options": vars(choice.options)}
-        if request.sampler or request.options:
-            raise ConfigError(f"{model.registry_name} draws from its own prior: no sampler or sampler options")
-        if isinstance(model, Samples):
-            if request.temperature != 1:
-                raise ConfigError(f"{model.registry_name}: a temperature applies to a code prior; use "
-                                  "--prior normal --temperature T")
-            with torch.no_grad():
-                return model.sample(request.n, generator).clamp(0, 1), {"source": "model", "label": "model"}
-        hint = f"; use a code prior: {', '.join(sources(model))}" if isinstance(model, Encodes) else ""
-        raise ConfigError(f"{model.registry_name} does not sample by itself{hint}")
-    if request.sampler or request.options:
-        raise ConfigError(f"the {source} prior decodes codes: no sampler or sampler options")
+        with torch.no_grad():
+            return model.sample(request.n, generator).clamp(0, 1), {"source": "model", "label": "model"}
     if run_dir is None:
         raise ConfigError("a code prior is fitted to a run's training codes: give the run folder")
-    prior = fitted_prior(model, run_dir, source, request.prior_options, data)
+    prior = fitted_prior(model, run_dir, source, request.prior_options, data, save=False)
     images = decoded_samples(model, prior, request.n, generator, request.temperature)
     return images, {"source": source, "label": source, "temperature": request.temperature}

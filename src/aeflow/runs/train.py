@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from aeflow.config import RunConfig, checked, to_dict
+from aeflow.config import RunConfig, TrainConfig, checked, to_dict
 from aeflow.data import SHAPES, Dataset, load_dataset
 from aeflow.errors import ConfigError
 from aeflow.eval import evaluate_model
@@ -74,10 +74,12 @@ def _train(config: RunConfig | None, out: Path, resume: bool, dataset: Dataset |
         config = load_config(out)
     elif started(out):
         raise ConfigError(f"{out} already holds a run; continue it with --resume or choose another --out")
+    if dataset is not None:
+        check_dataset(dataset, config)
     data = dataset or load_dataset(config.data.name, config.data.data_dir, config.data.download,
                                    config.data.train_subset)
     model = build(config, data)
-    out.mkdir(parents=True, exist_ok=True)
+    check_train_options(model, config)
     config.save(out / CONFIG)
 
     start = time.perf_counter()
@@ -104,6 +106,32 @@ def _train(config: RunConfig | None, out: Path, resume: bool, dataset: Dataset |
     write_summary(out, {**summary, **measured})
     draw_pictures(out, model, data, measured)
     return out
+
+
+def check_dataset(dataset: Dataset, config: RunConfig) -> None:
+    """Data handed in must be the data the config names (config.yaml would otherwise say another dataset)."""
+    subset = config.data.train_subset
+    if dataset.name != config.data.name or subset is not None and len(dataset.train_x) > subset:
+        raise ConfigError(f"the dataset given is {dataset.name} with {len(dataset.train_x):,} training images, and "
+                          f"the config asks for {config.data.name}"
+                          f"{f' (its first {subset:,} training images)' if subset is not None else ''}; give the "
+                          "dataset the config names, or make the config for this dataset")
+
+
+def check_train_options(model: Model, config: RunConfig) -> None:
+    """Every training option is taken or refused: a fitted model takes none but its seed; sample grids need a
+    model that samples by itself."""
+    if isinstance(model, FittedModel):
+        defaults = TrainConfig()
+        given = [k for k in ("epochs", "batch_size", "lr", "weight_decay", "betas", "warmup_epochs",
+                             "final_lr_fraction", "grad_clip", "bf16", "device", "ema_decay", "sample_every",
+                             "loss_weights") if getattr(config.train, k) != getattr(defaults, k)]
+        if given:
+            raise ConfigError(f"{config.model} is fitted by its own solver, not trained by gradient steps, so the "
+                              f"training option(s) {', '.join(given)} would do nothing; drop them")
+    if config.train.sample_every and default_source(model) != "model":
+        raise ConfigError(f"train.sample_every: {config.model} does not sample by itself, so there are no sample "
+                          "grids to draw during training; drop sample_every")
 
 
 def started(out: Path) -> bool:

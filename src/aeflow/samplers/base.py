@@ -46,25 +46,36 @@ class Sampler:
     Options: ClassVar[type] = NoOptions
     summary: ClassVar[str] = ""
 
+    # For a sampler without a step count: why it takes none, and what to use instead (said when one is given).
+    no_steps: ClassVar[str] = ""
+
     @classmethod
     def options(cls, given: dict[str, Any] | None = None, model=None):
-        """The validated options: `given` over the defaults, `steps` defaulting to the model's own (and dropped
-        for the samplers that choose their own)."""
-        given = dict(given or {})
+        """The validated options: `given` over the defaults, `steps` defaulting to the model's own; an option the
+        sampler does not take is refused, never dropped; with `model`, options that do not fit it are refused."""
+        given = {k: v for k, v in (given or {}).items() if v is not None}
         fields = {f.name for f in dataclasses.fields(cls.Options)}
-        if "steps" not in fields:  # the sampler sets its own steps (all T, or adaptive): a step count is moot
-            given.pop("steps", None)
-        elif given.get("steps") is None:
-            given.pop("steps", None)
-            if model is not None and getattr(model, "default_sampler", None) == cls.name:
-                given["steps"] = model.default_steps
-        given = {k: v for k, v in given.items() if v is not None}
+        if "steps" in fields and "steps" not in given and model is not None and \
+                getattr(model, "default_sampler", None) == cls.name:
+            given["steps"] = model.default_steps
         unknown = sorted(set(given) - fields)
         if unknown:
             takes = f"its options: {', '.join(sorted(fields))}" if fields else "it takes no options"
-            raise ConfigError(f"the {cls.name} sampler has no option {', '.join(unknown)} ({takes}; "
+            why = f"; it {cls.no_steps}" if "steps" in unknown and cls.no_steps else ""
+            raise ConfigError(f"the {cls.name} sampler has no option {', '.join(unknown)} ({takes}{why}; "
                               "see `aeflow samplers`)")
-        return from_dict(cls.Options, given, f"sampler {cls.name}")
+        options = from_dict(cls.Options, given, f"sampler {cls.name}")
+        if model is not None:
+            cls.check_fits(options, model)
+        return options
+
+    @classmethod
+    def takes(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls.Options)]
+
+    @classmethod
+    def check_fits(cls, options, model) -> None:
+        """Options valid in themselves that this model cannot honour (DDIM's steps beyond its schedule)."""
 
     @classmethod
     def check_model(cls, model) -> None:

@@ -29,6 +29,7 @@ def _clip(x0: torch.Tensor, clip: float | None) -> torch.Tensor:
 class Ancestral(Sampler):
     name, accepts = "ddpm", NoisePredictor
     summary = "ancestral DDPM: all T steps of the schedule, fresh noise at each (Ho et al. 2020)"
+    no_steps = "runs every one of the model's T steps; for fewer, use --sampler ddim --steps N"
 
     @torch.no_grad()
     def iterate(self, model, x, options, generator=None) -> Iterator[Step]:
@@ -57,10 +58,16 @@ class DDIM(Sampler):
     name, accepts, Options = "ddim", NoisePredictor, DDIMOptions
     summary = "DDIM: any number of steps (trailing spacing), eta 0 deterministic (Song et al. 2021)"
 
+    @classmethod
+    def check_fits(cls, options, model) -> None:
+        steps = model.schedule.steps
+        require(options.steps <= steps, f"ddim steps {options.steps}: the model's schedule has T = {steps} steps, "
+                f"and DDIM visits a subset of them; give --steps {steps} or fewer")
+
     @torch.no_grad()
     def iterate(self, model, x, options, generator=None) -> Iterator[Step]:
         schedule, clip = model.schedule, model.clip
-        timesteps = ddim_timesteps(schedule.steps, min(options.steps, schedule.steps))
+        timesteps = ddim_timesteps(schedule.steps, options.steps)
         alpha_bar = schedule.alpha_bar.to(x.device)
         for i, step in enumerate(timesteps):
             t = torch.full((len(x),), step, dtype=torch.long, device=x.device)

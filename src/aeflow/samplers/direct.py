@@ -14,6 +14,7 @@ from aeflow.samplers.base import Sampler, Step, register_sampler
 class Direct(Sampler):
     name, accepts = "direct", MapsNoise
     summary = "one network pass from noise to a sample"
+    no_steps = "is one network pass from noise to a sample"
 
     @torch.no_grad()
     def iterate(self, model, x, options, generator=None) -> Iterator[Step]:

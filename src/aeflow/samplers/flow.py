@@ -104,6 +104,7 @@ class AdaptiveOptions:
 class Adaptive(Sampler):
     name, accepts, Options = "adaptive", VelocityField, AdaptiveOptions
     summary = "Dormand-Prince 5(4) with step-size control (scipy's RK45); the tolerances set the steps"
+    no_steps = "chooses its own steps from its tolerances (rtol, atol); for a fixed count, use euler, midpoint or heun"
 
     @torch.no_grad()
     def iterate(self, model, x, options, generator=None) -> Iterator[Step]:

@@ -20,6 +20,7 @@ from aeflow.errors import ConfigError, DataError
 from aeflow.eval.latent import active_units
 from aeflow.files import read_json, write_json
 from aeflow.runs import ensure, load, load_config, make_config, read_summary, score, weights_digest
+from aeflow.runs.folder import locked
 from aeflow.samplers import SAMPLERS, choose_sampler, generate, samplers_for
 from aeflow.viz import save_curve, save_curves, save_image_grid
 
@@ -27,14 +28,24 @@ from aeflow.viz import save_curve, save_curves, save_image_grid
 def sweep_beta(values: list[float], dataset: str = "digits", model: str = "vae",
                model_options: dict[str, Any] | None = None, train_options: dict[str, Any] | None = None,
                out: str | Path | None = None, data_dir: str | None = None, with_fd: bool = True,
-               progress: bool = True) -> list[dict[str, Any]]:
+               progress: bool = True, rerun: bool = False) -> list[dict[str, Any]]:
+    """One VAE per beta under `out` (a run there that is not the one asked for is refused, or replaced when
+    `rerun`), the rate-distortion table, plot and sample grid."""
     out = Path(out or f"runs/sweep-beta-{dataset}")
+    with locked(out, "sweep"):
+        return _sweep_beta(values, dataset, model, model_options, train_options, out, data_dir, with_fd, progress,
+                           rerun)
+
+
+def _sweep_beta(values: list[float], dataset: str, model: str, model_options: dict[str, Any] | None,
+                train_options: dict[str, Any] | None, out: Path, data_dir: str | None, with_fd: bool,
+                progress: bool, rerun: bool) -> list[dict[str, Any]]:
     data = load_dataset(dataset, data_dir)
     rows, picture_rows, labels = [], [], []
     for beta in values:
         config = make_config(model, dataset, {**(model_options or {}), "beta": beta},
                              {**(train_options or {}), "progress": progress}, data_dir)
-        run_dir = ensure(config, out / f"beta-{beta:g}", dataset=data)
+        run_dir = ensure(config, out / f"beta-{beta:g}", dataset=data, rerun=rerun)
         vae = load(run_dir)
         final = read_summary(run_dir)["final"]
         row = {"beta": beta, "rate_kl": final["test/kl"], "distortion_recon": final["test/recon"],

@@ -186,7 +186,7 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                     checkpoint()
                     bar.close()
                     raise Interrupted(f"interrupted at epoch {epoch + 1}, step {step}; checkpoint saved in "
-                                      f"{ckpt_path}. Continue with --resume")
+                                      f"{ckpt_path}")
                 lr = cfg.lr * warmup_cosine(step, total_steps, warmup_steps, cfg.final_lr_fraction)
                 for optimizer in optimizers.values():
                     for group in optimizer.param_groups:

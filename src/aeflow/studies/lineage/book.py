@@ -5,6 +5,8 @@ and drawn from them, kept as chapters/NN-key.json so that a second call reuses e
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from typing import Any
 import torch
 
 from aeflow.data import Dataset
+from aeflow.errors import DataError
 from aeflow.eval.features import FeatureExtractor
 from aeflow.eval.sample_quality import diversity, sharpness
 from aeflow.eval.samples import score_samples
@@ -44,6 +47,8 @@ class Book:
     extractor: FeatureExtractor
     data_dir: str | None = None
     progress: bool = True
+    rerun: bool = False                                                # replace runs that are not the ones asked
+    identity: str = ""                                                 # the lineage's digest (dataset, budget)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)   # chapter key -> its record
     current: dict[str, Any] = field(default_factory=dict)              # the record being written
 
@@ -53,7 +58,7 @@ class Book:
         """The run `name` of the current chapter, trained only if it is not finished already."""
         config = make_config(model, self.data.name, model_options, {"progress": self.progress, **(train_options or {})},
                              self.data_dir, train_subset=self.budget.train_subset)
-        run = ensure(config, self.out / self.current["folder"] / name, dataset=self.data)
+        run = ensure(config, self.out / self.current["folder"] / name, dataset=self.data, rerun=self.rerun)
         self.current["runs"][name] = {"path": str(run.relative_to(self.out)), "weights": weights_digest(run),
                                       "train_time_s": read_summary(run)["train_time_s"]}
         return run
@@ -109,23 +114,50 @@ class Book:
         return self.out / "chapters" / f"{index:02d}-{chapter.key}.json"
 
     def finished(self, index: int, chapter: Chapter) -> dict[str, Any] | None:
-        """The chapter's saved record if every run it used still has the weights it measured."""
+        """The chapter's saved record if aeflow wrote it for this lineage (its digest and identity), unchanged since,
+        and every run it used still has the weights it measured; None (redo the chapter) otherwise."""
         path = self.chapter_file(index, chapter)
         if not path.exists():
             return None
-        record = read_json(path)
-        for run in record.get("runs", {}).values():
+        try:
+            record = read_json(path)
+        except DataError:
+            record = None
+        problem = record_problem(record, chapter.key, self.identity)
+        if problem:
+            say(f"{path.relative_to(self.out)} {problem}: the chapter is done again")
+            return None
+        for run in record["runs"].values():
             if not (self.out / run["path"] / "model.safetensors").exists() or \
                     weights_digest(self.out / run["path"]) != run["weights"]:
                 return None
         return record
 
     def write(self, index: int, chapter: Chapter, started: float, reason: str | None = None) -> dict[str, Any]:
-        self.current.update(seconds=round(time.perf_counter() - started, 1))
+        self.current.update(seconds=round(time.perf_counter() - started, 1), identity=self.identity)
         if reason:
             self.current.update(applies=False, reason=reason)
+        self.current = json.loads(json.dumps(self.current))   # as it will be read back: the digest must agree
+        self.current["digest"] = record_digest(self.current)
         write_json(self.chapter_file(index, chapter), self.current)
         return self.current
+
+
+def record_digest(record: dict[str, Any]) -> str:
+    """A chapter record's checksum (over everything but itself): a record edited by hand is not trusted."""
+    body = {k: v for k, v in record.items() if k != "digest"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def record_problem(record: Any, key: str, identity: str) -> str | None:
+    """Why a saved chapter record cannot be reused, or None."""
+    if not isinstance(record, dict) or not isinstance(record.get("runs"), dict):
+        return "is damaged (not a chapter record)"
+    if record.get("digest") != record_digest(record):
+        return "was changed since aeflow wrote it"
+    if record.get("key") != key or record.get("identity") != identity:
+        return "belongs to another lineage (another dataset, budget or chapter)"
+    return None
 
 
 def saved_samples(out: Path, name: str) -> torch.Tensor:

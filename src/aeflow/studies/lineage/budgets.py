@@ -35,6 +35,7 @@ class Budget:
     latent_epochs: int
     latent_hidden: tuple[int, ...]
     batch_size: int = 64
+    ddpm_schedule: str = "linear"     # Ho et al.'s, for T = 1000; cosine for a short T (the test budget's 20)
     train_subset: int | None = None   # train on the first N training images only (the test budget)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -70,7 +71,7 @@ _TEST = Budget(
     name="test", n_eval=100, ae_epochs=2, kernel_subset=200, byhand_epochs=2, plane_epochs=2, vae_epochs=2,
     betas=(1.0, 4.0), collapse_beta=20.0, unet=(8, 16), onestep_epochs=1, gen_epochs=1, ddpm_timesteps=20,
     ddim_steps=(2,), flow_steps={"euler": (2,), "midpoint": (1,), "heun": (2,)}, reflow_pairs=64, reflow_epochs=1,
-    gan_epochs=1, latent_epochs=1, latent_hidden=(16,), train_subset=300,
+    gan_epochs=1, latent_epochs=1, latent_hidden=(16,), train_subset=300, ddpm_schedule="cosine",
     seconds={})
 
 

@@ -207,7 +207,7 @@ def one_step(book: Book) -> dict:
 
 def ddpm(book: Book) -> dict:
     b = book.budget
-    run = book.train("ddpm", "ddpm", {**_unet(book), "timesteps": b.ddpm_timesteps},
+    run = book.train("ddpm", "ddpm", {**_unet(book), "timesteps": b.ddpm_timesteps, "schedule": b.ddpm_schedule},
                      _unet_train(book, b.gen_epochs))
     model = load(run)
     row = book.generator("DDPM", run, SampleRequest(sampler="ddpm"), model=model, label=f"ancestral, T = "

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from aeflow.data import load_dataset
+from aeflow.errors import Mismatch
 from aeflow.figures import Curves, ImageGrid
+from aeflow.files import read_json, write_json
 from aeflow.report import render_report
 from aeflow.runs import feature_extractor
+from aeflow.runs.folder import MARKER, locked
 from aeflow.studies.lineage.book import Book, saved_samples, say
 from aeflow.studies.lineage.budgets import Budget, budget_for
 from aeflow.studies.lineage.chapters import CHAPTERS
@@ -24,17 +30,51 @@ def default_out(dataset: str, budget: str) -> Path:
 
 
 def run_lineage(dataset: str = "digits", budget: str | Budget = "cpu", out: str | Path | None = None,
-                data_dir: str | None = None, progress: bool = True) -> dict[str, Any]:
+                data_dir: str | None = None, progress: bool = True, rerun: bool = False) -> dict[str, Any]:
     """Run (or continue) the lineage into `out`; write report.html, report.md and report.json there and return
-    the report's content."""
+    the report's content. A folder holding another lineage (dataset, budget) is refused, or redone when
+    `rerun`; so is a run in it that is not the one a chapter asks for."""
     budget = budget if isinstance(budget, Budget) else budget_for(budget, dataset)
     out = Path(out or default_out(dataset, budget.name))
+    with locked(out, "lineage"):
+        identity = claim_lineage(out, dataset, budget, rerun)
+        return _run(dataset, budget, out, data_dir, progress, rerun, identity)
+
+
+def lineage_identity(dataset: str, budget: Budget) -> dict[str, Any]:
+    """What decides a lineage's results: its dataset and every field of its budget (the time estimates aside)."""
+    fields = {k: v for k, v in asdict(budget).items() if k != "seconds"}
+    return {"dataset": dataset, "budget": json.loads(json.dumps(fields))}
+
+
+def claim_lineage(out: Path, dataset: str, budget: Budget, rerun: bool) -> str:
+    """The lineage's digest, kept in the folder's marker: a folder of another lineage is refused (or, with
+    `rerun`, its chapter records are dropped so that every chapter is done again)."""
+    identity = lineage_identity(dataset, budget)
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    marker = read_json(out / MARKER)
+    there = marker.get("lineage") if isinstance(marker, dict) else None
+    if there is not None and there.get("digest") != digest:
+        if not rerun:
+            was = f"{there.get('dataset')} lineage at the {there.get('budget', {}).get('name')} budget"
+            changed = "" if was != f"{dataset} lineage at the {budget.name} budget" else " of an older recipe"
+            raise Mismatch(f"{out} holds the {was}{changed}, and this command asks for the {dataset} lineage at the "
+                           f"{budget.name} budget; choose another --out, or --rerun to redo its chapters there")
+        for record in (out / "chapters").glob("*.json"):
+            record.unlink()
+    if there is None or there.get("digest") != digest:
+        write_json(out / MARKER, {**marker, "lineage": {**identity, "digest": digest}})
+    return digest
+
+
+def _run(dataset: str, budget: Budget, out: Path, data_dir: str | None, progress: bool, rerun: bool,
+         identity: str) -> dict[str, Any]:
     start = time.perf_counter()
     full = load_dataset(dataset, data_dir)
     data = full.subset_train(budget.train_subset)
     say(f"lineage of {dataset} ({budget.name} budget) in {out}")
     extractor = feature_extractor(data.name, full, progress=progress)   # trained on the whole training split
-    book = Book(out, data, budget, extractor, data_dir, progress)
+    book = Book(out, data, budget, extractor, data_dir, progress, rerun, identity)
     estimates = {c.key: budget.seconds.get(c.key, 0.0) for c in CHAPTERS}
     spent_estimated, spent_actual = 0.0, 0.0
     for index, chapter in enumerate(CHAPTERS, 1):

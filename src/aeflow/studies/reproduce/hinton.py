@@ -13,6 +13,7 @@ from typing import Any
 from aeflow.data import load_dataset
 from aeflow.files import atomic_write_text, write_json
 from aeflow.runs import ensure, make_config, read_summary
+from aeflow.runs.folder import locked
 
 # Test error per image on MNIST, 30-dimensional codes (Hinton & Salakhutdinov 2006).
 PAPER = {"autoencoder": 3.00, "logistic-pca": 8.01, "pca": 13.87}
@@ -46,14 +47,20 @@ def methods(n_train: int, shape: tuple[int, ...], epochs: int | None, bf16: bool
 
 def reproduce_hinton(dataset: str = "digits", data_dir: str | None = None, out: str | Path | None = None,
                      epochs: int | None = None, bf16: bool = False, kernel_subset: int | None = None,
-                     progress: bool = True) -> list[dict[str, Any]]:
+                     progress: bool = True, rerun: bool = False) -> list[dict[str, Any]]:
     out = Path(out or f"runs/reproduce-hinton-{dataset}")
+    with locked(out, "reproduce"):
+        return _reproduce(dataset, data_dir, out, epochs, bf16, kernel_subset, progress, rerun)
+
+
+def _reproduce(dataset: str, data_dir: str | None, out: Path, epochs: int | None, bf16: bool,
+               kernel_subset: int | None, progress: bool, rerun: bool) -> list[dict[str, Any]]:
     data = load_dataset(dataset, data_dir)
     rows = []
     for label, model, model_options, train_options, note in methods(
             len(data.train_x), data.shape, epochs, bf16, kernel_subset):
         config = make_config(model, dataset, model_options, {**train_options, "progress": progress}, data_dir)
-        run_dir = ensure(config, out / label, dataset=data)
+        run_dir = ensure(config, out / label, dataset=data, rerun=rerun)
         summary = read_summary(run_dir)
         rows.append({"method": label, "code_size": model_options.get("code_dim", model_options.get("n_components")),
                      "test_error": summary["test_recon_error"],

@@ -18,6 +18,7 @@ import torch
 from aeflow.data import load_dataset
 from aeflow.files import atomic_write_text, write_json
 from aeflow.runs import ensure, load, make_config, read_summary
+from aeflow.runs.folder import locked
 
 METHODS = {
     "autoencoder": ("autoencoder", {"hidden": [64, 64], "code_dim": 2, "activation": "tanh", "norm": "none",
@@ -36,18 +37,25 @@ def rank_correlation(t: np.ndarray, embedding: np.ndarray) -> float:
 
 
 def reproduce_swissroll(out: str | Path | None = None, epochs: int | None = None,
-                        progress: bool = True) -> list[dict[str, Any]]:
+                        progress: bool = True, rerun: bool = False) -> list[dict[str, Any]]:
+    out = Path(out or "runs/reproduce-swissroll")
+    with locked(out, "reproduce"):
+        return _reproduce(out, epochs, progress, rerun)
+
+
+def _reproduce(out: Path, epochs: int | None, progress: bool, rerun: bool) -> list[dict[str, Any]]:
     from sklearn.manifold import trustworthiness
 
     from aeflow.viz import save_code_scatter
 
-    out = Path(out or "runs/reproduce-swissroll")
     data = load_dataset("swissroll")
     x, t = data.test_x, data.test_y.numpy()
     rows = []
     for label, (model, model_options, train_options) in METHODS.items():
-        train_options = {**train_options, "progress": progress, **({"epochs": epochs} if epochs else {})}
-        run_dir = ensure(make_config(model, "swissroll", model_options, train_options), out / label, dataset=data)
+        if train_options:   # the trained method (PCA is fitted: it takes no training options)
+            train_options = {**train_options, "progress": progress, **({"epochs": epochs} if epochs else {})}
+        run_dir = ensure(make_config(model, "swissroll", model_options, train_options), out / label, dataset=data,
+                         rerun=rerun)
         fitted = load(run_dir)
         with torch.no_grad():
             embedding = fitted.encode(x).numpy()
