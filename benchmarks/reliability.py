@@ -31,11 +31,11 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="aeflow-reliability-"))
     os.environ["AEFLOW_CACHE"] = str(work / "cache")
     os.environ.pop("AEFLOW_DATA_DIR", None)
-    cases = build(work / "corpus", SHARED_MNIST if SHARED_MNIST.exists() else None)
+    cases, planted = build(work / "corpus", SHARED_MNIST if SHARED_MNIST.exists() else None)
     if args.only:
         cases = [c for c in cases if c.category == args.only]
     print(f"{len(cases)} cases in {work}", flush=True)
-    rows = run_corpus(cases, work / "outcomes", progress=lambda line: print(line, flush=True))
+    rows = run_corpus(cases, work / "outcomes", progress=lambda line: print(line, flush=True), planted=planted)
     print("\n" + table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps([{"category": case.category, "name": case.name, "outcome": kind,

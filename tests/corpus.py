@@ -34,11 +34,13 @@ def reference_runs(root: Path) -> dict[str, Path]:
     specs = {"ae": ("autoencoder", {"hidden": [16], "code_dim": 2}),
              "ae3": ("autoencoder", {"hidden": [16], "code_dim": 3}),
              "vae": ("vae", {"hidden": [16], "latent_dim": 2}),
-             "flow": ("flow", {"channels": [8, 16]})}
+             "flow": ("flow", {"channels": [8, 16]}),
+             "ddpm": ("ddpm", {"network": "mlp", "hidden": [16], "timesteps": 20, "schedule": "cosine"}),
+             "pca": ("pca", {"n_components": 2})}
     runs = {}
     for name, (model, options) in specs.items():
-        config = aeflow.make_config(model, "digits", options, {"epochs": 2, "batch_size": 32, "progress": False},
-                                    train_subset=128)
+        train = {"progress": False} if model == "pca" else {"epochs": 2, "batch_size": 32, "progress": False}
+        config = aeflow.make_config(model, "digits", options, train, train_subset=128)
         runs[name] = aeflow.ensure(config, root / "runs" / name)
     vae = aeflow.load(runs["vae"])
     data = aeflow.load_dataset("digits")
@@ -634,16 +636,177 @@ def _same_weights(run: Path, reference: Path):
         lines = [line for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
         if differ:
             return f"weights differ from the uninterrupted run: {differ}"
-        if len(lines) != 6 or list(run.glob("*.tmp")):
-            return f"{len(lines)} metrics lines, temp files {list(run.glob('*.tmp'))}"
+        if len(lines) != 6 or list(run.glob("*.aeflow-tmp")):
+            return f"{len(lines)} metrics lines, temp files {list(run.glob('*.aeflow-tmp'))}"
         return None
     return check
 
 
-def build(root: Path, mnist: Path | None) -> list[Case]:
-    """Every case, in an order where each category's setup precedes its commands."""
+# ---------------------------------------------------------------------------------------------- reuse and ownership
+USER_FILES = {"config.yaml": "model: my own notes, not aeflow's\n", "notes.tmp": "a user's temp-named file\n",
+              "sub/draft.tmp": "deeper\n", "sub/data.npy": "not an array\n", "summary.json": "{}\n",
+              "model.safetensors": "mine\n"}
+
+
+def plant_user_files(root: Path) -> dict[Path, bytes]:
+    """A user's files, in a folder of their own (met as --out below) and beside the folders the corpus's
+    commands write: after every case each must be byte for byte what it was (tests/reliability.py)."""
+    planted = {}
+    for folder in ("user-folder", "user-folder-2", ".", "option-runs", "processes", "folders", "reuse",
+                   "reuse/lineages"):
+        for name, text in USER_FILES.items():
+            if folder != "user-folder" and "/" in name:
+                continue
+            path = root / folder / (name if folder.startswith("user-folder") else f"USER-{name.replace('/', '-')}")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            planted[path] = path.read_bytes()
+    return planted
+
+
+def reuse_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
+    """What is reused must be what was asked for, every option is taken or refused, and aeflow touches only its
+    own folders: --out into a user's folder, runs swapped inside a sweep or a lineage, lineage folders of another
+    budget or edited by hand, sampling and training options their model does not take, existing user files as
+    outputs."""
+    from aeflow.studies.lineage.run import run_lineage
+
+    cases = []
+    out = root / "reuse"
+    user = root / "user-folder"
+
+    def case(name: str, argv, expect: str = "error", **kw) -> None:
+        cases.append(Case("reuse and ownership", name, argv, expect, **kw))
+
+    for command in (["train", "autoencoder", *TINY_TRAIN[2:]], ["sweep", "beta", "--values", "1", "--epochs", "1"],
+                    ["reproduce", "swissroll", "--epochs", "1"], ["lineage", "--budget", "test"]):
+        case(f"{command[0]} --out a user's folder", [*command, "--out", str(user)])
+        case(f"{command[0]} --out a user's folder, --rerun", [*command, "--out", str(user), "--rerun"]
+             if command[0] != "train" else [*command, "--out", str(root / "user-folder-2")])
+    case("train --out a lineage folder", ["train", "autoencoder", *TINY_TRAIN[2:], "--out", str(out / "lin-kind")],
+         setup=lambda: _made(out / "lin-kind", "lineage"))
+    case("train --out a file", ["train", "autoencoder", *TINY_TRAIN[2:], "--out", str(user / "notes.tmp")])
+    case("a refused train leaves no folder behind", ["train", "autoencoder", *TINY_TRAIN[2:], "-d", "mnist",
+                                                     "--data-dir", str(root / "nowhere"), "--no-download",
+                                                     "--out", str(out / "left" / "behind")],
+         check=lambda r: None if not (out / "left").exists() else f"{out / 'left'} was left behind")
+
+    # runs swapped inside a sweep: another finished run under the name of the one asked for
+    sweep = out / "sweep"
+    def swept_with(epochs: str) -> list[str]:
+        return ["sweep", "beta", "--values", "1", "-m", "hidden=[8]", "-m", "latent_dim=2", "--epochs", epochs,
+                "--no-fd", "--no-progress", "--out", str(sweep)]
+
+    swept = swept_with("1")
+    case("sweep beta (made)", swept, "ok")
+    case("sweep beta with its run swapped for an autoencoder", swept,
+         setup=lambda: _swap(runs["ae"], sweep / "beta-1"))
+    case("sweep beta with the swapped run, --rerun", [*swept, "--rerun"], "ok",
+         check=lambda r: _family_is(sweep / "beta-1", "vae"))
+    case("sweep beta again (reused)", swept, "ok", keep=[sweep / "beta-1"])
+    case("sweep beta with another epochs into the same folder", swept_with("2"), keep=[sweep / "beta-1"])
+
+    # a lineage at the test budget, then edited, swapped and asked at another budget
+    lineages = out / "lineages"
+    original = lineages / "original"
+    run_lineage("digits", "test", original, progress=False)
+    lineage = ["lineage", "--budget", "test", "--no-progress"]
+
+    def copied(name: str, edit=None) -> Path:
+        path = lineages / name
+        shutil.copytree(original, path, ignore=shutil.ignore_patterns(".aeflow.lock"))
+        if edit:
+            edit(path)
+        return path
+
+    case("lineage --budget cpu on a test-budget folder", ["lineage", "--budget", "cpu", "--out", str(original)])
+    case("lineage --dataset mnist on a digits folder", ["lineage", "--budget", "test", "-d", "mnist", "--out",
+                                                        str(original)])
+    case("lineage again (every chapter reused)", [*lineage, "--out", str(original)], "ok",
+         check=_lineage_reused(11))
+    for label, text in {"{}": "{}", "[]": "[]", "runs: 5": '{"runs": 5}', "not JSON": "{oops",
+                        "a number changed": None, "empty": ""}.items():
+        path = copied(f"edited-{len(cases)}", lambda p, text=text: _edit_record(p / "chapters" / "05-vae.json", text))
+        case(f"lineage with a chapter record edited to {label}", [*lineage, "--out", str(path)], "ok",
+             check=_lineage_reused(10))
+    swapped = copied("swapped", lambda p: _swap(runs["ae"], p / "05-vae" / "beta-1"))
+    case("lineage with a chapter's run swapped for another finished run", [*lineage, "--out", str(swapped)])
+    case("lineage with the swapped run, --rerun", [*lineage, "--out", str(swapped), "--rerun"], "ok",
+         check=lambda r: _family_is(swapped / "05-vae" / "beta-1", "vae"))
+    older = copied("older", lambda p: (p / ".aeflow.json").unlink())
+    case("a lineage folder from an earlier version", [*lineage, "--out", str(older)])
+
+    # options a sampler or a source does not take; training options a family does not take
+    flow, ddpm, vae, ae, pca = (str(runs[k]) for k in ("flow", "ddpm", "vae", "ae", "pca"))
+    for name, argv in {"a flow with --temperature 0.5": [flow, "--temperature", "0.5"],
+                       "ddpm's ancestral sampler with --steps 5": [ddpm, "--sampler", "ddpm", "--steps", "5"],
+                       "ddim with more steps than T = 20": [ddpm, "--sampler", "ddim", "--steps", "50"],
+                       "adaptive with --steps 5": [flow, "--sampler", "adaptive", "--steps", "5"],
+                       "a flow with --components 3": [flow, "--components", "3"],
+                       "a flow with --refit": [flow, "--refit"],
+                       "a flow with --data-dir": [flow, "--data-dir", str(root)],
+                       "a VAE's own prior with --components 3": [vae, "--components", "3"],
+                       "a VAE's own prior with --temperature 0.5": [vae, "--temperature", "0.5"],
+                       "the normal prior with --components 3": [ae, "--prior", "normal", "--components", "3"],
+                       "the normal prior with --eta 1": [ae, "--prior", "normal", "--eta", "1"]}.items():
+        case(f"sample {name}", ["sample", *argv, "--n", "4", "--out", str(out / "never.npy")],
+             keep=[Path(argv[0])])
+    case("sample ddim --steps 20 (T): taken", ["sample", ddpm, "--sampler", "ddim", "--steps", "20", "--n", "4",
+                                               "--out", str(out / "ddim20.npy")], "ok", keep=[runs["ddpm"]])
+    for name, argv in {"pca --epochs 5": ["pca", "--epochs", "5"], "pca -t ema_decay=0.9": ["pca", "-t",
+                                                                                           "ema_decay=0.9"],
+                       "autoencoder -t sample_every=1": ["autoencoder", *TINY_TRAIN[2:], "-t", "sample_every=1"],
+                       "ddpm -m timesteps=20 (a linear schedule)": ["ddpm", "-m", "timesteps=20", "-m",
+                                                                    "network=mlp", *TINY_TRAIN[2:]]}.items():
+        case(f"train {name}", ["train", *argv, "--out", str(out / "never-trained")])
+    case("sample --out a user's existing file", ["sample", vae, "--n", "4", "--out", str(user / "sub" / "data.npy")],
+         keep=[runs["vae"]])
+    case("eval --json a user's existing file", ["eval", ae, "--no-samples", "--json", str(user / "summary.json")],
+         keep=[runs["ae"]])
+    case("train pca (fitted: no training options)", ["train", "pca", "-m", "n_components=2", "--out",
+                                                     str(out / "pca")], "ok")
+    return cases
+
+
+def _made(folder: Path, kind: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ".aeflow.json").write_text(json.dumps({"made_by": "aeflow", "kind": kind}))
+
+
+def _swap(run: Path, into: Path) -> None:
+    """`into` replaced by a copy of another finished run (as a careless copy or an old folder would)."""
+    shutil.rmtree(into, ignore_errors=True)
+    shutil.copytree(run, into, ignore=shutil.ignore_patterns(".aeflow.lock"))
+
+
+def _edit_record(path: Path, text: str | None) -> None:
+    if text is None:   # one number changed, the rest of the record as aeflow wrote it
+        record = json.loads(path.read_text())
+        record["seconds"] = record["seconds"] + 1000
+        text = json.dumps(record)
+    path.write_text(text)
+
+
+def _family_is(run: Path, family: str) -> str | None:
+    from aeflow.runs import load_config
+
+    model = load_config(run).model
+    return None if model == family else f"{run} holds a {model}, not a {family}"
+
+
+def _lineage_reused(reused: int):
+    def check(result: Result) -> str | None:
+        count = result.err.count("finished earlier, reused")
+        return None if count == reused else f"{count} chapters reused, expected {reused}: {result.err[-600:]}"
+    return check
+
+
+def build(root: Path, mnist: Path | None) -> tuple[list[Case], dict[Path, bytes]]:
+    """Every case, in an order where each category's setup precedes its commands, and the user's files planted
+    among them (each must survive every case unchanged)."""
     root.mkdir(parents=True, exist_ok=True)
+    planted = plant_user_files(root)
     runs = reference_runs(root)
     cases = data_file_cases(root, mnist) if mnist else []
     return [*cases, *sample_file_cases(root), *option_cases(root, runs), *run_folder_cases(root, runs),
-            *checkpoint_cases(root, runs), *process_cases(root, runs)]
+            *checkpoint_cases(root, runs), *process_cases(root, runs), *reuse_cases(root, runs)], planted

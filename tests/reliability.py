@@ -28,7 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CATEGORIES = ("data files", "sample files", "options", "run folders", "checkpoints", "processes and disks")
+CATEGORIES = ("data files", "sample files", "options", "run folders", "checkpoints", "processes and disks",
+              "reuse and ownership")
 OUTCOMES = ("clean", "traceback", "messy", "silent", "lost")
 NOBODY = 65534
 
@@ -51,7 +52,7 @@ class Case:
     name: str
     argv: list[str] | Callable[[], list[str]]   # a callable decides when the case runs (after the ones before it)
     expect: str = "error"        # "error": refused in one line; "ok": succeeds; "either" (checked if it succeeds)
-    check: Callable[[Result], str | None] | None = None   # for "ok": a message if the result is wrong
+    check: Callable[[Result], str | None] | None = None   # a message if the result (or a refusal's aftermath) is wrong
     keep: list[Path] = field(default_factory=list)        # run folders that must survive the case
     env: dict[str, str] = field(default_factory=dict)
     file_limit: int | None = None                 # bytes a file may grow to (a full disk), via RLIMIT_FSIZE
@@ -61,6 +62,7 @@ class Case:
     alongside: list[str] | None = None            # a command started just before, that must succeed
     fresh: bool = False                           # a new interpreter (`python -m aeflow`), imports and all
     cwd: Path | None = None
+    setup: Callable[[], None] | None = None        # done just before the case (after the cases before it)
 
 
 class Child:
@@ -144,6 +146,8 @@ def run_case(case: Case, workdir: Path, timeout: float = 600.0) -> Result:
     if case.alongside:
         partner = Child(case.alongside, workdir / "alongside", case.env, cwd=case.cwd)
         time.sleep(1.0)   # the partner is under way (and holds the folder) when the case starts
+    if case.setup:
+        case.setup()
     argv = case.argv() if callable(case.argv) else case.argv
     child = Child(argv, workdir, case.env, case.file_limit, case.cwd, case.as_nobody, case.fresh)
     result = child.finish(child.started + (case.kill_after if case.kill_after is not None else timeout),
@@ -178,7 +182,8 @@ def outcome(case: Case, result: Result, survived: str | None) -> tuple[str, str]
     own = [line for line in lines if line.startswith(("aeflow: error", "aeflow: interrupted", "Usage:"))]
     if not lines or not lines[-1].startswith("aeflow:") or len(own) != 1:
         return "messy", f"exit {result.code}: {result.err.strip()[-400:]}"
-    return "clean", f"exit {result.code}: {lines[-1]}"
+    wrong = case.check(result) if case.check else None
+    return ("silent", wrong) if wrong else ("clean", f"exit {result.code}: {lines[-1]}")
 
 
 def survives(folders: list[Path], before: dict[Path, tuple[str, set[str]]]) -> str | None:
@@ -203,13 +208,21 @@ def fingerprint(folder: Path) -> tuple[str, set[str]]:
         return f"unloadable ({type(e).__name__}: {e})", set()
 
 
-def run_corpus(cases: list[Case], workdir: Path, progress: Callable[[str], None] | None = None):
-    """Run every case; returns [(case, outcome, why, seconds)]."""
+def untouched(planted: dict[Path, bytes]) -> str | None:
+    """None if every file of the user's planted among the corpus's folders is byte for byte as it was."""
+    changed = [str(p) for p, content in planted.items() if not p.is_file() or p.read_bytes() != content]
+    return f"a user's file was changed or deleted: {', '.join(changed[:3])}" if changed else None
+
+
+def run_corpus(cases: list[Case], workdir: Path, progress: Callable[[str], None] | None = None,
+               planted: dict[Path, bytes] | None = None):
+    """Run every case; returns [(case, outcome, why, seconds)]. A case that changed one of the user's `planted`
+    files is "lost", whatever else it did."""
     rows = []
     for i, case in enumerate(cases):
         before = {folder: fingerprint(folder) for folder in case.keep}
         result = run_case(case, workdir / f"case-{i}")
-        kind, why = outcome(case, result, survives(case.keep, before))
+        kind, why = outcome(case, result, untouched(planted or {}) or survives(case.keep, before))
         rows.append((case, kind, why, result.seconds))
         if progress:
             progress(f"[{i + 1}/{len(cases)}] {case.category} / {case.name}: {kind} ({why[:160]})")

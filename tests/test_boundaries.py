@@ -239,3 +239,90 @@ def test_damaged_checkpoint_states_resume_or_are_refused(run_folder, tmp_path, k
         aeflow.train(aeflow.RunConfig(), folder, resume=True)
     except AeflowError:
         pass
+
+
+@pytest.fixture(scope="module")
+def generators(tmp_path_factory) -> dict:
+    """Tiny runs of every kind of source: a flow (fixed-step and adaptive samplers), a DDPM of T = 20 (ancestral
+    and DDIM), a VAE (its own prior, code priors) and an autoencoder (code priors only)."""
+    root = tmp_path_factory.mktemp("generators")
+    specs = {"flow": ("flow", {"network": "mlp", "hidden": [16]}),
+             "ddpm": ("ddpm", {"network": "mlp", "hidden": [16], "timesteps": 20, "schedule": "cosine"}),
+             "vae": ("vae", {"hidden": [16], "latent_dim": 2}), "ae": ("autoencoder", {"hidden": [16], "code_dim": 2})}
+    runs = {}
+    for name, (family, options) in specs.items():
+        run = aeflow.train(aeflow.make_config(family, "digits", options, {"epochs": 1, "batch_size": 32,
+                                                                          "progress": False}, train_subset=128),
+                           root / name)
+        runs[name] = (run, aeflow.load(run))
+    return runs
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(run=st.sampled_from(["flow", "ddpm", "vae", "ae"]),
+       source=st.sampled_from([None, "model", "normal", "gmm", "categorical"]),
+       sampler=st.sampled_from([None, "euler", "midpoint", "heun", "adaptive", "ddpm", "ddim", "direct"]),
+       options=st.dictionaries(st.sampled_from(["steps", "eta", "shift", "churn", "rtol"]),
+                               st.sampled_from([1, 3, 20, 50, 0.5, 2.0]), max_size=2),
+       temperature=st.sampled_from([1.0, 0.5, 0.0]),
+       prior_options=st.dictionaries(st.sampled_from(["n_components", "covariance_type"]),
+                                     st.sampled_from([2, "diag"]), max_size=1))
+def test_every_sampling_request_is_honoured_or_refused(generators, run, source, sampler, options, temperature,
+                                                       prior_options):
+    """Every request is refused with aeflow's one-line error, or honoured: and then each option it carries
+    changes the images (an option that changed nothing would have been silently ignored)."""
+    if "n_components" in prior_options:
+        prior_options = {"n_components": prior_options["n_components"], "covariance_type": "diag"}
+    folder, model = generators[run]
+    request = aeflow.SampleRequest(source, sampler, dict(options), 6, 0, temperature, dict(prior_options))
+    try:
+        images, made = aeflow.draw(model, folder, request)
+    except AeflowError as e:
+        assert "\n" not in str(e) and "Traceback" not in str(e)
+        return
+    assert images.shape == (6, 1, 8, 8) and torch.isfinite(images).all()
+    defaults = {"steps": None, "eta": 0.0, "shift": 1.0, "churn": 0.0, "rtol": 1e-4}
+    for key, value in options.items():   # the same request with this option at its default gives other images
+        if key == "steps" and value == made["options"].get("steps") and value == getattr(model, "default_steps", 0):
+            continue   # the model's own step count, asked for by name
+        if key in ("eta", "churn") and value == 0 or key == "shift" and value == 1:
+            continue
+        plain = {k: v for k, v in options.items() if k != key}
+        if defaults[key] is not None:
+            plain[key] = defaults[key]
+        other, _ = aeflow.draw(model, folder, aeflow.SampleRequest(source, sampler, plain, 6, 0, temperature,
+                                                                   dict(prior_options)))
+        assert not torch.equal(images, other), f"option {key}={value} changed nothing"
+    if temperature != 1:
+        other, _ = aeflow.draw(model, folder, aeflow.SampleRequest(source, sampler, dict(options), 6, 0, 1.0,
+                                                                   dict(prior_options)))
+        assert not torch.equal(images, other), f"temperature {temperature} changed nothing"
+
+
+def test_the_api_refuses_mismatched_arguments(generators, tmp_path):
+    """Another run's folder beside a model, a dataset other than the config's, a finished folder holding another
+    run, a file as the output folder, a batch size of 0: each refused by name, and nothing written."""
+    flow_run, flow = generators["flow"]
+    vae_run, vae = generators["vae"]
+    ae_run, _ = generators["ae"]
+    before = sorted(p.name for p in ae_run.iterdir())
+    with pytest.raises(aeflow.ConfigError, match="not the model of"):
+        aeflow.draw(vae, ae_run, aeflow.SampleRequest("gmm", n=4))
+    assert sorted(p.name for p in ae_run.iterdir()) == before   # no prior written into the other run
+    with pytest.raises(aeflow.ConfigError, match="batch_size must be in"):
+        aeflow.draw(flow, flow_run, aeflow.SampleRequest(n=4), batch_size=0)
+    config = aeflow.make_config("vae", "digits", {"hidden": [16], "latent_dim": 2},
+                                {"epochs": 1, "batch_size": 32, "progress": False}, train_subset=128)
+    with pytest.raises(aeflow.ConfigError, match="holds another run"):
+        aeflow.ensure(config, ae_run)
+    swiss = aeflow.load_dataset("swissroll")
+    with pytest.raises(aeflow.ConfigError, match="the dataset given is swissroll"):
+        aeflow.ensure(config, tmp_path / "other-data", dataset=swiss)
+    assert not (tmp_path / "other-data").exists()   # a refused start leaves no folder behind
+    (tmp_path / "a-file").write_text("mine")
+    with pytest.raises(aeflow.ConfigError, match="is a file"):
+        aeflow.train(config, tmp_path / "a-file")
+    assert (tmp_path / "a-file").read_text() == "mine"
+    replaced = aeflow.ensure(config, tmp_path / "copy", rerun=False)
+    again = aeflow.ensure(config, replaced)   # the same config: reused, not retrained
+    assert again == replaced

@@ -183,3 +183,42 @@ def _picture(page, selector: str) -> str:
     return page.evaluate("""s => { const e = document.querySelector(s); const c = document.createElement('canvas');
         c.width = e.naturalWidth || e.width; c.height = e.naturalHeight || e.height;
         c.getContext('2d').drawImage(e, 0, 0); return c.toDataURL(); }""", selector)
+
+
+def test_a_run_that_cannot_be_read_is_listed_with_its_reason_and_the_others_work(folder, tmp_path):
+    """A damaged run (weights of another model, a summary.json field of the wrong type, a config that is not
+    YAML) turns its own panels off with a one-line reason; the run list and every other run still answer."""
+    import shutil
+
+    root = tmp_path / "runs"
+    for name in ("vae-2d", "autoencoder", "flow"):
+        shutil.copytree(folder / name, root / name)
+    for name, damage in (("weights", lambda p: (p / "model.safetensors").write_bytes(b"not safetensors")),
+                         ("summary", lambda p: (p / "summary.json").write_text('{"samples": [1], "final": 3, '
+                                                                                  '"test_recon_error": "x"}')),
+                         ("config", lambda p: (p / "config.yaml").write_text("model: [unclosed"))):
+        shutil.copytree(folder / "autoencoder", root / f"broken-{name}")
+        damage(root / f"broken-{name}")
+    client = TestClient(create_app([root]))
+    listed = client.get("/api/runs")
+    assert listed.status_code == 200
+    runs = {r["name"].split("/", 1)[1]: r for r in listed.json()}
+    assert runs["broken-weights"]["problem"] and "model.safetensors" in runs["broken-weights"]["problem"]
+    assert runs["broken-config"]["problem"] and "config.yaml" in runs["broken-config"]["problem"]
+    assert runs["broken-summary"]["problem"] is None and runs["broken-summary"]["numbers"]["test_recon_error"] is None
+    answer = client.get(f"/api/runs/{runs['broken-weights']['id']}/samples.png?source=normal&n=4")
+    assert answer.status_code == 409 and "cannot be used" in answer.json()["detail"]
+    assert client.get(f"/api/runs/{runs['vae-2d']['id']}/samples.png?n=4").status_code == 200
+    assert client.get(f"/api/runs/{runs['broken-summary']['id']}/samples.png?source=normal&n=4").status_code == 200
+
+
+def test_the_explorer_honours_or_refuses_every_sampling_option(client, ids):
+    """Options a source does not take are refused (400), never dropped: a temperature on a sampler, steps on
+    the ddpm sampler, DDIM steps beyond the schedule's T."""
+    for run, query, words in (("flow", "samples.png?n=4&temperature=0.5", "takes no temperature"),
+                              ("ddpm", "samples.png?n=2&sampler=ddpm&steps=5", "runs every one of the model's T"),
+                              ("ddpm", "samples.png?n=2&sampler=ddim&steps=50", "T = 20 steps"),
+                              ("ddpm", "trajectory.png?sampler=ddpm&steps=4", "runs every one of the model's T")):
+        answer = client.get(f"/api/runs/{ids[run]}/{query}")
+        assert answer.status_code == 400 and words in answer.json()["detail"], (query, answer.text)
+    assert client.get(f"/api/runs/{ids['ddpm']}/trajectory.png?sampler=ddpm").status_code == 200

@@ -27,7 +27,7 @@ def load_samples(path: str | Path) -> torch.Tensor:
     refused, and the header's shape is checked against the file's size before anything is read."""
     try:
         array = np.load(path, allow_pickle=False, mmap_mode="r")   # the header only, until it is checked
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    except (OSError, ValueError, EOFError, OverflowError, zipfile.BadZipFile) as e:   # Overflow: a negative shape
         raise DataError(f"cannot read {path} as a .npy array of images: {e or 'the file is empty'}") from None
     if not isinstance(array, np.ndarray):
         raise DataError(f"{path} is an archive (.npz), not one .npy array: save the images with np.save")

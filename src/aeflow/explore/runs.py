@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +17,7 @@ from aeflow.errors import AeflowError
 from aeflow.models import capabilities as cap
 from aeflow.runs import load, load_config, read_summary
 from aeflow.runs.sampling import default_source, fitted_prior, sources
-from aeflow.samplers import samplers_for
+from aeflow.samplers import SAMPLERS, samplers_for
 
 CAPABILITIES = {"encodes": cap.Encodes, "reconstructs": cap.Reconstructs, "posterior": cap.HasPosterior,
                 "samples": cap.Samples, "likelihood": cap.HasLikelihood, "tokens": cap.Tokenizes,
@@ -34,10 +34,20 @@ class Run:
     data_dir: str | None
     summary: dict[str, Any]
     priors: dict[str, Any] = field(default_factory=dict)   # fitted here, kept in memory, never written to the run
+    problem: str | None = None                             # why this run cannot be used (its panels are off)
 
     @cached_property
     def model(self):
         return load(self.path)
+
+    def usable(self) -> bool:
+        """Whether the run's model loads; if not, `problem` says why (the other runs are unaffected)."""
+        if self.problem is None:
+            try:
+                _ = self.model   # loaded once (cached)
+            except Exception as e:   # noqa: BLE001 - whatever a damaged folder raises, this run alone is off
+                self.problem = f"its model cannot be read ({' '.join(str(e).split())[:300]})"
+        return self.problem is None
 
     def prior(self, name: str, data: Dataset):
         """The run's saved prior, else one fitted now to its training codes (kept in memory only)."""
@@ -46,22 +56,36 @@ class Run:
         return self.priors[name]
 
     def describe(self) -> dict[str, Any]:
+        if not self.usable():
+            return {"id": self.id, "name": self.name, "family": self.family, "dataset": self.dataset,
+                    "problem": self.problem, "capabilities": [], "samplers": [], "sampler_options": {},
+                    "default_source": None, "default_sampler": None, "sources": [], "beta": None, "code_dim": None,
+                    "shape": [], "codebook_size": None, "numbers": {}}
         model = self.model
         caps = [name for name, protocol in CAPABILITIES.items() if isinstance(model, protocol)]
         s = self.summary
-        samples = s.get("samples", {})
-        return {"id": self.id, "name": self.name, "family": self.family, "dataset": self.dataset,
-                "capabilities": caps, "samplers": samplers_for(model), "default_source": default_source(model),
-                "default_sampler": getattr(model, "default_sampler", None),
+        return {"id": self.id, "name": self.name, "family": self.family, "dataset": self.dataset, "problem": None,
+                "capabilities": caps, "samplers": samplers_for(model),
+                "sampler_options": {name: SAMPLERS[name].takes() for name in samplers_for(model)},
+                "default_source": default_source(model), "default_sampler": getattr(model, "default_sampler", None),
                 "sources": sources(model), "beta": getattr(model.config, "beta", None),
                 "code_dim": _code_dim(model), "shape": list(model.input_shape),
                 "codebook_size": getattr(model, "codebook_size", None),
-                "numbers": {"test_recon_error": s.get("test_recon_error"), "fd": samples.get("fd"),
-                            "fd_real_floor": samples.get("fd_real_floor"), "precision": samples.get("precision"),
-                            "recall": samples.get("recall"), "elbo": s.get("likelihood", {}).get("elbo"),
-                            "test_kl": s.get("final", {}).get("test/kl"),
-                            "test_recon": s.get("final", {}).get("test/recon"),
-                            "n_parameters": s.get("n_parameters"), "train_time_s": s.get("train_time_s")}}
+                "numbers": {"test_recon_error": _number(s, "test_recon_error"), "fd": _number(s, "samples", "fd"),
+                            "fd_real_floor": _number(s, "samples", "fd_real_floor"),
+                            "precision": _number(s, "samples", "precision"),
+                            "recall": _number(s, "samples", "recall"), "elbo": _number(s, "likelihood", "elbo"),
+                            "test_kl": _number(s, "final", "test/kl"), "test_recon": _number(s, "final", "test/recon"),
+                            "n_parameters": _number(s, "n_parameters"), "train_time_s": _number(s, "train_time_s")}}
+
+
+def _number(summary: Any, *keys: str) -> float | None:
+    """summary[k1][k2]... when it is a finite number; None when it is missing or of another type (a summary.json
+    edited by hand shows a dash, not an error)."""
+    for key in keys:
+        summary = summary.get(key) if isinstance(summary, dict) else None
+    ok = isinstance(summary, (int, float)) and not isinstance(summary, bool) and math.isfinite(summary)
+    return summary if ok else None
 
 
 def _code_dim(model) -> int | None:
@@ -72,8 +96,8 @@ def _code_dim(model) -> int | None:
 
 
 def find_runs(folders: list[Path]) -> dict[str, Run]:
-    """Every finished run folder (config.yaml and model.safetensors) under `folders`, by id; folders it cannot
-    read are skipped (the explorer is read-only and shows what it can)."""
+    """Every finished run folder (config.yaml and model.safetensors) under `folders`, by id. One that cannot be
+    read is listed with the reason (its panels off); the explorer is read-only and shows what it can."""
     runs: dict[str, Run] = {}
     for root in folders:
         root = Path(root).resolve()
@@ -81,14 +105,14 @@ def find_runs(folders: list[Path]) -> dict[str, Run]:
         for path in candidates:
             if not ((path / "model.safetensors").exists() and (path / "summary.json").exists()):
                 continue
-            try:
-                config = load_config(path)
-                summary = read_summary(path)
-            except (AeflowError, OSError, json.JSONDecodeError):
-                continue
             name = str(path.relative_to(root.parent)) if path != root else path.name
             rid = hashlib.sha1(str(path).encode()).hexdigest()[:10]
-            runs[rid] = Run(rid, path, name, config.model, config.data.name, config.data.data_dir, summary)
+            try:
+                config = load_config(path)
+                runs[rid] = Run(rid, path, name, config.model, config.data.name, config.data.data_dir,
+                                read_summary(path))
+            except (AeflowError, OSError, ValueError) as e:
+                runs[rid] = Run(rid, path, name, "?", "?", None, {}, problem=" ".join(str(e).split())[:300])
     return runs
 
 

@@ -80,7 +80,9 @@ def create_app(folders: list[Path]) -> FastAPI:
     datasets = Datasets()
     # The run ids are an enum of the schema: a client can only name a run that was found, never a path.
     RunId = enum.Enum("RunId", {rid: rid for rid in runs} or {"none": "none"}, type=str)  # noqa: N806
-    app = FastAPI(title="aeflow explorer", version="1", description="Every panel of the story on real trained runs.")
+    # No /docs or /redoc: FastAPI's pages load their scripts from a CDN and are blank offline; /openapi.json is local.
+    app = FastAPI(title="aeflow explorer", version="1", description="Every panel of the story on real trained runs.",
+                  docs_url=None, redoc_url=None)
 
     @app.exception_handler(AeflowError)
     async def _aeflow_error(request: Request, error: AeflowError) -> JSONResponse:
@@ -98,6 +100,8 @@ def create_app(folders: list[Path]) -> FastAPI:
         if run_id.value not in runs:
             raise HTTPException(404, f"no run {run_id.value!r}; GET /api/runs lists them")
         run = runs[run_id.value]
+        if not run.usable():
+            raise HTTPException(409, f"{run.name} cannot be used: {run.problem}")
         for protocol in needs:
             if not isinstance(run.model, protocol):
                 raise HTTPException(400, f"{run.name} ({run.family}) cannot do this: it is not {protocol.__name__}")
@@ -374,11 +378,11 @@ def create_app(folders: list[Path]) -> FastAPI:
 
     @app.get("/api/runs/{run_id}/trajectory.png", response_class=Response,
              summary="Every step of a sampler from one noise: x_t (top row) and the clean-image estimate (bottom)")
-    def trajectory(run_id: RunId, sampler: str | None = None, steps: Annotated[int, Query(ge=1, le=50)] = 10,
+    def trajectory(run_id: RunId, sampler: str | None = None, steps: Annotated[int, Query(ge=1, le=50)] | None = None,
                    seed: Seed = 0, columns: Annotated[int, Query(ge=2, le=20)] = 10,
                    frame: Annotated[int, Query(ge=0, le=10_000)] | None = None) -> Response:
         run = get(run_id, cap.NoiseToData)
-        choice = choose_sampler(run.model, sampler, {"steps": steps})
+        choice = choose_sampler(run.model, sampler, {"steps": steps})   # steps None: the sampler's own
         _check_cost(run, choice.name, 1)
         noise = run.model.noise(1, torch.Generator().manual_seed(seed))
         frames = list(choice.sampler.iterate(run.model, noise, choice.options, torch.Generator().manual_seed(seed)))

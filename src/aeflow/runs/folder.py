@@ -12,10 +12,10 @@ from filelock import FileLock, Timeout
 
 from aeflow.config import RunConfig, checked
 from aeflow.data import SHAPES
-from aeflow.errors import ConfigError, DataError
-from aeflow.files import TEMP_SUFFIX, read_json, write_json
+from aeflow.errors import AeflowError, ConfigError, DataError
+from aeflow.files import TEMP_SUFFIX, read_json, read_tensors, write_json
 from aeflow.models import Model
-from aeflow.models.registry import build_model
+from aeflow.models.registry import MODELS, build_model
 from aeflow.training.checkpoint import CHECKPOINT_NAME, load_weights
 
 CONFIG, WEIGHTS, SUMMARY = "config.yaml", "model.safetensors", "summary.json"
@@ -102,8 +102,15 @@ def check_new_file(path: str | Path, option: str) -> Path:
 
 
 def _holds_trained_run(folder: Path) -> bool:
-    """A run folder copied without its lock file (or from an earlier aeflow): its config and weights."""
-    return (folder / CONFIG).is_file() and ((folder / WEIGHTS).is_file() or (folder / CHECKPOINT_NAME).is_file())
+    """A run folder copied without its lock file (or from an earlier aeflow): a config.yaml that is a run config
+    of a known family beside a safetensors file of weights. A user's files of the same names are not."""
+    weights = [p for p in (folder / WEIGHTS, folder / CHECKPOINT_NAME) if p.is_file()]
+    try:
+        config = load_config(folder)
+        read_tensors(weights[0])
+    except (AeflowError, IndexError, OSError):
+        return False
+    return config.model in MODELS
 
 
 def _remove_if_unused(folder: Path, first_created: Path) -> None:

@@ -56,7 +56,9 @@ def identity_digest(config: RunConfig) -> str:
 def check_same_run(out: Path, config: RunConfig, how: str = "--rerun") -> None:
     """Refuse, in one line naming what differs, a run folder whose run is not the one `config` asks for."""
     there, asked = _flat(run_identity(load_config(out))), _flat(run_identity(config))
-    differ = [k for k in sorted(set(there) | set(asked)) if there.get(k) != asked.get(k)]
+    order = ("model", "model_config", "data", "train")   # what differs first: the family, then its fields
+    differ = sorted((k for k in set(there) | set(asked) if there.get(k) != asked.get(k)),
+                    key=lambda k: (order.index(k.split(".")[0]), k))
     if differ:
         shown = "; ".join(f"{k} {there.get(k, '(none)')!r} there, {asked.get(k, '(none)')!r} asked" for k in differ[:3])
         more = f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""

@@ -139,7 +139,9 @@ function galleryPanel(main, runs) {
   const update = () => {
     const run = current(runs);
     const source = run.sources.includes(state.source) ? state.source : run.sources[0];
-    show("gallery", `/api/runs/${run.id}/samples.png?source=${source}&n=32&seed=${state.seed}&temperature=${state.temperature}`);
+    // a temperature scales a code prior (a VAE's own prior is N(0, I)); a sampler takes none and refuses one
+    const tempered = source !== "model" || run.capabilities.includes("encodes");
+    show("gallery", `/api/runs/${run.id}/samples.png?source=${source}&n=32&seed=${state.seed}${tempered ? `&temperature=${state.temperature}` : ""}`);
     document.getElementById("numbers").replaceWith(numbers(run));
   };
   const run = current(runs);
@@ -367,12 +369,13 @@ function noisePanel(main, runs) {
   const update = async () => {
     const run = current(runs);
     const sampler = run.samplers.includes(state.sampler) ? state.sampler : run.default_sampler;
-    const steps = Math.max(1, Number(state.steps));
+    // only a sampler with a step count is given one (ddpm runs all T, adaptive chooses, direct is one pass)
+    const steps = (run.sampler_options[sampler] || []).includes("steps") ? `&steps=${Math.max(1, Number(state.steps))}` : "";
     show("side", "");
     document.getElementById("sidebyside").replaceChildren(...runs.map((r) => $("div", {}, $("p", {class: "caption"}, r.name),
       $("img", {class: "view", src: `/api/runs/${r.id}/samples.png?n=8&seed=${state.seed}${r.samplers.includes("ddpm") && r.samplers[0] === "ddpm" ? "&sampler=ddim" : ""}`}))));
-    show("traj", `/api/runs/${run.id}/trajectory.png?sampler=${sampler}&steps=${steps}&seed=${state.seed}`);
-    show("frame", `/api/runs/${run.id}/trajectory.png?sampler=${sampler}&steps=${steps}&seed=${state.seed}&frame=${state.frame}`);
+    show("traj", `/api/runs/${run.id}/trajectory.png?sampler=${sampler}${steps}&seed=${state.seed}`);
+    show("frame", `/api/runs/${run.id}/trajectory.png?sampler=${sampler}${steps}&seed=${state.seed}&frame=${state.frame}`);
     document.getElementById("numbers").replaceWith(numbers(run));
     const rows = await api(`/api/runs/${run.id}/sweep`);
     const ctx = fd.getContext("2d");
@@ -426,9 +429,13 @@ function draw(key) {
 }
 
 async function start() {
-  RUNS = await api("/api/runs");
+  const all = await api("/api/runs");
+  RUNS = all.filter((r) => !r.problem);   // a run that cannot be read is listed with its reason, its panels off
+  const broken = all.filter((r) => r.problem);
   document.getElementById("found").textContent = `${RUNS.length} runs: ` +
-    Object.entries(RUNS.reduce((acc, r) => ({...acc, [r.family]: (acc[r.family] || 0) + 1}), {})).map(([f, n]) => `${f} ${n}`).join(", ");
+    Object.entries(RUNS.reduce((acc, r) => ({...acc, [r.family]: (acc[r.family] || 0) + 1}), {})).map(([f, n]) => `${f} ${n}`).join(", ") +
+    (broken.length ? `; ${broken.length} could not be read:` : "");
+  document.getElementById("broken").replaceChildren(...broken.map((r) => $("li", {}, `${r.name}: ${r.problem}`)));
   document.getElementById("nav").replaceChildren(...PANELS.map((p) => $("a", {href: "#", "data-key": p.key,
     class: RUNS.filter(p.needs).length >= (p.min || 1) ? "" : "off", onclick: (e) => { e.preventDefault(); draw(p.key); }}, p.title)));
   draw(state.panel);
@@ -438,4 +445,4 @@ window.addEventListener("hashchange", () => {
   const linked = Object.fromEntries(new URLSearchParams(location.hash.slice(1)));
   if (linked.panel && linked.panel !== state.panel) { Object.assign(state, linked); draw(linked.panel); }
 });
-start();
+start().catch((e) => { document.getElementById("found").textContent = `the explorer could not start: ${e.message}`; });
