@@ -21,6 +21,18 @@ from tests.reliability import run_corpus, table  # noqa: E402
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
+def import_everything() -> None:
+    """Every aeflow module imported once here: a child that drops to an unprivileged user (the permission cases)
+    may no longer be able to read the source tree (a clone in a folder only its owner can read)."""
+    import importlib
+    import pkgutil
+
+    import aeflow
+
+    for module in pkgutil.walk_packages(aeflow.__path__, "aeflow."):
+        importlib.import_module(module.name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default=None, help="folder for the corpus (default: a temporary one)")
@@ -28,6 +40,7 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write every case's outcome to this file")
     args = parser.parse_args()
     torch.set_num_threads(1)   # forked children share nothing with an intra-op pool the parent never started
+    import_everything()
     work = Path(args.work or tempfile.mkdtemp(prefix="aeflow-reliability-"))
     os.environ["AEFLOW_CACHE"] = str(work / "cache")
     os.environ.pop("AEFLOW_DATA_DIR", None)

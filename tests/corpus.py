@@ -40,6 +40,8 @@ def reference_runs(root: Path) -> dict[str, Path]:
     runs = {}
     for name, (model, options) in specs.items():
         train = {"progress": False} if model == "pca" else {"epochs": 2, "batch_size": 32, "progress": False}
+        if name in ("ae", "ae3"):   # a constant rate after warm-up: `--resume --epochs 3` extends it, and so
+            train["final_lr_fraction"] = 1.0   # reaches the damaged file a case is about
         config = aeflow.make_config(model, "digits", options, train, train_subset=128)
         runs[name] = aeflow.ensure(config, root / "runs" / name)
     vae = aeflow.load(runs["vae"])
@@ -64,6 +66,8 @@ def data_file_cases(root: Path, mnist: Path) -> list[Case]:
     """MNIST folders with one file replaced by a broken one; the command trains a tiny autoencoder on them."""
     rng = random.Random(0)
     cases = []
+    (root / "data-runs").mkdir(parents=True, exist_ok=True)
+    (root / "data-runs").chmod(0o777)   # the permission cases run as nobody: they must reach the data, not --out
 
     def folder(name: str, replace: dict[str, bytes | None], gz: bool = True) -> Path:
         path = root / "data" / name

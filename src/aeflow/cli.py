@@ -97,12 +97,13 @@ def train(model: str, dataset: str | None, data_dir: str | None, out: str | None
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
 @click.option("--n", type=click.IntRange(MIN_SCORED_IMAGES), default=None,
               help="number of samples / test images (default 10000, or all)")
-@click.option("--k", type=click.IntRange(1), default=5000, help="importance samples for the IWAE bound")
+@click.option("--k", type=click.IntRange(1), default=None, help="importance samples for the IWAE bound (default 5000; "
+              "models with a likelihood bound only)")
 @click.option("--no-samples", is_flag=True, help="skip sample metrics")
 @click.option("--no-likelihood", is_flag=True, help="skip likelihood bounds")
 @click.option("--json", "json_out", default=None, help="also write the results to this JSON file")
 def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | None, data_dir: str | None,
-                 n: int | None, k: int, no_samples: bool, no_likelihood: bool, json_out: str | None) -> None:
+                 n: int | None, k: int | None, no_samples: bool, no_likelihood: bool, json_out: str | None) -> None:
     """Every metric that applies to a run's model (into its summary.json and eval.md), or to a sample file."""
     import aeflow
     from aeflow.eval import load_samples
@@ -117,6 +118,13 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
     if samples_file:
         if not dataset:
             raise ConfigError("--samples needs --dataset: the dataset whose test split the samples are scored against")
+        given = [o for o, v in (("--k", k is not None), ("--no-samples", no_samples),
+                                ("--no-likelihood", no_likelihood)) if v]
+        if given:
+            raise ConfigError(f"{', '.join(given)}: options of a run's evaluation; a sample file is scored only "
+                              "(drop them)")
+    elif dataset:
+        raise ConfigError("--dataset is for --samples; a run is evaluated on its own dataset (its config.yaml)")
         data = aeflow.load_dataset(dataset, data_dir)
         results = score(load_samples(samples_file), data, n)
         text = format_scores(results)
@@ -128,17 +136,21 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
         atomic_write_text(Path(json_out), json.dumps(results, indent=2) + "\n")
 
 
-def _evaluate_run(run_dir: str, data_dir: str | None, n: int | None, k: int, no_samples: bool,
+def _evaluate_run(run_dir: str, data_dir: str | None, n: int | None, k: int | None, no_samples: bool,
                   no_likelihood: bool) -> tuple[str, dict]:
     """Every metric of a run's model, merged into its summary.json and written to its eval.md."""
     import aeflow
     from aeflow.eval import evaluate_model, format_results
     from aeflow.eval.samples import DEFAULT_N
+    from aeflow.models.capabilities import HasLikelihood
     from aeflow.runs import SampleRequest, draw, feature_extractor, load_config, write_summary
     from aeflow.runs.sampling import default_source
 
     config = load_config(run_dir)
     model = aeflow.load(run_dir)
+    if k is not None and (no_likelihood or not isinstance(model, HasLikelihood)):
+        why = "--no-likelihood skips the bound" if no_likelihood else f"{config.model} has no likelihood bound"
+        raise ConfigError(f"--k sets the IWAE bound's importance samples, and {why}; drop --k")
     data = aeflow.load_dataset(config.data.name, data_dir or config.data.data_dir, config.data.download)
     samples, extractor = None, None
     source = default_source(model)
@@ -146,7 +158,7 @@ def _evaluate_run(run_dir: str, data_dir: str | None, n: int | None, k: int, no_
         request = SampleRequest(source=source, n=min(n or DEFAULT_N, len(data.test_x)))
         samples, _ = draw(model, run_dir, request, data)
         extractor = feature_extractor(data.name, data)
-    results = evaluate_model(model, data, samples, extractor, likelihood=not no_likelihood, n=n, k=k)
+    results = evaluate_model(model, data, samples, extractor, likelihood=not no_likelihood, n=n, k=k or 5000)
     write_summary(Path(run_dir), results)
     text = f"{config.model} on {config.data.name}\n{format_results(results)}"
     atomic_write_text(Path(run_dir) / "eval.md", "```\n" + text + "\n```\n")

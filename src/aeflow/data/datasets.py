@@ -213,6 +213,9 @@ def load_dataset(name: str, data_dir: str | None = None, download: bool = True,
     """Load a named dataset: `digits`, `mnist`, `fashion-mnist` or `swissroll`."""
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if data_dir is not None and name in ("digits", "swissroll"):
+        raise DataError(f"--data-dir {data_dir}: {name} comes with scikit-learn and reads no files; the option is for "
+                        "mnist and fashion-mnist (drop it, or choose one of those with -d)")
     return DATASETS[name](data_dir=data_dir, allow_download=download).subset_train(train_subset)
 
 

@@ -69,7 +69,8 @@ def model_config(name: str, fields: dict[str, Any], input_shape: tuple[int, ...]
     given = fields.get("input_shape")
     if given is not None and given != list(input_shape):
         raise ConfigError(f"model ({name}).input_shape {given} is not the data's {list(input_shape)}: the shape comes "
-                          "from the dataset; drop input_shape (or choose the dataset with -d)")
+                          "from the dataset; given with -m, drop it (or choose the dataset with -d); in a run's "
+                          "config.yaml, its data.name or input_shape was edited: restore them")
     return from_dict(MODELS[name].Config, {**fields, "input_shape": list(input_shape)}, f"model ({name})")
 
 

@@ -38,7 +38,8 @@ class GMMPrior(CodePrior):
         cfg = self.config
         codes = encode_batched(model, train_x[:cfg.fit_subset] if cfg.fit_subset else train_x).double().numpy()
         require(len(codes) >= cfg.n_components,
-                f"a {cfg.n_components}-component mixture needs at least as many codes, got {len(codes)}")
+                f"a {cfg.n_components}-component mixture needs at least as many codes, and the run has "
+                f"{len(codes)} training codes; choose fewer --components")
         gmm = GaussianMixture(cfg.n_components, covariance_type=cfg.covariance_type, random_state=cfg.seed,
                               max_iter=cfg.max_iter).fit(codes)
         k, d = cfg.n_components, codes.shape[1]

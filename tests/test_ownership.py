@@ -1,0 +1,89 @@
+"""aeflow writes and deletes only what it made, and reuses only what matches: folders are marked as aeflow's,
+a user's folder is refused as --out, files get the mode the umask gives, ensure compares a finished run with the
+config asked for (refused, or replaced with rerun), and a lineage folder is tied to its dataset and budget."""
+
+import os
+import stat
+
+import pytest
+
+import aeflow
+from aeflow.errors import Mismatch
+from aeflow.files import write_json
+from aeflow.runs import load_config, weights_digest
+from aeflow.runs.folder import MARKER, locked
+from aeflow.runs.pipeline import run_identity
+from aeflow.studies.lineage.book import record_digest, record_problem
+
+TINY = {"epochs": 1, "batch_size": 32, "progress": False}
+
+
+def config(code_dim: int = 2, **train):
+    return aeflow.make_config("autoencoder", "digits", {"hidden": [8], "code_dim": code_dim}, {**TINY, **train},
+                              train_subset=128)
+
+
+def test_files_get_the_mode_the_umask_gives(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "shared.json", {"a": 1})
+        os.umask(0o077)
+        write_json(tmp_path / "private.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "shared.json").stat().st_mode) == 0o644   # mkstemp alone would give 0600
+    assert stat.S_IMODE((tmp_path / "private.json").stat().st_mode) == 0o600
+
+
+def test_a_users_folder_is_refused_and_an_empty_one_adopted(tmp_path):
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "config.yaml").write_text("my own\n")
+    (user / "sub").mkdir()
+    (user / "sub" / "draft.tmp").write_text("keep me")
+    with pytest.raises(aeflow.ConfigError, match="aeflow did not make"):
+        aeflow.train(config(), user)
+    assert (user / "config.yaml").read_text() == "my own\n" and (user / "sub" / "draft.tmp").exists()
+    assert not (user / MARKER).exists() and not (user / ".aeflow.lock").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run = aeflow.train(config(), empty)
+    assert (run / MARKER).exists() and (run / "model.safetensors").exists()
+
+
+def test_a_failed_start_leaves_no_folder_it_made(tmp_path):
+    out = tmp_path / "a" / "b" / "run"
+    with pytest.raises(aeflow.ConfigError), locked(out):
+        raise aeflow.ConfigError("refused after the folder was made")
+    assert not (tmp_path / "a").exists()
+
+
+def test_ensure_reuses_the_same_run_and_refuses_or_replaces_another(tmp_path):
+    run = aeflow.ensure(config(), tmp_path / "run")
+    digest = weights_digest(run)
+    assert aeflow.ensure(config(), run) == run and weights_digest(run) == digest   # reused
+    asked = config(code_dim=3, seed=1)
+    with pytest.raises(Mismatch, match=r"model_config.code_dim 2 there, 3 asked; train.seed 0 there, 1 asked"):
+        aeflow.ensure(asked, run)
+    (run / "notes.txt").write_text("a user's note inside the run folder")
+    aeflow.ensure(asked, run, rerun=True)
+    assert load_config(run).model_config["code_dim"] == 3
+    assert (run / "notes.txt").read_text() == "a user's note inside the run folder"   # not aeflow's: kept
+
+
+def test_the_identity_ignores_only_what_does_not_change_the_result():
+    plain = run_identity(config())
+    assert run_identity(config(progress=True, eval_batch_size=100)) == plain
+    for changed in (config(code_dim=3), config(seed=1), config(lr=0.01)):
+        assert run_identity(changed) != plain
+
+
+def test_chapter_records_are_trusted_only_as_written():
+    record = {"key": "vae", "runs": {}, "identity": "abc", "numbers": {"rate": 3.0}}
+    record["digest"] = record_digest(record)
+    assert record_problem(record, "vae", "abc") is None
+    assert "another lineage" in record_problem(record, "vae", "other")
+    edited = {**record, "numbers": {"rate": 30.0}}
+    assert "changed" in record_problem(edited, "vae", "abc")
+    for damaged in ({}, [], {"runs": 5}, None, "text"):
+        assert "damaged" in record_problem(damaged, "vae", "abc")
