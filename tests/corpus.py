@@ -424,7 +424,8 @@ def run_folder_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
             path = damaged("vae", file, content)
             cases.append(Case("run folders", f"{file} {label} / sample --prior gmm",
                               ["sample", str(path), "--prior", "gmm", "--n", "4", "--out", str(path / "s.npy")]))
-    edited = damaged("ae", "config.yaml", config.replace("epochs: 2", "epochs: 4"))
+    decaying = (runs["vae"] / "config.yaml").read_text()   # the VAE's rate decays (the autoencoder's is constant)
+    edited = damaged("vae", "config.yaml", decaying.replace("epochs: 2", "epochs: 4"))
     cases.append(Case("run folders", "epochs edited in config.yaml (a decaying rate) / resume",
                       ["train", "--resume", "--out", str(edited), "x"]))
     rebatched = damaged("ae", "config.yaml", config.replace("batch_size: 32", "batch_size: 16"))
@@ -450,10 +451,13 @@ def run_folder_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
 
 
 def _metrics_have_epochs(run: Path, epochs: int):
+    """One line per epoch, or (for a log whose lines were lost) the epochs trained since, with a warning."""
     def check(result: Result) -> str | None:
         lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
         got = [line.get("epoch") for line in lines]
-        return None if got == list(range(1, epochs + 1)) else f"metrics.jsonl epochs {got}, expected 1..{epochs}"
+        warned = "lacks the lines of epoch" in result.err and got == sorted(set(got)) and got[-1:] == [epochs]
+        return None if got == list(range(1, epochs + 1)) or warned else \
+            f"metrics.jsonl epochs {got}, expected 1..{epochs}"
     return check
 
 

@@ -182,7 +182,7 @@ def outcome(case: Case, result: Result, survived: str | None) -> tuple[str, str]
     own = [line for line in lines if line.startswith(("aeflow: error", "aeflow: interrupted", "Usage:"))]
     if not lines or not lines[-1].startswith("aeflow:") or len(own) != 1:
         return "messy", f"exit {result.code}: {result.err.strip()[-400:]}"
-    wrong = case.check(result) if case.check else None
+    wrong = case.check(result) if case.check and case.expect == "error" else None   # a refusal's aftermath
     return ("silent", wrong) if wrong else ("clean", f"exit {result.code}: {lines[-1]}")
 
 

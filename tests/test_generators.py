@@ -227,7 +227,7 @@ def test_cli_sample_and_steps_sweep(tmp_path, capsys):
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
     vae = tiny_run(tmp_path, "vae", {"hidden": [16], "latent_dim": 2}, name="vae")
     for args, message in ((["sample", str(vae), "--sampler", "ddim"], "vae draws from its own N(0, I) prior"),
-                          (["sweep", "steps", str(vae)], "holds a vae, which has no samplers to sweep")):
+                          (["sweep", "steps", str(vae)], "the vae family, which has no samplers to sweep")):
         with pytest.raises(SystemExit) as exit_info:
             main(args)
         assert exit_info.value.code == 2 and message in capsys.readouterr().err

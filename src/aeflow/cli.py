@@ -13,6 +13,7 @@ import click
 from aeflow.config import MIN_SCORED_IMAGES, parse_assignments
 from aeflow.errors import AeflowError, ConfigError, Interrupted
 from aeflow.files import atomic_write_text, check_writable
+from aeflow.threads import apply_thread_policy
 
 DATASET_HELP = "digits (offline default), mnist, fashion-mnist or swissroll"
 SHIFT_HELP = "flow euler/midpoint/heun: > 1 takes smaller steps near the noise end (SD3's shift; default 1, even)"
@@ -123,11 +124,11 @@ def eval_command(run_dir: str | None, samples_file: str | None, dataset: str | N
         if given:
             raise ConfigError(f"{', '.join(given)}: options of a run's evaluation; a sample file is scored only "
                               "(drop them)")
-    elif dataset:
-        raise ConfigError("--dataset is for --samples; a run is evaluated on its own dataset (its config.yaml)")
         data = aeflow.load_dataset(dataset, data_dir)
         results = score(load_samples(samples_file), data, n)
         text = format_scores(results)
+    elif dataset:
+        raise ConfigError("--dataset is for --samples; a run is evaluated on its own dataset (its config.yaml)")
     else:
         with writing_run(run_dir):
             text, results = _evaluate_run(run_dir, data_dir, n, k, no_samples, no_likelihood)
@@ -529,6 +530,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the command; every way it can fail ends in one line on stderr and an exit code (README's table)."""
     sigint = signal.signal(signal.SIGINT, _note_sigint)
     try:
+        apply_thread_policy()   # before torch loads: it reads the thread count once
         cli.main(args=argv, prog_name="aeflow", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
         _fail(INTERRUPTED, 130, error=False)

@@ -316,6 +316,8 @@ class RunConfig:
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(f"{path} is a folder, not a run's config file; restore the file from a copy of the run")
         if not path.is_file():
             raise ConfigError(f"no config file at {path}")
         return cls.from_dict(read_yaml(path, "restore it, or start a new run"))

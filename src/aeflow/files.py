@@ -107,6 +107,8 @@ def write_json(path: Path, value: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
+    if Path(path).is_dir():
+        raise DataError(f"{path} is a folder, not a JSON file; restore the file from a copy of the run")
     try:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
@@ -117,6 +119,8 @@ def read_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
+    if Path(path).is_dir():
+        raise DataError(f"{path} is a folder, not a safetensors file; restore the file from a copy of the run")
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}

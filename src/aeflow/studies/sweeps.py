@@ -114,7 +114,8 @@ def sweep_steps(run_dir: str | Path, steps: list[int], samplers: list[str] | Non
     options = given_options(options)
     model = load(run_dir)
     if not samplers_for(model):
-        raise ConfigError(f"{run_dir} holds a {model.registry_name}, which has no samplers to sweep")
+        raise ConfigError(f"{run_dir} holds a model of the {model.registry_name} family, which has no samplers to "
+                          "sweep; sweep a generator's run (flow, ddpm, gan, latent-flow...)")
     samplers = samplers or samplers_for(model)
     takes = {name: set(options) & {f.name for f in dataclasses.fields(SAMPLERS[name].Options)}
              for name in samplers if name in SAMPLERS}

@@ -268,14 +268,22 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except ValueError:
-                raise DataError(f"{path}, line {number}, is not JSON: the file was damaged; delete that line "
-                                "(the checkpoint, not this log, is what a resume continues from)") from None
+                row = None
+            if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+                raise DataError(f"{path}, line {number}, is not an epoch's JSON record: the file was damaged; delete "
+                                "that line (the checkpoint, not this log, is what a resume continues from)")
+            rows.append(row)
     return rows
 
 
 def _truncate_metrics(path: Path, completed_epochs: int) -> None:
     """Drop lines of epochs the checkpoint does not include (written just before an interruption)."""
     kept = [m for m in read_metrics(path) if m["epoch"] <= completed_epochs]
+    missing = sorted(set(range(1, completed_epochs + 1)) - {m["epoch"] for m in kept})
+    if missing:   # a log edited or deleted by hand: training goes on, and says what the log will lack
+        shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
+        print(f"aeflow: warning: {path} lacks the lines of epoch(s) {shown}, which cannot be rebuilt; the loss "
+              "curve will have that gap", file=sys.stderr, flush=True)
     atomic_write_text(path, "".join(json.dumps(m) + "\n" for m in kept))

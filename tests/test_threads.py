@@ -1,0 +1,22 @@
+"""The thread policy every aeflow command applies before torch loads (aeflow/threads.py)."""
+
+import os
+
+import pytest
+
+from aeflow.errors import ConfigError
+from aeflow.threads import apply_thread_policy, auto_threads
+
+
+def test_the_policy_leaves_room_for_another_job_and_obeys_what_it_is_told(monkeypatch):
+    monkeypatch.setattr("torch.set_num_threads", lambda n: None)   # the test process keeps its threads
+    env = {}
+    assert apply_thread_policy(env) == auto_threads(os.cpu_count() or 1) and env["OMP_NUM_THREADS"]
+    assert [auto_threads(c) for c in (1, 2, 3, 16)] == [1, 1, 1, 8]
+    assert apply_thread_policy({"AEFLOW_THREADS": "3"}) == 3
+    assert apply_thread_policy({"AEFLOW_THREADS": "torch"}) is None
+    mine = {"OMP_NUM_THREADS": "5"}
+    assert apply_thread_policy(mine) is None and mine["OMP_NUM_THREADS"] == "5"   # the user's own setting kept
+    for bad in ("0", "-1", "many"):
+        with pytest.raises(ConfigError, match="AEFLOW_THREADS"):
+            apply_thread_policy({"AEFLOW_THREADS": bad})
