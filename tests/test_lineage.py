@@ -71,3 +71,19 @@ def test_report_opens_in_headless_chromium_with_every_image(lineage, chromium):
     assert not errors
     assert images and all(images)
     assert claims == len(CLAIMS) + 1
+
+
+def test_each_generators_scores_are_kept_in_its_own_run(lineage):
+    """The lineage writes a generator's sample scores where `aeflow eval` does (its run's summary.json), so the
+    explorer and the CLI show them; a code prior's scores are not written into the autoencoder's run."""
+    from aeflow.runs import read_summary
+
+    out = lineage[0]
+    report = json.loads((out / "report.json").read_text())
+    by_key = {c["key"]: c for c in report["chapters"]}
+    for key, run, name in (("ddpm", "ddpm", "DDPM"), ("flow", "flow", "flow matching"), ("vae", "beta-1", "VAE prior")):
+        samples = read_summary(out / by_key[key]["runs"][run]["path"])["samples"]
+        row = next(g for g in report["comparison"] if g["name"] == name)
+        assert samples["fd"] == row["fd"] and samples["measured_by"] == "aeflow lineage"
+    autoencoder = by_key["code-space"]["runs"]
+    assert all("samples" not in read_summary(out / r["path"]) for r in autoencoder.values())

@@ -23,7 +23,9 @@ from aeflow.eval.sample_quality import diversity, sharpness
 from aeflow.eval.samples import score_samples
 from aeflow.figures import Figure
 from aeflow.files import atomic_save, read_json, read_tensors, write_json
-from aeflow.runs import SampleRequest, draw, ensure, load, make_config, read_summary, weights_digest
+from aeflow.runs import SampleRequest, draw, ensure, load, make_config, read_summary, weights_digest, write_summary
+from aeflow.runs.folder import writing_run
+from aeflow.runs.sampling import default_source
 from aeflow.studies.lineage.budgets import Budget
 from aeflow.viz import save_figures
 
@@ -102,6 +104,10 @@ class Book:
         else:
             self.current["generators"].append(row)
             atomic_save({"images": images[:16]}, self.out / "samples" / f"{name}.safetensors")
+            if run is not None and made["source"] == default_source(model):   # the run's own samples, scored
+                with writing_run(run):   # where `aeflow eval` keeps them: the explorer and the CLI read them there
+                    write_summary(run, {"samples": {**scores, "label": row["label"], "nfe": row["nfe"],
+                                                    "measured_by": "aeflow lineage"}})
         return row
 
     def figure(self, name: str, figure: Figure, caption: str) -> None:
