@@ -222,3 +222,16 @@ def test_the_explorer_honours_or_refuses_every_sampling_option(client, ids):
         answer = client.get(f"/api/runs/{ids[run]}/{query}")
         assert answer.status_code == 400 and words in answer.json()["detail"], (query, answer.text)
     assert client.get(f"/api/runs/{ids['ddpm']}/trajectory.png?sampler=ddpm").status_code == 200
+
+
+def test_the_run_list_is_made_without_loading_weights(folder):
+    """What a run can do comes from its config, built on the meta device, and its weights file's header: the
+    page answers before any model loads; a run's weights load when a panel first uses it."""
+    from aeflow.explore.runs import find_runs
+
+    runs = {r.name.split("/", 1)[1]: r for r in find_runs([folder]).values()}
+    described = {name: run.describe() for name, run in runs.items()}
+    assert described["vae-2d"]["code_dim"] == 2 and "posterior" in described["vae-2d"]["capabilities"]
+    assert described["flow"]["sampler_options"]["euler"] == ["steps", "shift", "churn"]
+    assert not any("model" in run.__dict__ for run in runs.values())
+    assert runs["vae-2d"].usable() and "model" in runs["vae-2d"].__dict__

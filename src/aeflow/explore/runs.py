@@ -12,12 +12,14 @@ from typing import Any
 
 import torch
 
-from aeflow.data import Dataset, load_dataset
+from aeflow.data import SHAPES, Dataset, load_dataset
 from aeflow.errors import AeflowError
 from aeflow.models import capabilities as cap
-from aeflow.runs import load, load_config, read_summary
+from aeflow.models.registry import build_model
+from aeflow.runs import WEIGHTS, load, load_config, read_summary
 from aeflow.runs.sampling import default_source, fitted_prior, sources
 from aeflow.samplers import SAMPLERS, samplers_for
+from aeflow.training.checkpoint import check_weights_header
 
 CAPABILITIES = {"encodes": cap.Encodes, "reconstructs": cap.Reconstructs, "posterior": cap.HasPosterior,
                 "samples": cap.Samples, "likelihood": cap.HasLikelihood, "tokens": cap.Tokenizes,
@@ -40,11 +42,22 @@ class Run:
     def model(self):
         return load(self.path)
 
-    def usable(self) -> bool:
-        """Whether the run's model loads; if not, `problem` says why (the other runs are unaffected)."""
+    @cached_property
+    def shape_only(self):
+        """The run's model built on the meta device (no weights, no memory): what it can do, in milliseconds.
+        The run list is made from these; a run's weights load when a panel first uses it."""
+        config = load_config(self.path)
+        with torch.device("meta"):
+            model = build_model(config.model, config.model_config, SHAPES[config.data.name])
+        check_weights_header(model, self.path / WEIGHTS)
+        return model
+
+    def usable(self, loaded: bool = True) -> bool:
+        """Whether the run's model loads (or, not `loaded`, whether its weights file fits its config, from the
+        header); if not, `problem` says why (the other runs are unaffected)."""
         if self.problem is None:
             try:
-                _ = self.model   # loaded once (cached)
+                _ = self.model if loaded else self.shape_only   # each made once (cached)
             except Exception as e:   # noqa: BLE001 - whatever a damaged folder raises, this run alone is off
                 self.problem = f"its model cannot be read ({' '.join(str(e).split())[:300]})"
         return self.problem is None
@@ -56,12 +69,12 @@ class Run:
         return self.priors[name]
 
     def describe(self) -> dict[str, Any]:
-        if not self.usable():
+        if not self.usable(loaded="model" in self.__dict__):
             return {"id": self.id, "name": self.name, "family": self.family, "dataset": self.dataset,
                     "problem": self.problem, "capabilities": [], "samplers": [], "sampler_options": {},
                     "default_source": None, "default_sampler": None, "sources": [], "beta": None, "code_dim": None,
                     "shape": [], "codebook_size": None, "numbers": {}}
-        model = self.model
+        model = self.model if "model" in self.__dict__ else self.shape_only
         caps = [name for name, protocol in CAPABILITIES.items() if isinstance(model, protocol)]
         s = self.summary
         return {"id": self.id, "name": self.name, "family": self.family, "dataset": self.dataset, "problem": None,
@@ -69,7 +82,7 @@ class Run:
                 "sampler_options": {name: SAMPLERS[name].takes() for name in samplers_for(model)},
                 "default_source": default_source(model), "default_sampler": getattr(model, "default_sampler", None),
                 "sources": sources(model), "beta": getattr(model.config, "beta", None),
-                "code_dim": _code_dim(model), "shape": list(model.input_shape),
+                "code_dim": self.code_dim, "shape": list(model.input_shape),
                 "codebook_size": getattr(model, "codebook_size", None),
                 "numbers": {"test_recon_error": _number(s, "test_recon_error"), "fd": _number(s, "samples", "fd"),
                             "fd_real_floor": _number(s, "samples", "fd_real_floor"),
@@ -77,6 +90,20 @@ class Run:
                             "recall": _number(s, "samples", "recall"), "elbo": _number(s, "likelihood", "elbo"),
                             "test_kl": _number(s, "final", "test/kl"), "test_recon": _number(s, "final", "test/recon"),
                             "n_parameters": _number(s, "n_parameters"), "train_time_s": _number(s, "train_time_s")}}
+
+    @cached_property
+    def code_dim(self) -> int | None:
+        model = self.shape_only
+        if not isinstance(model, cap.Encodes):
+            return None
+        try:   # shapes through the encoder on the meta device; an iterative encoder (logistic PCA) needs values
+            with torch.device("meta"), torch.no_grad():
+                return int(model.encode(torch.zeros(2, *model.input_shape)).flatten(1).shape[1])
+        except (NotImplementedError, RuntimeError):
+            if not self.usable():
+                return None
+            with torch.no_grad():
+                return int(self.model.encode(torch.zeros(2, *model.input_shape)).flatten(1).shape[1])
 
 
 def _number(summary: Any, *keys: str) -> float | None:
@@ -86,13 +113,6 @@ def _number(summary: Any, *keys: str) -> float | None:
         summary = summary.get(key) if isinstance(summary, dict) else None
     ok = isinstance(summary, (int, float)) and not isinstance(summary, bool) and math.isfinite(summary)
     return summary if ok else None
-
-
-def _code_dim(model) -> int | None:
-    if not isinstance(model, cap.Encodes):
-        return None
-    with torch.no_grad():
-        return int(model.encode(torch.zeros(2, *model.input_shape)).flatten(1).shape[1])
 
 
 def find_runs(folders: list[Path]) -> dict[str, Run]:

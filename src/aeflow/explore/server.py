@@ -5,6 +5,7 @@ bounds, n and steps capped); bad input gets a 4xx with a message. Nothing is wri
 import enum
 import io
 import math
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -77,6 +78,9 @@ def png(images: torch.Tensor, columns: int | None = None, size: int = 96) -> Res
 
 def create_app(folders: list[Path]) -> FastAPI:
     runs = find_runs(folders)
+    # What each run can do is worked out from its config (no weights) while the browser opens; weights load
+    # when a panel first uses a run.
+    threading.Thread(target=lambda: [run.describe() for run in runs.values()], daemon=True).start()
     datasets = Datasets()
     # The run ids are an enum of the schema: a client can only name a run that was found, never a path.
     RunId = enum.Enum("RunId", {rid: rid for rid in runs} or {"none": "none"}, type=str)  # noqa: N806

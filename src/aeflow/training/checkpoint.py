@@ -36,6 +36,22 @@ def load_weights(model: torch.nn.Module, path: Path, prefix: str = "") -> None:
                         f"unexpected {sorted(unexpected)[:5]}")
 
 
+def check_weights_header(model: torch.nn.Module, path: Path) -> None:
+    """The weights file's names and shapes against the model's, from its header alone (no tensor is read): a
+    cheap check that a file can load, before it is loaded (dtypes and values are checked then)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            shapes = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}   # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as e:
+        raise DataError(f"cannot read {path} as safetensors ({e}); the file is missing or corrupt") from None
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    if shapes != expected:
+        wrong = sorted(k for k in set(shapes) | set(expected) if shapes.get(k) != expected.get(k))
+        raise DataError(f"{path} does not match the model in config.yaml: {wrong[:5]} differ")
+
+
 def _check_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
     """What load_state_dict lets through: it casts other dtypes silently and takes NaNs."""
     expected = model.state_dict()
