@@ -84,6 +84,7 @@ class Child:
                 for (_, write), fd in zip(pipes, (1, 2)):
                     os.dup2(write, fd)
                 sys.stdout, sys.stderr = os.fdopen(1, "w", buffering=1), os.fdopen(2, "w", buffering=1)
+                _own_tqdm_lock()
                 os.environ.update(env or {})
                 if file_limit is not None:
                     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # writes past the limit fail with EFBIG
@@ -134,6 +135,18 @@ class Child:
             reader.join(timeout=10)
         out, err = (b"".join(c).decode(errors="replace") for c in self.chunks)
         return Result(os.waitstatus_to_exitcode(status), out, err, time.time() - self.started)
+
+
+def _own_tqdm_lock() -> None:
+    """tqdm's write lock is a multiprocessing lock, shared with every process forked from this one: a case killed
+    while writing a progress line would hold it forever and hang every later case. Each child takes its own."""
+    import threading
+
+    from tqdm.std import TqdmDefaultWriteLock, tqdm
+
+    TqdmDefaultWriteLock.mp_lock = None
+    TqdmDefaultWriteLock.th_lock = threading.RLock()
+    tqdm.set_lock(TqdmDefaultWriteLock())
 
 
 def _drain(fd: int, chunks: list[bytes]) -> None:

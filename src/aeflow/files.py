@@ -45,6 +45,10 @@ def atomic_write(path: Path, write) -> None:
         os.chmod(tmp, file_mode())
         write(tmp)
         os.replace(tmp, path)
+    except OSError as e:
+        if e.filename is None:   # a failed write (a full disk) names no file: the one it was writing is `path`
+            raise OSError(e.errno, e.strerror, str(path)) from None
+        raise
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
