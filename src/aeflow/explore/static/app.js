@@ -28,7 +28,8 @@ function slider(key, label, min, max, step, value, onchange) {
   return $("label", {}, label, input, out);
 }
 function select(key, label, options, value, onchange) {
-  if (state[key] === undefined || !options.some(([v]) => String(v) === state[key])) state[key] = value;
+  // the state holds strings (as the URL does): a number default would match no option and show the first one
+  if (state[key] === undefined || !options.some(([v]) => String(v) === String(state[key]))) state[key] = String(value);
   const el = $("select", {"data-key": key, onchange: (e) => { setState(key, e.target.value); onchange(); }},
     ...options.map(([v, text]) => { const o = $("option", {value: v}, text); if (String(v) === state[key]) o.selected = true; return o; }));
   return $("label", {}, label, el);
@@ -198,6 +199,11 @@ function cloudPanel(main, runs) {
     ctx.clearRect(0, 0, 360, 360);
     const s = (v) => 180 + v * 50;
     for (const r of [1, 2, 3]) { ctx.strokeStyle = "#bbb"; ctx.beginPath(); ctx.ellipse(180, 180, r * 50, r * 50, 0, 0, 7); ctx.stroke(); }
+    // axes: the two chosen code dimensions, ticks at -3..3 (the prior's standard deviations)
+    ctx.strokeStyle = ctx.fillStyle = "#555";
+    ctx.beginPath(); ctx.moveTo(0, 180); ctx.lineTo(360, 180); ctx.moveTo(180, 0); ctx.lineTo(180, 360); ctx.stroke();
+    for (const t of [-3, -2, -1, 1, 2, 3]) { ctx.fillText(String(t), s(t) - 4, 192); ctx.fillText(String(t), 186, 360 - s(t) + 4); }
+    ctx.fillText(`z${state.d1} →`, 320, 172); ctx.fillText(`↑ z${state.d2}`, 186, 12);
     post.mu.forEach((m, i) => {
       ctx.strokeStyle = ctx.fillStyle = `hsl(${i * 70} 70% 45%)`;
       ctx.beginPath(); ctx.ellipse(s(m[0]), 360 - s(m[1]), post.sigma[i][0] * 50, post.sigma[i][1] * 50, 0, 0, 7); ctx.stroke();
@@ -234,7 +240,9 @@ function traversalPanel(main, runs) {
       `${act.kl_per_dim ? "KL" : "variance"} per dimension: ` + values.map((v, i) => `z${i} ${num(v, 3)}`).join(", ");
     document.getElementById("numbers").replaceWith(numbers(run));
   };
-  main.append($("div", {class: "controls"}, runSelect(runs, update), slider("dim", "dimension", 0, 63, 1, 0, update),
+  // the dimension slider spans this run's code (rebuilt when another run is chosen)
+  main.append($("div", {class: "controls"}, runSelect(runs, () => draw("traversal")),
+    slider("dim", "dimension", 0, Math.max(0, current(runs).code_dim - 1), 1, 0, update),
     slider("index", "test image", 0, 300, 1, 0, update)), numbers(current(runs)),
     $("p", {class: "caption", id: "activity"}), view("traverse"));
   update();
