@@ -372,7 +372,10 @@ function swissrollPanel(main) {
     draw3d(); });
 }
 
-function noisePanel(main, runs) {
+function noisePanel(main, all) {
+  // opens on a generator whose steps the slider moves (a flow, DDPM), not on a one-pass map (one-step, GAN)
+  const steps = (r) => (r.sampler_options[r.default_sampler] || []).includes("steps");
+  const runs = [...all.filter(steps), ...all.filter((r) => !steps(r))];
   const fd = $("canvas", {width: 360, height: 240, id: "fdnfe"});
   const update = async () => {
     const run = current(runs);
