@@ -87,3 +87,21 @@ def test_each_generators_scores_are_kept_in_its_own_run(lineage):
         assert samples["fd"] == row["fd"] and samples["measured_by"] == "aeflow lineage"
     autoencoder = by_key["code-space"]["runs"]
     assert all("samples" not in read_summary(out / r["path"]) for r in autoencoder.values())
+
+
+def test_recognisable_is_judged_on_classifier_confidence_against_test_images():
+    """The two claims that read "recognisable" use one measure, so they cannot contradict each other: garbage is
+    below 0.9x the test images' classifier confidence, recognisable at or above it."""
+    from aeflow.studies.lineage.claims import _holes, _vae_recognisable
+
+    def numbers(ae: float, vae: float) -> dict:
+        return {"code-space": {"confidence_normal_codes": ae, "test_confidence": 0.99, "fd_normal_codes": 80.0,
+                               "fd_reconstructions": 2.0, "fd_floor": 1.0, "n": 360},
+                "vae": {"prior_confidence": vae, "test_confidence": 0.99, "prior_fd": 190.0}}
+
+    assert _holes(numbers(0.6, 0.95))[0] and _vae_recognisable(numbers(0.6, 0.95))[0]
+    assert not _vae_recognisable(numbers(0.6, 0.7))[0]            # the VAE's samples not read as digits either
+    assert not _holes(numbers(0.95, 0.95))[0] and not _vae_recognisable(numbers(0.95, 0.95))[0]
+    for ae, vae in ((0.6, 0.95), (0.95, 0.6), (0.6, 0.6), (0.95, 0.95)):   # never both "garbage" and "beaten"
+        n = numbers(ae, vae)
+        assert not (_vae_recognisable(n)[0] and not _holes(n)[0])

@@ -87,3 +87,4 @@ def test_chapter_records_are_trusted_only_as_written():
     assert "changed" in record_problem(edited, "vae", "abc")
     for damaged in ({}, [], {"runs": 5}, None, "text"):
         assert "damaged" in record_problem(damaged, "vae", "abc")
+

@@ -69,7 +69,7 @@ def score_samples(samples: torch.Tensor, data: Dataset, extractor: FeatureExtrac
     fake = samples[torch.randperm(len(samples), generator=generator)[:n]]
     real = data.test_x[:n]
     floor_images = data.train_x[torch.randperm(len(data.train_x), generator=generator)[:n]]
-    real_f, _ = extract(extractor.model, real)
+    real_f, real_p = extract(extractor.model, real)
     fake_f, fake_p = extract(extractor.model, fake)
     floor_f, _ = extract(extractor.model, floor_images)
     real_stats = gaussian_stats(real_f)
@@ -79,6 +79,9 @@ def score_samples(samples: torch.Tensor, data: Dataset, extractor: FeatureExtrac
         "fd": frechet_distance(*gaussian_stats(fake_f), *real_stats),
         "fd_real_floor": frechet_distance(*gaussian_stats(floor_f), *real_stats),
         **precision_recall(real_f, fake_f),
+        # how confidently the domain classifier reads each image as one class, beside the same for test images:
+        # "recognisable" in words, where FD mixes blur and strangeness into one distance
+        "confidence": float(fake_p.max(-1).values.mean()), "test_confidence": float(real_p.max(-1).values.mean()),
         **mode_coverage(fake_p, data.classes or [str(i) for i in range(fake_p.shape[1])]),
         **memorisation(fake, data.train_x, real),
     }
@@ -88,6 +91,7 @@ def format_scores(scores: dict) -> str:
     lines = [f"N = {scores['n']}, reference: {scores['reference']}", f"features: {scores['extractor']}",
              f"FD {scores['fd']:.3f}   (real-vs-real floor {scores['fd_real_floor']:.3f})",
              f"precision {scores['precision']:.3f}   recall {scores['recall']:.3f}",
+             f"classifier confidence {scores['confidence']:.3f} (test images: {scores['test_confidence']:.3f})",
              f"class entropy {scores['class_entropy']:.3f} nats (uniform: {scores['max_class_entropy']:.3f})",
              "class fractions " + " ".join(f"{k}:{v:.3f}" for k, v in scores["class_fractions"].items()),
              f"memorisation: median nearest-train distance {scores['sample_nn_train_median']:.3f} "

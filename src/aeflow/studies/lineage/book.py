@@ -98,7 +98,8 @@ class Book:
                "n_parameters": sum(p.numel() for p in model.parameters()),
                "train_time_s": read_summary(run)["train_time_s"] if run else None,
                **{k: scores[k] for k in ("fd", "fd_real_floor", "precision", "recall", "coverage", "sharpness",
-                                         "diversity", "fraction_closer_than_test_p1", "n")}}
+                                         "diversity", "fraction_closer_than_test_p1", "n", "confidence",
+                                         "test_confidence")}}
         if curve:
             self.current["curves"].setdefault(curve, []).append(row)
         else:

@@ -50,12 +50,24 @@ def _small_noise(n: Numbers) -> tuple[bool, str]:
                                         "test images' reconstructions (threshold 10%)")
 
 
+# "Recognisable", in the story's words, judged by the domain classifier: a set of images is recognisable when the
+# classifier reads it as confidently as the test images, within 10% (its mean top-class probability at least 0.9x
+# theirs). Set before the first run with it (2026-12-02); FD is reported beside it, not judged (FD weighs blur and
+# off-manifold strokes into one distance, which is why it had the autoencoder's noise decodes beat the VAE's).
+RECOGNISABLE = 0.9
+
+
+def _recognisable(confidence: float, test_confidence: float) -> bool:
+    return confidence >= RECOGNISABLE * test_confidence
+
+
 def _holes(n: Numbers) -> tuple[bool, str]:
     c = n["code-space"]
-    ratio = c["fd_normal_codes"] / c["fd_reconstructions"]
-    return ratio >= 3, (f"FD of decoded N(0, I) codes {c['fd_normal_codes']:.1f} vs reconstructions "
-                        f"{c['fd_reconstructions']:.1f}: {ratio:.1f}x (threshold 3x; floor {c['fd_floor']:.1f}, "
-                        f"N = {c['n']})")
+    confidence, test = c["confidence_normal_codes"], c["test_confidence"]
+    return not _recognisable(confidence, test), (
+        f"classifier confidence on decoded N(0, I) codes {confidence:.3f} vs test images {test:.3f} "
+        f"({confidence / test:.2f}x; garbage: below {RECOGNISABLE}x); FD {c['fd_normal_codes']:.1f} vs "
+        f"reconstructions {c['fd_reconstructions']:.1f} (floor {c['fd_floor']:.1f}, N = {c['n']})")
 
 
 def _density(n: Numbers) -> tuple[bool, str]:
@@ -73,9 +85,11 @@ def _not_copies(n: Numbers) -> tuple[bool, str]:
 
 def _vae_recognisable(n: Numbers) -> tuple[bool, str]:
     v, c = n["vae"], n["code-space"]
-    ratio = v["prior_fd"] / c["fd_normal_codes"]
-    return ratio <= 0.5, (f"FD of the VAE's N(0, I) samples {v['prior_fd']:.1f} vs the autoencoder's "
-                          f"{c['fd_normal_codes']:.1f} ({ratio:.2f}x; threshold 0.5x)")
+    vae, ae, test = v["prior_confidence"], c["confidence_normal_codes"], v["test_confidence"]
+    held = _recognisable(vae, test) and not _recognisable(ae, test)
+    return held, (f"classifier confidence: the VAE's N(0, I) samples {vae:.3f}, the autoencoder's decoded N(0, I) "
+                  f"codes {ae:.3f}, test images {test:.3f} (recognisable: at least {RECOGNISABLE}x the test "
+                  f"images'); FD {v['prior_fd']:.1f} vs {c['fd_normal_codes']:.1f}")
 
 
 def _vae_blurry(n: Numbers) -> tuple[bool, str]:
@@ -157,18 +171,16 @@ def _gan_coverage(n: Numbers) -> tuple[bool, str]:
         "second half of training")
 
 
-def _latent_smaller(n: Numbers) -> tuple[bool, str]:
-    la = n["latent"]
-    return la["compression"] > 1, (f"the generator walks {la['latent_dim']} numbers instead of {la['pixels']} pixels: "
-                                   f"{la['compression']:.0f}x smaller")
-
-
 def _latent_faster(n: Numbers) -> tuple[bool, str]:
+    """Faster at matched quality: against the pixel-space flow's cheapest setting of the same or better FD (its
+    best setting when none is as good), not against the same sampler at any quality."""
     la = n["latent"]
-    return la["speedup"] > 1, (f"Heun, 10 steps: {la['images_per_s_latent']:.0f} images/s in the latent space vs "
-                               f"{la['images_per_s_pixel']:.0f} in pixel space ({la['speedup']:.1f}x), measured in one "
-                               f"process; quality: FD {la['fd']:.1f}, precision {la['precision']:.2f}, recall "
-                               f"{la['recall']:.2f}")
+    p = la["pixel_matched"]
+    matched = "at least as good" if p["fd"] <= la["fd"] else "none is as good: its best"
+    return la["speedup"] > 1, (f"the latent flow (Heun, 10 steps, FD {la['fd']:.1f}): "
+                               f"{la['images_per_s_latent']:.0f} images/s; the pixel-space flow's cheapest setting "
+                               f"{matched} ({p['label']}, {p['nfe']} NFE, FD {p['fd']:.1f}): "
+                               f"{la['images_per_s_pixel']:.0f} images/s ({la['speedup']:.2f}x), timed in one process")
 
 
 CLAIMS = [
@@ -191,8 +203,8 @@ CLAIMS = [
     Claim("reflow", "After reflow, <= 4 steps come within 1.5x of DDPM's FD.", _reflow, ("ddpm",)),
     Claim("gan", "A learned loss gives sharp samples.", _gan_sharp, ("vae",)),
     Claim("gan", "The GAN covers every class (no mode dropped).", _gan_coverage),
-    Claim("latent", "The latent generator walks a much smaller state.", _latent_smaller),
-    Claim("latent", "Sampling in the latent space is faster per image.", _latent_faster),
+    Claim("latent", "Sampling in the latent space is faster per image, at matched quality.", _latent_faster,
+          ("flow",)),
 ]
 
 

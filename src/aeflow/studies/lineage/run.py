@@ -41,10 +41,16 @@ def run_lineage(dataset: str = "digits", budget: str | Budget = "cpu", out: str 
         return _run(dataset, budget, out, data_dir, progress, rerun, identity)
 
 
+# Raised whenever a chapter measures something its saved records lack (2: classifier confidence): a folder of an
+# earlier version is then another lineage, refused or redone, never read for numbers it does not hold.
+CHAPTERS_VERSION = 2
+
+
 def lineage_identity(dataset: str, budget: Budget) -> dict[str, Any]:
-    """What decides a lineage's results: its dataset and every field of its budget (the time estimates aside)."""
+    """What decides a lineage's results: its dataset, every field of its budget (the time estimates aside) and
+    the version of what its chapters measure."""
     fields = {k: v for k, v in asdict(budget).items() if k != "seconds"}
-    return {"dataset": dataset, "budget": json.loads(json.dumps(fields))}
+    return {"dataset": dataset, "budget": json.loads(json.dumps(fields)), "chapters": CHAPTERS_VERSION}
 
 
 def claim_lineage(out: Path, dataset: str, budget: Budget, rerun: bool) -> str:
