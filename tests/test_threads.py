@@ -5,14 +5,16 @@ import os
 import pytest
 
 from aeflow.errors import ConfigError
-from aeflow.threads import apply_thread_policy, auto_threads
+from aeflow.threads import apply_thread_policy, auto_threads, other_aeflow_commands
 
 
 def test_the_policy_leaves_room_for_another_job_and_obeys_what_it_is_told(monkeypatch):
     monkeypatch.setattr("torch.set_num_threads", lambda n: None)   # the test process keeps its threads
     env = {}
-    assert apply_thread_policy(env) == auto_threads(os.cpu_count() or 1) and env["OMP_NUM_THREADS"]
-    assert [auto_threads(c) for c in (1, 2, 3, 16)] == [1, 1, 1, 8]
+    assert apply_thread_policy(env) == auto_threads(os.cpu_count() or 1, other_aeflow_commands())
+    assert env["OMP_NUM_THREADS"]
+    assert [auto_threads(c, 0) for c in (1, 2, 16)] == [1, 2, 16]          # alone: every core
+    assert [auto_threads(c, 1) for c in (1, 2, 3, 16)] == [1, 1, 1, 8]     # beside another command: its share
     assert apply_thread_policy({"AEFLOW_THREADS": "3"}) == 3
     assert apply_thread_policy({"AEFLOW_THREADS": "torch"}) is None
     mine = {"OMP_NUM_THREADS": "5"}
@@ -20,3 +22,19 @@ def test_the_policy_leaves_room_for_another_job_and_obeys_what_it_is_told(monkey
     for bad in ("0", "-1", "many"):
         with pytest.raises(ConfigError, match="AEFLOW_THREADS"):
             apply_thread_policy({"AEFLOW_THREADS": bad})
+
+
+def test_other_aeflow_commands_are_counted_from_their_command_lines(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    before = other_aeflow_commands()
+    waiting = subprocess.Popen([sys.executable, "-m", "aeflow", "explore", str(tmp_path), "--no-browser",
+                                "--port", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        assert other_aeflow_commands() == before + 1
+    finally:
+        waiting.kill()
+        waiting.wait()

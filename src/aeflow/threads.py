@@ -1,26 +1,51 @@
 """One thread policy for every aeflow process (training, sampling, the lineage, the explorer's server), set by
-the command line before torch loads. torch's default, one spinning OpenMP thread per core, collapses when
-another job shares the cores (docs/benchmarks.md, "Sharing the cores": `benchmarks/shared_cores.py`).
+the command line before torch loads. torch's default, one spinning OpenMP thread per core, is fastest alone and
+collapses when another job shares the cores (docs/benchmarks.md, "Sharing the cores":
+`benchmarks/shared_cores.py`). So aeflow takes every core while it is the only aeflow command running, and its
+share (cores / commands) while others run, checked again every few seconds as it trains or samples.
 
 AEFLOW_THREADS=N sets N threads; AEFLOW_THREADS=torch leaves torch's default; unset (or auto): the policy
-below. A user's own OMP_NUM_THREADS is kept when AEFLOW_THREADS is not given.
+above. A user's own OMP_NUM_THREADS is kept when AEFLOW_THREADS is not given.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 
 from aeflow.errors import ConfigError
 
 ENV = "AEFLOW_THREADS"
+RECHECK_S = 2.0
+_adaptive = {"on": False, "checked": 0.0}
 
 
-def auto_threads(cores: int) -> int:
-    """Half the cores: room for one other job. On 2 cores (measured, docs/benchmarks.md) one thread keeps 0.83
-    (MLP) and 0.68 (UNet) of the best solo throughput with a second job running, where torch's default keeps
-    0.15 and 0.24; alone, it costs 14% and 36%."""
-    return max(1, cores // 2)
+def auto_threads(cores: int, others: int) -> int:
+    """This command's share of the cores when `others` aeflow commands run beside it."""
+    return max(1, cores // (1 + others))
+
+
+def other_aeflow_commands() -> int:
+    """Other aeflow commands running on this machine (their command lines, read from /proc; 0 where there is
+    no /proc). A process forked by a test harness carries its parent's command line and is not counted."""
+    count, me = 0, os.getpid()
+    try:
+        entries = os.scandir("/proc")
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if os.path.basename(argv[0]) == b"aeflow" or any(a.endswith(b"/bin/aeflow") for a in argv[:2]) or \
+                argv[1:3] == [b"-m", b"aeflow"]:
+            count += 1
+    return count
 
 
 def apply_thread_policy(environ: dict[str, str] | None = None) -> int | None:
@@ -31,7 +56,8 @@ def apply_thread_policy(environ: dict[str, str] | None = None) -> int | None:
     if setting == "torch" or not setting and "OMP_NUM_THREADS" in environ:
         return None
     if setting in ("", "auto"):
-        threads = auto_threads(os.cpu_count() or 1)
+        threads = auto_threads(os.cpu_count() or 1, other_aeflow_commands())
+        _adaptive.update(on=True, checked=time.monotonic())
     elif setting.isdigit() and int(setting) >= 1:
         threads = int(setting)
     else:
@@ -40,3 +66,18 @@ def apply_thread_policy(environ: dict[str, str] | None = None) -> int | None:
     if "torch" in sys.modules:   # already loaded (aeflow called from Python): its pool is resized instead
         sys.modules["torch"].set_num_threads(threads)
     return threads
+
+
+def share_cores() -> None:
+    """Under the automatic policy, at most every RECHECK_S seconds: take this command's share of the cores again
+    (a command that started alone gives cores back when another starts, and takes them when it ends). Called
+    by the training loop each step and by the samplers each batch; costs a clock read in between."""
+    now = time.monotonic()
+    if not _adaptive["on"] or now - _adaptive["checked"] < RECHECK_S:
+        return
+    _adaptive["checked"] = now
+    import torch
+
+    threads = auto_threads(os.cpu_count() or 1, other_aeflow_commands())
+    if threads != torch.get_num_threads():
+        torch.set_num_threads(threads)

@@ -15,6 +15,7 @@ from aeflow.errors import ConfigError
 from aeflow.models.capabilities import NoiseToData
 from aeflow.progress import announce_from_first
 from aeflow.samplers.base import Sampler, get_sampler, samplers_for
+from aeflow.threads import share_cores
 
 
 def sampling_batch_size(device: torch.device) -> int:
@@ -64,6 +65,7 @@ def generate_endpoints(model, n: int, choice: SamplerChoice, generator: torch.Ge
     started = time.perf_counter()
     for i in tqdm(range(0, n, batch_size), desc=progress, unit="batch", disable=not (progress and sys.stderr.isatty()),
                   leave=False):
+        share_cores()
         noise = model.noise(min(batch_size, n - i), generator)
         x, nfe = choice.sampler.run(model, noise, choice.options, generator)
         noises.append(noise)

@@ -31,6 +31,7 @@ from aeflow.errors import ConfigError, DataError, Interrupted, TrainingError
 from aeflow.files import atomic_write_text
 from aeflow.models.capabilities import Phased, WeightedTerms
 from aeflow.progress import announce_from_first, duration
+from aeflow.threads import share_cores
 from aeflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from aeflow.training.ema import EMA
 from aeflow.training.schedules import warmup_cosine
@@ -181,6 +182,7 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
             perm = torch.randperm(n, generator=shuffle).to(device)
             t0 = time.perf_counter()
             while batch_index < steps_per_epoch:
+                share_cores()   # another aeflow command started or ended: take this one's share of the cores
                 if sigint["stop"]:
                     train_time += time.perf_counter() - t0
                     checkpoint()
