@@ -1,7 +1,7 @@
 """Two aeflow jobs on one machine: each job's training throughput alone and beside an identical job, under
 each thread setting, as ratios measured in one run (the machine's other load is printed beside them).
 
-    python benchmarks/shared_cores.py [--settings torch,1,2-passive,auto]
+    python benchmarks/shared_cores.py [--settings torch,1,2-passive,auto] [--workloads "flow unet"]
 
 A setting is the environment a job starts with: `torch` leaves torch's default threads (one per core, spinning
 while they wait), `N` sets AEFLOW_THREADS=N, `N-passive` adds OMP_WAIT_POLICY=PASSIVE (waiting threads sleep),
@@ -52,12 +52,14 @@ def images_per_s(job: subprocess.Popen, out: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", default="torch,1,2-passive,auto")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated: " + ", ".join(WORKLOADS))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="aeflow-shared-cores-"))
     print(f"{os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f}")
     print("| workload | threads | alone (img/s) | each of two (img/s) | each of two / alone | each of two / best "
           "alone |\n|---|---|---:|---:|---:|---:|")
-    for name, workload in WORKLOADS.items():
+    for name in args.workloads.split(","):
+        workload = WORKLOADS[name]
         rows = []
         for setting in args.settings.split(","):
             alone_out = work / f"{name}-{setting}-alone"
