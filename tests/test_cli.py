@@ -156,6 +156,15 @@ def test_features_build(capsys):
     assert "test accuracy 0.9" in capsys.readouterr().out
     code, _, err = run_cli(["features", "build", "--dataset", "swissroll"], capsys)
     assert code == 2 and "not an image dataset" in err
+    # a cached classifier made with another recipe is refused, and rebuilt with --rerun
+    from aeflow.runs.features import extractor_dir
+
+    config = extractor_dir("digits") / "config.yaml"
+    config.write_text(config.read_text().replace("epochs: 15", "epochs: 14"))
+    code, _, err = run_cli(["features", "build", "--dataset", "digits"], capsys)
+    assert code == 2 and "does not match this version's recipe" in err and "--rerun" in err
+    assert main(["features", "build", "--dataset", "digits", "--rerun"]) is None
+    assert "epochs: 15" in config.read_text()
 
 
 def test_help_version_and_usage_errors_answer_without_loading_torch():

@@ -38,3 +38,24 @@ def test_other_aeflow_commands_are_counted_from_their_command_lines(tmp_path):
     finally:
         waiting.kill()
         waiting.wait()
+
+
+def test_a_running_command_takes_its_share_when_another_starts(monkeypatch):
+    """Under the automatic policy the training loop and samplers re-check the other aeflow commands (at most
+    every RECHECK_S) and resize torch's pool to their share."""
+    import aeflow.threads as threads
+
+    sizes = []
+    monkeypatch.setattr("torch.set_num_threads", sizes.append)
+    monkeypatch.setattr("torch.get_num_threads", lambda: 16)
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    monkeypatch.setitem(threads._adaptive, "on", True)
+    monkeypatch.setitem(threads._adaptive, "checked", 0.0)
+    monkeypatch.setattr(threads, "other_aeflow_commands", lambda: 3)
+    threads.share_cores()
+    threads.share_cores()   # within RECHECK_S: not checked again
+    assert sizes == [4]
+    monkeypatch.setitem(threads._adaptive, "on", False)   # AEFLOW_THREADS=N or torch: never resized
+    monkeypatch.setitem(threads._adaptive, "checked", 0.0)
+    threads.share_cores()
+    assert sizes == [4]

@@ -8,8 +8,6 @@ a folder holding another run is refused, or replaced when `rerun` says so.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -47,10 +45,6 @@ def run_identity(config: RunConfig) -> dict[str, Any]:
         for key in keys:
             identity[section].pop(key)
     return identity
-
-
-def identity_digest(config: RunConfig) -> str:
-    return hashlib.sha256(json.dumps(run_identity(config), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def check_same_run(out: Path, config: RunConfig, how: str = "--rerun") -> None:
