@@ -67,7 +67,7 @@ def test_report_opens_in_headless_chromium_with_every_image(lineage, chromium):
     with chromium() as (page, errors):
         page.goto((out / "report.html").as_uri())
         images = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
-        claims = page.locator("#claims + table tr").count()
+        claims = page.locator("#claim-table tr").count()
     assert not errors
     assert images and all(images)
     assert claims == len(CLAIMS) + 1

@@ -1,7 +1,8 @@
 """The variational autoencoder (Kingma & Welling 2014) and its usual variants, as configuration:
 
 - encoder q(z | x) = N(mu(x), diag sigma(x)^2), MLP or convolutional; prior p(z) = N(0, I);
-- decoder p(x | z): Bernoulli (binary cross-entropy) or Gaussian with a fixed or a learned variance;
+- decoder p(x | z): Bernoulli (binary cross-entropy) or Gaussian with a fixed or a learned variance, factorised
+  over pixels, or (Bernoulli) autoregressive over them (a MADE given z: a decoder able to ignore z);
 - the reparameterisation trick and the closed-form KL; beta-VAE (Higgins et al. 2017); free bits
   (Kingma et al. 2016, per latent dimension, on the batch average); the IWAE objective with k samples
   (Burda et al. 2016); dynamic binarisation of training batches.
@@ -23,7 +24,7 @@ from torch import nn
 from aeflow.config import choice, require
 from aeflow.models.base import Model
 from aeflow.models.registry import Preset, register, register_preset
-from aeflow.nn import ACTIVATIONS, conv_decoder, conv_encoder, mlp
+from aeflow.nn import ACTIVATIONS, ConditionalMADE, conv_decoder, conv_encoder, mlp
 from aeflow.nn.distributions import gaussian_kl
 
 LOG_2PI = math.log(2 * math.pi)
@@ -38,6 +39,7 @@ class VAEConfig:
     latent_dim: int = 8
     activation: str = "silu"
     likelihood: str = "bernoulli"      # bernoulli | gaussian
+    decoder: str = "factorised"        # factorised | autoregressive (bernoulli: p(x_i | x_<i, z), a MADE)
     gaussian_std: float | None = None  # gaussian: a fixed std, or None to learn one per pixel
     beta: float = 1.0
     free_bits: float = 0.0             # nats per latent dimension (0 = off)
@@ -47,6 +49,9 @@ class VAEConfig:
     def validate(self) -> None:
         choice("architecture", self.architecture, ["mlp", "conv"])
         choice("likelihood", self.likelihood, ["bernoulli", "gaussian"])
+        choice("decoder", self.decoder, ["factorised", "autoregressive"])
+        require(self.decoder == "factorised" or self.likelihood == "bernoulli",
+                "decoder=autoregressive needs likelihood=bernoulli")
         choice("activation", self.activation, ACTIVATIONS)
         require(self.latent_dim >= 1, f"latent_dim must be >= 1, got {self.latent_dim}")
         require(self.beta >= 0, f"beta must be >= 0, got {self.beta}")
@@ -70,9 +75,13 @@ class VAE(Model):
         d = math.prod(config.input_shape)
         if config.architecture == "mlp":
             self.encoder = mlp([d, *config.hidden, 2 * config.latent_dim], config.activation)
-            self.decoder = mlp([config.latent_dim, *config.hidden[::-1], d], config.activation)
         else:
             self.encoder = conv_encoder(config.input_shape, config.channels, 2 * config.latent_dim, config.activation)
+        if config.decoder == "autoregressive":
+            self.decoder = ConditionalMADE(d, config.hidden[::-1], config.latent_dim, config.activation)
+        elif config.architecture == "mlp":
+            self.decoder = mlp([config.latent_dim, *config.hidden[::-1], d], config.activation)
+        else:
             self.decoder = conv_decoder(config.input_shape, config.channels, config.latent_dim, config.activation)
         if config.likelihood == "gaussian" and config.gaussian_std is None:
             self.log_std = nn.Parameter(torch.zeros(d))
@@ -92,10 +101,18 @@ class VAE(Model):
         mu, logvar = h.chunk(2, dim=-1)
         return mu, logvar.clamp(-12, 8)
 
-    def decoder_output(self, z: torch.Tensor) -> torch.Tensor:
-        """Logits (Bernoulli) or means (Gaussian), flattened to (..., D)."""
-        lead = z.shape[:-1]
-        out = self.decoder(z.reshape(-1, z.shape[-1]))
+    @property
+    def autoregressive(self) -> bool:
+        return self.config.decoder == "autoregressive"
+
+    def decoder_output(self, z: torch.Tensor, x_flat: torch.Tensor) -> torch.Tensor:
+        """Logits (Bernoulli) or means (Gaussian), flattened to (..., D); an autoregressive decoder's logit for
+        pixel i is given the pixels before it in x."""
+        lead, flat_z = z.shape[:-1], z.reshape(-1, z.shape[-1])
+        if self.autoregressive:
+            out = self.decoder(x_flat.expand(*lead, -1).reshape(len(flat_z), -1), flat_z)
+        else:
+            out = self.decoder(flat_z)
         return out.reshape(*lead, -1)
 
     def log_px_given_z(self, out: torch.Tensor, x_flat: torch.Tensor) -> torch.Tensor:
@@ -111,14 +128,18 @@ class VAE(Model):
         return self.posterior(x)[0]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        out = self.decoder_output(z)
-        mean = torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out
-        return self.unflat(mean)
+        """Decoder means; an autoregressive decoder's pixel probabilities, each given the ones before it."""
+        if self.autoregressive:
+            return self.unflat(self.decoder.generate(z))
+        out = self.decoder(z)
+        return self.unflat(torch.sigmoid(out) if self.config.likelihood == "bernoulli" else out)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decoder means at z ~ N(0, I) (other temperatures: the "normal" code prior)."""
+        """Decoder means at z ~ N(0, I) (other temperatures: the "normal" code prior); an autoregressive
+        decoder's pixels are drawn one by one."""
         device = next(self.parameters()).device
-        return self.decode(torch.randn(n, self.config.latent_dim, generator=generator).to(device))
+        z = torch.randn(n, self.config.latent_dim, generator=generator).to(device)
+        return self.unflat(self.decoder.generate(z, generator)) if self.autoregressive else self.decode(z)
 
     def loss(self, batch) -> dict[str, torch.Tensor]:
         x = batch["x"]
@@ -130,7 +151,7 @@ class VAE(Model):
         kl = kl_dims.sum(-1).mean()
         if self.config.iwae_k == 1:
             z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
-            recon = -self.log_px_given_z(self.decoder_output(z), x_flat).mean()
+            recon = -self.log_px_given_z(self.decoder_output(z, x_flat), x_flat).mean()
             kl_penalised = (kl_dims.mean(0).clamp_min(self.config.free_bits).sum() if self.config.free_bits > 0
                             else kl)
             loss = recon + self.config.beta * self.loss_weight("kl") * kl_penalised
@@ -146,7 +167,7 @@ class VAE(Model):
         z = mu + std * eps                                                     # (k, B, latent)
         log_q = (-0.5 * eps.pow(2) - std.log() - 0.5 * LOG_2PI).sum(-1)
         log_prior = (-0.5 * z.pow(2) - 0.5 * LOG_2PI).sum(-1)
-        return self.log_px_given_z(self.decoder_output(z), x_flat) + log_prior - log_q
+        return self.log_px_given_z(self.decoder_output(z, x_flat), x_flat) + log_prior - log_q
 
     def log_importance_weights(self, x: torch.Tensor, k: int, generator: torch.Generator | None = None
                                ) -> torch.Tensor:

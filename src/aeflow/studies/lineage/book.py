@@ -9,7 +9,8 @@ import hashlib
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ class Chapter:
     story: str                                   # what this step of the story changes
     run: Callable[[Book], dict[str, Any]]        # does the work, returns the chapter's numbers
     applies: Callable[[Dataset], str | None] = lambda data: None   # a reason when it does not apply
+    seeded: bool = False                         # cheap enough to run on each of the budget's seeds
 
 
 @dataclass
@@ -53,22 +55,38 @@ class Book:
     identity: str = ""                                                 # the lineage's digest (dataset, budget)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)   # chapter key -> its record
     current: dict[str, Any] = field(default_factory=dict)              # the record being written
+    seed: int = 0          # the seed being run: its runs train with it and sit in seed-N/; seed 0 draws the figures
+
+    @contextmanager
+    def at_seed(self, seed: int) -> Iterator[None]:
+        self.seed = seed
+        try:
+            yield
+        finally:
+            self.seed = 0
+
+    def _seeded(self, name: str) -> str:
+        return name if self.seed == 0 else f"seed-{self.seed}/{name}"
 
     # -- runs -------------------------------------------------------------------------------------------
-    def train(self, name: str, model: str, model_options: dict | None = None, train_options: dict | None = None
-              ) -> Path:
-        """The run `name` of the current chapter, trained only if it is not finished already."""
-        config = make_config(model, self.data.name, model_options, {"progress": self.progress, **(train_options or {})},
-                             self.data_dir, train_subset=self.budget.train_subset)
-        run = ensure(config, self.out / self.current["folder"] / name, dataset=self.data, rerun=self.rerun)
+    def train(self, name: str, model: str, model_options: dict | None = None, train_options: dict | None = None,
+              dataset: Dataset | None = None) -> Path:
+        """The run `name` of the current chapter, trained only if it is not finished already (on the lineage's
+        data, or on `dataset`)."""
+        data = self.data if dataset is None else dataset.subset_train(self.budget.train_subset)
+        config = make_config(model, data.name, model_options,
+                             {"progress": self.progress, "seed": self.seed, **(train_options or {})},
+                             self.data_dir if dataset is None else None, train_subset=self.budget.train_subset)
+        name = self._seeded(name)
+        run = ensure(config, self.out / self.current["folder"] / name, dataset=data, rerun=self.rerun)
         self.current["runs"][name] = {"path": str(run.relative_to(self.out)), "weights": weights_digest(run),
                                       "train_time_s": read_summary(run)["train_time_s"]}
         return run
 
     def run_path(self, chapter: str, name: str) -> Path:
-        """A run of an earlier chapter, or of the current one."""
+        """A run of an earlier chapter, or of the current one, at the seed being run."""
         record = self.current if chapter == self.current.get("key") else self.results[chapter]
-        return self.out / record["runs"][name]["path"]
+        return self.out / record["runs"][self._seeded(name)]["path"]
 
     # -- measuring --------------------------------------------------------------------------------------
     def score(self, images: torch.Tensor, seed: int = 0) -> dict[str, Any]:
@@ -83,10 +101,14 @@ class Book:
     def generator(self, name: str, run: Path | None, request: SampleRequest, model=None, label: str = "",
                   curve: str | None = None) -> dict[str, Any]:
         """Sample `request.n` images (default: the budget's N) from a run, score them, keep 16 for the sample
-        grid; a row for the comparison of generators (and a point of the FD-vs-NFE plot under `curve`)."""
+        grid; a row for the comparison of generators (and a point of the FD-vs-NFE plot under `curve`). At a
+        seed other than 0 the row is only returned: the comparison, the sample grid and the run's summary hold
+        seed 0's."""
         model = model if model is not None else load(run)
         if request.n == SampleRequest.n:
             request.n = self.budget.n_eval
+        if request.seed == SampleRequest.seed:
+            request.seed = self.seed
         start = time.perf_counter()
         images, made = draw(model, run, request, self.data)
         seconds = time.perf_counter() - start
@@ -100,6 +122,8 @@ class Book:
                **{k: scores[k] for k in ("fd", "fd_real_floor", "precision", "recall", "coverage", "sharpness",
                                          "diversity", "fraction_closer_than_test_p1", "n", "confidence",
                                          "test_confidence")}}
+        if self.seed != 0:
+            return row
         if curve:
             self.current["curves"].setdefault(curve, []).append(row)
         else:
@@ -112,6 +136,8 @@ class Book:
         return row
 
     def figure(self, name: str, figure: Figure, caption: str) -> None:
+        if self.seed != 0:   # the figures show seed 0; the other seeds give numbers
+            return
         path = self.out / "figures" / f"{self.current['key']}-{name}"
         save_figures({path.name: figure}, path.parent)
         self.current["figures"].append({"file": str(path.relative_to(self.out)), "caption": caption})

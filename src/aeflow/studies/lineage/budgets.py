@@ -34,7 +34,10 @@ class Budget:
     gan_epochs: int
     latent_epochs: int
     latent_hidden: tuple[int, ...]
+    shaping_epochs: int               # the regularised autoencoders (plain, denoising, contractive, ordered, ...)
+    swissroll_epochs: int
     batch_size: int = 64
+    seeds: int = 1                    # seeds of every cheap chapter (a claim's verdict counts them; claims.py)
     ddpm_schedule: str = "linear"     # Ho et al.'s, for T = 1000; cosine for a short T (the test budget's 20)
     train_subset: int | None = None   # train on the first N training images only (the test budget)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -46,7 +49,8 @@ _CPU_DIGITS = Budget(
     name="cpu", n_eval=360, ae_epochs=None, kernel_subset=None, byhand_epochs=30, plane_epochs=60, vae_epochs=80,
     betas=(0.5, 1.0, 2.0, 4.0), collapse_beta=20.0, unet=(32, 64), onestep_epochs=10, gen_epochs=40,
     ddpm_timesteps=1000, ddim_steps=(10, 20, 50), flow_steps=FLOW_STEPS, reflow_pairs=3000, reflow_epochs=25,
-    gan_epochs=150, latent_epochs=40, latent_hidden=(256, 256, 256),
+    gan_epochs=150, latent_epochs=40, latent_hidden=(256, 256, 256), seeds=3, shaping_epochs=40,
+    swissroll_epochs=300,
     seconds={"compression": 10, "byhand": 2, "code-space": 20, "density": 2, "vae": 35, "one-step": 12,
              "ddpm": 150, "flow": 80, "reflow": 90, "gan": 45, "latent": 8})
 
@@ -56,6 +60,7 @@ _CPU_28 = Budget(
     ddpm_timesteps=1000, ddim_steps=(10, 20, 50), flow_steps={"euler": (4, 10, 20), "midpoint": (2, 5, 10),
                                                                "heun": (5, 10)},
     reflow_pairs=5000, reflow_epochs=4, gan_epochs=3, latent_epochs=10, latent_hidden=(512, 512, 512),
+    shaping_epochs=3, swissroll_epochs=300,
     batch_size=128,
     seconds={"compression": 520, "byhand": 1, "code-space": 25, "density": 8, "vae": 90, "one-step": 185,
              "ddpm": 1100, "flow": 530, "reflow": 175, "gan": 235, "latent": 70})
@@ -64,14 +69,16 @@ _GPU = Budget(
     name="gpu", n_eval=10_000, ae_epochs=None, kernel_subset=None, byhand_epochs=100, plane_epochs=50,
     vae_epochs=50, betas=(0.25, 0.5, 1.0, 2.0, 4.0, 8.0), collapse_beta=20.0, unet=(32, 64, 64), onestep_epochs=5,
     gen_epochs=20, ddpm_timesteps=1000, ddim_steps=(10, 20, 50, 100), flow_steps=FLOW_STEPS, reflow_pairs=40_000,
-    reflow_epochs=12, gan_epochs=20, latent_epochs=50, latent_hidden=(512, 512, 512), batch_size=128,
+    reflow_epochs=12, gan_epochs=20, latent_epochs=50, latent_hidden=(512, 512, 512), batch_size=128, seeds=3,
+    shaping_epochs=20, swissroll_epochs=300,
     seconds={})
 
 _TEST = Budget(
     name="test", n_eval=100, ae_epochs=2, kernel_subset=200, byhand_epochs=2, plane_epochs=2, vae_epochs=2,
     betas=(1.0, 4.0), collapse_beta=20.0, unet=(8, 16), onestep_epochs=1, gen_epochs=1, ddpm_timesteps=20,
     ddim_steps=(2,), flow_steps={"euler": (2,), "midpoint": (1,), "heun": (2,)}, reflow_pairs=64, reflow_epochs=1,
-    gan_epochs=1, latent_epochs=1, latent_hidden=(16,), train_subset=300, ddpm_schedule="cosine",
+    gan_epochs=1, latent_epochs=1, latent_hidden=(16,), train_subset=300, ddpm_schedule="cosine", seeds=2,
+    shaping_epochs=1, swissroll_epochs=2,
     seconds={})
 
 

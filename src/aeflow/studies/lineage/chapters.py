@@ -1,4 +1,4 @@
-"""The eleven chapters of the story, each a function of the `Book` that trains what it needs (with `ensure`),
+"""The thirteen chapters of the story, each a function of the `Book` that trains what it needs (with `ensure`),
 measures it with aeflow's own metrics and draws it. They return numbers; the claims (claims.py) judge them.
 """
 
@@ -17,15 +17,15 @@ from aeflow.byhand.numpy_models import batches
 from aeflow.eval.latent import active_units, elbo_surgery
 from aeflow.eval.sample_quality import sharpness
 from aeflow.figures import Curves, ImageGrid
-from aeflow.priors import GMMPrior, NormalPrior, decoded_samples
-from aeflow.runs import SampleRequest, load, read_summary
+from aeflow.priors import NormalPrior, decoded_samples
+from aeflow.runs import SampleRequest, draw, load, read_summary
+from aeflow.runs.sampling import fitted_prior
+from aeflow.runs.folder import writing_run
 from aeflow.samplers import choose_sampler, generate
 from aeflow.studies.lineage.book import Book, Chapter
+from aeflow.studies.lineage.shaping import regularised, swiss_roll
 from aeflow.studies.reproduce.hinton import methods
 from aeflow.training import read_metrics
-
-SAMPLE_SEED = 0
-
 
 def _rows(images: torch.Tensor, per_row: int = 16) -> list[torch.Tensor]:
     return [images[i:i + per_row] for i in range(0, len(images), per_row)]
@@ -36,7 +36,7 @@ def compression(book: Book) -> dict:
     rows, errors = {}, {}
     for label, model, options, train, _ in methods(len(data.train_x), data.shape, b.ae_epochs, False,
                                                    b.kernel_subset):
-        run = book.train(label, model, options, {**train, "seed": 0})
+        run = book.train(label, model, options, train)
         errors[label] = read_summary(run)["test_recon_error"]
         with torch.no_grad():
             rows[label] = load(run).reconstruct(data.test_x[:12]).float().clamp(0, 1)
@@ -51,12 +51,12 @@ def byhand(book: Book) -> dict:
     b = book.budget
     x = book.data.train_x.flatten(1).double().numpy()
     test = book.data.test_x.flatten(1).double().numpy()
-    order = batches(len(x), 32, b.byhand_epochs, seed=0)
+    order = batches(len(x), 32, b.byhand_epochs, seed=book.seed)
     results, codes, curves = {}, {}, {}
     for name, cls in (("autoencoder", NumpyAutoencoder), ("vae", NumpyVAE)):
-        noise = [np.random.default_rng(i).standard_normal((32, 2)) for i in range(len(order))] \
+        noise = [np.random.default_rng((book.seed, i)).standard_normal((32, 2)) for i in range(len(order))] \
             if cls is NumpyVAE else None
-        model = cls(np.random.default_rng(0))
+        model = cls(np.random.default_rng(book.seed))
         start = time.perf_counter()
         twin = torch_twin_train(model, x, order, 0.05, 0.9, noise)   # a copy, from the same starting weights
         twin_s = time.perf_counter() - start
@@ -89,14 +89,14 @@ def code_space(book: Book) -> dict:
     data, b = book.data, book.budget
     ae = load(book.run_path("compression", "autoencoder"))
     x = data.test_x[:b.n_eval]
-    g = torch.Generator().manual_seed(SAMPLE_SEED)
+    g = torch.Generator().manual_seed(book.seed)
     with torch.no_grad():
         z = ae.encode(x)
         recon = ae.decode(z).clamp(0, 1)
         noisy = ae.decode(z + 0.1 * torch.randn(z.shape, generator=g)).clamp(0, 1)
         k = z.shape[1] // 2
         zeroed = ae.decode(torch.cat([z[:, :-k], torch.zeros(len(z), k)], 1)).clamp(0, 1)
-    normal = decoded_samples(ae, NormalPrior().fit(ae, x), len(x), torch.Generator().manual_seed(SAMPLE_SEED))
+    normal = decoded_samples(ae, NormalPrior().fit(ae, x), len(x), torch.Generator().manual_seed(book.seed))
     change = float((noisy - recon).pow(2).flatten(1).sum(1).mean())
     spread = float((recon - recon.roll(1, 0)).pow(2).flatten(1).sum(1).mean())  # two different test images
     scores = {name: book.score(images) for name, images in
@@ -135,10 +135,12 @@ def code_space(book: Book) -> dict:
 def density(book: Book) -> dict:
     run = book.run_path("compression", "autoencoder")
     ae = load(run)
-    prior = GMMPrior(GMMPrior.Config(n_components=10)).fit(ae, book.data.train_x)
-    prior.save(run)  # a fitted prior is part of the run it belongs to
-    row = book.generator("autoencoder + GMM", run, SampleRequest(source="gmm"), model=ae, label="GMM, 10 components")
-    images = decoded_samples(ae, prior, 48, torch.Generator().manual_seed(SAMPLE_SEED))
+    options = {"n_components": 10, "seed": book.seed}
+    with writing_run(run):   # the prior is kept in its run, where the explorer and `aeflow sample` read it
+        fitted_prior(ae, run, "gmm", options, book.data)
+    row = book.generator("autoencoder + GMM", run, SampleRequest(source="gmm", prior_options=options), model=ae,
+                         label="GMM, 10 components")
+    images, _ = draw(ae, run, SampleRequest(source="gmm", prior_options=options, n=48, seed=book.seed), book.data)
     book.figure("samples.png", ImageGrid(_rows(images), [""] * 3, "decoded samples of a 10-component GMM on the codes"),
                 "New images: codes drawn from a Gaussian mixture fitted to the training codes, decoded.")
     return {"fd": row["fd"], "fd_floor": row["fd_real_floor"], "precision": row["precision"],
@@ -149,29 +151,31 @@ def density(book: Book) -> dict:
 def vae(book: Book) -> dict:
     data, b = book.data, book.budget
     train = {"epochs": b.vae_epochs, "batch_size": b.batch_size}
-    sweep = []
+    sweep, prior_rows = [], []
     for beta in b.betas:
         run = book.train(f"beta-{beta:g}", "vae", {"latent_dim": 8, "beta": beta}, train)
         model, final = load(run), read_summary(run)["final"]
         surgery = elbo_surgery(model, data.test_x[:2000])
+        images, _ = draw(model, run, SampleRequest(n=b.n_eval, seed=book.seed), data)   # the follow-up: per beta
+        prior = book.score(images)
+        prior_rows.append(images[:8])
         sweep.append({"beta": beta, "rate": final["test/kl"], "distortion": final["test/recon"],
                       "active_units": active_units(model, data.test_x)["active_units"],
                       "mutual_information": surgery["mutual_information"], "marginal_kl": surgery["marginal_kl"],
-                      "log_n": surgery["log_n"]})
+                      "log_n": surgery["log_n"], "prior_confidence": prior["confidence"], "prior_fd": prior["fd"]})
     main = book.run_path("vae", _main_beta(b))
     row = book.generator("VAE prior", main, SampleRequest(), label="N(0, I) decoded")
-    collapse = {}
-    for name, weights in (("no-warm-up", {}), ("warm-up", {"kl": {"kind": "linear", "start": 0.0, "end": 1.0,
-                                                                 "epochs": max(1, b.vae_epochs // 2)}})):
-        run = book.train(f"beta-{b.collapse_beta:g}-{name}", "vae", {"latent_dim": 8, "beta": b.collapse_beta},
-                         {**train, "loss_weights": weights})
-        model, final = load(run), read_summary(run)["final"]
-        collapse[name] = {"active_units": active_units(model, data.test_x)["active_units"],
-                          "rate": final["test/kl"], "distortion": final["test/recon"]}
-    images = load(main).sample(32, torch.Generator().manual_seed(SAMPLE_SEED)).clamp(0, 1)
+    collapse = {"latent_dim": 8, **_warm_up_pair(book, "beta-1-autoregressive", {"beta": 1.0,
+                                                                                 "decoder": "autoregressive"})}
+    contrast = {"beta": b.collapse_beta, **_warm_up_pair(book, f"beta-{b.collapse_beta:g}", {"beta": b.collapse_beta})}
+    images = load(main).sample(32, torch.Generator().manual_seed(book.seed)).clamp(0, 1)
     book.figure("samples.png", ImageGrid([data.test_x[:16], *_rows(images)], ["test", "prior", "prior"],
                                          "VAE: N(0, I) codes decoded, under test images"),
-                "Samples from the VAE's prior under test images: recognisable, and blurrier.")
+                "Samples from the VAE's prior (beta = 1) under test images.")
+    book.figure("prior-by-beta.png", ImageGrid(prior_rows, [f"beta {r['beta']:g}" for r in sweep],
+                                               "N(0, I) codes decoded by each beta's VAE"),
+                "The follow-up: prior samples of every beta of the sweep (same codes per column); the rate each keeps "
+                "and how confidently the classifier reads its samples are in the numbers below.")
     book.figure("rate-distortion.png", Curves({"": ([r["rate"] for r in sweep], [r["distortion"] for r in sweep])},
                                               "rate: KL (nats)", "distortion: -log p(x|z) (nats)",
                                               "one point per beta: " + ", ".join(f"{r['beta']:g}" for r in sweep)),
@@ -186,7 +190,21 @@ def vae(book: Book) -> dict:
     return {"sweep": sweep, "prior_fd": row["fd"], "prior_confidence": row["confidence"],
             "test_confidence": row["test_confidence"], "prior_precision": row["precision"],
             "prior_recall": row["recall"], "prior_sharpness": row["sharpness"],
-            "test_sharpness": _test_sharpness(book), "collapse_beta": b.collapse_beta, "collapse": collapse}
+            "test_sharpness": _test_sharpness(book), "collapse": collapse, "contrast": contrast}
+
+
+def _warm_up_pair(book: Book, name: str, options: dict) -> dict:
+    """A VAE (8-d code) trained without and with a linear KL warm-up over the first half of its epochs: active
+    units, rate and distortion of each on the test set."""
+    b, pair = book.budget, {}
+    for label, weights in (("no-warm-up", {}), ("warm-up", {"kl": {"kind": "linear", "start": 0.0, "end": 1.0,
+                                                                   "epochs": max(1, b.vae_epochs // 2)}})):
+        run = book.train(f"{name}-{label}", "vae", {"latent_dim": 8, **options},
+                         {"epochs": b.vae_epochs, "batch_size": b.batch_size, "loss_weights": weights})
+        final = read_summary(run)["final"]
+        pair[label] = {"active_units": active_units(load(run), book.data.test_x)["active_units"],
+                       "rate": final["test/kl"], "distortion": final["test/recon"]}
+    return pair
 
 
 def _main_beta(budget) -> str:
@@ -288,7 +306,7 @@ def latent(book: Book) -> dict:
     for name, m, choice in (("latent", model, choose_sampler(model, "heun", {"steps": 10})),
                             ("pixel", pixel, choose_sampler(pixel, matched["sampler"], matched["options"]))):
         start = time.perf_counter()
-        generate(m, b.n_eval, choice, torch.Generator().manual_seed(SAMPLE_SEED))
+        generate(m, b.n_eval, choice, torch.Generator().manual_seed(book.seed))
         speeds[name] = b.n_eval / (time.perf_counter() - start)
     return {"fd": row["fd"], "precision": row["precision"], "recall": row["recall"],
             "pixels": math.prod(book.data.shape), "latent_dim": model.code_dim, "compression": model.compression,
@@ -317,19 +335,27 @@ def _not_8x8(data) -> str | None:
 
 CHAPTERS = [
     Chapter("compression", "Compression", "A deep autoencoder against PCA, logistic PCA and kernel PCA, each with the "
-            "same code size: a nonlinear code keeps more of the image.", compression),
+            "same code size: a nonlinear code keeps more of the image.", compression, seeded=True),
     Chapter("byhand", "By hand", "The same idea in NumPy with every gradient written out (64-32-2-32-64, SGD with "
             "momentum), against a torch twin trained by autograd on the same data, weights, batches and noise.",
-            byhand, _not_8x8),
+            byhand, _not_8x8, seeded=True),
     Chapter("code-space", "The code space", "An autoencoder's codes are only where its training images put them: "
-            "small moves stay on the data, but codes drawn at random fall in the holes between.", code_space),
+            "small moves stay on the data, but codes drawn at random fall in the holes between.", code_space,
+            seeded=True),
     Chapter("density", "A density on the codes", "Fit a Gaussian mixture to the training codes and sample from it: "
-            "the codes land where the data's codes are.", density),
+            "the codes land where the data's codes are.", density, seeded=True),
     Chapter("vae", "The VAE", "Make the encoder output a distribution and pull it towards N(0, I) (a KL term "
-            "weighted by beta): prior samples become images, blurry ones; beta trades rate for distortion; a large "
-            "beta collapses the posterior unless the KL is warmed up.", vae),
+            "weighted by beta): prior samples become images, blurry ones; beta trades rate for distortion; a decoder "
+            "strong enough to model the image alone lets the code collapse unless the KL is warmed up.", vae,
+            seeded=True),
+    Chapter("regularised", "Shaping the code", "Regularised autoencoders of one size, each shaping its code for a "
+            "purpose: a denoising one is fed corrupted images, a contractive one penalises its encoder's Jacobian, "
+            "an ordered one is trained on random prefixes of its code, a top-k one keeps k of 256 units, a VQ-VAE "
+            "snaps its code to a codebook, a masked one fills in hidden patches.", regularised, seeded=True),
+    Chapter("swiss-roll", "The Swiss roll", "A 3-D manifold (scikit-learn's Swiss roll) coded in 2-D by a "
+            "3-64-64-2 autoencoder and by PCA: which keeps the roll's neighbourhoods?", swiss_roll, seeded=True),
     Chapter("one-step", "One step from noise", "A network trained to map noise straight to an image by squared "
-            "error learns the average image: noise and image are independent.", one_step),
+            "error learns the average image: noise and image are independent.", one_step, seeded=True),
     Chapter("ddpm", "Many small steps", "Denoising diffusion: undo a little noise at a time, 1,000 steps from noise "
             "to image, with a UNet.", ddpm),
     Chapter("flow", "A straight path", "Flow matching on the same network: learn the velocity along a straight "

@@ -41,9 +41,10 @@ def run_lineage(dataset: str = "digits", budget: str | Budget = "cpu", out: str 
         return _run(dataset, budget, out, data_dir, progress, rerun, identity)
 
 
-# Raised whenever a chapter measures something its saved records lack (2: classifier confidence): a folder of an
+# Raised whenever a chapter measures something its saved records lack (2: classifier confidence; 3: seeds, the
+# regularised autoencoders, collapse with an autoregressive decoder): a folder of an
 # earlier version is then another lineage, refused or redone, never read for numbers it does not hold.
-CHAPTERS_VERSION = 2
+CHAPTERS_VERSION = 3
 
 
 def lineage_identity(dataset: str, budget: Budget) -> dict[str, Any]:
@@ -97,10 +98,14 @@ def _run(dataset: str, budget: Budget, out: Path, data_dir: str | None, progress
         started = time.perf_counter()
         book.current = {"key": chapter.key, "title": chapter.title, "story": chapter.story,
                         "folder": f"{index:02d}-{chapter.key}", "runs": {}, "figures": [], "generators": [],
-                        "curves": {}, "applies": True, "numbers": {}}
+                        "curves": {}, "applies": True, "numbers": {}, "other_seeds": []}
         reason = chapter.applies(data)
         if reason is None:
             book.current["numbers"] = chapter.run(book)
+            for seed in range(1, budget.seeds if chapter.seeded else 1):
+                say(f"{head}: seed {seed}")
+                with book.at_seed(seed):
+                    book.current["other_seeds"].append(chapter.run(book))
         record = book.write(index, chapter, started, reason)
         book.results[chapter.key] = record
         spent_actual += record["seconds"]
@@ -118,7 +123,7 @@ def _run(dataset: str, budget: Budget, out: Path, data_dir: str | None, progress
 def _assemble(book: Book, dataset: str, wall_time: float) -> dict[str, Any]:
     """The report's content from the chapters' records, with the comparison, FD-vs-NFE plot and sample grid."""
     records = [book.results[c.key] for c in CHAPTERS]
-    numbers = {r["key"]: r["numbers"] for r in records}
+    seeds = {r["key"]: [r["numbers"], *r["other_seeds"]] for r in records}
     applies = {r["key"]: r["applies"] for r in records}
     generators = [g for r in records for g in r["generators"]]
     series: dict[str, tuple[list, list]] = {}
@@ -145,7 +150,7 @@ def _assemble(book: Book, dataset: str, wall_time: float) -> dict[str, Any]:
     return {"dataset": dataset, "budget": book.budget.name, "wall_time_s": round(wall_time, 1),
             "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                         "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
-            "n_eval": book.budget.n_eval, "claims": judge(numbers, applies), "chapters": records,
+            "n_eval": book.budget.n_eval, "claims": judge(seeds, applies), "chapters": records,
             "comparison": generators, "figures": figures}
 
 

@@ -36,6 +36,19 @@ def rank_correlation(t: np.ndarray, embedding: np.ndarray) -> float:
     return float(max(abs(spearmanr(t, axis).statistic) for axis in (*embedding.T, principal)))
 
 
+def embedding_scores(model, data, summary: dict[str, Any]) -> dict[str, float]:
+    """Trustworthiness (10 neighbours), the rank correlation with t and the test error of a 2-D code of the
+    test points."""
+    from sklearn.manifold import trustworthiness
+
+    x = data.test_x
+    with torch.no_grad():
+        embedding = model.encode(x).numpy()
+    return {"trustworthiness": float(trustworthiness(x.numpy(), embedding, n_neighbors=10)),
+            "rank_correlation_with_t": rank_correlation(data.test_y.numpy(), embedding),
+            "test_error": summary["test_recon_error"]}
+
+
 def reproduce_swissroll(out: str | Path | None = None, epochs: int | None = None,
                         progress: bool = True, rerun: bool = False) -> list[dict[str, Any]]:
     out = Path(out or "runs/reproduce-swissroll")
@@ -44,8 +57,6 @@ def reproduce_swissroll(out: str | Path | None = None, epochs: int | None = None
 
 
 def _reproduce(out: Path, epochs: int | None, progress: bool, rerun: bool) -> list[dict[str, Any]]:
-    from sklearn.manifold import trustworthiness
-
     from aeflow.viz import save_code_scatter
 
     data = load_dataset("swissroll")
@@ -57,12 +68,9 @@ def _reproduce(out: Path, epochs: int | None, progress: bool, rerun: bool) -> li
         run_dir = ensure(make_config(model, "swissroll", model_options, train_options), out / label, dataset=data,
                          rerun=rerun)
         fitted = load(run_dir)
+        rows.append({"method": label, **embedding_scores(fitted, data, read_summary(run_dir)), "run": str(run_dir)})
         with torch.no_grad():
             embedding = fitted.encode(x).numpy()
-        summary = read_summary(run_dir)
-        rows.append({"method": label, "trustworthiness": float(trustworthiness(x.numpy(), embedding, n_neighbors=10)),
-                     "rank_correlation_with_t": rank_correlation(t, embedding),
-                     "test_error": summary["test_recon_error"], "run": str(run_dir)})
         save_code_scatter(embedding, t, out / f"embedding_{label}.png", f"{label}: test points coloured by t",
                           cmap="viridis", colour_label="t (position along the roll)")
     atomic_write_text(out / "table.md", markdown_table(rows) + "\n")
