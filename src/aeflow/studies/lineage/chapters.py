@@ -19,13 +19,14 @@ from aeflow.eval.sample_quality import sharpness
 from aeflow.figures import Curves, ImageGrid
 from aeflow.priors import NormalPrior, decoded_samples
 from aeflow.runs import SampleRequest, draw, load, read_summary
-from aeflow.runs.sampling import fitted_prior
 from aeflow.runs.folder import writing_run
+from aeflow.runs.sampling import fitted_prior
 from aeflow.samplers import choose_sampler, generate
 from aeflow.studies.lineage.book import Book, Chapter
 from aeflow.studies.lineage.shaping import regularised, swiss_roll
 from aeflow.studies.reproduce.hinton import methods
 from aeflow.training import read_metrics
+
 
 def _rows(images: torch.Tensor, per_row: int = 16) -> list[torch.Tensor]:
     return [images[i:i + per_row] for i in range(0, len(images), per_row)]

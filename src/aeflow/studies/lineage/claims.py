@@ -58,20 +58,22 @@ def _byhand(n: Numbers) -> tuple[float, str]:
     m = n["byhand"]["models"]
     early = max(r["early_relative_difference"] for r in m.values())
     final = max(r["relative_difference"] for r in m.values())
-    return min(below(early, 1e-9), below(final, 0.01)), (f"per-step loss, NumPy vs torch, over the first 100 steps: largest relative difference {early:.1e} "
-                  "(tolerance 1e-9); final-epoch loss: autoencoder "
-                  f"{m['autoencoder']['final_loss_numpy']:.4f} vs {m['autoencoder']['final_loss_torch']:.4f}, VAE "
-                  f"{m['vae']['final_loss_numpy']:.4f} vs {m['vae']['final_loss_torch']:.4f} after "
-                  f"{m['vae']['steps']} steps, {100 * final:.2f}% apart (tolerance 1%: rounding differences grow "
-                  "as SGD amplifies them)")
+    return min(below(early, 1e-9), below(final, 0.01)), (
+        f"per-step loss, NumPy vs torch, over the first 100 steps: largest relative difference {early:.1e} "
+        "(tolerance 1e-9); final-epoch loss: autoencoder "
+        f"{m['autoencoder']['final_loss_numpy']:.4f} vs {m['autoencoder']['final_loss_torch']:.4f}, VAE "
+        f"{m['vae']['final_loss_numpy']:.4f} vs {m['vae']['final_loss_torch']:.4f} after "
+        f"{m['vae']['steps']} steps, {100 * final:.2f}% apart (tolerance 1%: rounding differences grow "
+        "as SGD amplifies them)")
 
 
 def _small_noise(n: Numbers) -> tuple[float, str]:
     c = n["code-space"]
-    return below(c["relative_change"], 0.1), (f"0.1 N(0, I) added to the codes (code std {c['code_std']:.2f}) changes a "
-                                        f"reconstruction by {c['noise_change']:.3f} (squared error), "
-                                        f"{100 * c['relative_change']:.1f}% of the {c['image_spread']:.3f} between two "
-                                        "test images' reconstructions (threshold 10%)")
+    return below(c["relative_change"], 0.1), (
+        f"0.1 N(0, I) added to the codes (code std {c['code_std']:.2f}) changes a "
+        f"reconstruction by {c['noise_change']:.3f} (squared error), "
+        f"{100 * c['relative_change']:.1f}% of the {c['image_spread']:.3f} between two "
+        "test images' reconstructions (threshold 10%)")
 
 
 # "Recognisable", in the story's words, judged by the domain classifier: a set of images is recognisable when the
@@ -111,9 +113,10 @@ def _not_copies(n: Numbers) -> tuple[float, str]:
 def _vae_recognisable(n: Numbers) -> tuple[float, str]:
     v, c = n["vae"], n["code-space"]
     vae, ae, test = v["prior_confidence"], c["confidence_normal_codes"], v["test_confidence"]
-    return min(_recognisable(vae, test), -_recognisable(ae, test)), (f"classifier confidence: the VAE's N(0, I) samples {vae:.3f}, the autoencoder's decoded N(0, I) "
-                  f"codes {ae:.3f}, test images {test:.3f} (recognisable: at least {RECOGNISABLE}x the test "
-                  f"images'); FD {v['prior_fd']:.1f} vs {c['fd_normal_codes']:.1f}")
+    return min(_recognisable(vae, test), -_recognisable(ae, test)), (
+        f"classifier confidence: the VAE's N(0, I) samples {vae:.3f}, the autoencoder's decoded N(0, I) "
+        f"codes {ae:.3f}, test images {test:.3f} (recognisable: at least {RECOGNISABLE}x the test "
+        f"images'); FD {v['prior_fd']:.1f} vs {c['fd_normal_codes']:.1f}")
 
 
 def _vae_by_beta(n: Numbers) -> str:
@@ -136,9 +139,10 @@ def _collapse_by_beta(n: Numbers) -> str:
 def _vae_blurry(n: Numbers) -> tuple[float, str]:
     v = n["vae"]
     ratio = v["prior_sharpness"] / v["test_sharpness"]
-    return below(ratio, 0.8), (f"sharpness (variance of the Laplacian) of prior samples {v['prior_sharpness']:.4f} vs test "
-                         f"images {v['test_sharpness']:.4f}: {ratio:.2f}x (threshold < 0.8x); precision "
-                         f"{v['prior_precision']:.2f}, recall {v['prior_recall']:.2f}")
+    return below(ratio, 0.8), (
+        f"sharpness (variance of the Laplacian) of prior samples {v['prior_sharpness']:.4f} vs test "
+        f"images {v['test_sharpness']:.4f}: {ratio:.2f}x (threshold < 0.8x); precision "
+        f"{v['prior_precision']:.2f}, recall {v['prior_recall']:.2f}")
 
 
 def _rate_distortion(n: Numbers) -> tuple[float, str]:
@@ -225,14 +229,16 @@ def _swiss_roll(n: Numbers) -> tuple[float, str]:
 
 def _one_step(n: Numbers) -> tuple[float, str]:
     o, d = n["one-step"], n["ddpm"]
-    return min(below(o["diversity"], 0.1), above(o["fd"] / d["fd"], 3)), (f"diversity (mean pairwise distance vs the test set's) {o['diversity']:.3f} (threshold 0.1); FD "
-                  f"{o['fd']:.1f} vs DDPM's {d['fd']:.1f} ({o['fd'] / d['fd']:.1f}x; threshold 3x)")
+    return min(below(o["diversity"], 0.1), above(o["fd"] / d["fd"], 3)), (
+        f"diversity (mean pairwise distance vs the test set's) {o['diversity']:.3f} (threshold 0.1); FD "
+        f"{o['fd']:.1f} vs DDPM's {d['fd']:.1f} ({o['fd'] / d['fd']:.1f}x; threshold 3x)")
 
 
 def _ddpm(n: Numbers) -> tuple[float, str]:
     d, o, v = n["ddpm"], n["one-step"], n["vae"]
-    return below(d["fd"], 0.5 * min(o["fd"], v["prior_fd"])), (f"FD: DDPM ({d['timesteps']} ancestral steps) {d['fd']:.1f}, one-step {o['fd']:.1f}, VAE prior "
-                  f"{v['prior_fd']:.1f} (threshold: at most half of the better; floor {d['fd_floor']:.1f})")
+    return below(d["fd"], 0.5 * min(o["fd"], v["prior_fd"])), (
+        f"FD: DDPM ({d['timesteps']} ancestral steps) {d['fd']:.1f}, one-step {o['fd']:.1f}, VAE prior "
+        f"{v['prior_fd']:.1f} (threshold: at most half of the better; floor {d['fd_floor']:.1f})")
 
 
 def _flow(n: Numbers) -> tuple[float, str]:
@@ -245,17 +251,19 @@ def _flow(n: Numbers) -> tuple[float, str]:
 def _reflow(n: Numbers) -> tuple[float, str]:
     r, d = n["reflow"], n["ddpm"]
     ratio = r["best_fd_4_steps"] / d["fd"]
-    return below(ratio, 1.5), (f"best FD at <= 4 steps {r['best_fd_4_steps']:.1f} ({r['best_label']}, {r['best_nfe']} NFE) "
-                          f"vs DDPM-{d['nfe']} {d['fd']:.1f}: {ratio:.2f}x (threshold 1.5x)")
+    return below(ratio, 1.5), (
+        f"best FD at <= 4 steps {r['best_fd_4_steps']:.1f} ({r['best_label']}, {r['best_nfe']} NFE) "
+        f"vs DDPM-{d['nfe']} {d['fd']:.1f}: {ratio:.2f}x (threshold 1.5x)")
 
 
 def _gan_sharp(n: Numbers) -> tuple[float, str]:
     """Sharp means crisp strokes: the samples' sharpness near the data's and above the VAE's. Precision is
     reported beside it, not judged: on classifier features it rewards typical, blurry images (the VAE's)."""
     g, v = n["gan"], n["vae"]
-    return min(above(g["sharpness"], 0.8 * v["test_sharpness"]), above(g["sharpness"], v["prior_sharpness"])), (f"sharpness {g['sharpness']:.3f} vs test images {v['test_sharpness']:.3f} (threshold 0.8x) and the "
-                  f"VAE prior's {v['prior_sharpness']:.3f}; precision {g['precision']:.2f} (VAE prior "
-                  f"{v['prior_precision']:.2f}), recall {g['recall']:.2f} (VAE prior {v['prior_recall']:.2f})")
+    return min(above(g["sharpness"], 0.8 * v["test_sharpness"]), above(g["sharpness"], v["prior_sharpness"])), (
+        f"sharpness {g['sharpness']:.3f} vs test images {v['test_sharpness']:.3f} (threshold 0.8x) and the "
+        f"VAE prior's {v['prior_sharpness']:.3f}; precision {g['precision']:.2f} (VAE prior "
+        f"{v['prior_precision']:.2f}), recall {g['recall']:.2f} (VAE prior {v['prior_recall']:.2f})")
 
 
 def _gan_coverage(n: Numbers) -> tuple[float, str]:
