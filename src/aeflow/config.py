@@ -36,7 +36,10 @@ def _check_type(where: str, name: str, value: Any, annotation: Any) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}.{name} must be a mapping, got {value!r}")
-        return value
+        item_type = args[1] if len(args) == 2 else Any
+        return {k: _check_type(where, f"{name}.{k}", v, item_type) for k, v in value.items()}
+    if dataclasses.is_dataclass(annotation):
+        return from_dict(annotation, value, f"{where}.{name}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}.{name} must be a list, got {value!r}")
@@ -137,6 +140,10 @@ def from_dict(cls: type, data: dict[str, Any] | None, where: str) -> Any:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {where}; valid keys: {', '.join(sorted(known))}")
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in data and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{where} lacks {', '.join(missing)}")
     kwargs = {k: _check_type(where, k, v, hints[k]) for k, v in data.items()}
     obj = cls(**kwargs)
     if hasattr(obj, "validate"):

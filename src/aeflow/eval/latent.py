@@ -10,6 +10,14 @@ from aeflow.models.capabilities import HasPosterior
 from aeflow.nn.distributions import gaussian_kl
 
 
+def plane_grid(codes: torch.Tensor, size: int, quantile: float = 0.02) -> torch.Tensor:
+    """A size x size grid of 2-D codes over the codes' [quantile, 1 - quantile] range per axis, row by row from
+    the top (largest second coordinate) as an image of the plane reads: (size * size, 2)."""
+    lo, hi = codes.quantile(quantile, 0), codes.quantile(1 - quantile, 0)
+    g0, g1 = torch.linspace(float(lo[0]), float(hi[0]), size), torch.linspace(float(lo[1]), float(hi[1]), size)
+    return torch.stack(torch.meshgrid(g1.flip(0), g0, indexing="ij"), -1).reshape(-1, 2)[:, [1, 0]]
+
+
 def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, mode: str = "linear") -> torch.Tensor:
     """`steps` codes from z0 to z1 (both included): straight line, or great circle (slerp, Shoemake 1985)
     with the norm interpolated linearly, which keeps Gaussian codes at typical norms."""

@@ -47,9 +47,10 @@ def mode_coverage(probs: torch.Tensor, classes: tuple[str, ...] | list[str]) -> 
     counts = torch.bincount(probs.argmax(-1), minlength=len(classes)).double()
     fractions = counts / counts.sum()
     nonzero = fractions[fractions > 0]
+    entropy, most = float(-(nonzero * nonzero.log()).sum()), math.log(len(classes))
     return {"class_fractions": {c: round(float(f), 4) for c, f in zip(classes, fractions)},
-            "class_entropy": float(-(nonzero * nonzero.log()).sum()),
-            "max_class_entropy": math.log(len(classes))}
+            "class_entropy": entropy, "max_class_entropy": most,
+            "coverage": max(0.0, entropy / most) if most > 0 else 1.0}   # the entropy normalised (no -0.0)
 
 
 def memorisation(samples: torch.Tensor, train: torch.Tensor, test: torch.Tensor) -> dict[str, float]:

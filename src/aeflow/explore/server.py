@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
 from aeflow.errors import AeflowError
-from aeflow.eval.latent import active_units, interpolate
+from aeflow.eval.latent import active_units, interpolate, plane_grid
 from aeflow.files import read_json
 from aeflow.models import LatentGenerator
 from aeflow.models import capabilities as cap
@@ -160,10 +160,7 @@ def create_app(folders: list[Path]) -> FastAPI:
         if run.describe()["code_dim"] != 2:
             raise HTTPException(400, f"{run.name} has {run.describe()['code_dim']}-d codes; the plane needs 2")
         with torch.no_grad():
-            z = run.model.encode(datasets(run).test_x)
-            lo, hi = z.quantile(0.02, 0), z.quantile(0.98, 0)
-            g0, g1 = torch.linspace(float(lo[0]), float(hi[0]), size), torch.linspace(float(lo[1]), float(hi[1]), size)
-            grid = torch.stack(torch.meshgrid(g1.flip(0), g0, indexing="ij"), -1).reshape(-1, 2)[:, [1, 0]]
+            grid = plane_grid(run.model.encode(datasets(run).test_x), size)
             return png(run.model.decode(grid), columns=size, size=48)
 
     @app.get("/api/runs/{run_id}/interpolate.png", response_class=Response,

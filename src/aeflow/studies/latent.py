@@ -12,6 +12,7 @@ from aeflow.eval.latent import (
     active_units,
     interpolate,
     noise_sweep,
+    plane_grid,
     posterior_and_prior_samples,
     traversal,
     truncation_sweep,
@@ -66,9 +67,7 @@ def latent_experiments(model, data, out_dir: Path, with_fd: bool = True, n_prior
     if codes.shape[1] == 2 and data.test_y is not None:
         save_code_scatter(codes.numpy(), data.test_y.numpy(), out_dir / "codes_2d.png", "test codes")
         if data.is_image:
-            lo, hi = codes.min(0).values, codes.max(0).values
-            g0, g1 = torch.linspace(float(lo[0]), float(hi[0]), 12), torch.linspace(float(lo[1]), float(hi[1]), 12)
-            grid = torch.stack(torch.meshgrid(g1.flip(0), g0, indexing="ij"), -1).reshape(-1, 2)[:, [1, 0]]
+            grid = plane_grid(codes, 12, quantile=0.0)   # the whole range of the test codes
             with torch.no_grad():
                 images = model.decode(grid)
             save_image_grid([images[i:i + 12] for i in range(0, 144, 12)], [""] * 12, out_dir / "decoded_plane.png",

@@ -37,6 +37,9 @@ def save_loss_curve(metrics: list[dict[str, Any]], path: str | Path, title: str 
     save_figure(fig, path, title)
 
 
+MARKERS = "osD^vP*Xh"   # 9 markers against 10 colours: 90 distinct pairs
+
+
 def save_curve(xs: list[float], ys: list[float], path: str | Path, xlabel: str, ylabel: str, title: str = "",
                log_y: bool = False) -> None:
     save_curves({"": (xs, ys)}, path, xlabel, ylabel, title, log_y=log_y)
@@ -45,19 +48,23 @@ def save_curve(xs: list[float], ys: list[float], path: str | Path, xlabel: str, 
 def save_curves(series: dict[str, tuple[list[float], list[float]]], path: str | Path, xlabel: str, ylabel: str,
                 title: str = "", log_x: bool = False, log_y: bool = False, scatter: bool = False) -> None:
     """One line per named series (a legend when there is more than one); `scatter`: points only."""
-    fig, ax = plt.subplots(figsize=(5.5, 5 if scatter else 3.8))
-    for label, (xs, ys) in series.items():
+    many = len(series) > 6   # the legend goes beside the axes, off the data
+    fig, ax = plt.subplots(figsize=(5.5 + 2.5 * many, 5 if scatter else 3.8))
+    for i, (label, (xs, ys)) in enumerate(series.items()):
+        colour = f"C{i % 10}"   # with a marker of its own: no two series look alike
         if scatter:
-            ax.plot(xs, ys, ".", markersize=3, alpha=0.7, label=label or None)
+            ax.plot(xs, ys, ".", markersize=3, alpha=0.7, color=colour, label=label or None)
         else:
-            ax.plot(xs, ys, marker="o", label=label or None)
+            ax.plot(xs, ys, marker=MARKERS[i % len(MARKERS)], color=colour, label=label or None)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if log_x:
         ax.set_xscale("log")
     if log_y:
         ax.set_yscale("log")
-    if len(series) > 1:
+    if many:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
+    elif len(series) > 1:
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     save_figure(fig, path, title)

@@ -18,16 +18,17 @@ from typing import Any
 import torch
 
 from aeflow.data import Dataset
-from aeflow.errors import DataError
+from aeflow.errors import ConfigError, DataError
 from aeflow.eval.features import FeatureExtractor
 from aeflow.eval.sample_quality import diversity, sharpness
 from aeflow.eval.samples import score_samples
-from aeflow.figures import Figure
+from aeflow.figures import Figure, ImageGrid
 from aeflow.files import atomic_save, read_json, read_tensors, write_json
 from aeflow.runs import SampleRequest, draw, ensure, load, make_config, read_summary, weights_digest, write_summary
 from aeflow.runs.folder import writing_run
 from aeflow.runs.sampling import default_source
 from aeflow.studies.lineage.budgets import Budget
+from aeflow.studies.lineage.records import read_numbers
 from aeflow.viz import save_figures
 
 
@@ -36,7 +37,7 @@ class Chapter:
     key: str
     title: str
     story: str                                   # what this step of the story changes
-    run: Callable[[Book], dict[str, Any]]        # does the work, returns the chapter's numbers
+    run: Callable[[Book], Any]                   # does the work, returns the chapter's record (records.py)
     applies: Callable[[Dataset], str | None] = lambda data: None   # a reason when it does not apply
     seeded: bool = False                         # cheap enough to run on each of the budget's seeds
 
@@ -83,6 +84,10 @@ class Book:
                                       "train_time_s": read_summary(run)["train_time_s"]}
         return run
 
+    def numbers(self, chapter: str) -> Any:
+        """An earlier chapter's record (seed 0), typed."""
+        return read_numbers(chapter, self.results[chapter]["numbers"])
+
     def run_path(self, chapter: str, name: str) -> Path:
         """A run of an earlier chapter, or of the current one, at the seed being run."""
         record = self.current if chapter == self.current.get("key") else self.results[chapter]
@@ -93,15 +98,15 @@ class Book:
         """FD with its floor, precision/recall, coverage, memorisation, sharpness and diversity of images."""
         n = min(self.budget.n_eval, len(images), len(self.data.test_x))
         scores = score_samples(images, self.data, self.extractor, n, seed)
-        scores["coverage"] = max(0.0, scores["class_entropy"] / scores["max_class_entropy"])  # no -0.0
         scores["sharpness"] = sharpness(images[:n])
         scores["diversity"] = diversity(images[:n], self.data.test_x[:n])
         return scores
 
     def generator(self, name: str, run: Path | None, request: SampleRequest, model=None, label: str = "",
-                  curve: str | None = None) -> dict[str, Any]:
+                  curve: str | None = None, picture: bool = False) -> dict[str, Any]:
         """Sample `request.n` images (default: the budget's N) from a run, score them, keep 16 for the sample
-        grid; a row for the comparison of generators (and a point of the FD-vs-NFE plot under `curve`). At a
+        grid (and 32 as the chapter's picture); a row for the comparison of generators (and a point of the FD-vs-NFE
+        plot under `curve`). At a
         seed other than 0 the row is only returned: the comparison, the sample grid and the run's summary hold
         seed 0's."""
         model = model if model is not None else load(run)
@@ -129,6 +134,11 @@ class Book:
         else:
             self.current["generators"].append(row)
             atomic_save({"images": images[:16]}, self.out / "samples" / f"{name}.safetensors")
+            if picture:
+                self.figure(f"{name.replace(' ', '-').lower()}-samples.png",
+                            ImageGrid([images[:16], images[16:32]], ["", ""], f"{name}: {row['label']}"),
+                            f"Samples of {name} ({row['label']}, {row['nfe']} network evaluations each; FD "
+                            f"{row['fd']:.1f}, floor {row['fd_real_floor']:.1f}).")
             if run is not None and made["source"] == default_source(model):   # the run's own samples, scored
                 with writing_run(run):   # where `aeflow eval` keeps them: the explorer and the CLI read them there
                     write_summary(run, {"samples": {**scores, "label": row["label"], "nfe": row["nfe"],
@@ -190,6 +200,11 @@ def record_problem(record: Any, key: str, identity: str) -> str | None:
         return "was changed since aeflow wrote it"
     if record.get("key") != key or record.get("identity") != identity:
         return "belongs to another lineage (another dataset, budget or chapter)"
+    try:
+        for numbers in (record.get("numbers"), *record.get("other_seeds", [])):
+            read_numbers(key, numbers)
+    except ConfigError as e:
+        return f"holds numbers of another shape ({e})"
     return None
 
 

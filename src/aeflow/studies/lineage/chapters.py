@@ -14,7 +14,7 @@ from aeflow.byhand import VAE as NumpyVAE
 from aeflow.byhand import Autoencoder as NumpyAutoencoder
 from aeflow.byhand import sgd_train, torch_twin_train
 from aeflow.byhand.numpy_models import batches
-from aeflow.eval.latent import active_units, elbo_surgery
+from aeflow.eval.latent import active_units, elbo_surgery, plane_grid
 from aeflow.eval.sample_quality import sharpness
 from aeflow.figures import Curves, ImageGrid
 from aeflow.priors import NormalPrior, decoded_samples
@@ -22,6 +22,7 @@ from aeflow.runs import SampleRequest, draw, load, read_summary
 from aeflow.runs.folder import writing_run
 from aeflow.runs.sampling import fitted_prior
 from aeflow.samplers import choose_sampler, generate
+from aeflow.studies.lineage import records
 from aeflow.studies.lineage.book import Book, Chapter
 from aeflow.studies.lineage.shaping import regularised, swiss_roll
 from aeflow.studies.reproduce.hinton import methods
@@ -32,7 +33,7 @@ def _rows(images: torch.Tensor, per_row: int = 16) -> list[torch.Tensor]:
     return [images[i:i + per_row] for i in range(0, len(images), per_row)]
 
 
-def compression(book: Book) -> dict:
+def compression(book: Book) -> records.Compression:
     data, b = book.data, book.budget
     rows, errors = {}, {}
     for label, model, options, train, _ in methods(len(data.train_x), data.shape, b.ae_epochs, False,
@@ -45,10 +46,10 @@ def compression(book: Book) -> dict:
     book.figure("reconstructions.png", ImageGrid([data.test_x[:12], *rows.values()], ["test", *rows],
                                                  f"test images and their reconstructions from {code}-d codes"),
                 "Test images (top) and their reconstructions from each method's code.")
-    return {"code_dim": code, "test_error": errors}
+    return records.Compression(code_dim=code, test_error=errors)
 
 
-def byhand(book: Book) -> dict:
+def byhand(book: Book) -> records.ByHand:
     b = book.budget
     x = book.data.train_x.flatten(1).double().numpy()
     test = book.data.test_x.flatten(1).double().numpy()
@@ -83,10 +84,10 @@ def byhand(book: Book) -> dict:
                 "Training loss per epoch of the NumPy models and their torch twins: the lines lie on top of "
                 "each other.")
     _scatter(book, "codes.png", codes, "2-D codes of the test digits: NumPy autoencoder and VAE (posterior means)")
-    return {"models": results, "lr": 0.05, "momentum": 0.9, "batch_size": 32, "epochs": b.byhand_epochs}
+    return records.ByHand(models=results, lr=0.05, momentum=0.9, batch_size=32, epochs=b.byhand_epochs)
 
 
-def code_space(book: Book) -> dict:
+def code_space(book: Book) -> records.CodeSpace:
     data, b = book.data, book.budget
     ae = load(book.run_path("compression", "autoencoder"))
     x = data.test_x[:b.n_eval]
@@ -117,23 +118,19 @@ def code_space(book: Book) -> dict:
     codes = {name: m.encode(data.test_x).detach().numpy() for name, m in plane.items()}
     _scatter(book, "planes.png", codes, "2-D codes of the test images: autoencoder (islands) vs VAE (one blob)")
     for name, m in plane.items():
-        lo, hi = torch.tensor(codes[name]).quantile(0.02, 0), torch.tensor(codes[name]).quantile(0.98, 0)
-        g0, g1 = torch.linspace(float(lo[0]), float(hi[0]), 12), torch.linspace(float(lo[1]), float(hi[1]), 12)
-        grid = torch.stack(torch.meshgrid(g1.flip(0), g0, indexing="ij"), -1).reshape(-1, 2)[:, [1, 0]]
         with torch.no_grad():
-            images = m.decode(grid).clamp(0, 1)
+            images = m.decode(plane_grid(torch.tensor(codes[name]), 12)).clamp(0, 1)
         book.figure(f"{name}-plane.png", ImageGrid(_rows(images, 12), [""] * 12, f"{name}: decoded grid over its code "
                                                                                  "plane (2nd-98th percentiles)"),
                     f"The {name} decoder over a grid spanning its test codes.")
-    return {"code_dim": int(z.shape[1]), "noise_scale": 0.1, "code_std": float(z.std()),
-            "noise_change": change, "image_spread": spread, "relative_change": change / spread, "zeroed": k,
-            **{f"fd_{name}": s["fd"] for name, s in scores.items()},
-            **{f"confidence_{name}": s["confidence"] for name, s in scores.items()},
-            "test_confidence": scores["reconstructions"]["test_confidence"],
-            "fd_floor": scores["reconstructions"]["fd_real_floor"], "n": scores["reconstructions"]["n"]}
+    scored = {name: records.Scored(fd=s["fd"], confidence=s["confidence"]) for name, s in scores.items()}
+    return records.CodeSpace(code_dim=int(z.shape[1]), noise_scale=0.1, code_std=float(z.std()), noise_change=change,
+                             image_spread=spread, relative_change=change / spread, zeroed=k, **scored,
+                             test_confidence=scores["reconstructions"]["test_confidence"],
+                             fd_floor=scores["reconstructions"]["fd_real_floor"], n=scores["reconstructions"]["n"])
 
 
-def density(book: Book) -> dict:
+def density(book: Book) -> records.Density:
     run = book.run_path("compression", "autoencoder")
     ae = load(run)
     options = {"n_components": 10, "seed": book.seed}
@@ -144,12 +141,12 @@ def density(book: Book) -> dict:
     images, _ = draw(ae, run, SampleRequest(source="gmm", prior_options=options, n=48, seed=book.seed), book.data)
     book.figure("samples.png", ImageGrid(_rows(images), [""] * 3, "decoded samples of a 10-component GMM on the codes"),
                 "New images: codes drawn from a Gaussian mixture fitted to the training codes, decoded.")
-    return {"fd": row["fd"], "fd_floor": row["fd_real_floor"], "precision": row["precision"],
-            "recall": row["recall"], "fraction_closer_than_test_p1": row["fraction_closer_than_test_p1"],
-            "components": 10}
+    return records.Density(fd=row["fd"], fd_floor=row["fd_real_floor"], precision=row["precision"],
+                           recall=row["recall"], fraction_closer_than_test_p1=row["fraction_closer_than_test_p1"],
+                           components=10)
 
 
-def vae(book: Book) -> dict:
+def vae(book: Book) -> records.VAE:
     data, b = book.data, book.budget
     train = {"epochs": b.vae_epochs, "batch_size": b.batch_size}
     sweep, prior_rows = [], []
@@ -160,52 +157,52 @@ def vae(book: Book) -> dict:
         images, _ = draw(model, run, SampleRequest(n=b.n_eval, seed=book.seed), data)   # the follow-up: per beta
         prior = book.score(images)
         prior_rows.append(images[:8])
-        sweep.append({"beta": beta, "rate": final["test/kl"], "distortion": final["test/recon"],
-                      "active_units": active_units(model, data.test_x)["active_units"],
-                      "mutual_information": surgery["mutual_information"], "marginal_kl": surgery["marginal_kl"],
-                      "log_n": surgery["log_n"], "prior_confidence": prior["confidence"], "prior_fd": prior["fd"]})
+        sweep.append(records.BetaRow(beta=beta, rate=final["test/kl"], distortion=final["test/recon"],
+                                     active_units=active_units(model, data.test_x)["active_units"],
+                                     mutual_information=surgery["mutual_information"],
+                                     marginal_kl=surgery["marginal_kl"], log_n=surgery["log_n"],
+                                     prior_confidence=prior["confidence"], prior_fd=prior["fd"]))
     main = book.run_path("vae", _main_beta(b))
     row = book.generator("VAE prior", main, SampleRequest(), label="N(0, I) decoded")
-    collapse = {"latent_dim": 8, **_warm_up_pair(book, "beta-1-autoregressive", {"beta": 1.0,
-                                                                                 "decoder": "autoregressive"})}
-    contrast = {"beta": b.collapse_beta, **_warm_up_pair(book, f"beta-{b.collapse_beta:g}", {"beta": b.collapse_beta})}
+    collapse = _warm_up_pair(book, "beta-1-autoregressive", 1.0, "autoregressive")
+    contrast = _warm_up_pair(book, f"beta-{b.collapse_beta:g}", b.collapse_beta, "factorised")
     images = load(main).sample(32, torch.Generator().manual_seed(book.seed)).clamp(0, 1)
     book.figure("samples.png", ImageGrid([data.test_x[:16], *_rows(images)], ["test", "prior", "prior"],
                                          "VAE: N(0, I) codes decoded, under test images"),
                 "Samples from the VAE's prior (beta = 1) under test images.")
-    book.figure("prior-by-beta.png", ImageGrid(prior_rows, [f"beta {r['beta']:g}" for r in sweep],
+    book.figure("prior-by-beta.png", ImageGrid(prior_rows, [f"beta {r.beta:g}" for r in sweep],
                                                "N(0, I) codes decoded by each beta's VAE"),
                 "The follow-up: prior samples of every beta of the sweep (same codes per column); the rate each keeps "
                 "and how confidently the classifier reads its samples are in the numbers below.")
-    book.figure("rate-distortion.png", Curves({"": ([r["rate"] for r in sweep], [r["distortion"] for r in sweep])},
+    book.figure("rate-distortion.png", Curves({"": ([r.rate for r in sweep], [r.distortion for r in sweep])},
                                               "rate: KL (nats)", "distortion: -log p(x|z) (nats)",
-                                              "one point per beta: " + ", ".join(f"{r['beta']:g}" for r in sweep)),
+                                              "one point per beta: " + ", ".join(f"{r.beta:g}" for r in sweep)),
                 "The rate-distortion curve of the beta sweep (test set).")
-    book.figure("elbo-surgery.png", Curves({"I(X; Z)": ([r["beta"] for r in sweep],
-                                                       [r["mutual_information"] for r in sweep]),
-                                            "KL(q(z) || p(z))": ([r["beta"] for r in sweep],
-                                                                 [r["marginal_kl"] for r in sweep])},
+    book.figure("elbo-surgery.png", Curves({"I(X; Z)": ([r.beta for r in sweep], [r.mutual_information for r in sweep]),
+                                            "KL(q(z) || p(z))": ([r.beta for r in sweep],
+                                                                 [r.marginal_kl for r in sweep])},
                                            "beta", "nats", "the average KL split (ELBO surgery)", log_x=True),
                 "The average KL of each beta split into the mutual information between image and code and the "
                 "distance of the aggregate posterior from the prior.")
-    return {"sweep": sweep, "prior_fd": row["fd"], "prior_confidence": row["confidence"],
-            "test_confidence": row["test_confidence"], "prior_precision": row["precision"],
-            "prior_recall": row["recall"], "prior_sharpness": row["sharpness"],
-            "test_sharpness": _test_sharpness(book), "collapse": collapse, "contrast": contrast}
+    return records.VAE(sweep=sweep, prior_fd=row["fd"], prior_confidence=row["confidence"],
+                       test_confidence=row["test_confidence"], prior_precision=row["precision"],
+                       prior_recall=row["recall"], prior_sharpness=row["sharpness"],
+                       test_sharpness=_test_sharpness(book), collapse=collapse, contrast=contrast)
 
 
-def _warm_up_pair(book: Book, name: str, options: dict) -> dict:
+def _warm_up_pair(book: Book, name: str, beta: float, decoder: str) -> records.WarmUpPair:
     """A VAE (8-d code) trained without and with a linear KL warm-up over the first half of its epochs: active
     units, rate and distortion of each on the test set."""
-    b, pair = book.budget, {}
+    b, trained = book.budget, {}
     for label, weights in (("no-warm-up", {}), ("warm-up", {"kl": {"kind": "linear", "start": 0.0, "end": 1.0,
                                                                    "epochs": max(1, b.vae_epochs // 2)}})):
-        run = book.train(f"{name}-{label}", "vae", {"latent_dim": 8, **options},
+        run = book.train(f"{name}-{label}", "vae", {"latent_dim": 8, "beta": beta, "decoder": decoder},
                          {"epochs": b.vae_epochs, "batch_size": b.batch_size, "loss_weights": weights})
         final = read_summary(run)["final"]
-        pair[label] = {"active_units": active_units(load(run), book.data.test_x)["active_units"],
-                       "rate": final["test/kl"], "distortion": final["test/recon"]}
-    return pair
+        trained[label] = records.Trained(active_units=active_units(load(run), book.data.test_x)["active_units"],
+                                         rate=final["test/kl"], distortion=final["test/recon"])
+    return records.WarmUpPair(beta=beta, latent_dim=8, decoder=decoder, no_warm_up=trained["no-warm-up"],
+                              warm_up=trained["warm-up"])
 
 
 def _main_beta(budget) -> str:
@@ -221,42 +218,43 @@ def _unet(book: Book) -> dict:
     return {"channels": list(book.budget.unet)}
 
 
-def one_step(book: Book) -> dict:
+def one_step(book: Book) -> records.OneStep:
     run = book.train("onestep", "onestep", _unet(book), _unet_train(book, book.budget.onestep_epochs))
-    row = book.generator("one-step", run, SampleRequest(), label="direct")
-    return {"fd": row["fd"], "diversity": row["diversity"], "fd_floor": row["fd_real_floor"]}
+    row = book.generator("one-step", run, SampleRequest(), label="direct", picture=True)
+    return records.OneStep(fd=row["fd"], diversity=row["diversity"], fd_floor=row["fd_real_floor"])
 
 
-def ddpm(book: Book) -> dict:
+def ddpm(book: Book) -> records.DDPM:
     b = book.budget
     run = book.train("ddpm", "ddpm", {**_unet(book), "timesteps": b.ddpm_timesteps, "schedule": b.ddpm_schedule},
                      _unet_train(book, b.gen_epochs))
     model = load(run)
-    row = book.generator("DDPM", run, SampleRequest(sampler="ddpm"), model=model, label=f"ancestral, T = "
-                                                                                        f"{b.ddpm_timesteps}")
+    row = book.generator("DDPM", run, SampleRequest(sampler="ddpm"), model=model,
+                         label=f"ancestral, T = {b.ddpm_timesteps}", picture=True)
     for steps in b.ddim_steps:
         book.generator("DDPM", run, SampleRequest(sampler="ddim", options={"steps": steps}), model=model,
                        curve="DDPM, DDIM")
-    return {"fd": row["fd"], "fd_floor": row["fd_real_floor"], "nfe": row["nfe"], "precision": row["precision"],
-            "recall": row["recall"], "timesteps": b.ddpm_timesteps}
+    return records.DDPM(fd=row["fd"], fd_floor=row["fd_real_floor"], nfe=row["nfe"], precision=row["precision"],
+                        recall=row["recall"], timesteps=b.ddpm_timesteps)
 
 
-def flow(book: Book) -> dict:
+def flow(book: Book) -> records.Flow:
     b = book.budget
     run = book.train("flow", "flow", _unet(book), _unet_train(book, b.gen_epochs))
     model = load(run)
     points = []
     for sampler, steps_list in b.flow_steps.items():
         for steps in steps_list:
-            points.append(book.generator("flow", run, SampleRequest(sampler=sampler, options={"steps": steps}),
-                                         model=model, curve=f"flow, {sampler}"))
-    best = min((p for p in points if p["nfe"] <= 20), key=lambda p: p["fd"])
-    book.generator("flow matching", run, SampleRequest(sampler=best["sampler"], options=best["options"]), model=model)
-    return {"best_fd_20": best["fd"], "best_label": best["label"], "best_nfe": best["nfe"],
-            "points": [{k: p[k] for k in ("label", "nfe", "fd", "sampler", "options")} for p in points]}
+            points.append(_point(book.generator("flow", run, SampleRequest(sampler=sampler,
+                                                                           options={"steps": steps}),
+                                                model=model, curve=f"flow, {sampler}")))
+    best = min((p for p in points if p.nfe <= 20), key=lambda p: p.fd)
+    book.generator("flow matching", run, SampleRequest(sampler=best.sampler, options=best.options), model=model,
+                   picture=True)
+    return records.Flow(best_fd=best.fd, best=best, points=points)
 
 
-def reflow(book: Book) -> dict:
+def reflow(book: Book) -> records.Reflow:
     b = book.budget
     teacher = book.run_path("flow", "flow")
     run = book.train("reflow", "flow", {**_unet(book), "reflow_from": str(teacher), "reflow_pairs": b.reflow_pairs,
@@ -264,56 +262,62 @@ def reflow(book: Book) -> dict:
                                         "time_sampling": "u_shaped", "velocity_loss": "pseudo_huber"},
                      _unet_train(book, b.reflow_epochs))
     model = load(run)
-    points = [book.generator("reflow", run, SampleRequest(sampler=s, options={"steps": k}), model=model,
-                             curve=f"reflow, {s}") for s in ("euler", "midpoint") for k in (1, 2, 4)]
-    best = min(points, key=lambda p: p["fd"])
-    book.generator("reflow", run, SampleRequest(sampler=best["sampler"], options=best["options"]), model=model)
-    return {"best_fd_4_steps": best["fd"], "best_label": best["label"], "best_nfe": best["nfe"],
-            "pairs": b.reflow_pairs, "points": [{k: p[k] for k in ("label", "nfe", "fd")} for p in points]}
+    points = [_point(book.generator("reflow", run, SampleRequest(sampler=s, options={"steps": k}), model=model,
+                                    curve=f"reflow, {s}")) for s in ("euler", "midpoint") for k in (1, 2, 4)]
+    best = min(points, key=lambda p: p.fd)
+    book.generator("reflow", run, SampleRequest(sampler=best.sampler, options=best.options), model=model,
+                   picture=True)
+    return records.Reflow(best_fd=best.fd, best=best, points=points, pairs=b.reflow_pairs)
 
 
-def gan(book: Book) -> dict:
+def _point(row: dict) -> records.SamplerPoint:
+    return records.SamplerPoint(label=row["label"], nfe=row["nfe"], fd=row["fd"], sampler=row["sampler"],
+                                options=row["options"])
+
+
+def gan(book: Book) -> records.GAN:
     run = book.train("dcgan", "dcgan", {}, {"epochs": book.budget.gan_epochs, "ema_decay": 0.999,
                                              "sample_every": 0})
-    row = book.generator("DCGAN", run, SampleRequest(), label="direct")
+    row = book.generator("DCGAN", run, SampleRequest(), label="direct", picture=True)
     metrics = read_metrics(run / "metrics.jsonl")
     epochs = [m["epoch"] for m in metrics]
     d_real, d_fake = [m["test/D(x)"] for m in metrics], [m["test/D(G(z))"] for m in metrics]
     book.figure("discriminator.png", Curves({"D(x), test images": (epochs, d_real), "D(G(z))": (epochs, d_fake)},
                                             "epoch", "discriminator output", "the two players, epoch by epoch"),
                 "What a learned loss looks like: the discriminator's mean output on test images and on fakes, "
-                "after each epoch. It never settles: the game has no fixed loss to decrease.")
+                "after each epoch: a game, with no fixed loss to decrease; how much D(G(z)) still moves over the "
+                "second half of training is in the numbers below.")
     half = d_fake[len(d_fake) // 2:]
-    return {"fd": row["fd"], "precision": row["precision"], "recall": row["recall"], "coverage": row["coverage"],
-            "sharpness": row["sharpness"], "min_class_fraction": row["min_class_fraction"],
-            "d_fake_std_second_half": float(np.std(half)), "d_real_last": d_real[-1], "d_fake_last": d_fake[-1]}
+    return records.GAN(fd=row["fd"], precision=row["precision"], recall=row["recall"], coverage=row["coverage"],
+                       sharpness=row["sharpness"], min_class_fraction=row["min_class_fraction"],
+                       d_fake_std_second_half=float(np.std(half)), d_real_last=d_real[-1], d_fake_last=d_fake[-1])
 
 
-def latent(book: Book) -> dict:
+def latent(book: Book) -> records.Latent:
     b = book.budget
     vae_run = book.run_path("vae", _main_beta(b))
     run = book.train("latent-flow", "latent-flow", {"autoencoder_run": str(vae_run),
                                                     "process_config": {"hidden": list(b.latent_hidden)}},
                      {"epochs": b.latent_epochs, "batch_size": b.batch_size, "lr": 2e-3, "ema_decay": 0.999})
     model = load(run)
-    row = book.generator("latent flow", run, SampleRequest(sampler="heun", options={"steps": 10}), model=model)
+    row = book.generator("latent flow", run, SampleRequest(sampler="heun", options={"steps": 10}), model=model,
+                         picture=True)
     pixel = load(book.run_path("flow", "flow"))
     # Matched quality: the pixel-space flow's cheapest setting at least as good as the latent flow (its best
     # setting when none is), both timed here in one process.
-    points = book.results["flow"]["numbers"]["points"]
-    matched = min((p for p in points if p["fd"] <= row["fd"]), key=lambda p: p["nfe"], default=None) or \
-        min(points, key=lambda p: p["fd"])
+    points = book.numbers("flow").points
+    matched = min((p for p in points if p.fd <= row["fd"]), key=lambda p: p.nfe, default=None) or \
+        min(points, key=lambda p: p.fd)
     speeds = {}
     for name, m, choice in (("latent", model, choose_sampler(model, "heun", {"steps": 10})),
-                            ("pixel", pixel, choose_sampler(pixel, matched["sampler"], matched["options"]))):
+                            ("pixel", pixel, choose_sampler(pixel, matched.sampler, matched.options))):
         start = time.perf_counter()
         generate(m, b.n_eval, choice, torch.Generator().manual_seed(book.seed))
         speeds[name] = b.n_eval / (time.perf_counter() - start)
-    return {"fd": row["fd"], "precision": row["precision"], "recall": row["recall"],
-            "pixels": math.prod(book.data.shape), "latent_dim": model.code_dim, "compression": model.compression,
-            "images_per_s_latent": speeds["latent"], "images_per_s_pixel": speeds["pixel"],
-            "pixel_matched": {k: matched[k] for k in ("label", "nfe", "fd")},
-            "speedup": speeds["latent"] / speeds["pixel"]}
+    return records.Latent(fd=row["fd"], precision=row["precision"], recall=row["recall"],
+                          pixels=math.prod(book.data.shape), latent_dim=model.code_dim, compression=model.compression,
+                          images_per_s_latent=speeds["latent"], images_per_s_pixel=speeds["pixel"],
+                          pixel_matched=matched, speedup=speeds["latent"] / speeds["pixel"])
 
 
 def _test_sharpness(book: Book) -> float:

@@ -45,17 +45,18 @@ def _falls(values: list[float]) -> float:
 
 
 def _compression(n: Numbers) -> tuple[float, str]:
-    e = n["compression"]["test_error"]
-    return below(e["autoencoder"], e["pca"]), (f"test error per image: autoencoder {e['autoencoder']:.3f}, "
-                                         f"PCA {e['pca']:.3f}, logistic PCA {e['logistic-pca']:.3f}, "
-                                         f"kernel PCA {e['kernel-pca']:.3f}")
+    e = n["compression"].test_error
+    return below(e["autoencoder"], e["pca"]), (
+        f"test error per image: autoencoder {e['autoencoder']:.3f}, "
+        f"PCA {e['pca']:.3f}, logistic PCA {e['logistic-pca']:.3f}, "
+        f"kernel PCA {e['kernel-pca']:.3f}")
 
 
 def _byhand(n: Numbers) -> tuple[float, str]:
     """Equal gradients show as equal steps: the per-step losses agree to rounding at first. Over many steps SGD
     on a nonlinear network amplifies the rounding differences (summation order), so the final losses are
     compared with a looser, stated tolerance."""
-    m = n["byhand"]["models"]
+    m = n["byhand"].models
     early = max(r["early_relative_difference"] for r in m.values())
     final = max(r["relative_difference"] for r in m.values())
     return min(below(early, 1e-9), below(final, 0.01)), (
@@ -69,10 +70,10 @@ def _byhand(n: Numbers) -> tuple[float, str]:
 
 def _small_noise(n: Numbers) -> tuple[float, str]:
     c = n["code-space"]
-    return below(c["relative_change"], 0.1), (
-        f"0.1 N(0, I) added to the codes (code std {c['code_std']:.2f}) changes a "
-        f"reconstruction by {c['noise_change']:.3f} (squared error), "
-        f"{100 * c['relative_change']:.1f}% of the {c['image_spread']:.3f} between two "
+    return below(c.relative_change, 0.1), (
+        f"0.1 N(0, I) added to the codes (code std {c.code_std:.2f}) changes a "
+        f"reconstruction by {c.noise_change:.3f} (squared error), "
+        f"{100 * c.relative_change:.1f}% of the {c.image_spread:.3f} between two "
         "test images' reconstructions (threshold 10%)")
 
 
@@ -90,188 +91,192 @@ def _recognisable(confidence: float, test_confidence: float) -> float:
 
 def _holes(n: Numbers) -> tuple[float, str]:
     c = n["code-space"]
-    confidence, test = c["confidence_normal_codes"], c["test_confidence"]
+    confidence, test = c.normal_codes.confidence, c.test_confidence
     return -_recognisable(confidence, test), (
         f"classifier confidence on decoded N(0, I) codes {confidence:.3f} vs test images {test:.3f} "
-        f"({confidence / test:.2f}x; garbage: below {RECOGNISABLE}x); FD {c['fd_normal_codes']:.1f} vs "
-        f"reconstructions {c['fd_reconstructions']:.1f} (floor {c['fd_floor']:.1f}, N = {c['n']})")
+        f"({confidence / test:.2f}x; garbage: below {RECOGNISABLE}x); FD {c.normal_codes.fd:.1f} vs "
+        f"reconstructions {c.reconstructions.fd:.1f} (floor {c.fd_floor:.1f}, N = {c.n})")
 
 
 def _density(n: Numbers) -> tuple[float, str]:
     d, c = n["density"], n["code-space"]
-    ratio = d["fd"] / c["fd_normal_codes"]
-    return below(ratio, 0.5), (f"FD of GMM samples {d['fd']:.1f} vs decoded N(0, I) codes {c['fd_normal_codes']:.1f} "
-                          f"({ratio:.2f}x; threshold 0.5x; floor {d['fd_floor']:.1f})")
+    ratio = d.fd / c.normal_codes.fd
+    return below(ratio, 0.5), (
+        f"FD of GMM samples {d.fd:.1f} vs decoded N(0, I) codes {c.normal_codes.fd:.1f} "
+        f"({ratio:.2f}x; threshold 0.5x; floor {d.fd_floor:.1f})")
 
 
 def _not_copies(n: Numbers) -> tuple[float, str]:
-    f = n["density"]["fraction_closer_than_test_p1"]
-    return below(f, 0.05), (f"{100 * f:.1f}% of GMM samples are closer to a training image than 99% of test images are "
-                       "(a held-out image: 1%; threshold 5%)")
+    f = n["density"].fraction_closer_than_test_p1
+    return below(f, 0.05), (
+        f"{100 * f:.1f}% of GMM samples are closer to a training image than 99% of test images are "
+        "(a held-out image: 1%; threshold 5%)")
 
 
 def _vae_recognisable(n: Numbers) -> tuple[float, str]:
     v, c = n["vae"], n["code-space"]
-    vae, ae, test = v["prior_confidence"], c["confidence_normal_codes"], v["test_confidence"]
+    vae, ae, test = v.prior_confidence, c.normal_codes.confidence, v.test_confidence
     return min(_recognisable(vae, test), -_recognisable(ae, test)), (
         f"classifier confidence: the VAE's N(0, I) samples {vae:.3f}, the autoencoder's decoded N(0, I) "
         f"codes {ae:.3f}, test images {test:.3f} (recognisable: at least {RECOGNISABLE}x the test "
-        f"images'); FD {v['prior_fd']:.1f} vs {c['fd_normal_codes']:.1f}")
+        f"images'); FD {v.prior_fd:.1f} vs {c.normal_codes.fd:.1f}")
 
 
 def _vae_by_beta(n: Numbers) -> str:
     """What moves the prior samples: the beta sweep, each beta's rate and its samples' classifier confidence."""
-    test = n["vae"]["test_confidence"]
-    rows = sorted(n["vae"]["sweep"], key=lambda r: r["beta"])
-    held = [r["beta"] for r in rows if _recognisable(r["prior_confidence"], test) > 0]
+    test = n["vae"].test_confidence
+    rows = sorted(n["vae"].sweep, key=lambda r: r.beta)
+    held = [r.beta for r in rows if _recognisable(r.prior_confidence, test) > 0]
     return ("prior samples by beta (rate, classifier confidence against the test images'): " + ", ".join(
-        f"{r['beta']:g}: {r['rate']:.1f} nats, {r['prior_confidence'] / test:.2f}x" for r in rows) +
+        f"{r.beta:g}: {r.rate:.1f} nats, {r.prior_confidence / test:.2f}x" for r in rows) +
         (f"; recognisable at beta = {', '.join(f'{b:g}' for b in held)}" if held else "; recognisable at no beta"))
 
 
 def _collapse_by_beta(n: Numbers) -> str:
     """The same question with the factorised decoder: which betas keep active units without warm-up."""
-    rows = sorted(n["vae"]["sweep"], key=lambda r: r["beta"])
+    rows = sorted(n["vae"].sweep, key=lambda r: r.beta)
     return ("active units of the factorised decoder's VAE without warm-up, by beta: " +
-            ", ".join(f"{r['beta']:g}: {r['active_units']}" for r in rows))
+            ", ".join(f"{r.beta:g}: {r.active_units}" for r in rows))
 
 
 def _vae_blurry(n: Numbers) -> tuple[float, str]:
     v = n["vae"]
-    ratio = v["prior_sharpness"] / v["test_sharpness"]
+    ratio = v.prior_sharpness / v.test_sharpness
     return below(ratio, 0.8), (
-        f"sharpness (variance of the Laplacian) of prior samples {v['prior_sharpness']:.4f} vs test "
-        f"images {v['test_sharpness']:.4f}: {ratio:.2f}x (threshold < 0.8x); precision "
-        f"{v['prior_precision']:.2f}, recall {v['prior_recall']:.2f}")
+        f"sharpness (variance of the Laplacian) of prior samples {v.prior_sharpness:.4f} vs test "
+        f"images {v.test_sharpness:.4f}: {ratio:.2f}x (threshold < 0.8x); precision "
+        f"{v.prior_precision:.2f}, recall {v.prior_recall:.2f}")
 
 
 def _rate_distortion(n: Numbers) -> tuple[float, str]:
-    s = sorted(n["vae"]["sweep"], key=lambda r: r["beta"])
-    rates, distortions = [r["rate"] for r in s], [r["distortion"] for r in s]
+    s = sorted(n["vae"].sweep, key=lambda r: r.beta)
+    rates, distortions = [r.rate for r in s], [r.distortion for r in s]
     return min(_falls(rates), _falls([-d for d in distortions])), "beta: rate / distortion (nats) " + ", ".join(
-        f"{r['beta']:g}: {r['rate']:.2f} / {r['distortion']:.2f}" for r in s) + " (rate falls, distortion rises)"
+        f"{r.beta:g}: {r.rate:.2f} / {r.distortion:.2f}" for r in s) + " (rate falls, distortion rises)"
 
 
 def _warm_up(n: Numbers) -> tuple[float, str]:
     """Where the literature means it (Bowman et al. 2016, Sonderby et al. 2016): beta = 1 and a decoder that can
     model the image without z (autoregressive), where collapse is an accident of optimisation; beta = 20, where
     collapse is the objective's optimum, is reported beside it as the contrast, not judged."""
-    c, units = n["vae"]["collapse"], n["vae"]["collapse"]["latent_dim"]
-    a, b = c["no-warm-up"]["active_units"], c["warm-up"]["active_units"]
-    k = n["vae"]["contrast"]
+    c, units = n["vae"].collapse, n["vae"].collapse.latent_dim
+    a, b = c.no_warm_up.active_units, c.warm_up.active_units
+    k = n["vae"].contrast
     return above(b, a, units), (
-        f"beta = 1, autoregressive decoder: active units {a} of {units} without warm-up, {b} with a linear KL "
-        f"warm-up (rate {c['no-warm-up']['rate']:.2f} vs {c['warm-up']['rate']:.2f} nats; more units with warm-up); "
-        f"contrast, beta = {k['beta']:g} with the factorised decoder: {k['no-warm-up']['active_units']} vs "
-        f"{k['warm-up']['active_units']} units")
+        f"beta = {c.beta:g}, {c.decoder} decoder: active units {a} of {units} without warm-up, {b} with a linear KL "
+        f"warm-up (rate {c.no_warm_up.rate:.2f} vs {c.warm_up.rate:.2f} nats; more units with warm-up); "
+        f"contrast, beta = {k.beta:g} with the factorised decoder: {k.no_warm_up.active_units} vs "
+        f"{k.warm_up.active_units} units")
 
 
 def _information(n: Numbers) -> tuple[float, str]:
-    s = sorted(n["vae"]["sweep"], key=lambda r: r["beta"])
-    mi = [r["mutual_information"] for r in s]
+    s = sorted(n["vae"].sweep, key=lambda r: r.beta)
+    mi = [r.mutual_information for r in s]
     return _falls(mi), "I(X; Z) / KL(q(z) || p(z)) in nats per beta: " + ", ".join(
-        f"{r['beta']:g}: {r['mutual_information']:.2f} / {r['marginal_kl']:.2f}" for r in s) + (
-        f" (I is at most log N = {s[0]['log_n']:.2f}; it falls as beta grows)")
+        f"{r.beta:g}: {r.mutual_information:.2f} / {r.marginal_kl:.2f}" for r in s) + (
+        f" (I is at most log N = {s[0].log_n:.2f}; it falls as beta grows)")
 
 
 def _denoising(n: Numbers) -> tuple[float, str]:
     r = n["regularised"]
-    e = r["restoration_error"]
+    e = r.restoration_error
     return below(e["denoising"], e["plain"]), (
-        f"test images + {r['noise']} N(0, I): squared error of the restored image to the clean one, denoising "
+        f"test images + {r.noise} N(0, I): squared error of the restored image to the clean one, denoising "
         f"{e['denoising']:.3f} vs plain {e['plain']:.3f} (lower wins)")
 
 
 def _top_k(n: Numbers) -> tuple[float, str]:
-    t = n["regularised"]["top_k"]
-    return min(above(t["fraction_exactly_k"], 0.99), below(t["dead_fraction"], 0.1)), (
-        f"{100 * t['fraction_exactly_k']:.1f}% of test images have exactly k = {t['k']} of {t['code_dim']} units "
-        f"active (threshold 99%; mean {t['mean_active']:.2f}); {100 * t['dead_fraction']:.1f}% of the units never "
+    t = n["regularised"].top_k
+    return min(above(t.fraction_exactly_k, 0.99), below(t.dead_fraction, 0.1)), (
+        f"{100 * t.fraction_exactly_k:.1f}% of test images have exactly k = {t.k} of {t.code_dim} units "
+        f"active (threshold 99%; mean {t.mean_active:.2f}); {100 * t.dead_fraction:.1f}% of the units never "
         "fire on a training image (threshold 10%)")
 
 
 def _contractive(n: Numbers) -> tuple[float, str]:
-    s = n["regularised"]["code_sensitivity_per_code_std"]
+    s = n["regularised"].code_sensitivity_per_code_std
     return below(s["contractive"], s["plain"]), (
         f"code movement per unit of input movement (0.01 N(0, I) steps), in code standard deviations: contractive "
         f"{s['contractive']:.3f} vs plain {s['plain']:.3f} (lower wins)")
 
 
 def _ordered(n: Numbers) -> tuple[float, str]:
-    e = n["regularised"]["prefix_error"]
+    e = n["regularised"].prefix_error
     steps = [a - b for a, b in zip(e, e[1:])]
-    return _falls(e), (f"test error from the first k of {len(e)} units: k = 1 {e[0]:.2f}, k = {len(e)} {e[-1]:.2f}; "
-                       f"smallest drop from one unit more {min(steps):.3f} (every drop must be > 0)")
+    return _falls(e), (
+        f"test error from the first k of {len(e)} units: k = 1 {e[0]:.2f}, k = {len(e)} {e[-1]:.2f}; "
+        f"smallest drop from one unit more {min(steps):.3f} (every drop must be > 0)")
 
 
 def _codebook(n: Numbers) -> tuple[float, str]:
-    c = n["regularised"]["codebook"]
-    used = 1 - c["dead_fraction_train"]
-    return above(used, 0.5), (f"{100 * used:.0f}% of the {c['size']} codes used on the training images (threshold: "
-                              f"more than half); perplexity {c['perplexity_train']:.1f}")
+    c = n["regularised"].codebook
+    used = 1 - c.dead_fraction_train
+    return above(used, 0.5), (
+        f"{100 * used:.0f}% of the {c.size} codes used on the training images (threshold: "
+        f"more than half); perplexity {c.perplexity_train:.1f}")
 
 
 def _masked(n: Numbers) -> tuple[float, str]:
     r = n["regularised"]
-    return below(r["masked_error"], r["mean_fill_error"]), (
-        f"{r['mask_ratio']:.0%} of the patches hidden: squared error on them, masked autoencoder "
-        f"{r['masked_error']:.2f} vs the training mean image {r['mean_fill_error']:.2f} (lower wins)")
+    return below(r.masked_error, r.mean_fill_error), (
+        f"{r.mask_ratio:.0%} of the patches hidden: squared error on them, masked autoencoder "
+        f"{r.masked_error:.2f} vs the training mean image {r.mean_fill_error:.2f} (lower wins)")
 
 
 def _swiss_roll(n: Numbers) -> tuple[float, str]:
-    m = n["swiss-roll"]["methods"]
+    m = n["swiss-roll"].methods
     ae, pca = m["autoencoder"], m["pca"]
-    return above(ae["trustworthiness"], pca["trustworthiness"]), (
-        f"trustworthiness (10 neighbours) autoencoder {ae['trustworthiness']:.3f} vs PCA {pca['trustworthiness']:.3f}; "
-        f"rank correlation with the roll's coordinate {ae['rank_correlation_with_t']:.2f} vs "
-        f"{pca['rank_correlation_with_t']:.2f}; test error {ae['test_error']:.4f} vs {pca['test_error']:.4f}")
+    return above(ae.trustworthiness, pca.trustworthiness), (
+        f"trustworthiness (10 neighbours) autoencoder {ae.trustworthiness:.3f} vs PCA {pca.trustworthiness:.3f}; "
+        f"rank correlation with the roll's coordinate {ae.rank_correlation_with_t:.2f} vs "
+        f"{pca.rank_correlation_with_t:.2f}; test error {ae.test_error:.4f} vs {pca.test_error:.4f}")
 
 
 def _one_step(n: Numbers) -> tuple[float, str]:
     o, d = n["one-step"], n["ddpm"]
-    return min(below(o["diversity"], 0.1), above(o["fd"] / d["fd"], 3)), (
-        f"diversity (mean pairwise distance vs the test set's) {o['diversity']:.3f} (threshold 0.1); FD "
-        f"{o['fd']:.1f} vs DDPM's {d['fd']:.1f} ({o['fd'] / d['fd']:.1f}x; threshold 3x)")
+    return min(below(o.diversity, 0.1), above(o.fd / d.fd, 3)), (
+        f"diversity (mean pairwise distance vs the test set's) {o.diversity:.3f} (threshold 0.1); FD "
+        f"{o.fd:.1f} vs DDPM's {d.fd:.1f} ({o.fd / d.fd:.1f}x; threshold 3x)")
 
 
 def _ddpm(n: Numbers) -> tuple[float, str]:
     d, o, v = n["ddpm"], n["one-step"], n["vae"]
-    return below(d["fd"], 0.5 * min(o["fd"], v["prior_fd"])), (
-        f"FD: DDPM ({d['timesteps']} ancestral steps) {d['fd']:.1f}, one-step {o['fd']:.1f}, VAE prior "
-        f"{v['prior_fd']:.1f} (threshold: at most half of the better; floor {d['fd_floor']:.1f})")
+    return below(d.fd, 0.5 * min(o.fd, v.prior_fd)), (
+        f"FD: DDPM ({d.timesteps} ancestral steps) {d.fd:.1f}, one-step {o.fd:.1f}, VAE prior "
+        f"{v.prior_fd:.1f} (threshold: at most half of the better; floor {d.fd_floor:.1f})")
 
 
 def _flow(n: Numbers) -> tuple[float, str]:
     f, d = n["flow"], n["ddpm"]
-    return below(f["best_fd_20"], 1.1 * d["fd"]), (
-        f"best FD at <= 20 network evaluations {f['best_fd_20']:.1f} ({f['best_label']}, {f['best_nfe']} NFE) vs "
-        f"DDPM {d['fd']:.1f} at {d['nfe']} (no worse: within 10%)")
+    return below(f.best_fd, 1.1 * d.fd), (
+        f"best FD at <= 20 network evaluations {f.best_fd:.1f} ({f.best.label}, {f.best.nfe} NFE) vs "
+        f"DDPM {d.fd:.1f} at {d.nfe} (no worse: within 10%)")
 
 
 def _reflow(n: Numbers) -> tuple[float, str]:
     r, d = n["reflow"], n["ddpm"]
-    ratio = r["best_fd_4_steps"] / d["fd"]
+    ratio = r.best_fd / d.fd
     return below(ratio, 1.5), (
-        f"best FD at <= 4 steps {r['best_fd_4_steps']:.1f} ({r['best_label']}, {r['best_nfe']} NFE) "
-        f"vs DDPM-{d['nfe']} {d['fd']:.1f}: {ratio:.2f}x (threshold 1.5x)")
+        f"best FD at <= 4 steps {r.best_fd:.1f} ({r.best.label}, {r.best.nfe} NFE) "
+        f"vs DDPM-{d.nfe} {d.fd:.1f}: {ratio:.2f}x (threshold 1.5x)")
 
 
 def _gan_sharp(n: Numbers) -> tuple[float, str]:
     """Sharp means crisp strokes: the samples' sharpness near the data's and above the VAE's. Precision is
     reported beside it, not judged: on classifier features it rewards typical, blurry images (the VAE's)."""
     g, v = n["gan"], n["vae"]
-    return min(above(g["sharpness"], 0.8 * v["test_sharpness"]), above(g["sharpness"], v["prior_sharpness"])), (
-        f"sharpness {g['sharpness']:.3f} vs test images {v['test_sharpness']:.3f} (threshold 0.8x) and the "
-        f"VAE prior's {v['prior_sharpness']:.3f}; precision {g['precision']:.2f} (VAE prior "
-        f"{v['prior_precision']:.2f}), recall {g['recall']:.2f} (VAE prior {v['prior_recall']:.2f})")
+    return min(above(g.sharpness, 0.8 * v.test_sharpness), above(g.sharpness, v.prior_sharpness)), (
+        f"sharpness {g.sharpness:.3f} vs test images {v.test_sharpness:.3f} (threshold 0.8x) and the "
+        f"VAE prior's {v.prior_sharpness:.3f}; precision {g.precision:.2f} (VAE prior "
+        f"{v.prior_precision:.2f}), recall {g.recall:.2f} (VAE prior {v.prior_recall:.2f})")
 
 
 def _gan_coverage(n: Numbers) -> tuple[float, str]:
     g = n["gan"]
-    return above(g["min_class_fraction"], 0.02), (
-        f"class coverage {g['coverage']:.3f} (normalised entropy); rarest class "
-        f"{100 * g['min_class_fraction']:.1f}% of samples (threshold 2%: no class dropped); D(G(z)) varies by "
-        f"{g['d_fake_std_second_half']:.3f} (std) over the "
+    return above(g.min_class_fraction, 0.02), (
+        f"class coverage {g.coverage:.3f} (normalised entropy); rarest class "
+        f"{100 * g.min_class_fraction:.1f}% of samples (threshold 2%: no class dropped); D(G(z)) varies by "
+        f"{g.d_fake_std_second_half:.3f} (std) over the "
         "second half of training")
 
 
@@ -279,12 +284,13 @@ def _latent_faster(n: Numbers) -> tuple[float, str]:
     """Faster at matched quality: against the pixel-space flow's cheapest setting of the same or better FD (its
     best setting when none is as good), not against the same sampler at any quality."""
     la = n["latent"]
-    p = la["pixel_matched"]
-    matched = "at least as good" if p["fd"] <= la["fd"] else "none is as good: its best"
-    return above(la["speedup"], 1), (f"the latent flow (Heun, 10 steps, FD {la['fd']:.1f}): "
-                               f"{la['images_per_s_latent']:.0f} images/s; the pixel-space flow's cheapest setting "
-                               f"{matched} ({p['label']}, {p['nfe']} NFE, FD {p['fd']:.1f}): "
-                               f"{la['images_per_s_pixel']:.0f} images/s ({la['speedup']:.2f}x), timed in one process")
+    p = la.pixel_matched
+    matched = "at least as good" if p.fd <= la.fd else "none is as good: its best"
+    return above(la.speedup, 1), (
+        f"the latent flow (Heun, 10 steps, FD {la.fd:.1f}): "
+        f"{la.images_per_s_latent:.0f} images/s; the pixel-space flow's cheapest setting "
+        f"{matched} ({p.label}, {p.nfe} NFE, FD {p.fd:.1f}): "
+        f"{la.images_per_s_pixel:.0f} images/s ({la.speedup:.2f}x), timed in one process")
 
 
 CLAIMS = [

@@ -23,6 +23,7 @@ from aeflow.studies.lineage.book import Book, saved_samples, say
 from aeflow.studies.lineage.budgets import Budget, budget_for
 from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.claims import judge
+from aeflow.studies.lineage.records import read_numbers, to_dict
 
 
 def default_out(dataset: str, budget: str) -> Path:
@@ -82,7 +83,7 @@ def _run(dataset: str, budget: Budget, out: Path, data_dir: str | None, progress
     say(f"lineage of {dataset} ({budget.name} budget) in {out}")
     extractor = feature_extractor(data.name, full, progress=progress)   # trained on the whole training split
     book = Book(out, data, budget, extractor, data_dir, progress, rerun, identity)
-    estimates = {c.key: budget.seconds.get(c.key, 0.0) for c in CHAPTERS}
+    estimates = {c.key: budget.seconds.get(c.key, 0.0) * (budget.seeds if c.seeded else 1) for c in CHAPTERS}
     spent_estimated, spent_actual = 0.0, 0.0
     for index, chapter in enumerate(CHAPTERS, 1):
         head = f"[{index}/{len(CHAPTERS)}] {chapter.title}"
@@ -101,11 +102,11 @@ def _run(dataset: str, budget: Budget, out: Path, data_dir: str | None, progress
                         "curves": {}, "applies": True, "numbers": {}, "other_seeds": []}
         reason = chapter.applies(data)
         if reason is None:
-            book.current["numbers"] = chapter.run(book)
+            book.current["numbers"] = to_dict(chapter.run(book))
             for seed in range(1, budget.seeds if chapter.seeded else 1):
                 say(f"{head}: seed {seed}")
                 with book.at_seed(seed):
-                    book.current["other_seeds"].append(chapter.run(book))
+                    book.current["other_seeds"].append(to_dict(chapter.run(book)))
         record = book.write(index, chapter, started, reason)
         book.results[chapter.key] = record
         spent_actual += record["seconds"]
@@ -123,7 +124,7 @@ def _run(dataset: str, budget: Budget, out: Path, data_dir: str | None, progress
 def _assemble(book: Book, dataset: str, wall_time: float) -> dict[str, Any]:
     """The report's content from the chapters' records, with the comparison, FD-vs-NFE plot and sample grid."""
     records = [book.results[c.key] for c in CHAPTERS]
-    seeds = {r["key"]: [r["numbers"], *r["other_seeds"]] for r in records}
+    seeds = {r["key"]: [read_numbers(r["key"], n) for n in (r["numbers"], *r["other_seeds"])] for r in records}
     applies = {r["key"]: r["applies"] for r in records}
     generators = [g for r in records for g in r["generators"]]
     series: dict[str, tuple[list, list]] = {}

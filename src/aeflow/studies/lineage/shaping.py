@@ -15,6 +15,7 @@ from aeflow.models.denoising import corrupt
 from aeflow.models.mae import random_mask
 from aeflow.models.ordered import prefix_errors
 from aeflow.runs import load, read_summary
+from aeflow.studies.lineage import records
 from aeflow.studies.lineage.book import Book
 from aeflow.studies.reproduce.swissroll import METHODS as SWISSROLL_METHODS
 from aeflow.studies.reproduce.swissroll import embedding_scores
@@ -32,7 +33,7 @@ SHAPES = {           # the same encoder and code size for the plain, denoising, 
 }
 
 
-def regularised(book: Book) -> dict:
+def regularised(book: Book) -> records.Regularised:
     b = book.budget
     models = {name: load(book.train(name, family, options, {"epochs": b.shaping_epochs, "batch_size": b.batch_size}))
               for name, (family, options) in SHAPES.items()}
@@ -40,7 +41,7 @@ def regularised(book: Book) -> dict:
         return _measure_shapes(book, {name: m.eval() for name, m in models.items()})
 
 
-def _measure_shapes(book: Book, models: dict) -> dict:
+def _measure_shapes(book: Book, models: dict) -> records.Regularised:
     data = book.data
     x = data.test_x
     noisy = corrupt(x, "gaussian", NOISE, torch.Generator().manual_seed(book.seed))
@@ -58,14 +59,14 @@ def _measure_shapes(book: Book, models: dict) -> dict:
     mean_filled = float(((mean_patches - mae.patchify(x)).pow(2).sum(-1) * hidden).sum(1).mean())
     prefix = prefix_errors(models["ordered"], x)
     _figures(book, models, x, noisy, hidden, prefix)
-    return {"noise": NOISE, "restoration_error": restoration, "code_sensitivity_per_code_std": sensitivity,
-            "top_k": {"k": top_k.config.k, "code_dim": top_k.config.code_dim,
-                      "fraction_exactly_k": float((active == top_k.config.k).float().mean()),
-                      "mean_active": float(active.float().mean()), "dead_fraction": float(1 - fired.float().mean())},
-            "codebook": {k: codebook[k] for k in ("size", "perplexity_train", "dead_fraction_train")},
-            "mask_ratio": MASK_RATIO, "masked_error": filled, "mean_fill_error": mean_filled,
-            "prefix_error": prefix, "test_error": {name: reconstruction_error(m, x) for name, m in models.items()
-                                                   if name != "masked"}}
+    top_k_record = records.TopK(k=top_k.config.k, code_dim=top_k.config.code_dim,
+                                fraction_exactly_k=float((active == top_k.config.k).float().mean()),
+                                mean_active=float(active.float().mean()), dead_fraction=float(1 - fired.float().mean()))
+    return records.Regularised(
+        noise=NOISE, restoration_error=restoration, code_sensitivity_per_code_std=sensitivity, top_k=top_k_record,
+        codebook=records.Codebook(**{k: codebook[k] for k in ("size", "perplexity_train", "dead_fraction_train")}),
+        mask_ratio=MASK_RATIO, masked_error=filled, mean_fill_error=mean_filled, prefix_error=prefix,
+        test_error={name: reconstruction_error(m, x) for name, m in models.items() if name != "masked"})
 
 
 def _figures(book: Book, models: dict, x: torch.Tensor, noisy: torch.Tensor, hidden: torch.Tensor,
@@ -85,7 +86,7 @@ def _figures(book: Book, models: dict, x: torch.Tensor, noisy: torch.Tensor, hid
                 "Test error of the ordered autoencoder decoding only its first k code units.")
 
 
-def swiss_roll(book: Book) -> dict:
+def swiss_roll(book: Book) -> records.SwissRoll:
     """The lineage's dataset aside: scikit-learn's Swiss roll, a 2-D code of 3-D points against PCA's."""
     roll = load_dataset("swissroll")
     rows = {}
@@ -93,10 +94,10 @@ def swiss_roll(book: Book) -> dict:
         epochs = {"epochs": book.budget.swissroll_epochs} if train_options else {}   # PCA is fitted, not trained
         run = book.train(label, family, model_options, {**train_options, **epochs}, dataset=roll)
         model = load(run).eval()
-        rows[label] = embedding_scores(model, roll, read_summary(run))
+        rows[label] = records.Embedding(**embedding_scores(model, roll, read_summary(run)))
         with torch.no_grad():
             _roll_figure(book, label, model.encode(roll.test_x).numpy(), roll.test_y.numpy())
-    return {"methods": rows}
+    return records.SwissRoll(methods=rows)
 
 
 def _roll_figure(book: Book, label: str, embedding, t) -> None:
