@@ -38,6 +38,7 @@ class Budget:
     swissroll_epochs: int
     batch_size: int = 64
     seeds: int = 1                    # seeds of every cheap chapter (a claim's verdict counts them; claims.py)
+    latent_beta: float = 0.1          # the KL weight of the latent chapter's VAE (its code keeps information)
     ddpm_schedule: str = "linear"     # Ho et al.'s, for T = 1000; cosine for a short T (the test budget's 20)
     train_subset: int | None = None   # train on the first N training images only (the test budget)
     seconds: dict[str, float] = field(default_factory=dict)

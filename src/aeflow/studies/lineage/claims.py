@@ -280,6 +280,13 @@ def _gan_coverage(n: Numbers) -> tuple[float, str]:
         "second half of training")
 
 
+def _latent_better(n: Numbers) -> tuple[float, str]:
+    la = n["latent"]
+    return below(la.fd, la.prior_fd), (
+        f"FD of the latent flow's samples {la.fd:.1f} vs its VAE's own N(0, I) samples {la.prior_fd:.1f} (beta "
+        f"{la.beta:g}, its code keeps {la.rate:.1f} nats; lower wins)")
+
+
 def _latent_faster(n: Numbers) -> tuple[float, str]:
     """Faster at matched quality: against the pixel-space flow's cheapest setting of the same or better FD (its
     best setting when none is as good), not against the same sampler at any quality."""
@@ -320,6 +327,8 @@ CLAIMS = [
     Claim("reflow", "After reflow, <= 4 steps come within 1.5x of DDPM's FD.", _reflow, ("ddpm",)),
     Claim("gan", "A learned loss gives sharp samples.", _gan_sharp, ("vae",)),
     Claim("gan", "The GAN covers every class (no mode dropped).", _gan_coverage),
+    Claim("latent", "A generator in the code space samples better than the prior it decodes through.",
+          _latent_better),
     Claim("latent", "Sampling in the latent space is faster per image, at matched quality.", _latent_faster,
           ("flow",)),
 ]

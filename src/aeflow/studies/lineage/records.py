@@ -202,6 +202,9 @@ class Latent:
     fd: float
     precision: float
     recall: float
+    beta: float                               # the KL weight of the VAE whose codes it walks
+    rate: float                               # what that VAE's code keeps (nats, test set)
+    prior_fd: float                           # that VAE's own N(0, I) samples
     pixels: int
     latent_dim: int
     compression: float
