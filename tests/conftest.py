@@ -65,3 +65,23 @@ def chromium_page():
             yield page, errors
         finally:
             browser.close()
+
+
+@contextmanager
+def serving(app):
+    """An ASGI app served by uvicorn on a free local port, in a thread: yields its URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    while not instance.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{instance.servers[0].sockets[0].getsockname()[1]}/"
+    finally:
+        instance.should_exit = True
+        thread.join(5)

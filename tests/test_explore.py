@@ -2,9 +2,6 @@
 nothing written into a run; and every panel in real headless Chromium, its control moved, its picture
 changed, no console error."""
 
-import threading
-import time
-
 import pytest
 
 import aeflow
@@ -14,6 +11,7 @@ fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from aeflow.explore.server import create_app  # noqa: E402
+from tests.conftest import serving  # noqa: E402
 
 FAST = {"epochs": 2, "batch_size": 64, "progress": False}
 RUNS = {
@@ -131,18 +129,8 @@ def test_nothing_is_written_into_the_runs(folder, client, ids):
 
 @pytest.fixture(scope="module")
 def server(folder):
-    import uvicorn
-
-    config = uvicorn.Config(create_app([folder]), host="127.0.0.1", port=0, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    while not instance.started:
-        time.sleep(0.05)
-    port = instance.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}/"
-    instance.should_exit = True
-    thread.join(5)
+    with serving(create_app([folder])) as url:
+        yield url
 
 
 # panel -> (a control to move (the data-key of an input or select), the image or canvas that must change)

@@ -82,6 +82,20 @@ def test_report_opens_in_headless_chromium_with_every_image(lineage, chromium):
     assert claims == len(CLAIMS) + 1
 
 
+def test_every_explorer_panel_has_a_run_in_the_lineage_folder(lineage, chromium):
+    """The lineage trains the whole story: on its folder no panel of the explorer is off, and none fails."""
+    pytest.importorskip("fastapi")
+    from aeflow.explore.server import create_app
+    from tests.conftest import serving
+
+    with serving(create_app([lineage[0]])) as url, chromium() as (page, errors):
+        page.goto(url)
+        page.wait_for_selector("nav a")
+        links = page.eval_on_selector_all("nav a", "links => links.map(a => [a.dataset.key, a.className])")
+    assert len(links) == 14 and not [key for key, cls in links if cls == "off"], links
+    assert not errors
+
+
 def test_each_generators_scores_are_kept_in_its_own_run(lineage):
     """The lineage writes a generator's sample scores where `aeflow eval` does (its run's summary.json), so the
     explorer and the CLI show them; a code prior's scores are not written into the autoencoder's run."""
