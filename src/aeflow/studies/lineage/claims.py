@@ -25,7 +25,8 @@ class Claim:
     text: str
     judge: Callable[[Numbers], tuple[float, str]]   # (margin: > 0 when held, the measurement in words)
     needs: tuple[str, ...] = ()                     # other chapters whose numbers it compares with
-    follow_up: Callable[[Numbers], str] | None = None   # a second experiment, shown when the claim is not held
+    follow_up: Callable[[list[Numbers]], str] | None = None   # a second measurement (over every seed), shown
+                                                              # when the claim is not held
 
 
 def above(value: float, threshold: float, scale: float | None = None) -> float:
@@ -64,8 +65,18 @@ def _byhand(n: Numbers) -> tuple[float, str]:
         "(tolerance 1e-9); final-epoch loss: autoencoder "
         f"{m['autoencoder']['final_loss_numpy']:.4f} vs {m['autoencoder']['final_loss_torch']:.4f}, VAE "
         f"{m['vae']['final_loss_numpy']:.4f} vs {m['vae']['final_loss_torch']:.4f} after "
-        f"{m['vae']['steps']} steps, {100 * final:.2f}% apart (tolerance 1%: rounding differences grow "
+        f"{m['vae']['steps']:.0f} steps, {100 * final:.2f}% apart (tolerance 1%: rounding differences grow "
         "as SGD amplifies them)")
+
+
+def _byhand_by_seed(seeds: list[Numbers]) -> str:
+    """Is the NumPy-vs-torch gap in final loss bigger than what a change of seed does to either?"""
+    gaps = [100 * s["byhand"].models["vae"]["relative_difference"] for s in seeds]
+    finals = [s["byhand"].models["vae"]["final_loss_torch"] for s in seeds]
+    spread = 100 * statistics.stdev(finals) / statistics.fmean(finals) if len(finals) > 1 else float("nan")
+    return (f"the VAE's final-epoch loss, NumPy vs torch, per seed: {', '.join(f'{g:.2f}%' for g in gaps)} apart; "
+            f"the torch twin's own final loss moves by {spread:.2f}% (standard deviation over the seeds) from one "
+            "seed to the next")
 
 
 def _small_noise(n: Numbers) -> tuple[float, str]:
@@ -122,8 +133,9 @@ def _vae_recognisable(n: Numbers) -> tuple[float, str]:
         f"images'); FD {v.prior_fd:.1f} vs {c.normal_codes.fd:.1f}")
 
 
-def _vae_by_beta(n: Numbers) -> str:
+def _vae_by_beta(seeds: list[Numbers]) -> str:
     """What moves the prior samples: the beta sweep, each beta's rate and its samples' classifier confidence."""
+    n = seeds[0]
     test = n["vae"].test_confidence
     rows = sorted(n["vae"].sweep, key=lambda r: r.beta)
     held = [r.beta for r in rows if _recognisable(r.prior_confidence, test) > 0]
@@ -132,10 +144,15 @@ def _vae_by_beta(n: Numbers) -> str:
         (f"; recognisable at beta = {', '.join(f'{b:g}' for b in held)}" if held else "; recognisable at no beta"))
 
 
-def _collapse_by_beta(n: Numbers) -> str:
-    """The same question with the factorised decoder: which betas keep active units without warm-up."""
+def _collapse_by_beta(seeds: list[Numbers]) -> str:
+    """The same question with the factorised decoder: which betas keep active units without warm-up; and what
+    warm-up does to the autoregressive decoder's rate on every seed."""
+    n = seeds[0]
+    rates = ", ".join(f"{s['vae'].collapse.no_warm_up.rate:.2f} -> {s['vae'].collapse.warm_up.rate:.2f}"
+                      for s in seeds)
     rows = sorted(n["vae"].sweep, key=lambda r: r.beta)
-    return ("active units of the factorised decoder's VAE without warm-up, by beta: " +
+    return (f"the autoregressive decoder's rate without -> with warm-up, per seed (nats): {rates}; active units "
+            "of the factorised decoder's VAE without warm-up, by beta: " +
             ", ".join(f"{r.beta:g}: {r.active_units}" for r in rows))
 
 
@@ -302,7 +319,7 @@ def _latent_faster(n: Numbers) -> tuple[float, str]:
 
 CLAIMS = [
     Claim("compression", "The deep autoencoder reconstructs the test set better than PCA.", _compression),
-    Claim("byhand", "Hand-written backprop trains the same model as autograd.", _byhand),
+    Claim("byhand", "Hand-written backprop trains the same model as autograd.", _byhand, (), _byhand_by_seed),
     Claim("code-space", "Small noise on the codes barely changes the image.", _small_noise),
     Claim("code-space", "Random codes decode to garbage.", _holes),
     Claim("density", "A Gaussian mixture on the codes generates new images.", _density, ("code-space",)),
@@ -364,7 +381,9 @@ def judge(seeds: dict[str, list[dict[str, Any]]], applies: dict[str, bool]) -> l
                      "margin": statistics.fmean(margins), "spread": spread, "margins": margins,
                      "by_seed": [text for _, text in judged]})
         rows[-1]["seed_summary"] = seed_summary(rows[-1])
-        rows[-1]["follow_up"] = claim.follow_up({key: runs[0] for key, runs in seeds.items()}) \
+        every_seed = [{key: runs[s if s < len(runs) else 0] for key, runs in seeds.items()}
+                      for s in range(len(seeds[claim.chapter]))]
+        rows[-1]["follow_up"] = claim.follow_up(every_seed) \
             if rows[-1]["verdict"] != "held" and claim.follow_up is not None else ""
     return rows
 
