@@ -16,11 +16,11 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
+from aeflow import protocols as cap
 from aeflow.errors import AeflowError
 from aeflow.eval.latent import active_units, interpolate, plane_grid
 from aeflow.files import read_json
 from aeflow.models import LatentGenerator
-from aeflow.models import capabilities as cap
 from aeflow.models.denoising import corrupt, psnr
 from aeflow.models.mae import MaskedAutoencoder, random_mask
 from aeflow.models.ordered import keep_prefix

@@ -20,9 +20,9 @@ import torch
 
 from aeflow.config import choice, require
 from aeflow.errors import ConfigError
-from aeflow.models.capabilities import Encodes, NoisePredictor, VelocityField
 from aeflow.models.generator import Generator
 from aeflow.models.registry import Preset, build_model, register, register_preset
+from aeflow.protocols import Encodes, NoisePredictor, VelocityField
 
 
 @dataclass
