@@ -140,3 +140,35 @@ class NoisePredictor(NoiseToData, Protocol):
 
     def predict(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
 
+
+
+@runtime_checkable
+class SparseDictionary(Protocol):
+    """An overcomplete code of non-negative units over a dictionary: encode(x, k) keeps the k largest units;
+    unit_dictionary() is (pixels, units) with unit-norm columns (the atoms)."""
+
+    def encode(self, x: torch.Tensor, k: int | None = None) -> torch.Tensor: ...
+    def unit_dictionary(self) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class FillsPatches(Protocol):
+    """Fills hidden patches from the visible ones (a masked autoencoder): `hidden` is (N, n_patches), True =
+    hidden; patchify / unpatchify convert images to (N, n_patches, patch pixels) and back."""
+
+    n_patches: int
+
+    def patchify(self, x: torch.Tensor) -> torch.Tensor: ...
+    def unpatchify(self, patches: torch.Tensor) -> torch.Tensor: ...
+    def fill_in(self, x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class LatentPipeline(NoiseToData, Protocol):
+    """A generator in a frozen autoencoder's code space: it walks `code_dim` numbers, `compression` times fewer
+    than the image's; `autoencoder_family` names the autoencoder whose decoder makes the image."""
+
+    code_dim: int
+    compression: float
+    autoencoder_family: str
+    input_shape: tuple[int, ...]

@@ -73,6 +73,10 @@ class LatentGenerator(Generator):
         self.register_buffer("code_std", torch.ones(self.code_dim))
 
     @property
+    def autoencoder_family(self) -> str:
+        return self.config.autoencoder.get("model", "")
+
+    @property
     def compression(self) -> float:
         """Pixels per code dimension."""
         return math.prod(self.input_shape) / self.code_dim
