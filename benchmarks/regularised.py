@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 import aeflow
+from aeflow.diffusion.corruption import keep_prefix
 from aeflow.models.contractive import code_sensitivity, jacobian_frobenius, jacobian_spectrum
-from aeflow.models.ordered import keep_prefix
 from aeflow.runs import ensure, read_summary
 from aeflow.viz import save_curves
 

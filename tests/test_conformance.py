@@ -10,24 +10,9 @@ import torch
 
 import aeflow
 from aeflow.models import FittedModel
-from aeflow.models.capabilities import (
-    Encodes,
-    HasLikelihood,
-    HasLoss,
-    HasPosterior,
-    MapsNoise,
-    NoisePredictor,
-    NoiseToData,
-    Phased,
-    Reconstructs,
-    Samples,
-    Tokenizes,
-    VelocityField,
-    WeightedTerms,
-)
 from aeflow.models.registry import MODELS, PRESETS, resolve
+from aeflow.protocols import NoiseToData, Reconstructs
 from aeflow.runs.parents import DERIVED_DATA, saved_batches
-from aeflow.samplers import SAMPLERS, choose_sampler, generate, samplers_for
 
 # Small enough for seconds on a CPU; every other field is the family's default.
 TINY = {
@@ -78,47 +63,10 @@ def test_family_conforms(name, parent, tmp_path, monkeypatch):
     run = aeflow.train(aeflow.make_config(name, "digits", options, train, train_subset=256), tmp_path / "run")
     model = aeflow.load(run)
     x = aeflow.load_dataset("digits").test_x[:8]
-    generator = lambda: torch.Generator().manual_seed(0)  # noqa: E731
-
-    if isinstance(model, HasLoss):  # on what the run trains it on (images, labels, or derived data)
-        derived = (run / DERIVED_DATA).exists()
-        train_batch = saved_batches(run)[0] if derived else {"x": x, "y": torch.arange(8) % 10}
-        terms = model.loss({k: v[:8] for k, v in train_batch.items()})
-        assert "loss" in terms and all(v.ndim == 0 and torch.isfinite(v) for v in terms.values())
-    if isinstance(model, Encodes):
-        z = model.encode(x)
-        assert z.ndim == 2 and len(z) == 8 and model.decode(z).shape == x.shape
-    if isinstance(model, Reconstructs):
-        assert model.reconstruct(x).shape == x.shape
-    if isinstance(model, HasPosterior):
-        mu, logvar = model.posterior(x)
-        assert mu.shape == logvar.shape == model.encode(x).shape
-    if isinstance(model, Samples):
-        a, b = model.sample(4, generator()), model.sample(4, generator())
-        assert a.shape == (4, *x.shape[1:]) and torch.equal(a, b)
-    if isinstance(model, HasLikelihood):
-        log_w = model.log_importance_weights(x, 3, generator())
-        assert log_w.shape == (3, 8) and torch.isfinite(log_w).all()
-    if isinstance(model, Tokenizes):
-        tokens = model.tokens(x)
-        assert tokens.shape == (8, model.token_grid[0] * model.token_grid[1])
-        assert 0 <= int(tokens.min()) and int(tokens.max()) < model.codebook_size
-        assert model.decode_tokens(tokens).shape == x.shape
-    if isinstance(model, Phased):
-        owned = [p for phase in model.phases for p in model.phase_parameters(phase)]
-        assert len(owned) == len({id(p) for p in owned}) == len(list(model.parameters()))  # a partition
-    if isinstance(model, WeightedTerms):
-        assert isinstance(model.loss_weights, dict)
-    if isinstance(model, NoiseToData) and samplers_for(model):
-        assert model.default_sampler in samplers_for(model)
-        for sampler in samplers_for(model):
-            steps = {"steps": 2} if "steps" in SAMPLERS[sampler].takes() else {}   # others refuse a step count
-            images, nfe = generate(model, 3, choose_sampler(model, sampler, steps), generator())
-            assert images.shape == (3, *x.shape[1:]) and 0 <= float(images.min()) <= float(images.max()) <= 1
-            assert nfe >= 1
-        accepted = {name for name, cls in SAMPLERS.items() if isinstance(model, cls.accepts)}
-        assert accepted == set(samplers_for(model))
-        assert isinstance(model, (VelocityField, NoisePredictor, MapsNoise))
+    derived = (run / DERIVED_DATA).exists()   # the loss on what the run trains on: images, labels or derived data
+    batch = saved_batches(run)[0] if derived else {"x": x, "y": torch.arange(8) % 10}
+    checked = aeflow.check_model(model, x, {k: v[:8] for k, v in batch.items()})
+    assert checked and (not isinstance(model, NoiseToData) or "NoiseToData" in checked)
 
     # The run folder alone, copied elsewhere and loaded from another working directory, is the same model.
     copy = tmp_path / "elsewhere" / "copied-run"
@@ -153,3 +101,28 @@ def test_runs_made_from_other_runs_stand_alone(parent, tmp_path, monkeypatch):
         images, made = aeflow.draw(aeflow.load(name), name, aeflow.SampleRequest(n=4, options={"steps": 2}))
         assert images.shape == (4, 1, 8, 8) and made["nfe"] >= 2
     assert aeflow.load("latent").config.autoencoder["model"] == "vae"  # the parent's spec travels with the run
+
+
+def test_check_model_names_what_misbehaves():
+    """The public check fails a model whose behaviour contradicts what it declares, naming the capability."""
+    model = aeflow.build_model("vae", TINY["vae"], (1, 8, 8))
+    x = aeflow.load_dataset("digits").test_x[:4]
+    assert {"HasLoss", "Encodes", "Samples", "HasLikelihood"} <= set(aeflow.check_model(model, x))
+    model.sample = lambda n, generator=None: torch.zeros(n, 1, 4, 4)   # the wrong shape
+    with pytest.raises(aeflow.ConformanceError, match="Samples"):
+        aeflow.check_model(model, x)
+    flow = aeflow.build_model("flow", TINY["flow"], (1, 8, 8))
+    flow.default_sampler = "ddpm"   # a sampler that does not take a velocity field
+    with pytest.raises(aeflow.ConformanceError, match="default_sampler"):
+        aeflow.check_model(flow, x)
+
+
+def test_the_protocols_load_no_family():
+    """A library adapting its models to aeflow imports the protocols alone: no family, sampler or dataset."""
+    import subprocess
+    import sys
+
+    code = ("import sys, aeflow.protocols; loaded = [m for m in sys.modules if m.startswith(('aeflow.models', "
+            "'aeflow.samplers', 'aeflow.diffusion', 'aeflow.data'))]; print(loaded); assert not loaded")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -5,8 +5,8 @@ from sklearn.decomposition import KernelPCA as SkKernelPCA
 from aeflow.data import load_dataset
 from aeflow.errors import ConfigError
 from aeflow.models.baselines import _bce_sum
-from aeflow.models.capabilities import Reconstructs, Samples
 from aeflow.models.registry import build_model, resolve
+from aeflow.protocols import Reconstructs, Samples
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,9 @@ import pytest
 import torch
 
 import aeflow
+from aeflow.diffusion.corruption import corrupt, keep_prefix, psnr, random_mask
 from aeflow.models.contractive import code_sensitivity, jacobian_frobenius, jacobian_spectrum
 from aeflow.models.conv_ae import nyquist_energy_fraction
-from aeflow.models.denoising import corrupt, psnr
-from aeflow.models.mae import random_mask
-from aeflow.models.ordered import keep_prefix
 from aeflow.models.registry import build_model
 from aeflow.models.sparse import keep_top_k, kl_sparsity
 from aeflow.priors import CategoricalPrior

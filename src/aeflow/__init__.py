@@ -15,7 +15,8 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "DataConfig": "aeflow.config", "RunConfig": "aeflow.config", "TrainConfig": "aeflow.config",
     "AeflowError": "aeflow.errors", "ConfigError": "aeflow.errors", "DataError": "aeflow.errors",
-    "TrainingError": "aeflow.errors",
+    "TrainingError": "aeflow.errors", "ConformanceError": "aeflow.errors",
+    "check_model": "aeflow.conformance",
     "load_dataset": "aeflow.data",
     "build_model": "aeflow.models.registry", "model_names": "aeflow.models.registry",
     "SampleRequest": "aeflow.runs", "draw": "aeflow.runs", "ensure": "aeflow.runs", "extend": "aeflow.runs",

@@ -143,7 +143,7 @@ def _evaluate_run(run_dir: str, data_dir: str | None, n: int | None, k: int | No
     import aeflow
     from aeflow.eval import evaluate_model, format_results
     from aeflow.eval.samples import DEFAULT_N
-    from aeflow.models.capabilities import HasLikelihood
+    from aeflow.protocols import HasLikelihood
     from aeflow.runs import SampleRequest, draw, feature_extractor, load_config, write_summary
     from aeflow.runs.sampling import default_source
 
@@ -254,7 +254,7 @@ def latent(run_dir: str, no_fd: bool, data_dir: str | None) -> None:
     """Latent experiments on a trained encoder: noise and truncation sweeps, N(0, I) codes decoded (with
     their FD), interpolations, active units; pictures and latent.json in RUN_DIR/latent/."""
     import aeflow
-    from aeflow.models.capabilities import Encodes
+    from aeflow.protocols import Encodes
     from aeflow.runs import load_config, write_summary
     from aeflow.runs.folder import writing_run
     from aeflow.studies.latent import latent_experiments
@@ -500,7 +500,7 @@ def _number_list(text: str, option: str, kind: type, minimum: float) -> list:
 def _next_commands(run: Path) -> None:
     """What a person can do with the run just trained."""
     import aeflow
-    from aeflow.models.capabilities import Encodes
+    from aeflow.protocols import Encodes
     from aeflow.runs import load_config
     from aeflow.runs.sampling import default_source
 

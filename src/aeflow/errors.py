@@ -29,3 +29,7 @@ class Interrupted(Exception):
     """Work was stopped by the user (Ctrl-C); what was finished is kept and the same command continues it."""
 
     exit_code = 130
+
+
+class ConformanceError(AeflowError):
+    """A model does not behave as the capabilities it declares say (`aeflow.check_model`)."""

@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from aeflow.models.capabilities import HasPosterior
 from aeflow.nn.distributions import gaussian_kl
+from aeflow.protocols import HasPosterior
 
 
 def plane_grid(codes: torch.Tensor, size: int, quantile: float = 0.02) -> torch.Tensor:

@@ -19,8 +19,8 @@ import time
 import torch
 
 from aeflow.errors import ConfigError
-from aeflow.models.capabilities import HasLikelihood, HasLoss
 from aeflow.progress import announce_from_first
+from aeflow.protocols import HasLikelihood, HasLoss
 
 
 def likelihood_bounds(model, x: torch.Tensor, k: int = 5000, batch_size: int = 100, k_chunk: int = 50,

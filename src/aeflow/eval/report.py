@@ -9,7 +9,7 @@ from aeflow.eval.features import FeatureExtractor
 from aeflow.eval.likelihood import likelihood_bounds
 from aeflow.eval.reconstruction import reconstruction_error
 from aeflow.eval.samples import format_scores, score_samples
-from aeflow.models.capabilities import ExactLikelihood, HasLikelihood, Reconstructs
+from aeflow.protocols import ExactLikelihood, HasLikelihood, Reconstructs
 
 
 def evaluate_model(model, data: Dataset, samples: torch.Tensor | None = None,

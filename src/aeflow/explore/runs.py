@@ -12,9 +12,9 @@ from typing import Any
 
 import torch
 
+from aeflow import protocols as cap
 from aeflow.data import SHAPES, Dataset, load_dataset
 from aeflow.errors import AeflowError
-from aeflow.models import capabilities as cap
 from aeflow.models.registry import build_model
 from aeflow.runs import WEIGHTS, load, load_config, read_summary
 from aeflow.runs.sampling import default_source, fitted_prior, sources

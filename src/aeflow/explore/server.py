@@ -16,15 +16,11 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
+from aeflow import protocols as cap
+from aeflow.diffusion.corruption import corrupt, keep_prefix, psnr, random_mask
 from aeflow.errors import AeflowError
 from aeflow.eval.latent import active_units, interpolate, plane_grid
 from aeflow.files import read_json
-from aeflow.models import LatentGenerator
-from aeflow.models import capabilities as cap
-from aeflow.models.denoising import corrupt, psnr
-from aeflow.models.mae import MaskedAutoencoder, random_mask
-from aeflow.models.ordered import keep_prefix
-from aeflow.models.sparse import SparseAutoencoder
 from aeflow.priors import decoded_samples
 from aeflow.runs import SampleRequest, draw
 from aeflow.samplers import choose_sampler
@@ -296,17 +292,16 @@ def create_app(folders: list[Path]) -> FastAPI:
         active = z[0].nonzero().flatten()
         order = active[z[0, active].argsort(descending=True)][:14]
         with torch.no_grad():
-            atoms = run.model.unit_dictionary().T.reshape(-1, *run.model.input_shape)[order]
+            atoms = run.model.unit_dictionary().T.reshape(-1, *x.shape[1:])[order]
             low, high = atoms.amin((1, 2, 3), keepdim=True), atoms.amax((1, 2, 3), keepdim=True)
             atoms = (atoms - low) / (high - low).clamp_min(1e-8)
             return png(torch.cat([x, run.model.decode(z), atoms]), size=64)
 
     def _sparse_inputs(run_id: RunId, index: int, k: int):
-        run = get(run_id)
-        if not isinstance(run.model, SparseAutoencoder):
-            raise HTTPException(400, f"{run.name} is not a sparse autoencoder")
-        if k > run.model.config.code_dim:
-            raise HTTPException(422, f"k must be <= {run.model.config.code_dim}")
+        run = get(run_id, cap.SparseDictionary)
+        units = run.model.unit_dictionary().shape[1]
+        if k > units:
+            raise HTTPException(422, f"k must be <= {units}")
         x = image(run, index)
         with torch.no_grad():
             return run, x, run.model.encode(x, k)
@@ -365,9 +360,7 @@ def create_app(folders: list[Path]) -> FastAPI:
     @app.get("/api/runs/{run_id}/mask.png", response_class=Response,
              summary="A masked autoencoder at a mask ratio: the visible patches, then the hidden ones filled in")
     def mask(run_id: RunId, index: Index = 0, ratio: float = 0.75, seed: Seed = 0) -> Response:
-        run = get(run_id)
-        if not isinstance(run.model, MaskedAutoencoder):
-            raise HTTPException(400, f"{run.name} is not a masked autoencoder")
+        run = get(run_id, cap.FillsPatches)
         _finite("ratio", ratio, 0, 0.95)
         x = image(run, index)
         model = run.model
@@ -408,7 +401,7 @@ def create_app(folders: list[Path]) -> FastAPI:
     def pipeline(run_id: RunId) -> dict[str, Any]:
         model = _latent(run_id)
         return {"noise": [model.code_dim], "latent": [model.code_dim], "image": list(model.input_shape),
-                "compression": model.compression, "autoencoder": model.config.autoencoder.get("model")}
+                "compression": model.compression, "autoencoder": model.autoencoder_family}
 
     @app.get("/api/runs/{run_id}/pipeline.png", response_class=Response,
              summary="Noise latent, denoised latent (as grey bars), and the decoded image")
@@ -443,11 +436,8 @@ def create_app(folders: list[Path]) -> FastAPI:
             out[f"{name}_trustworthiness"] = float(trustworthiness(x.numpy(), e.numpy(), n_neighbors=10))
         return out
 
-    def _latent(run_id: RunId) -> LatentGenerator:
-        run = get(run_id)
-        if not isinstance(run.model, LatentGenerator):
-            raise HTTPException(400, f"{run.name} is not a latent generator")
-        return run.model
+    def _latent(run_id: RunId) -> cap.LatentPipeline:
+        return get(run_id, cap.LatentPipeline).model
 
     def _check_cost(run: Run, sampler: str | None, n: int) -> None:
         """Ancestral DDPM runs every one of its T steps: keep it to a few images."""

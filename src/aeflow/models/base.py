@@ -5,7 +5,7 @@
   the same rows ("x": the images, "y": labels,
   "noise": coupled noise...), the same shape for every family; "loss" is the total that is minimised,
   every other key a named term or metric, summed over pixels/latent dimensions, averaged over the batch.
-- What else a family can do is declared by the capabilities in `aeflow.models.capabilities` (encodes,
+- What else a family can do is declared by the capabilities in `aeflow.protocols` (encodes,
   samples, has a likelihood, exposes a velocity field or a noise predictor...), checked with isinstance.
 - `measure(data)` returns the family's own numbers after training and `figures(data, measured)` the
   pictures of them as arrays; a model never writes a file and never knows how it is trained or sampled.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from aeflow.config import choice, require
+from aeflow.diffusion.corruption import corrupt, psnr
 from aeflow.figures import Curves, Figure, ImageGrid
 from aeflow.models.autoencoder import Autoencoder, AutoencoderConfig
 from aeflow.models.registry import register
@@ -30,22 +31,6 @@ class DenoisingAEConfig(AutoencoderConfig):
         choice("corruption", self.corruption, ["gaussian", "salt_pepper", "masking"])
         require(self.level >= 0 and (self.corruption == "gaussian" or self.level <= 1),
                 f"level must be >= 0 (and <= 1 for {self.corruption}), got {self.level}")
-
-
-def corrupt(x: torch.Tensor, kind: str, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    if kind == "gaussian":
-        return (x + level * torch.randn(x.shape, generator=generator).to(x.device)).clamp(0, 1)
-    hit = torch.rand(x.shape, generator=generator).to(x.device) < level
-    if kind == "masking":
-        return x.masked_fill(hit, 0.0)
-    salt = torch.rand(x.shape, generator=generator).to(x.device) < 0.5
-    return torch.where(hit, salt.to(x.dtype), x)
-
-
-def psnr(x_hat: torch.Tensor, x: torch.Tensor) -> float:
-    """Peak signal-to-noise ratio in dB for images in [0, 1], averaged over images."""
-    mse = (x_hat - x).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-    return float((10 * torch.log10(1 / mse)).mean())
 
 
 @register("denoising-ae")

@@ -20,9 +20,9 @@ import torch
 
 from aeflow.config import choice, require
 from aeflow.errors import ConfigError
-from aeflow.models.capabilities import Encodes, NoisePredictor, VelocityField
 from aeflow.models.generator import Generator
 from aeflow.models.registry import Preset, build_model, register, register_preset
+from aeflow.protocols import Encodes, NoisePredictor, VelocityField
 
 
 @dataclass
@@ -71,6 +71,10 @@ class LatentGenerator(Generator):
             self.predict, self.schedule, self.clip = self.process.predict, self.process.schedule, self.process.clip
         self.register_buffer("code_mean", torch.zeros(self.code_dim))
         self.register_buffer("code_std", torch.ones(self.code_dim))
+
+    @property
+    def autoencoder_family(self) -> str:
+        return self.config.autoencoder.get("model", "")
 
     @property
     def compression(self) -> float:

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from aeflow.config import require
+from aeflow.diffusion.corruption import random_mask
 from aeflow.figures import Curves, Figure, ImageGrid
 from aeflow.models.base import Model
 from aeflow.models.registry import register
@@ -44,13 +45,6 @@ class MAEConfig:
                 f"patch_size {p} must divide the image sides {self.input_shape[1:]}")
         require(0 <= self.mask_ratio < 1, f"mask_ratio must be in [0, 1), got {self.mask_ratio}")
         require(self.dim % self.heads == 0 and self.decoder_dim % self.heads == 0, "dims must divide by heads")
-
-
-def random_mask(batch: int, patches: int, ratio: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Boolean (batch, patches), True = hidden: exactly round(ratio * patches) hidden per image."""
-    hidden = round(ratio * patches)
-    order = torch.rand(batch, patches, generator=generator).argsort(1)
-    return order < hidden  # ranks of a random permutation: the `hidden` smallest are masked
 
 
 def _transformer(dim: int, depth: int, heads: int) -> nn.TransformerEncoder:

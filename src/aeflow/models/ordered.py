@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from aeflow.config import require
+from aeflow.diffusion.corruption import keep_prefix
 from aeflow.figures import Curves, Figure, ImageGrid
 from aeflow.models.autoencoder import Autoencoder, AutoencoderConfig
 from aeflow.models.baselines import PCA, PCAConfig
@@ -28,13 +29,6 @@ class OrderedAEConfig(AutoencoderConfig):
         super().validate()
         require(0 < self.nested_p < 1, f"nested_p must be in (0, 1), got {self.nested_p}")
         require(self.norm != "batch", "the decoder sees truncated codes; use norm=layer or none")
-
-
-def keep_prefix(z: torch.Tensor, k: int | torch.Tensor) -> torch.Tensor:
-    """Zero every code unit after the first k (k per example or one for all)."""
-    index = torch.arange(z.shape[1], device=z.device)
-    k = torch.as_tensor(k, device=z.device).reshape(-1, 1)
-    return z * (index[None] < k)
 
 
 @register("ordered-ae")

@@ -11,7 +11,7 @@ import yaml
 from aeflow.config import from_dict, read_yaml, to_dict
 from aeflow.errors import ConfigError, DataError
 from aeflow.files import atomic_save, atomic_write_text, read_tensors
-from aeflow.models.capabilities import Encodes
+from aeflow.protocols import Encodes
 
 PRIORS: dict[str, type[CodePrior]] = {}
 

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from aeflow.config import require
-from aeflow.models.capabilities import Tokenizes
 from aeflow.priors.base import CodePrior, register_prior
+from aeflow.protocols import Tokenizes
 
 
 @dataclass

@@ -16,10 +16,10 @@ from aeflow.config import check_fields, checked, from_dict, require, to_dict
 from aeflow.data import Dataset, load_dataset
 from aeflow.errors import ConfigError, DataError
 from aeflow.models import Model
-from aeflow.models.capabilities import Encodes, NoiseToData, Samples, Tokenizes
 from aeflow.models.registry import model_config
 from aeflow.priors import PRIORS, CodePrior, decoded_samples
 from aeflow.priors.base import prior_class, prior_path
+from aeflow.protocols import Encodes, NoiseToData, Samples, Tokenizes
 from aeflow.runs.folder import load_config
 from aeflow.samplers import choose_sampler, generate, samplers_for
 

@@ -17,9 +17,9 @@ from aeflow.data import SHAPES, Dataset, load_dataset
 from aeflow.errors import ConfigError
 from aeflow.eval import evaluate_model
 from aeflow.models import FittedModel, Model
-from aeflow.models.capabilities import Reconstructs, Tokenizes
 from aeflow.models.registry import build_model, resolve, sized_config
 from aeflow.priors import CategoricalPrior
+from aeflow.protocols import Reconstructs, Tokenizes
 from aeflow.runs.folder import CONFIG, WEIGHTS, load_config, locked, write_summary
 from aeflow.runs.parents import derived_batches, embed_parents
 from aeflow.runs.sampling import SampleRequest, default_source, draw

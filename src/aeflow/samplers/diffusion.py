@@ -13,7 +13,7 @@ import torch
 
 from aeflow.config import require
 from aeflow.diffusion.ddpm import ddim_timesteps
-from aeflow.models.capabilities import NoisePredictor
+from aeflow.protocols import NoisePredictor
 from aeflow.samplers.base import MAX_STEPS, Sampler, Step, register_sampler
 
 

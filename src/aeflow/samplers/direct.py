@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import torch
 
-from aeflow.models.capabilities import MapsNoise
+from aeflow.protocols import MapsNoise
 from aeflow.samplers.base import Sampler, Step, register_sampler
 
 

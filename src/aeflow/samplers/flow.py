@@ -20,7 +20,7 @@ import torch
 
 from aeflow.config import require
 from aeflow.diffusion.flow import churn_back, flow_time_grid
-from aeflow.models.capabilities import VelocityField
+from aeflow.protocols import VelocityField
 from aeflow.samplers.base import MAX_STEPS, Sampler, Step, register_sampler
 
 

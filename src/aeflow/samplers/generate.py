@@ -12,8 +12,8 @@ import torch
 from tqdm import tqdm
 
 from aeflow.errors import ConfigError
-from aeflow.models.capabilities import NoiseToData
 from aeflow.progress import announce_from_first
+from aeflow.protocols import NoiseToData
 from aeflow.samplers.base import Sampler, get_sampler, samplers_for
 from aeflow.threads import share_cores
 

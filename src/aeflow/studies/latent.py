@@ -17,9 +17,9 @@ from aeflow.eval.latent import (
     traversal,
     truncation_sweep,
 )
-from aeflow.models.capabilities import HasPosterior
 from aeflow.models.contractive import code_sensitivity
 from aeflow.priors import NormalPrior, decoded_samples
+from aeflow.protocols import HasPosterior
 from aeflow.runs import score
 from aeflow.viz import save_code_scatter, save_curve, save_image_grid
 

@@ -29,8 +29,8 @@ from tqdm import tqdm
 from aeflow.config import TrainConfig, WeightSchedule
 from aeflow.errors import ConfigError, DataError, Interrupted, TrainingError
 from aeflow.files import atomic_write_text
-from aeflow.models.capabilities import Phased, WeightedTerms
 from aeflow.progress import announce_from_first, duration
+from aeflow.protocols import Phased, WeightedTerms
 from aeflow.threads import share_cores
 from aeflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from aeflow.training.ema import EMA

@@ -8,11 +8,10 @@ import numpy as np
 import torch
 
 from aeflow.data import load_dataset
+from aeflow.diffusion.corruption import corrupt, random_mask
 from aeflow.eval import reconstruction_error
 from aeflow.figures import Curves, ImageGrid
 from aeflow.models.contractive import code_sensitivity
-from aeflow.models.denoising import corrupt
-from aeflow.models.mae import random_mask
 from aeflow.models.ordered import prefix_errors
 from aeflow.runs import load, read_summary
 from aeflow.studies.lineage import records

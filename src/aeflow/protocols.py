@@ -1,6 +1,9 @@
 """What a model can do, declared as protocols (checked with isinstance) rather than probed by hasattr:
-the trainer, the metrics, the samplers and the CLI ask these, and the conformance test checks that every
-registered family behaves as it declares.
+the trainer, the metrics, the samplers, the CLI and the explorer ask these, and `aeflow.check_model` checks that
+a model behaves as it declares (every registered family in the tests, and any model from outside).
+
+A leaf: it imports torch and nothing of aeflow, so a model from another library can declare these without
+loading a single family.
 """
 
 from __future__ import annotations
@@ -8,8 +11,6 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 import torch
-
-from aeflow.diffusion.ddpm import DDPMSchedule
 
 
 @runtime_checkable
@@ -93,7 +94,11 @@ class Tokenizes(Protocol):
 
 @runtime_checkable
 class NoiseToData(Protocol):
-    """A generator that starts from noise in its model space and ends in data space."""
+    """A generator that starts from noise in its model space and ends in data space; the samplers read its
+    default sampler (a registered sampler's name) and that sampler's default step count."""
+
+    default_sampler: str
+    default_steps: int
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor: ...
     def to_data_space(self, x: torch.Tensor) -> torch.Tensor: ...
@@ -114,11 +119,56 @@ class VelocityField(NoiseToData, Protocol):
 
 
 @runtime_checkable
+class NoiseSchedule(Protocol):
+    """A discrete diffusion schedule as the DDPM samplers read it: T steps (integer t = 0..T-1, 0 the least
+    noisy), alpha_bar[t] (x_t = sqrt(alpha_bar[t]) x_0 + sqrt(1 - alpha_bar[t]) eps) and the Gaussian posterior
+    q(x_{t-1} | x_t, x_0) as (mean, variance)."""
+
+    steps: int
+    alpha_bar: torch.Tensor
+
+    def posterior(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@runtime_checkable
 class NoisePredictor(NoiseToData, Protocol):
     """A denoiser on a DDPM schedule: (x0_hat, eps_hat) at integer timesteps; `clip` bounds x0_hat."""
 
-    schedule: DDPMSchedule
+    schedule: NoiseSchedule
     clip: float | None
 
     def predict(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
 
+
+
+@runtime_checkable
+class SparseDictionary(Protocol):
+    """An overcomplete code of non-negative units over a dictionary: encode(x, k) keeps the k largest units;
+    unit_dictionary() is (pixels, units) with unit-norm columns (the atoms)."""
+
+    def encode(self, x: torch.Tensor, k: int | None = None) -> torch.Tensor: ...
+    def unit_dictionary(self) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class FillsPatches(Protocol):
+    """Fills hidden patches from the visible ones (a masked autoencoder): `hidden` is (N, n_patches), True =
+    hidden; patchify / unpatchify convert images to (N, n_patches, patch pixels) and back."""
+
+    n_patches: int
+
+    def patchify(self, x: torch.Tensor) -> torch.Tensor: ...
+    def unpatchify(self, patches: torch.Tensor) -> torch.Tensor: ...
+    def fill_in(self, x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class LatentPipeline(NoiseToData, Protocol):
+    """A generator in a frozen autoencoder's code space: it walks `code_dim` numbers, `compression` times fewer
+    than the image's; `autoencoder_family` names the autoencoder whose decoder makes the image."""
+
+    code_dim: int
+    compression: float
+    autoencoder_family: str
+    input_shape: tuple[int, ...]
