@@ -69,9 +69,11 @@ class PPCA(FittedModel):
         return self.unflat((z.double() @ self.weight.T + self.mean).float())
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Images: the Gaussian's draws clamped into the pixel range [0, 1], as every sampler's are (the density,
+        `log_likelihood`, is the unclamped Gaussian's over all of R^D)."""
         z = torch.randn(n, self.config.n_components, generator=generator, dtype=torch.float64)
         eps = torch.randn(n, self.mean.numel(), generator=generator, dtype=torch.float64)
-        return self.unflat((z @ self.weight.T + self.mean + self.noise_var.sqrt() * eps).float())
+        return self.unflat((z @ self.weight.T + self.mean + self.noise_var.sqrt() * eps).float()).clamp(0, 1)
 
     def log_likelihood(self, x: torch.Tensor) -> torch.Tensor:
         """Exact log p(x) per example, in nats."""
