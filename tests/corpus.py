@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aeflow.studies.lineage.chapters import CHAPTERS
 from tests.reliability import Case, Result
 
 TINY_TRAIN = ["--epochs", "2", "--batch-size", "32", "--train-subset", "128", "--no-progress"]
@@ -731,12 +732,12 @@ def reuse_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
     case("lineage --dataset mnist on a digits folder", ["lineage", "--budget", "test", "-d", "mnist", "--out",
                                                         str(original)])
     case("lineage again (every chapter reused)", [*lineage, "--out", str(original)], "ok",
-         check=_lineage_reused(11))
+         check=_lineage_reused(len(CHAPTERS)))
     for label, text in {"{}": "{}", "[]": "[]", "runs: 5": '{"runs": 5}', "not JSON": "{oops",
                         "a number changed": None, "empty": ""}.items():
         path = copied(f"edited-{len(cases)}", lambda p, text=text: _edit_record(p / "chapters" / "05-vae.json", text))
         case(f"lineage with a chapter record edited to {label}", [*lineage, "--out", str(path)], "ok",
-             check=_lineage_reused(10))
+             check=_lineage_reused(len(CHAPTERS) - 1))
     swapped = copied("swapped", lambda p: _swap(runs["ae"], p / "05-vae" / "beta-1"))
     case("lineage with a chapter's run swapped for another finished run", [*lineage, "--out", str(swapped)])
     case("lineage with the swapped run, --rerun", [*lineage, "--out", str(swapped), "--rerun"], "ok",

@@ -62,7 +62,7 @@ def test_report_lists_every_chapter_and_judges_every_claim(lineage):
     by_key = {c["key"]: c for c in report["chapters"]}
     seeded = [c.key for c in CHAPTERS if c.seeded]
     assert all(len(by_key[k]["other_seeds"]) == 1 for k in seeded)   # the test budget's second seed
-    assert all(k == "byhand" or any(r.startswith("seed-1/") for r in by_key[k]["runs"]) for k in seeded)
+    assert all(any(r.startswith("seed-1/") for r in by_key[k]["runs"]) for k in seeded if by_key[k]["runs"])
     assert {c["claim"] for c in report["claims"] if c["chapter"] in seeded} and \
         all(c["seeds"] == 2 for c in report["claims"] if c["chapter"] in seeded)
     assert {g["name"] for g in report["comparison"]} >= {"autoencoder + GMM", "VAE prior", "one-step", "DDPM",

@@ -79,12 +79,17 @@ def test_the_identity_ignores_only_what_does_not_change_the_result():
 
 
 def test_chapter_records_are_trusted_only_as_written():
-    record = {"key": "vae", "runs": {}, "identity": "abc", "numbers": {"rate": 3.0}}
+    numbers = {"fd": 12.0, "fd_floor": 8.0, "precision": 0.8, "recall": 0.7, "fraction_closer_than_test_p1": 0.01,
+               "components": 10}
+    record = {"key": "density", "runs": {}, "identity": "abc", "numbers": numbers, "other_seeds": []}
     record["digest"] = record_digest(record)
-    assert record_problem(record, "vae", "abc") is None
-    assert "another lineage" in record_problem(record, "vae", "other")
-    edited = {**record, "numbers": {"rate": 30.0}}
-    assert "changed" in record_problem(edited, "vae", "abc")
+    assert record_problem(record, "density", "abc") is None
+    assert "another lineage" in record_problem(record, "density", "other")
+    edited = {**record, "numbers": {**numbers, "fd": 1.0}}
+    assert "changed" in record_problem(edited, "density", "abc")
+    reshaped = {**record, "numbers": {"rate": 3.0}}   # an earlier version's keys, with a checksum that agrees
+    reshaped["digest"] = record_digest(reshaped)
+    assert "another shape" in record_problem(reshaped, "density", "abc")
     for damaged in ({}, [], {"runs": 5}, None, "text"):
-        assert "damaged" in record_problem(damaged, "vae", "abc")
+        assert "damaged" in record_problem(damaged, "density", "abc")
 
