@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import aeflow
-from aeflow.runs import SUMMARY, SampleRequest, draw, ensure, score, weights_digest
+from aeflow.config import to_dict
+from aeflow.runs import SUMMARY, SampleRequest, draw, ensure, weights_digest
+from aeflow.runs.features import feature_extractor, measure_generator
 from aeflow.samplers import SAMPLERS
 from aeflow.samplers.flow import FixedStep
 from aeflow.studies.sweeps import sweep_steps, sweep_steps_folder
@@ -47,14 +48,10 @@ def swept(run: Path, steps: list[int], samplers: list[str], n: int, data_dir: st
 
 
 def score_prior_samples(run: Path, data, n: int) -> dict:
-    model = aeflow.load(run)
-    start = time.perf_counter()
-    images, _ = draw(model, run, SampleRequest(n=n, seed=0))
-    seconds = time.perf_counter() - start
-    scores = score(images, data, n, progress=False)
-    return {"sampler": "prior", "steps": None, "nfe": 1, "fd": scores["fd"], "fd_real_floor": scores["fd_real_floor"],
-            "precision": scores["precision"], "recall": scores["recall"], "images_per_s": n / seconds, "n": n,
-            "images": images[:16]}
+    """The VAE's own N(0, I) samples, measured as every generator is (`measure_generator`)."""
+    extractor = feature_extractor(data.name, data, progress=False)
+    row, _, _ = measure_generator(aeflow.load(run), run, SampleRequest(n=n, seed=0), data, extractor, "vae")
+    return {**to_dict(row), "sampler": "prior", "steps": None}
 
 
 def main() -> None:
@@ -130,8 +127,7 @@ def main() -> None:
         for row in swept(runs["flow"], steps, stochastic, n, args.data_dir, args.flow_churn):
             rows.append({"model": "flow", **row, "sampler": f"{row['sampler']} churn {args.flow_churn:g}"})
     if args.vae:
-        rows.append({"model": "vae", **{k: v for k, v in score_prior_samples(Path(args.vae), data, n).items()
-                                        if k != "images"}})
+        rows.append({"model": "vae", **score_prior_samples(Path(args.vae), data, n)})
 
     table = ["| model | sampler | steps | NFE | FD (floor) | precision | recall | images/s |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]

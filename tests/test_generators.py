@@ -234,6 +234,10 @@ def test_cli_sample_and_steps_sweep(tmp_path, capsys):
     main(["sweep", "steps", str(run), "--steps", "1,2", "--samplers", "euler", "--n", "50"])
     rows = json.loads((run / "steps-sweep" / "steps_sweep.json").read_text())
     assert [(r["sampler"], r["nfe"]) for r in rows] == [("euler", 1), ("euler", 2)]
+    from dataclasses import fields
+
+    from aeflow.eval.rows import GeneratorRow
+    assert all({f.name for f in fields(GeneratorRow)} <= set(r) for r in rows)   # the one row, as the lineage's
     assert (run / "steps-sweep" / "fd_vs_nfe.png").exists()
     main(["sweep", "steps", str(run), "--steps", "1", "--samplers", "heun", "--n", "50"])
     merged = json.loads((run / "steps-sweep" / "steps_sweep.json").read_text())

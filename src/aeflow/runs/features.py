@@ -6,7 +6,9 @@ weights, metrics and test accuracy can be inspected like any run.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -15,9 +17,11 @@ from aeflow.data import Dataset, load_dataset
 from aeflow.data.download import cache_dir
 from aeflow.errors import ConfigError, DataError, Mismatch
 from aeflow.eval.features import VERSION, FeatureExtractor
+from aeflow.eval.rows import GeneratorRow, generator_row
 from aeflow.eval.samples import check_samples, score_samples
 from aeflow.runs.folder import SUMMARY, load, read_summary
 from aeflow.runs.pipeline import ensure
+from aeflow.runs.sampling import SampleRequest, draw
 from aeflow.runs.train import make_config
 
 # (model config, training config) per image size; seconds for 8x8, a few minutes for 28x28 on 2 CPU cores.
@@ -78,3 +82,18 @@ def score(samples: torch.Tensor, data: Dataset, n: int | None = None, seed: int 
     """`aeflow.eval.score_samples` with the dataset's feature extractor (trained once, cached)."""
     check_samples(samples, data.shape)   # before the extractor is built: that can take minutes
     return score_samples(samples, data, feature_extractor(data.name, data, progress=progress), n, seed)
+
+
+def measure_generator(model, run_dir: Path | None, request: SampleRequest, data: Dataset, extractor: FeatureExtractor,
+                      name: str, label: str = "", score_seed: int = 0
+                      ) -> tuple[GeneratorRow, torch.Tensor, dict[str, Any]]:
+    """Draw `request` from the model (timed) and score it against the first request.n test images
+    (`score_seed` picks the images scored and the floor's): its row, the images and every score."""
+    start = time.perf_counter()
+    images, made = draw(model, run_dir, request, data)
+    seconds = time.perf_counter() - start
+    scores = score_samples(images, data, extractor, request.n, seed=score_seed)
+    train_time = read_summary(run_dir).get("train_time_s") if run_dir is not None else None
+    row = generator_row(images, seconds, made, scores, data, request.seed, name,
+                        sum(p.numel() for p in model.parameters()), train_time, label)
+    return row, images, scores

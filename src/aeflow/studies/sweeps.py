@@ -9,19 +9,20 @@ scores every setting (FD against network evaluations, the NFE trade-off).
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from aeflow.config import to_dict
 from aeflow.data import load_dataset
 from aeflow.errors import ConfigError, DataError
 from aeflow.eval.latent import active_units
 from aeflow.files import read_json, write_json
-from aeflow.runs import ensure, load, load_config, make_config, read_summary, score, weights_digest
+from aeflow.runs import SampleRequest, ensure, load, load_config, make_config, read_summary, score, weights_digest
+from aeflow.runs.features import feature_extractor, measure_generator
 from aeflow.runs.folder import locked
-from aeflow.samplers import SAMPLERS, choose_sampler, generate, samplers_for
+from aeflow.samplers import SAMPLERS, choose_sampler, samplers_for
 from aeflow.viz import save_curve, save_curves, save_image_grid
 
 
@@ -129,23 +130,20 @@ def sweep_steps(run_dir: str | Path, steps: list[int], samplers: list[str] | Non
     out = sweep_steps_folder(run_dir, options)
     weights = weights_digest(run_dir)
     rows, grids, labels = [], [], []
+    extractor = feature_extractor(data.name, data, progress=progress)
     for sampler in samplers:
         own = {k: v for k, v in options.items() if k in takes[sampler]}
         has_steps = "steps" in {f.name for f in dataclasses.fields(SAMPLERS[sampler].Options)}
         for k in (steps if has_steps else [None]):
-            start = time.perf_counter()
-            choice = choose_sampler(model, sampler, {**own, "steps": k})
-            images, nfe = generate(model, n, choice, torch.Generator().manual_seed(seed))
-            seconds = time.perf_counter() - start
-            scores = score(images, data, n, seed=seed, progress=progress)
-            row = {"sampler": sampler, "steps": k, "nfe": nfe, "fd": scores["fd"],
-                   "fd_real_floor": scores["fd_real_floor"], "precision": scores["precision"],
-                   "recall": scores["recall"], "images_per_s": n / seconds, "n": n, "seed": seed,
-                   **{name: value for name, value in vars(choice.options).items() if name != "steps"},
-                   "weights": weights}
+            request = SampleRequest(sampler=sampler, options={**own, **({"steps": k} if has_steps else {})}, n=n,
+                                    seed=seed)
+            measured, images, _ = measure_generator(model, run_dir, request, data, extractor, model.registry_name,
+                                                    score_seed=seed)
+            row = {**to_dict(measured), "steps": k, "weights": weights,
+                   **{name: value for name, value in measured.options.items() if name != "steps"}}
             rows.append(row)
             grids.append(images[:16])
-            labels.append(f"{sampler} {nfe} NFE")
+            labels.append(f"{sampler} {measured.nfe} NFE")
             print(markdown_steps_rows([row], header=len(rows) == 1), flush=True)
     saved = merged_sweep_rows(out / "steps_sweep.json", rows, weights)
     series: dict[str, tuple[list[float], list[float]]] = {}

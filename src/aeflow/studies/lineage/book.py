@@ -17,14 +17,17 @@ from typing import Any
 
 import torch
 
+from aeflow.config import to_dict
 from aeflow.data import Dataset
 from aeflow.errors import ConfigError, DataError
 from aeflow.eval.features import FeatureExtractor
+from aeflow.eval.rows import GeneratorRow
 from aeflow.eval.sample_quality import diversity, sharpness
 from aeflow.eval.samples import score_samples
 from aeflow.figures import Figure, ImageGrid
 from aeflow.files import atomic_save, read_json, read_tensors, write_json
-from aeflow.runs import SampleRequest, draw, ensure, load, make_config, read_summary, weights_digest, write_summary
+from aeflow.runs import SampleRequest, ensure, load, make_config, read_summary, weights_digest, write_summary
+from aeflow.runs.features import measure_generator
 from aeflow.runs.folder import writing_run
 from aeflow.runs.sampling import default_source
 from aeflow.studies.lineage.budgets import Budget
@@ -103,46 +106,33 @@ class Book:
         return scores
 
     def generator(self, name: str, run: Path | None, request: SampleRequest, model=None, label: str = "",
-                  curve: str | None = None, picture: bool = False) -> dict[str, Any]:
-        """Sample `request.n` images (default: the budget's N) from a run, score them, keep 16 for the sample
-        grid (and 32 as the chapter's picture); a row for the comparison of generators (and a point of the FD-vs-NFE
-        plot under `curve`). At a
-        seed other than 0 the row is only returned: the comparison, the sample grid and the run's summary hold
-        seed 0's."""
+                  curve: str | None = None, picture: bool = False) -> GeneratorRow:
+        """Sample `request.n` images (default: the budget's N) from a run and measure them: a row for the
+        comparison of generators (or a point of the FD-vs-NFE plot under `curve`), 16 images for the sample grid
+        and 32 for the chapter's picture. At a seed other than 0 the row is only returned: the comparison, the
+        grids and the run's summary hold seed 0's."""
         model = model if model is not None else load(run)
         if request.n == SampleRequest.n:
             request.n = self.budget.n_eval
         if request.seed == SampleRequest.seed:
             request.seed = self.seed
-        start = time.perf_counter()
-        images, made = draw(model, run, request, self.data)
-        seconds = time.perf_counter() - start
-        scores = self.score(images)
-        row = {"name": name, "label": label or made["label"], "nfe": made.get("nfe", 1),
-               "sampler": made.get("sampler"), "options": made.get("options", {}),
-               "min_class_fraction": min(scores["class_fractions"].values()),
-               "images_per_s": len(images) / max(seconds, 1e-9),
-               "n_parameters": sum(p.numel() for p in model.parameters()),
-               "train_time_s": read_summary(run)["train_time_s"] if run else None,
-               **{k: scores[k] for k in ("fd", "fd_real_floor", "precision", "recall", "coverage", "sharpness",
-                                         "diversity", "fraction_closer_than_test_p1", "n", "confidence",
-                                         "test_confidence")}}
+        row, images, scores = measure_generator(model, run, request, self.data, self.extractor, name, label)
         if self.seed != 0:
             return row
         if curve:
-            self.current["curves"].setdefault(curve, []).append(row)
-        else:
-            self.current["generators"].append(row)
-            atomic_save({"images": images[:16]}, self.out / "samples" / f"{name}.safetensors")
-            if picture:
-                self.figure(f"{name.replace(' ', '-').lower()}-samples.png",
-                            ImageGrid([images[:16], images[16:32]], ["", ""], f"{name}: {row['label']}"),
-                            f"Samples of {name} ({row['label']}, {row['nfe']} network evaluations each; FD "
-                            f"{row['fd']:.1f}, floor {row['fd_real_floor']:.1f}).")
-            if run is not None and made["source"] == default_source(model):   # the run's own samples, scored
-                with writing_run(run):   # where `aeflow eval` keeps them: the explorer and the CLI read them there
-                    write_summary(run, {"samples": {**scores, "label": row["label"], "nfe": row["nfe"],
-                                                    "measured_by": "aeflow lineage"}})
+            self.current["curves"].setdefault(curve, []).append(to_dict(row))
+            return row
+        self.current["generators"].append(to_dict(row))
+        atomic_save({"images": images[:16]}, self.out / "samples" / f"{name}.safetensors")
+        if picture:
+            self.figure(f"{name.replace(' ', '-').lower()}-samples.png",
+                        ImageGrid([images[:16], images[16:32]], ["", ""], f"{name}: {row.label}"),
+                        f"Samples of {name} ({row.label}, {row.nfe} network evaluations each; FD {row.fd:.1f}, "
+                        f"floor {row.fd_real_floor:.1f}).")
+        if run is not None and row.source == default_source(model):   # the run's own samples, scored
+            with writing_run(run):   # where `aeflow eval` keeps them: the explorer and the CLI read them there
+                write_summary(run, {"samples": {**scores, "label": row.label, "nfe": row.nfe,
+                                                "measured_by": "aeflow lineage"}})
         return row
 
     def figure(self, name: str, figure: Figure, caption: str) -> None:

@@ -15,6 +15,7 @@ from aeflow.byhand import Autoencoder as NumpyAutoencoder
 from aeflow.byhand import sgd_train, torch_twin_train
 from aeflow.byhand.numpy_models import batches
 from aeflow.eval.latent import active_units, elbo_surgery, plane_grid
+from aeflow.eval.rows import GeneratorRow
 from aeflow.eval.sample_quality import sharpness
 from aeflow.figures import Curves, ImageGrid
 from aeflow.priors import NormalPrior, decoded_samples
@@ -141,8 +142,8 @@ def density(book: Book) -> records.Density:
     images, _ = draw(ae, run, SampleRequest(source="gmm", prior_options=options, n=48, seed=book.seed), book.data)
     book.figure("samples.png", ImageGrid(_rows(images), [""] * 3, "decoded samples of a 10-component GMM on the codes"),
                 "New images: codes drawn from a Gaussian mixture fitted to the training codes, decoded.")
-    return records.Density(fd=row["fd"], fd_floor=row["fd_real_floor"], precision=row["precision"],
-                           recall=row["recall"], fraction_closer_than_test_p1=row["fraction_closer_than_test_p1"],
+    return records.Density(fd=row.fd, fd_floor=row.fd_real_floor, precision=row.precision,
+                           recall=row.recall, fraction_closer_than_test_p1=row.fraction_closer_than_test_p1,
                            components=10)
 
 
@@ -184,9 +185,9 @@ def vae(book: Book) -> records.VAE:
                                            "beta", "nats", "the average KL split (ELBO surgery)", log_x=True),
                 "The average KL of each beta split into the mutual information between image and code and the "
                 "distance of the aggregate posterior from the prior.")
-    return records.VAE(sweep=sweep, prior_fd=row["fd"], prior_confidence=row["confidence"],
-                       test_confidence=row["test_confidence"], prior_precision=row["precision"],
-                       prior_recall=row["recall"], prior_sharpness=row["sharpness"],
+    return records.VAE(sweep=sweep, prior_fd=row.fd, prior_confidence=row.confidence,
+                       test_confidence=row.test_confidence, prior_precision=row.precision,
+                       prior_recall=row.recall, prior_sharpness=row.sharpness,
                        test_sharpness=_test_sharpness(book), collapse=collapse, contrast=contrast)
 
 
@@ -221,7 +222,7 @@ def _unet(book: Book) -> dict:
 def one_step(book: Book) -> records.OneStep:
     run = book.train("onestep", "onestep", _unet(book), _unet_train(book, book.budget.onestep_epochs))
     row = book.generator("one-step", run, SampleRequest(), label="direct", picture=True)
-    return records.OneStep(fd=row["fd"], diversity=row["diversity"], fd_floor=row["fd_real_floor"])
+    return records.OneStep(fd=row.fd, diversity=row.diversity, fd_floor=row.fd_real_floor)
 
 
 def ddpm(book: Book) -> records.DDPM:
@@ -234,8 +235,8 @@ def ddpm(book: Book) -> records.DDPM:
     for steps in b.ddim_steps:
         book.generator("DDPM", run, SampleRequest(sampler="ddim", options={"steps": steps}), model=model,
                        curve="DDPM, DDIM")
-    return records.DDPM(fd=row["fd"], fd_floor=row["fd_real_floor"], nfe=row["nfe"], precision=row["precision"],
-                        recall=row["recall"], timesteps=b.ddpm_timesteps)
+    return records.DDPM(fd=row.fd, fd_floor=row.fd_real_floor, nfe=row.nfe, precision=row.precision,
+                        recall=row.recall, timesteps=b.ddpm_timesteps)
 
 
 def flow(book: Book) -> records.Flow:
@@ -270,9 +271,9 @@ def reflow(book: Book) -> records.Reflow:
     return records.Reflow(best_fd=best.fd, best=best, points=points, pairs=b.reflow_pairs)
 
 
-def _point(row: dict) -> records.SamplerPoint:
-    return records.SamplerPoint(label=row["label"], nfe=row["nfe"], fd=row["fd"], sampler=row["sampler"],
-                                options=row["options"])
+def _point(row: GeneratorRow) -> records.SamplerPoint:
+    return records.SamplerPoint(label=row.label, nfe=row.nfe, fd=row.fd, sampler=row.sampler,
+                                options=row.options)
 
 
 def gan(book: Book) -> records.GAN:
@@ -288,8 +289,8 @@ def gan(book: Book) -> records.GAN:
                 "after each epoch: a game, with no fixed loss to decrease; how much D(G(z)) still moves over the "
                 "second half of training is in the numbers below.")
     half = d_fake[len(d_fake) // 2:]
-    return records.GAN(fd=row["fd"], precision=row["precision"], recall=row["recall"], coverage=row["coverage"],
-                       sharpness=row["sharpness"], min_class_fraction=row["min_class_fraction"],
+    return records.GAN(fd=row.fd, precision=row.precision, recall=row.recall, coverage=row.coverage,
+                       sharpness=row.sharpness, min_class_fraction=row.min_class_fraction,
                        d_fake_std_second_half=float(np.std(half)), d_real_last=d_real[-1], d_fake_last=d_fake[-1])
 
 
@@ -310,7 +311,7 @@ def latent(book: Book) -> records.Latent:
     # Matched quality: the pixel-space flow's cheapest setting at least as good as the latent flow (its best
     # setting when none is), both timed here in one process.
     points = book.numbers("flow").points
-    matched = min((p for p in points if p.fd <= row["fd"]), key=lambda p: p.nfe, default=None) or \
+    matched = min((p for p in points if p.fd <= row.fd), key=lambda p: p.nfe, default=None) or \
         min(points, key=lambda p: p.fd)
     speeds = {}
     for name, m, choice in (("latent", model, choose_sampler(model, "heun", {"steps": 10})),
@@ -318,8 +319,8 @@ def latent(book: Book) -> records.Latent:
         start = time.perf_counter()
         generate(m, b.n_eval, choice, torch.Generator().manual_seed(book.seed))
         speeds[name] = b.n_eval / (time.perf_counter() - start)
-    return records.Latent(fd=row["fd"], precision=row["precision"], recall=row["recall"], beta=b.latent_beta,
-                          rate=read_summary(vae_run)["final"]["test/kl"], prior_fd=prior["fd"],
+    return records.Latent(fd=row.fd, precision=row.precision, recall=row.recall, beta=b.latent_beta,
+                          rate=read_summary(vae_run)["final"]["test/kl"], prior_fd=prior.fd,
                           pixels=math.prod(book.data.shape), latent_dim=model.code_dim, compression=model.compression,
                           images_per_s_latent=speeds["latent"], images_per_s_pixel=speeds["pixel"],
                           pixel_matched=matched, speedup=speeds["latent"] / speeds["pixel"])
