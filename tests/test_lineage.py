@@ -170,7 +170,8 @@ def test_regularised_claims_hold_and_fail_on_their_numbers():
     base = records.Regularised(
         noise=0.3, restoration_error={"plain": 5.0, "denoising": 3.0},
         code_sensitivity_per_code_std={"plain": 2.0, "contractive": 1.0},
-        top_k=records.TopK(k=16, code_dim=256, fraction_exactly_k=1.0, mean_active=16.0, dead_fraction=0.02),
+        top_k=records.TopK(k=16, code_dim=256, fraction_exactly_k=1.0, mean_active=16.0, dead_fraction=0.02,
+                           dead_after=20_000, revived_dead_after=1437, revived_dead_fraction=0.01),
         codebook=records.Codebook(size=64, perplexity_train=40.0, dead_fraction_train=0.1), mask_ratio=0.75,
         masked_error=2.0, mean_fill_error=4.0, prefix_error=[9.0, 7.0, 5.5, 5.0], test_error={"plain": 1.0})
     failing = {"The denoising autoencoder restores corrupted images better than the plain one.":

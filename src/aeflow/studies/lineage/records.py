@@ -110,7 +110,10 @@ class TopK:
     code_dim: int
     fraction_exactly_k: float
     mean_active: float
-    dead_fraction: float
+    dead_fraction: float                      # units that fire on no training image
+    dead_after: int                           # training images of silence before the auxiliary loss revives one
+    revived_dead_after: int                   # the follow-up's: one epoch
+    revived_dead_fraction: float
 
 
 @dataclass

@@ -34,8 +34,11 @@ SHAPES = {           # the same encoder and code size for the plain, denoising, 
 
 def regularised(book: Book) -> records.Regularised:
     b = book.budget
+    # The follow-up of top-k's dead units (decided before its result): the same model with the auxiliary loss
+    # reviving a unit after one epoch of silence instead of 20,000 images.
+    shapes = {**SHAPES, "top-k-revived": ("sparse-ae", {"sparsity": "topk", "dead_after": len(book.data.train_x)})}
     models = {name: load(book.train(name, family, options, {"epochs": b.shaping_epochs, "batch_size": b.batch_size}))
-              for name, (family, options) in SHAPES.items()}
+              for name, (family, options) in shapes.items()}
     with torch.no_grad():
         return _measure_shapes(book, {name: m.eval() for name, m in models.items()})
 
@@ -47,9 +50,8 @@ def _measure_shapes(book: Book, models: dict) -> records.Regularised:
     restoration = {name: reconstruction_error(models[name], noisy, target=x) for name in ("plain", "denoising")}
     sensitivity = {name: code_sensitivity(models[name], x, seed=book.seed)["code_sensitivity_per_code_std"]
                    for name in ("plain", "contractive")}
-    top_k = models["top-k"]
+    top_k, revived = models["top-k"], models["top-k-revived"]
     active = (top_k.encode(x) > 0).sum(1)
-    fired = (top_k.encode(data.train_x) > 0).any(0)
     codebook = read_summary(book.run_path("regularised", "vq-vae"))["codebook"]
     mae = models["masked"]
     hidden = random_mask(len(x), mae.n_patches, MASK_RATIO, torch.Generator().manual_seed(book.seed))
@@ -60,12 +62,20 @@ def _measure_shapes(book: Book, models: dict) -> records.Regularised:
     _figures(book, models, x, noisy, hidden, prefix)
     top_k_record = records.TopK(k=top_k.config.k, code_dim=top_k.config.code_dim,
                                 fraction_exactly_k=float((active == top_k.config.k).float().mean()),
-                                mean_active=float(active.float().mean()), dead_fraction=float(1 - fired.float().mean()))
+                                mean_active=float(active.float().mean()),
+                                dead_fraction=_dead_fraction(top_k, data.train_x), dead_after=top_k.config.dead_after,
+                                revived_dead_after=revived.config.dead_after,
+                                revived_dead_fraction=_dead_fraction(revived, data.train_x))
     return records.Regularised(
         noise=NOISE, restoration_error=restoration, code_sensitivity_per_code_std=sensitivity, top_k=top_k_record,
         codebook=records.Codebook(**{k: codebook[k] for k in ("size", "perplexity_train", "dead_fraction_train")}),
         mask_ratio=MASK_RATIO, masked_error=filled, mean_fill_error=mean_filled, prefix_error=prefix,
         test_error={name: reconstruction_error(m, x) for name, m in models.items() if name != "masked"})
+
+
+def _dead_fraction(model, train_x: torch.Tensor) -> float:
+    """The share of a sparse code's units that fire on no training image."""
+    return float(1 - (model.encode(train_x) > 0).any(0).float().mean())
 
 
 def _figures(book: Book, models: dict, x: torch.Tensor, noisy: torch.Tensor, hidden: torch.Tensor,
