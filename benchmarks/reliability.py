@@ -40,6 +40,9 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="also write every case's outcome to this file")
     args = parser.parse_args()
     torch.set_num_threads(1)   # forked children share nothing with an intra-op pool the parent never started
+    # ... and every case's aeflow runs with one thread too, as the reference runs trained here do: the bitwise
+    # checks (a resumed run equals the uninterrupted one) compare like with like (float sums depend on threads)
+    os.environ["AEFLOW_THREADS"] = "1"
     import_everything()
     work = Path(args.work or tempfile.mkdtemp(prefix="aeflow-reliability-"))
     os.environ["AEFLOW_CACHE"] = str(work / "cache")
