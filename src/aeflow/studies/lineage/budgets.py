@@ -1,5 +1,5 @@
 """How much work each chapter of the lineage does, per budget and dataset. "cpu" is sized for a 2-core CPU
-(digits in about 14 minutes with 3 seeds of the cheap chapters, MNIST in about an hour), "gpu" runs
+(digits in about 15 minutes with 3 seeds of the cheap chapters, MNIST in about an hour), "gpu" runs
 docs/benchmarks.md's full recipes, "test" is seconds of work for the test suite. `seconds` are the expected
 wall times per chapter (per seed) on that machine, for the progress line's estimate of the time left
 (rescaled by the chapters already done)."""
