@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -168,9 +170,6 @@ def test_features_build(capsys):
 
 
 def test_help_version_and_usage_errors_answer_without_loading_torch():
-    import subprocess
-    import sys
-
     for args in (["--help"], ["--version"], ["train", "--help"], ["lineage", "--budget", "nope"]):
         code = (f"import sys\nfrom aeflow.cli import main\ntry:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
                 "assert 'torch' not in sys.modules, 'torch was imported'\n")
@@ -227,3 +226,31 @@ def test_samplers_command_lists_the_registry_with_options(capsys):
 def test_explore_refuses_a_missing_folder_in_one_line(tmp_path, capsys):
     code, _, err = run_cli(["explore", str(tmp_path / "nowhere"), "--no-browser"], capsys)
     assert code == 2 and "does not exist" in err
+
+
+def test_a_ctrl_c_inside_a_finaliser_still_stops_the_command_in_one_line():
+    """Python cannot raise out of a `__del__`; left alone it prints a traceback and the command carries on."""
+    script = """
+import os, signal, sys, threading, time
+import click
+from aeflow import cli
+
+class SlowToFinalise:
+    def __del__(self):
+        time.sleep(0.5)
+
+@click.command()
+def finalise():
+    threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
+    del_me = SlowToFinalise()
+    del del_me
+    time.sleep(2)
+    print("carried on", file=sys.stderr)
+
+cli.cli.add_command(finalise)
+cli.main(["finalise"])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130
+    assert "Traceback" not in done.stderr and "carried on" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("aeflow: interrupted (Ctrl-C)")

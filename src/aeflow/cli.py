@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import _thread
 import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -529,6 +531,7 @@ INTERRUPTED = "interrupted (Ctrl-C) before it finished; the files it had finishe
 def main(argv: list[str] | None = None) -> None:
     """Run the command; every way it can fail ends in one line on stderr and an exit code (README's table)."""
     sigint = signal.signal(signal.SIGINT, _note_sigint)
+    unraisable, sys.unraisablehook = sys.unraisablehook, _unraisable
     try:
         apply_thread_policy()   # before torch loads: it reads the thread count once
         cli.main(args=argv, prog_name="aeflow", standalone_mode=False)
@@ -563,6 +566,7 @@ def main(argv: list[str] | None = None) -> None:
               "traceback to report", 70)
     finally:
         signal.signal(signal.SIGINT, sigint)
+        sys.unraisablehook = unraisable
 
 
 _ctrl_c = {"seen": False}
@@ -573,6 +577,22 @@ def _note_sigint(signum, frame) -> None:
     there and resurface as another error (a RecursionError from a half-imported numpy), which is still Ctrl-C."""
     _ctrl_c["seen"] = True
     raise KeyboardInterrupt
+
+
+def _unraisable(info) -> None:
+    """A Ctrl-C that lands inside a finaliser (a `__del__` run by the garbage collector mid-training) cannot
+    propagate: Python would print a traceback and carry on. Send it again to the main thread, where it stops the
+    command like any other Ctrl-C: from a bare thread, a moment later, since the main thread would handle it inside
+    this hook (and a `threading.Thread` waits for its start, where it would land)."""
+    if issubclass(info.exc_type, KeyboardInterrupt):
+        _thread.start_new_thread(_interrupt_main_soon, ())
+    else:
+        sys.__unraisablehook__(info)
+
+
+def _interrupt_main_soon() -> None:
+    time.sleep(0.01)
+    _thread.interrupt_main()
 
 
 def _after_ctrl_c() -> None:
