@@ -442,6 +442,37 @@ def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no
 
 
 @cli.command()
+@click.option("--dataset", "-d", default="digits", help="digits (default), mnist or fashion-mnist")
+@click.option("--budget", "-b", default="cpu", help="tiny (seconds: the libraries end to end), cpu (MNIST in about "
+              "two hours on 2 cores) or gpu")
+@click.option("--only", multiple=True, help="one comparison (repeat for more): vae, ae, cfm, ddpm (default all)")
+@click.option("--data-dir", default=None, help=DATA_DIR_HELP)
+@click.option("--out", "-o", default=None, help="folder of the runs, samples and report (default "
+              "runs/peers-DATASET-BUDGET)")
+@click.option("--no-progress", is_flag=True, help="no per-epoch progress bars")
+@click.option("--rerun", is_flag=True, help="a folder holding another comparison (dataset, budget, versions): redo "
+              "it there (aeflow's own files only); without it, it is refused")
+def peers(dataset: str, budget: str, only: tuple[str, ...], data_dir: str | None, out: str | None, no_progress: bool,
+          rerun: bool) -> None:
+    """aeflow against pythae (VAE, autoencoder + GMM), torchcfm (flow matching) and diffusers (DDPM): each peer
+    trained with its documented recipe and aeflow's model for the same seconds on this machine, both sampled
+    the same way and scored with the same row, in one report (report.html). Needs the peers (README, Peers).
+    Interrupted, the same command continues."""
+    from aeflow.config import choice
+    from aeflow.studies.peers import BUDGETS, PAIRS
+
+    choice("--dataset", dataset, ["digits", "mnist", "fashion-mnist"])
+    choice("--budget", budget, BUDGETS)
+    for key in only:
+        choice("--only", key, list(PAIRS))
+    if out is not None:
+        check_writable(out, "--out", folder=True)
+    from aeflow.studies.peers.run import run_peers
+
+    run_peers(dataset, budget, out, data_dir, list(only) or None, progress=not no_progress, rerun=rerun)
+
+
+@cli.command()
 @click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False))
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="the address to bind; another one exposes the "

@@ -250,6 +250,7 @@ class TrainConfig:
     progress: bool = True
     ema_decay: float = 0.0           # > 0: keep an exponential moving average of the weights (0.999, 0.9999)
     sample_every: int = 0            # > 0: a fixed-noise sample grid every N epochs (models that sample)
+    snapshot_epochs: list[int] = field(default_factory=list)   # keep the weights after these epochs (snapshots/)
     # Schedules for named loss-term weights, e.g. {"kl": {"kind": "linear", "start": 0, "end": 1, "epochs": 10}}
     loss_weights: dict[str, Any] = field(default_factory=dict)
 
@@ -267,6 +268,8 @@ class TrainConfig:
                 f"train.betas must be two numbers in [0, 1), got {self.betas}")
         require(0 <= self.ema_decay < 1, f"train.ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         require(self.sample_every >= 0, f"train.sample_every must be >= 0 (0 = off), got {self.sample_every}")
+        require(all(1 <= e <= self.epochs for e in self.snapshot_epochs),
+                f"train.snapshot_epochs must be epochs in 1..{self.epochs}, got {self.snapshot_epochs}")
         require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                 f"train.device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
         for name, spec in self.loss_weights.items():

@@ -26,9 +26,12 @@ def beta_schedule(kind: str, steps: int, beta_start: float = 1e-4, beta_end: flo
 
 
 class DDPMSchedule:
-    def __init__(self, kind: str = "linear", steps: int = 1000) -> None:
-        self.kind, self.steps = kind, steps
-        betas = beta_schedule(kind, steps)
+    """`kind` names the betas (linear, cosine); `betas` given (a schedule another library made) are used as they
+    are, `kind` then only names them."""
+
+    def __init__(self, kind: str = "linear", steps: int = 1000, betas: torch.Tensor | None = None) -> None:
+        betas = beta_schedule(kind, steps) if betas is None else betas.to(torch.float64)
+        self.kind, self.steps = kind, len(betas)
         alpha_bar = torch.cumprod(1 - betas, 0)
         alpha_bar_prev = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bar[:-1]])
         self.betas = betas.float()

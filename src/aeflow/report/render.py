@@ -42,8 +42,9 @@ def _number(value: Any, digits: int = 2) -> str:
     return f"{value:,.{digits}f}"
 
 
-def render_report(report: dict[str, Any], out: str | Path) -> dict[str, Path]:
-    """Write the three files into `out` (where the report's figure paths are relative to); return their paths."""
+def render_report(report: dict[str, Any], out: str | Path, study: str = "lineage") -> dict[str, Path]:
+    """Write the three files into `out` (where the report's figure paths are relative to) with the `study`'s
+    templates; return their paths."""
     out = Path(out)
     env = _environment()
 
@@ -53,8 +54,8 @@ def render_report(report: dict[str, Any], out: str | Path) -> dict[str, Path]:
         return f"data:image/png;base64,{data}"
 
     paths = {"html": out / "report.html", "md": out / "report.md", "json": out / "report.json"}
-    atomic_write_text(paths["html"], env.get_template("lineage.html.j2").render(r=report, inline=inline,
+    atomic_write_text(paths["html"], env.get_template(f"{study}.html.j2").render(r=report, inline=inline,
                                                                                escape=html.escape))
-    atomic_write_text(paths["md"], env.get_template("lineage.md.j2").render(r=report))
+    atomic_write_text(paths["md"], env.get_template(f"{study}.md.j2").render(r=report))
     write_json(paths["json"], report)
     return paths

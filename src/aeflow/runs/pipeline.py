@@ -88,7 +88,7 @@ def ensure(config: RunConfig, out: str | Path, dataset: Dataset | None = None, r
 # The files and folders aeflow writes into a run folder (the families' figures are PNGs): what a rerun removes.
 RUN_FILES = ("config.yaml", "model.safetensors", "checkpoint.safetensors", "metrics.jsonl", "summary.json",
              "eval.md", "training-data.safetensors", "prior-*", "samples-*.npy", "*.png")
-RUN_FOLDERS = ("samples", "latent", "steps-sweep*")
+RUN_FOLDERS = ("samples", "snapshots", "latent", "steps-sweep*")
 
 
 def clear_run(out: Path) -> None:

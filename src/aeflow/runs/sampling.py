@@ -15,7 +15,6 @@ import torch
 from aeflow.config import check_fields, checked, from_dict, require, to_dict
 from aeflow.data import Dataset, load_dataset
 from aeflow.errors import ConfigError, DataError
-from aeflow.models import Model
 from aeflow.models.registry import model_config
 from aeflow.priors import PRIORS, CodePrior, decoded_samples
 from aeflow.priors.base import prior_class, prior_path
@@ -66,13 +65,19 @@ def sources(model) -> list[str]:
     return found + [name for name, cls in PRIORS.items() if cls.accepts(model)]
 
 
-def fitted_prior(model, run_dir: str | Path, name: str, options: dict[str, Any] | None = None,
+def fitted_prior(model, run_dir: str | Path | None, name: str, options: dict[str, Any] | None = None,
                  data: Dataset | None = None, refit: bool = False, save: bool = True) -> CodePrior:
     """The run's `name` prior: loaded when it is saved with the same settings, else fitted to the training
     codes (and saved into the run unless `save=False`). Settings that differ from the saved ones are refused
-    unless `refit`."""
+    unless `refit`. Without a run folder it is fitted to `data` and kept in memory."""
     cls = prior_class(name)
     wanted = from_dict(cls.Config, options or {}, f"prior {name}")
+    if run_dir is None:   # a model without a folder (another library's): fitted in memory, to `data`
+        if data is None:
+            raise ConfigError("a code prior is fitted to training codes: give the run folder, or the dataset")
+        prior = cls(wanted)
+        prior.check(model)
+        return prior.fit(model, data.train_x)
     _, settings = prior_path(run_dir, name)
     if settings.exists() and not refit:
         prior = cls.load(run_dir)
@@ -155,11 +160,11 @@ def check_run_matches(model, run_dir: str | Path) -> None:
 
 
 @checked
-def draw(model: Model, run_dir: str | Path | None, request: SampleRequest, data: Dataset | None = None,
+def draw(model: torch.nn.Module, run_dir: str | Path | None, request: SampleRequest, data: Dataset | None = None,
          batch_size: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
     """n images in [0, 1] as `request` says, and what made them (source, sampler label, NFE). Nothing is
     written: a code prior is read from the run folder when saved there (`fitted_prior` saves one), else fitted
-    in memory."""
+    in memory (to `data` for a model without a folder)."""
     source = check_request(model, request)
     if batch_size is not None and not 1 <= batch_size <= MAX_SAMPLES:
         raise ConfigError(f"draw(): batch_size must be in 1..{MAX_SAMPLES:,}, got {batch_size}")
@@ -174,8 +179,6 @@ def draw(model: Model, run_dir: str | Path | None, request: SampleRequest, data:
     if source == "model":
         with torch.no_grad():
             return model.sample(request.n, generator).clamp(0, 1), {"source": "model", "label": "model"}
-    if run_dir is None:
-        raise ConfigError("a code prior is fitted to a run's training codes: give the run folder")
     prior = fitted_prior(model, run_dir, source, request.prior_options, data, save=False)
     images = decoded_samples(model, prior, request.n, generator, request.temperature)
     return images, {"source": source, "label": source, "temperature": request.temperature}

@@ -16,6 +16,7 @@ from aeflow.config import RunConfig, TrainConfig, checked, to_dict
 from aeflow.data import SHAPES, Dataset, load_dataset
 from aeflow.errors import ConfigError
 from aeflow.eval import evaluate_model
+from aeflow.files import atomic_save
 from aeflow.models import FittedModel, Model
 from aeflow.models.registry import build_model, resolve, sized_config
 from aeflow.priors import CategoricalPrior
@@ -28,6 +29,8 @@ from aeflow.training import train as train_loop
 from aeflow.training.checkpoint import CHECKPOINT_NAME, save_weights
 from aeflow.training.trainer import METRICS
 from aeflow.viz import save_figures, save_image_grid, save_loss_curve
+
+SNAPSHOTS = "snapshots"
 
 
 @checked
@@ -125,7 +128,7 @@ def check_train_options(model: Model, config: RunConfig) -> None:
         defaults = TrainConfig()
         given = [k for k in ("epochs", "batch_size", "lr", "weight_decay", "betas", "warmup_epochs",
                              "final_lr_fraction", "grad_clip", "bf16", "device", "ema_decay", "sample_every",
-                             "loss_weights") if getattr(config.train, k) != getattr(defaults, k)]
+                             "snapshot_epochs", "loss_weights") if getattr(config.train, k) != getattr(defaults, k)]
         if given:
             raise ConfigError(f"{config.model} is fitted by its own solver, not trained by gradient steps, so the "
                               f"training option(s) {', '.join(given)} would do nothing; drop them")
@@ -164,9 +167,15 @@ def prepare_batches(model: Model, data: Dataset, out: Path, progress: bool = Tru
 def loop(model: Model, train_batch: dict, test_batch: dict, config: RunConfig, out: Path, resume: bool
          ) -> tuple[dict[str, Any], float]:
     """The one training loop; the weight average becomes the model. (last epoch's metrics, images/s)."""
-    sample_grids = SampleGrids(out, config.train.sample_every) if config.train.sample_every else None
+    callbacks = [*([SampleGrids(out, config.train.sample_every)] if config.train.sample_every else []),
+                 *([Snapshots(out, config.train.snapshot_epochs)] if config.train.snapshot_epochs else [])]
+
+    def on_epoch_end(model: Model, epoch: int) -> None:
+        for callback in callbacks:
+            callback(model, epoch)
+
     last, ema = train_loop(model, train_batch, test_batch, config.train, out, resume=resume,
-                           on_epoch_end=sample_grids)
+                           on_epoch_end=on_epoch_end)
     if ema:  # the averaged weights are the model (the trained ones stay in the checkpoint)
         model.load_state_dict(ema.shadow)
     n = len(next(iter(train_batch.values())))
@@ -199,6 +208,23 @@ class SampleGrids:
         model.train(was_training)
         save_image_grid([images[i:i + 16] for i in range(0, 64, 16)], [""] * 4, self.out / f"epoch_{epoch:04d}.png",
                         title=f"{model.registry_name}: fixed-noise samples after epoch {epoch}")
+
+
+class Snapshots:
+    """After each of `epochs`: the weights used for evaluation (the EMA where there is one) into
+    RUN/snapshots/epoch-NNNN.safetensors: a model along the way (FD against training time)."""
+
+    def __init__(self, out: Path, epochs: list[int]) -> None:
+        self.out, self.epochs = out / SNAPSHOTS, set(epochs)
+
+    def __call__(self, model: Model, epoch: int) -> None:
+        if epoch in self.epochs:
+            self.out.mkdir(exist_ok=True)
+            atomic_save(model.state_dict(), snapshot_path(self.out.parent, epoch))
+
+
+def snapshot_path(run_dir: Path, epoch: int) -> Path:
+    return Path(run_dir) / SNAPSHOTS / f"epoch-{epoch:04d}.safetensors"
 
 
 def draw_pictures(out: Path, model: Model, data: Dataset, measured: dict, n: int = 16) -> None:

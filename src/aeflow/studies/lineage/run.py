@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import time
@@ -13,12 +12,11 @@ from typing import Any
 import torch
 
 from aeflow.data import load_dataset
-from aeflow.errors import Mismatch
 from aeflow.figures import Curves, ImageGrid
-from aeflow.files import read_json, write_json
 from aeflow.report import render_report
 from aeflow.runs import feature_extractor
-from aeflow.runs.folder import MARKER, locked
+from aeflow.runs.folder import locked
+from aeflow.studies.claim import claim_study
 from aeflow.studies.lineage.book import Book, saved_samples, say
 from aeflow.studies.lineage.budgets import Budget, budget_for
 from aeflow.studies.lineage.chapters import CHAPTERS
@@ -56,23 +54,11 @@ def lineage_identity(dataset: str, budget: Budget) -> dict[str, Any]:
 
 
 def claim_lineage(out: Path, dataset: str, budget: Budget, rerun: bool) -> str:
-    """The lineage's digest, kept in the folder's marker: a folder of another lineage is refused (or, with
-    `rerun`, its chapter records are dropped so that every chapter is done again)."""
-    identity = lineage_identity(dataset, budget)
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-    marker = read_json(out / MARKER)
-    there = marker.get("lineage") if isinstance(marker, dict) else None
-    if there is not None and there.get("digest") != digest:
-        if not rerun:
-            was = f"{there.get('dataset')} lineage at the {there.get('budget', {}).get('name')} budget"
-            changed = "" if was != f"{dataset} lineage at the {budget.name} budget" else " of an older recipe"
-            raise Mismatch(f"{out} holds the {was}{changed}, and this command asks for the {dataset} lineage at the "
-                           f"{budget.name} budget; choose another --out, or --rerun to redo its chapters there")
-        for record in (out / "chapters").glob("*.json"):
-            record.unlink()
-    if there is None or there.get("digest") != digest:
-        write_json(out / MARKER, {**marker, "lineage": {**identity, "digest": digest}})
-    return digest
+    """The lineage's digest, kept in the folder's marker (`claim_study`); with `rerun` a folder of another
+    lineage loses its chapter records, so that every chapter is done again."""
+    return claim_study(out, "lineage", lineage_identity(dataset, budget), rerun,
+                       lambda i: f"{i.get('dataset')} lineage at the {i.get('budget', {}).get('name')} budget",
+                       "chapters/*.json")
 
 
 def _run(dataset: str, budget: Budget, out: Path, data_dir: str | None, progress: bool, rerun: bool,

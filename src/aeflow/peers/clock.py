@@ -1,0 +1,52 @@
+"""A wall-clock training budget shared by the peers' loops: when it is spent, and when a snapshot of the weights
+is due along the way (the FD-against-seconds curve)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from aeflow.files import atomic_save
+
+
+class BudgetSpent(Exception):
+    """Raised from inside a library's training loop (a callback) when the budget is spent."""
+
+
+class Clock:
+    """`seconds` of training; a snapshot of the weights at each of `fractions` of it, into `folder`."""
+
+    def __init__(self, seconds: float, fractions: tuple[float, ...], folder: Path) -> None:
+        self.seconds, self.folder = seconds, Path(folder)
+        self.due = sorted(f * seconds for f in fractions if 0 < f < 1)
+        self.snapshots: list[dict] = []
+        self.started = time.perf_counter()
+        self.steps = 0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def spent(self) -> bool:
+        return self.elapsed() >= self.seconds
+
+    def tick(self, weights: Callable[[], dict[str, torch.Tensor]]) -> bool:
+        """After each optimiser step: a snapshot of `weights()` (what would be sampled: the EMA where there is
+        one) if one is due; True once the budget is spent."""
+        self.steps += 1
+        now = self.elapsed()
+        if self.due and now >= self.due[0]:
+            self.due.pop(0)
+            self.save_snapshot(weights(), now)
+        return now >= self.seconds
+
+    def save_snapshot(self, state: dict[str, torch.Tensor], seconds: float) -> None:
+        path = self.folder / "snapshots" / f"step-{self.steps}.safetensors"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        paused = time.perf_counter()
+        atomic_save({k: v.detach().cpu().clone() for k, v in state.items()}, path)
+        self.started += time.perf_counter() - paused   # writing the snapshot is not training time
+        self.snapshots.append({"seconds": round(seconds, 2), "steps": self.steps,
+                               "weights": str(path.relative_to(self.folder))})

@@ -1,0 +1,236 @@
+"""Running `aeflow peers`: for each comparison, the peer trained with its recipe and aeflow's model trained for
+the same wall-clock seconds on the same machine, both sampled by the same requests and scored with the one
+scoring row, FD measured along the way from snapshots; then report.html, report.md and report.json. A finished
+comparison is reused; an interrupted one continues (aeflow's run resumes from its checkpoint; a peer's
+training, which its library cannot resume, starts again)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, replace
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aeflow.data import Dataset, load_dataset
+from aeflow.errors import DataError
+from aeflow.eval.features import FeatureExtractor
+from aeflow.figures import Curves, ImageGrid
+from aeflow.files import atomic_save, atomic_save_array, read_json, read_tensors, write_json
+from aeflow.peers import require_library
+from aeflow.peers.clock import Clock
+from aeflow.report import render_report
+from aeflow.runs import feature_extractor, load
+from aeflow.runs.features import measure_generator
+from aeflow.runs.folder import locked, read_summary
+from aeflow.runs.pipeline import ensure
+from aeflow.runs.train import build, make_config, snapshot_path
+from aeflow.studies.claim import claim_study
+from aeflow.studies.peers.budgets import PeerBudget, peer_budget
+from aeflow.studies.peers.pairs import PAIRS, Pair
+from aeflow.training import read_metrics
+from aeflow.training.ema import EMA
+from aeflow.training.trainer import make_optimizer
+from aeflow.viz import save_figures
+
+VERSION = 1            # what a comparison's record holds; another version is redone, not read
+STEPS_TO_TIME = 20     # aeflow's optimiser steps timed to turn the budget's seconds into epochs
+SEED = 0
+
+
+def say(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_peers(dataset: str = "digits", budget: str | PeerBudget = "cpu", out: str | Path | None = None,
+              data_dir: str | None = None, only: list[str] | None = None, progress: bool = True,
+              rerun: bool = False) -> dict[str, Any]:
+    """Run (or continue) the comparisons `only` (default all) into `out`; write the report there and return it."""
+    budget = budget if isinstance(budget, PeerBudget) else peer_budget(budget)
+    pairs = [PAIRS[key] for key in (only or PAIRS)]
+    for pair in pairs:
+        require_library(pair.library)
+    out = Path(out or f"runs/peers-{dataset}-{budget.name}")
+    with locked(out, "peers"):
+        identity = {"dataset": dataset, "budget": json.loads(json.dumps(asdict(budget))), "version": VERSION,
+                    "versions": {p.library: version(p.library) for p in pairs}}
+        claim_study(out, "peers", identity, rerun, lambda i: f"{i.get('dataset')} peers at the "
+                    f"{i.get('budget', {}).get('name')} budget", "*/record.json")
+        started = time.perf_counter()
+        full = load_dataset(dataset, data_dir)
+        data = full.subset_train(budget.train_subset)
+        extractor = feature_extractor(data.name, full, progress=progress)
+        say(f"peers on {dataset} ({budget.name} budget) in {out}")
+        records = []
+        for index, pair in enumerate(pairs, 1):
+            head = f"[{index}/{len(pairs)}] {pair.title}: {pair.library} against aeflow"
+            record = _saved(out / pair.key / "record.json")
+            if isinstance(record, dict) and record.get("version") == VERSION:
+                say(f"{head}: finished earlier, reused")
+            else:
+                say(f"{head}: {budget.seconds[pair.key]:g} s of training each")
+                record = compare(pair, budget, data, extractor, out / pair.key, progress)
+            records.append(record)
+            for row in record["rows"]:
+                say(f"  {row['label']:<24} FD {pair.library} {row['peer']['fd']:8.2f}   aeflow "
+                    f"{row['aeflow']['fd']:8.2f}   ratio {row['ratio']:.2f}")
+        report = {"dataset": dataset, "budget": budget.name, "wall_time_s": round(time.perf_counter() - started, 1),
+                  "machine": {"platform": platform.platform(), "processor": platform.processor() or
+                              platform.machine(), "torch_threads": torch.get_num_threads(),
+                              "torch": torch.__version__},
+                  "versions": identity["versions"], "n_eval": budget.n_eval, "extractor": extractor.description,
+                  "comparisons": records}
+        paths = render_report(report, out, "peers")
+        say(f"\nreport: {paths['html']}")
+        return report
+
+
+def compare(pair: Pair, budget: PeerBudget, data: Dataset, extractor: FeatureExtractor, folder: Path,
+            progress: bool) -> dict[str, Any]:
+    seconds = budget.seconds[pair.key]
+    raw, peer_side = peer_trained(pair, budget, data, folder / "peer", seconds)
+    peer = pair.adapt(raw, data)
+    run = aeflow_trained(pair, budget, data, folder / "aeflow", seconds, progress)
+    ours = load(run)
+    metrics = read_metrics(run / "metrics.jsonl")
+    aeflow_side = {"seconds": round(read_summary(run)["train_time_s"], 2), "epochs": metrics[-1]["epoch"],
+                   "steps": metrics[-1]["step"], "n_parameters": sum(p.numel() for p in ours.parameters()),
+                   "run": str(run.relative_to(folder.parent)),
+                   "snapshots": [{"seconds": m["train_time"], "epoch": m["epoch"]} for m in metrics
+                                 if snapshot_path(run, m["epoch"]).exists()]}
+    sides = {"peer": (peer, None, peer_side), "aeflow": (ours, run, aeflow_side)}
+    rows = []
+    for row in pair.rows:
+        n = budget.n_ancestral if row.costly else budget.n_eval
+        measured = {}
+        for side, (model, run_dir, info) in sides.items():
+            found, images, _ = measure_generator(model, run_dir, row.request(n, SEED), data, extractor,
+                                                 f"{pair.library if side == 'peer' else 'aeflow'} {pair.key}",
+                                                 row.label)
+            atomic_save_array(folder / side / f"samples-{row.key}.npy", images.numpy())
+            measured[side] = asdict(replace(found, train_time_s=info["seconds"]))
+        rows.append({"row": row.key, "label": row.label, **measured,
+                     "ratio": measured["aeflow"]["fd"] / measured["peer"]["fd"]})
+    curves = {"peer": curve(pair, peer, raw, None, folder / "peer", peer_side, budget, data, extractor),
+              "aeflow": curve(pair, ours, ours, run, run, aeflow_side, budget, data, extractor)}
+    record = {"version": VERSION, "key": pair.key, "title": pair.title, "library": pair.library,
+              "library_version": version(pair.library), "recipe": pair.recipe, "budget_seconds": seconds,
+              "sides": {"peer": peer_side, "aeflow": aeflow_side}, "rows": rows, "curves": curves,
+              "figures": figures(pair, folder, curves, rows)}
+    write_json(folder / "record.json", record)
+    return record
+
+
+def peer_trained(pair: Pair, budget: PeerBudget, data: Dataset, folder: Path, seconds: float
+                 ) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The peer's model trained for `seconds` with its library's recipe (or read back when it was)."""
+    torch.manual_seed(SEED)
+    model = pair.build_peer(budget, data)
+    side = _saved(folder / "side.json")
+    if isinstance(side, dict) and (folder / "weights.safetensors").exists():
+        model.load_state_dict(read_tensors(folder / "weights.safetensors")[0])
+    else:
+        clock = Clock(seconds, budget.snapshots, folder)
+        pair.train_peer(model, data, clock, SEED, folder / pair.library)
+        atomic_save(model.state_dict(), folder / "weights.safetensors")
+        side = {"seconds": round(clock.elapsed(), 2), "steps": clock.steps, "snapshots": clock.snapshots,
+                "n_parameters": sum(p.numel() for p in model.parameters())}
+        write_json(folder / "side.json", side)
+    return model.eval(), side
+
+
+def aeflow_trained(pair: Pair, budget: PeerBudget, data: Dataset, out: Path, seconds: float,
+                   progress: bool) -> Path:
+    """aeflow's run for the pair: as many epochs as `seconds` hold at the pace of its first steps (decided once
+    and kept in plan.json, so that a resumed run is the same run), snapshots at the budget's fractions."""
+    model_options, train_options = pair.aeflow_options(budget, data)
+    plan_path = out.parent / "aeflow-plan.json"
+    plan = _saved(plan_path)
+    if not isinstance(plan, dict):
+        probe = make_config(pair.aeflow_model, data.name, model_options, {**train_options, "epochs": 1})
+        steps_per_epoch = len(data.train_x) // train_options["batch_size"]
+        # Rounded down: aeflow never trains longer than the peer (its own overheads come on top of the steps).
+        epochs = max(1, int(seconds / (seconds_per_step(probe, data) * steps_per_epoch)))
+        plan = {"epochs": epochs, "snapshot_epochs": sorted({e for f in budget.snapshots
+                                                             if 1 <= (e := round(f * epochs)) < epochs})}
+        write_json(plan_path, plan)
+    config = make_config(pair.aeflow_model, data.name, model_options,
+                         {**train_options, "epochs": plan["epochs"], "snapshot_epochs": plan["snapshot_epochs"],
+                          "progress": progress, "seed": SEED}, train_subset=budget.train_subset)
+    return ensure(config, out, dataset=data)
+
+
+def seconds_per_step(config, data: Dataset) -> float:
+    """The time of one of aeflow's optimiser steps for `config` (loss, backward, clipping, step, weight average),
+    from STEPS_TO_TIME steps after one warm-up step."""
+    model = build(config, data)
+    optimizer = make_optimizer(list(model.parameters()), config.train)
+    ema = EMA(model, config.train.ema_decay) if config.train.ema_decay > 0 else None
+    times = []
+    for step in range(STEPS_TO_TIME + 1):
+        start = time.perf_counter()
+        rows = torch.randint(0, len(data.train_x), (config.train.batch_size,))
+        loss = model.loss({"x": data.train_x[rows]})["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
+        optimizer.step()
+        if ema:
+            ema.update(model, step)
+        if step:
+            times.append(time.perf_counter() - start)
+    return sum(times) / len(times)
+
+
+def curve(pair: Pair, model: torch.nn.Module, weights_of: torch.nn.Module, run_dir: Path | None, folder: Path,
+          side: dict[str, Any], budget: PeerBudget, data: Dataset, extractor: FeatureExtractor) -> list[list[float]]:
+    """[training seconds, FD] at each snapshot and at the end, for the pair's first row on n_curve samples
+    (`weights_of`: the module the snapshots are of, inside the adapter `model` for a peer)."""
+    final = {k: v.detach().clone() for k, v in weights_of.state_dict().items()}
+    snapshots = [(s["seconds"], folder / s["weights"] if "weights" in s else snapshot_path(folder, s["epoch"]))
+                 for s in side["snapshots"]]
+    points = []
+    for seconds, weights in [*snapshots, (side["seconds"], None)]:
+        weights_of.load_state_dict(final if weights is None else read_tensors(weights)[0])
+        row, _, _ = measure_generator(model, run_dir, pair.rows[0].request(budget.n_curve, SEED), data, extractor,
+                                      pair.key, pair.rows[0].label)
+        points.append([seconds, row.fd])
+    weights_of.load_state_dict(final)
+    return points
+
+
+def figures(pair: Pair, folder: Path, curves: dict[str, list[list[float]]], rows: list[dict[str, Any]]
+            ) -> list[dict[str, str]]:
+    """FD against training seconds for both sides, and 16 samples of each side's first row."""
+    names = {"peer": pair.library, "aeflow": "aeflow"}
+    floor = rows[0]["aeflow"]["fd_real_floor"]
+    series = {names[side]: ([p[0] for p in points], [p[1] for p in points]) for side, points in curves.items()}
+    samples = [torch.from_numpy(_read_npy(folder / side / f"samples-{rows[0]['row']}.npy")[:16]) for side in names]
+    made = {"fd-vs-seconds.png": Curves(series, "training seconds", "FD (lower is better)",
+                                        f"{pair.title}: FD of {rows[0]['label']} along the way (floor {floor:.1f})"),
+            "samples.png": ImageGrid(samples, list(names.values()), f"{pair.title}: 16 samples each "
+                                                                      f"({rows[0]['label']}, seed {SEED})")}
+    save_figures(made, folder / "figures")
+    captions = {"fd-vs-seconds.png": "FD against training seconds, from snapshots of both sides' weights.",
+                "samples.png": "The same request drawn from each side."}
+    return [{"file": f"{pair.key}/figures/{name}", "caption": captions[name]} for name in made]
+
+
+def _saved(path: Path) -> Any:
+    """What this study wrote at `path`, or None where nothing (or something unreadable) is there: redone."""
+    try:
+        return read_json(path) if path.exists() else None
+    except DataError:
+        return None
+
+
+def _read_npy(path: Path):
+    import numpy as np
+
+    return np.load(path, allow_pickle=False)
