@@ -4,7 +4,7 @@ about two hours, "gpu" for one GPU."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aeflow.errors import ConfigError
 
@@ -15,23 +15,31 @@ BUDGETS = ("tiny", "cpu", "gpu")
 class PeerBudget:
     name: str
     seconds: dict[str, float]          # training seconds per side, per comparison (vae, ae, cfm, ddpm)
-    n_eval: int                        # samples scored per row (and test images they are scored against)
-    n_ancestral: int                   # ... for 1,000-step ancestral DDPM, the costliest row
+    n_eval: int                        # samples scored per row at most (and test images they are scored against)
+    evals: int                         # ... and as many as this many network evaluations per side draw,
+    n_min: int                         # but at least this many: sampling, not training, is a UNet row's cost
     n_curve: int                       # samples scored at each snapshot along the way
     snapshots: tuple[float, ...]       # fractions of the budget at which the weights are kept
     latent_dim: int = 16               # the autoencoders' code (pythae's MLP: 784-512-d)
     unet: tuple[int, ...] = (32, 64, 64)   # the DDPM UNets' channels per level, both sides
     train_subset: int | None = None
-    sample_seconds: dict[str, float] = field(default_factory=dict)
+
+    def n_samples(self, nfe: int) -> int:
+        """Samples a row of `nfe` network evaluations per sample draws from each side."""
+        return min(self.n_eval, max(self.n_min, self.evals // nfe))
 
 
+# cpu: on 2 cores the UNets evaluate 90 (torchcfm's, 32 channels), 210 (diffusers', 32-64-64) and 300 (aeflow's)
+# images a second in batches of 128, so 5,000 samples of Euler-100 would take the torchcfm side 1.5 hours alone:
+# each UNet row draws what 40,000 evaluations per side allow (Euler-20: 2,000; DDIM-50: 800; Euler-100: 400;
+# ancestral-1000: 50), the MLP rows 5,000.
 _BUDGETS = {
-    "tiny": PeerBudget("tiny", seconds={"vae": 3, "ae": 3, "cfm": 4, "ddpm": 4}, n_eval=200, n_ancestral=32,
+    "tiny": PeerBudget("tiny", seconds={"vae": 3, "ae": 3, "cfm": 4, "ddpm": 4}, n_eval=200, evals=10_000, n_min=32,
                        n_curve=100, snapshots=(0.5,), unet=(16, 32), train_subset=512),
-    "cpu": PeerBudget("cpu", seconds={"vae": 240, "ae": 180, "cfm": 1200, "ddpm": 1200}, n_eval=5000,
-                      n_ancestral=500, n_curve=1000, snapshots=(0.25, 0.5, 0.75)),
+    "cpu": PeerBudget("cpu", seconds={"vae": 150, "ae": 120, "cfm": 540, "ddpm": 540}, n_eval=5000, evals=40_000,
+                      n_min=50, n_curve=250, snapshots=(0.25, 0.5, 0.75)),
     "gpu": PeerBudget("gpu", seconds={"vae": 300, "ae": 300, "cfm": 1800, "ddpm": 1800}, n_eval=10_000,
-                      n_ancestral=10_000, n_curve=2000, snapshots=(0.125, 0.25, 0.5, 0.75)),
+                      evals=10_000_000, n_min=10_000, n_curve=2000, snapshots=(0.125, 0.25, 0.5, 0.75)),
 }
 
 

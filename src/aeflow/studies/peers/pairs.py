@@ -26,7 +26,7 @@ class Row:
     sampler: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     prior_options: dict[str, Any] = field(default_factory=dict)
-    costly: bool = False   # scored on the budget's n_ancestral samples, not n_eval
+    nfe: int = 1   # network evaluations per sample: what the budget's samples per row depend on
 
     def request(self, n: int, seed: int) -> SampleRequest:
         return SampleRequest(source=self.source, sampler=self.sampler, options=dict(self.options), n=n, seed=seed,
@@ -105,8 +105,8 @@ class FlowPair(Pair):
     recipe = ("torchcfm's MNIST example (examples/images/conditional_mnist.ipynb): UNetModel with 32 channels and "
               "one residual block per level, ConditionalFlowMatcher(sigma=0), Adam at lr 1e-3, batch 128; "
               "unconditional here (no class labels)")
-    rows = (Row("euler-20", "Euler, 20 steps", sampler="euler", options={"steps": 20}),
-            Row("euler-100", "Euler, 100 steps", sampler="euler", options={"steps": 100}))
+    rows = (Row("euler-20", "Euler, 20 steps", sampler="euler", options={"steps": 20}, nfe=20),
+            Row("euler-100", "Euler, 100 steps", sampler="euler", options={"steps": 100}, nfe=100))
 
     def build_peer(self, budget, data):
         from aeflow.peers.torchcfm_models import build
@@ -136,8 +136,8 @@ class DDPMPair(Pair):
               "steps, batch 16, gradient clipping at 1, EMA with warm-up; UNet2DModel with two resnet blocks per "
               "level sized to the image (the budget's channels, attention at the lowest level; the example's is "
               "for 64x64 RGB)")
-    rows = (Row("ddim-50", "DDIM, 50 steps", sampler="ddim", options={"steps": 50}),
-            Row("ancestral-1000", "ancestral, 1,000 steps", sampler="ddpm", costly=True))
+    rows = (Row("ddim-50", "DDIM, 50 steps", sampler="ddim", options={"steps": 50}, nfe=50),
+            Row("ancestral-1000", "ancestral, 1,000 steps", sampler="ddpm", nfe=1000))
 
     def build_peer(self, budget, data):
         from aeflow.peers.diffusers_models import build

@@ -107,7 +107,7 @@ def compare(pair: Pair, budget: PeerBudget, data: Dataset, extractor: FeatureExt
     sides = {"peer": (peer, None, peer_side), "aeflow": (ours, run, aeflow_side)}
     rows = []
     for row in pair.rows:
-        n = budget.n_ancestral if row.costly else budget.n_eval
+        n = budget.n_samples(row.nfe)
         measured = {}
         for side, (model, run_dir, info) in sides.items():
             found, images, _ = measure_generator(model, run_dir, row.request(n, SEED), data, extractor,
@@ -135,7 +135,9 @@ def peer_trained(pair: Pair, budget: PeerBudget, data: Dataset, folder: Path, se
     side = _saved(folder / "side.json")
     if isinstance(side, dict) and (folder / "weights.safetensors").exists():
         model.load_state_dict(read_tensors(folder / "weights.safetensors")[0])
-    else:
+    else:   # a peer's library cannot resume: its training starts again, the snapshots of an earlier try dropped
+        for stale in (folder / "snapshots").glob("step-*.safetensors"):
+            stale.unlink()
         clock = Clock(seconds, budget.snapshots, folder)
         pair.train_peer(model, data, clock, SEED, folder / pair.library)
         atomic_save(model.state_dict(), folder / "weights.safetensors")
