@@ -126,3 +126,17 @@ def test_the_protocols_load_no_family():
             "'aeflow.samplers', 'aeflow.diffusion', 'aeflow.data'))]; print(loaded); assert not loaded")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_draw_writes_nothing_and_samples_a_model_without_a_folder(tmp_path):
+    run = aeflow.train(aeflow.make_config("autoencoder", "digits", {"hidden": [16], "code_dim": 2},
+                                          {"epochs": 1, "progress": False}), tmp_path / "run")
+    files = lambda: {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in run.rglob("*")}  # noqa: E731
+    before = files()
+    model, data = aeflow.load(run), aeflow.load_dataset("digits")
+    in_run, made = aeflow.draw(model, run, aeflow.SampleRequest(source="gmm", n=8), data)
+    assert files() == before and made["source"] == "gmm"
+    without, _ = aeflow.draw(model, None, aeflow.SampleRequest(source="gmm", n=8), data)   # fitted in memory
+    assert torch.equal(in_run, without)
+    with pytest.raises(aeflow.ConfigError, match="give the run folder, or the dataset"):
+        aeflow.draw(model, None, aeflow.SampleRequest(source="gmm", n=8))

@@ -193,3 +193,21 @@ def test_leftover_temp_files_are_removed_by_the_next_writer(tmp_path):
         assert not list(run.glob("*.aeflow-tmp")) and not list((run / "latent").glob("*.aeflow-tmp"))
     assert (run / "notes.tmp").exists() and (nested / ".x.aeflow-tmp").exists()
     assert aeflow.load(run) is not None
+
+
+def test_snapshots_keep_the_weights_after_the_epochs_asked_for(tmp_path):
+    from aeflow.files import read_tensors
+    from aeflow.runs.train import snapshot_path
+
+    options = {"hidden": [16], "code_dim": 2}
+    config = aeflow.make_config("autoencoder", "digits", options,
+                                {"epochs": 3, "progress": False, "snapshot_epochs": [1, 2], "final_lr_fraction": 1.0})
+    run = aeflow.ensure(config, tmp_path / "run")
+    assert sorted(p.name for p in (run / "snapshots").iterdir()) == ["epoch-0001.safetensors", "epoch-0002.safetensors"]
+    shorter = aeflow.ensure(aeflow.make_config("autoencoder", "digits", options, {"epochs": 2, "progress": False,
+                                                                                  "final_lr_fraction": 1.0}),
+                            tmp_path / "two-epochs")
+    assert all(torch.equal(v, aeflow.load(shorter).state_dict()[k])
+               for k, v in read_tensors(snapshot_path(run, 2))[0].items())   # the run as it was after epoch 2
+    with pytest.raises(aeflow.ConfigError, match="snapshot_epochs"):
+        aeflow.make_config("autoencoder", "digits", options, {"epochs": 3, "snapshot_epochs": [4]})

@@ -38,7 +38,8 @@ from aeflow.training.trainer import make_optimizer
 from aeflow.viz import save_figures
 
 VERSION = 1            # what a comparison's record holds; another version is redone, not read
-STEPS_TO_TIME = 20     # aeflow's optimiser steps timed to turn the budget's seconds into epochs
+WARM_UP_STEPS = 5      # aeflow's optimiser steps untimed, then
+PROBE_SECONDS = 3.0    # ... steps timed for this long to turn the budget's seconds into epochs
 SEED = 0
 
 
@@ -169,15 +170,17 @@ def aeflow_trained(pair: Pair, budget: PeerBudget, data: Dataset, out: Path, sec
 
 
 def seconds_per_step(config, data: Dataset) -> float:
-    """The time of one of aeflow's optimiser steps for `config` (loss, backward, clipping, step, weight average),
-    from STEPS_TO_TIME steps after one warm-up step."""
+    """The time of one of aeflow's optimiser steps for `config` (loss, backward, clipping, step, weight average):
+    the median of the steps taken in PROBE_SECONDS after WARM_UP_STEPS (the first steps of a process are slow)."""
     model = build(config, data)
     optimizer = make_optimizer(list(model.parameters()), config.train)
     ema = EMA(model, config.train.ema_decay) if config.train.ema_decay > 0 else None
-    times = []
-    for step in range(STEPS_TO_TIME + 1):
+    order = torch.randperm(len(data.train_x))
+    times: list[float] = []
+    started = time.perf_counter()
+    for step in range(10_000):
         start = time.perf_counter()
-        rows = torch.randint(0, len(data.train_x), (config.train.batch_size,))
+        rows = order[(step * config.train.batch_size) % len(order):][:config.train.batch_size]
         loss = model.loss({"x": data.train_x[rows]})["loss"]
         optimizer.zero_grad()
         loss.backward()
@@ -185,9 +188,11 @@ def seconds_per_step(config, data: Dataset) -> float:
         optimizer.step()
         if ema:
             ema.update(model, step)
-        if step:
+        if step >= WARM_UP_STEPS:
             times.append(time.perf_counter() - start)
-    return sum(times) / len(times)
+        if len(times) >= 5 and time.perf_counter() - started > PROBE_SECONDS:
+            break
+    return sorted(times)[len(times) // 2]
 
 
 def curve(pair: Pair, model: torch.nn.Module, weights_of: torch.nn.Module, run_dir: Path | None, folder: Path,
