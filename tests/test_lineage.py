@@ -69,6 +69,9 @@ def test_report_lists_every_chapter_and_judges_every_claim(lineage):
                                                           "flow matching", "reflow", "DCGAN", "latent flow"}
     markdown = (out / "report.md").read_text()
     assert all(c.title in markdown for c in CHAPTERS)
+    undefined = [name for name, described in report["glossary"].items() if described is None]
+    assert not undefined, f"numbers without a unit and meaning in studies/lineage/glossary.py: {undefined}"
+    assert "nats per image (KL(q(z|x) || N(0, I))" in markdown   # collapse.*.rate, with its unit and meaning
 
 
 def test_report_opens_in_headless_chromium_with_every_image(lineage, chromium):

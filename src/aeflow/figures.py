@@ -29,6 +29,8 @@ class Curves:
     log_x: bool = False
     log_y: bool = False
     scatter: bool = False   # points only, no lines
+    floor: float | None = None   # a reference level drawn across the plot (FD's real-vs-real floor)
+    floor_label: str = "real-vs-real floor"
 
 
 Figure = ImageGrid | Curves

@@ -9,6 +9,11 @@ import time
 ANNOUNCE_AFTER_S = 60.0   # shorter work just runs
 
 
+def say(line: str) -> None:
+    """A line of a study's progress, on stderr (stdout stays for results)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def duration(seconds: float) -> str:
     """e.g. '45 s', '12 min', '2 h 05 min'."""
     if seconds < 90:

@@ -15,7 +15,7 @@ def save_figures(figures: dict[str, Figure], out_dir: str | Path) -> None:
             save_image_grid(figure.rows, figure.labels, path, figure.title)
         elif isinstance(figure, Curves):
             save_curves(figure.series, path, figure.xlabel, figure.ylabel, figure.title, figure.log_x, figure.log_y,
-                        figure.scatter)
+                        figure.scatter, (figure.floor, figure.floor_label) if figure.floor is not None else None)
         else:
             raise TypeError(f"{name}: not a figure ({type(figure).__name__})")
 

@@ -9,8 +9,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from aeflow.files import atomic_write  # noqa: E402
+
+PLAIN = FuncFormatter(lambda value, _: f"{value:g}")
+# Minor ticks of a log axis labelled at 2 and 5 times a power of ten only: the others would overlap.
+SPARSE = FuncFormatter(lambda value, _: f"{value:g}" if f"{value:e}"[0] in "25" else "")
 
 
 def save_loss_curve(metrics: list[dict[str, Any]], path: str | Path, title: str = "") -> None:
@@ -46,8 +51,10 @@ def save_curve(xs: list[float], ys: list[float], path: str | Path, xlabel: str, 
 
 
 def save_curves(series: dict[str, tuple[list[float], list[float]]], path: str | Path, xlabel: str, ylabel: str,
-                title: str = "", log_x: bool = False, log_y: bool = False, scatter: bool = False) -> None:
-    """One line per named series (a legend when there is more than one); `scatter`: points only."""
+                title: str = "", log_x: bool = False, log_y: bool = False, scatter: bool = False,
+                floor: tuple[float, str] | None = None) -> None:
+    """One line per named series (a legend when there is more than one); `scatter`: points only; `floor`: a
+    (level, label) drawn as a dashed line across the plot."""
     many = len(series) > 6   # the legend goes beside the axes, off the data
     fig, ax = plt.subplots(figsize=(5.5 + 2.5 * many, 5 if scatter else 3.8))
     for i, (label, (xs, ys)) in enumerate(series.items()):
@@ -56,15 +63,18 @@ def save_curves(series: dict[str, tuple[list[float], list[float]]], path: str | 
             ax.plot(xs, ys, ".", markersize=3, alpha=0.7, color=colour, label=label or None)
         else:
             ax.plot(xs, ys, marker=MARKERS[i % len(MARKERS)], color=colour, label=label or None)
+    if floor is not None:
+        ax.axhline(floor[0], linestyle="--", color="0.45", linewidth=1, label=floor[1])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    if log_x:
-        ax.set_xscale("log")
-    if log_y:
-        ax.set_yscale("log")
+    for log, axis, set_scale in ((log_x, ax.xaxis, ax.set_xscale), (log_y, ax.yaxis, ax.set_yscale)):
+        if log:   # plain numbers on log axes ("20", not "2 x 10^1")
+            set_scale("log")
+            axis.set_major_formatter(PLAIN)
+            axis.set_minor_formatter(SPARSE)
     if many:
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0)
-    elif len(series) > 1:
+    elif len(series) > 1 or floor is not None:
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     save_figure(fig, path, title)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from aeflow.eval.sample_quality import diversity, sharpness
 from aeflow.eval.samples import score_samples
 from aeflow.figures import Figure, ImageGrid
 from aeflow.files import atomic_save, read_json, read_tensors, write_json
+from aeflow.progress import say
 from aeflow.runs import SampleRequest, ensure, load, make_config, read_summary, weights_digest, write_summary
 from aeflow.runs.features import measure_generator
 from aeflow.runs.folder import writing_run
@@ -202,5 +202,3 @@ def saved_samples(out: Path, name: str) -> torch.Tensor:
     return read_tensors(out / "samples" / f"{name}.safetensors")[0]["images"]
 
 
-def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)

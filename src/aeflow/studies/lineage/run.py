@@ -13,14 +13,16 @@ import torch
 
 from aeflow.data import load_dataset
 from aeflow.figures import Curves, ImageGrid
-from aeflow.report import render_report
+from aeflow.progress import say
+from aeflow.report import flatten, render_report
 from aeflow.runs import feature_extractor
 from aeflow.runs.folder import locked
 from aeflow.studies.claim import claim_study
-from aeflow.studies.lineage.book import Book, saved_samples, say
+from aeflow.studies.lineage.book import Book, saved_samples
 from aeflow.studies.lineage.budgets import Budget, budget_for
 from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.claims import judge
+from aeflow.studies.lineage.glossary import describe
 from aeflow.studies.lineage.records import read_numbers, to_dict
 
 
@@ -126,15 +128,16 @@ def _assemble(book: Book, dataset: str, wall_time: float) -> dict[str, Any]:
         book.current = {"key": "comparison", "figures": []}
         floor = generators[0]["fd_real_floor"] if generators else None
         book.figure("fd-vs-nfe.png", Curves(series, "network evaluations per sample (NFE)", "FD (lower is better)",
-                                            f"FD against sampling cost (floor {floor:.1f})" if floor else "",
-                                            log_x=True, log_y=True),
+                                            "FD against sampling cost", log_x=True, log_y=True, floor=floor),
                     "FD against network evaluations per sample for every generator and sampler.")
         names = [g["name"] for g in generators]
         book.figure("samples.png", ImageGrid([saved_samples(book.out, n) for n in names], names,
                                              "16 samples from every generator (seed 0)"),
                     "Samples from every generator, side by side.")
         figures = book.current["figures"]
+    names = {name for r in records for numbers in (r["numbers"], *r["other_seeds"]) for name, _ in flatten(numbers)}
     return {"dataset": dataset, "budget": book.budget.name, "wall_time_s": round(wall_time, 1),
+            "glossary": {name: describe(name) for name in sorted(names)},
             "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                         "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
             "n_eval": book.budget.n_eval, "claims": judge(seeds, applies), "chapters": records,

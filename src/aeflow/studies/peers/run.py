@@ -23,6 +23,7 @@ from aeflow.figures import Curves, ImageGrid
 from aeflow.files import atomic_save, atomic_save_array, read_json, read_tensors, write_json
 from aeflow.peers import require_library
 from aeflow.peers.clock import Clock
+from aeflow.progress import say
 from aeflow.report import render_report
 from aeflow.runs import feature_extractor, load
 from aeflow.runs.features import measure_generator
@@ -41,12 +42,6 @@ VERSION = 1            # what a comparison's record holds; another version is re
 WARM_UP_STEPS = 5      # aeflow's optimiser steps untimed, then
 PROBE_SECONDS = 3.0    # ... steps timed for this long to turn the budget's seconds into epochs
 SEED = 0
-
-
-def say(line: str) -> None:
-    import sys
-
-    print(line, file=sys.stderr, flush=True)
 
 
 def run_peers(dataset: str = "digits", budget: str | PeerBudget = "cpu", out: str | Path | None = None,
@@ -123,7 +118,7 @@ def compare(pair: Pair, budget: PeerBudget, data: Dataset, extractor: FeatureExt
     record = {"version": VERSION, "key": pair.key, "title": pair.title, "library": pair.library,
               "library_version": version(pair.library), "recipe": pair.recipe, "budget_seconds": seconds,
               "sides": {"peer": peer_side, "aeflow": aeflow_side}, "rows": rows, "curves": curves,
-              "figures": figures(pair, folder, curves, rows)}
+              "figures": figures(pair, folder, curves, rows, budget.n_curve)}
     write_json(folder / "record.json", record)
     return record
 
@@ -212,15 +207,15 @@ def curve(pair: Pair, model: torch.nn.Module, weights_of: torch.nn.Module, run_d
     return points
 
 
-def figures(pair: Pair, folder: Path, curves: dict[str, list[list[float]]], rows: list[dict[str, Any]]
-            ) -> list[dict[str, str]]:
+def figures(pair: Pair, folder: Path, curves: dict[str, list[list[float]]], rows: list[dict[str, Any]],
+            n_curve: int) -> list[dict[str, str]]:
     """FD against training seconds for both sides, and 16 samples of each side's first row."""
     names = {"peer": pair.library, "aeflow": "aeflow"}
-    floor = rows[0]["aeflow"]["fd_real_floor"]
     series = {names[side]: ([p[0] for p in points], [p[1] for p in points]) for side, points in curves.items()}
     samples = [torch.from_numpy(_read_npy(folder / side / f"samples-{rows[0]['row']}.npy")[:16]) for side in names]
     made = {"fd-vs-seconds.png": Curves(series, "training seconds", "FD (lower is better)",
-                                        f"{pair.title}: FD of {rows[0]['label']} along the way (floor {floor:.1f})"),
+                                        f"{pair.title}: FD of {rows[0]['label']} along the way "
+                                        f"({n_curve} samples each)"),
             "samples.png": ImageGrid(samples, list(names.values()), f"{pair.title}: 16 samples each "
                                                                       f"({rows[0]['label']}, seed {SEED})")}
     save_figures(made, folder / "figures")
