@@ -223,3 +223,31 @@ def test_the_run_list_is_made_without_loading_weights(folder):
     assert described["flow"]["sampler_options"]["euler"] == ["steps", "shift", "churn"]
     assert not any("model" in run.__dict__ for run in runs.values())
     assert runs["vae-2d"].usable() and "model" in runs["vae-2d"].__dict__
+
+
+@pytest.mark.parametrize("route", ["samples.png?sampler=euler&steps=200&n=64", "trajectory.png?sampler=euler&steps=50"])
+def test_a_dropped_request_stops_its_work(server, ids, monkeypatch, route):
+    """The client leaves after 0.5 s of a request that would take several seconds: the server stops at its next
+    sampler step (it checks every 0.1 s whether anyone is waiting) instead of computing on for nobody."""
+    import time
+
+    import httpx
+
+    from aeflow.samplers import flow
+
+    steps = []
+    iterate = flow.Euler.iterate
+
+    def slow(self, *args, **kwargs):   # 0.05 s a step: the request takes 10 s (samples) or 2.5 s (trajectory)
+        for step in iterate(self, *args, **kwargs):
+            time.sleep(0.05)
+            steps.append(step.index)
+            yield step
+
+    monkeypatch.setattr(flow.Euler, "iterate", slow)
+    with pytest.raises(httpx.TimeoutException):
+        httpx.get(f"{server}api/runs/{ids['flow']}/{route}", timeout=0.5)
+    time.sleep(1.0)
+    done = len(steps)
+    time.sleep(1.0)
+    assert len(steps) == done < 40, f"{done} steps done, {len(steps)} a second later: the work went on"

@@ -31,5 +31,9 @@ class Interrupted(Exception):
     exit_code = 130
 
 
+class Cancelled(Exception):
+    """Work stopped because nobody waits for its result any more (a request the client dropped)."""
+
+
 class ConformanceError(AeflowError):
     """A model does not behave as the capabilities it declares say (`aeflow.check_model`)."""

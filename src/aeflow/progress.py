@@ -4,7 +4,11 @@ before the bulk of the work, so that a command that will take hours says so whil
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from contextvars import ContextVar
+
+from aeflow.errors import Cancelled
 
 ANNOUNCE_AFTER_S = 60.0   # shorter work just runs
 
@@ -35,3 +39,20 @@ def announce_from_first(what: str, started: float, done: int, total: int, unit: 
     (time.perf_counter)."""
     elapsed = time.perf_counter() - started
     announce_estimate(what, f"the first {done} {unit} in {elapsed:.1f} s", elapsed * total / done, shorter)
+
+
+# Set by whoever can tell that the result is no longer wanted (the explorer, when its client leaves); long loops
+# call `check_cancelled` at every step. A context variable: each request, in its own thread, has its own.
+_cancel: ContextVar[threading.Event | None] = ContextVar("aeflow_cancel", default=None)
+
+
+def cancel_on(event: threading.Event) -> None:
+    """From now on in the current context (a copied one: `contextvars.copy_context().run(cancel_on, event)`),
+    `check_cancelled` stops the work once `event` is set."""
+    _cancel.set(event)
+
+
+def check_cancelled() -> None:
+    event = _cancel.get()
+    if event is not None and event.is_set():
+        raise Cancelled("stopped: nobody waits for the result any more")

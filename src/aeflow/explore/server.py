@@ -2,13 +2,16 @@
 a real trained model. Inputs are validated at the boundary (known run ids only, finite numbers within stated
 bounds, n and steps capped); bad input gets a 4xx with a message. Nothing is written into a run folder."""
 
+import contextvars
 import enum
 import io
 import math
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 import numpy as np
 import torch
 from fastapi import FastAPI, HTTPException, Query, Request
@@ -18,10 +21,11 @@ from PIL import Image
 
 from aeflow import protocols as cap
 from aeflow.diffusion.corruption import corrupt, keep_prefix, psnr, random_mask
-from aeflow.errors import AeflowError
+from aeflow.errors import AeflowError, Cancelled
 from aeflow.eval.latent import active_units, interpolate, plane_grid
 from aeflow.files import read_json
 from aeflow.priors import decoded_samples
+from aeflow.progress import cancel_on, check_cancelled
 from aeflow.runs import SampleRequest, draw
 from aeflow.samplers import choose_sampler
 
@@ -95,6 +99,10 @@ def create_app(folders: list[Path]) -> FastAPI:
         # what the request asked of this model does not fit it (a shape, a range): the client's to change
         return JSONResponse({"detail": f"this request does not fit the model: {str(error).splitlines()[0]}"},
                             status_code=422)
+
+    @app.exception_handler(Cancelled)
+    async def _cancelled(request: Request, error: Cancelled) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=499)   # nobody reads it: the client has gone
 
     def get(run_id: RunId, *needs: type) -> Run:
         if run_id.value not in runs:
@@ -186,29 +194,34 @@ def create_app(folders: list[Path]) -> FastAPI:
 
     @app.get("/api/runs/{run_id}/samples.png", response_class=Response,
              summary="n samples: the model's sampler (any, with its options) or a code prior, seeded")
-    def samples(run_id: RunId, source: Annotated[str, Query(pattern="^(model|normal|gmm|categorical)$")] | None = None,
-                sampler: str | None = None, steps: Annotated[int, Query(ge=1, le=MAX_STEPS)] | None = None,
-                eta: float | None = None, shift: float | None = None, churn: float | None = None,
-                n: Annotated[int, Query(ge=1, le=MAX_N)] = 16, seed: Seed = 0, temperature: float = 1.0) -> Response:
-        run = get(run_id)
-        check_image_data(run)
-        _finite("temperature", temperature, 0, 5)
-        options = {k: _finite(k, v, 0, 100) for k, v in (("eta", eta), ("shift", shift), ("churn", churn))
-                   if v is not None}
-        if steps is not None:
-            options["steps"] = steps
-        source = source or run.describe()["default_source"] or "normal"
-        if source == "model" and temperature != 1 and isinstance(run.model, cap.Samples) and \
-                isinstance(run.model, cap.Encodes):
-            source = "normal"   # a VAE's own prior is N(0, I): the temperature scales it
-        _check_cost(run, sampler, n)
-        if source != "model":
-            run.prior(source, datasets(run))
-            prior = run.priors[source]
-            images = decoded_samples(run.model, prior, n, torch.Generator().manual_seed(seed), temperature)
-        else:
-            images, _ = draw(run.model, run.path, SampleRequest("model", sampler, options, n, seed, temperature))
-        return png(images, columns=8, size=64)
+    async def samples(request: Request, run_id: RunId,
+                      source: Annotated[str, Query(pattern="^(model|normal|gmm|categorical)$")] | None = None,
+                      sampler: str | None = None, steps: Annotated[int, Query(ge=1, le=MAX_STEPS)] | None = None,
+                      eta: float | None = None, shift: float | None = None, churn: float | None = None,
+                      n: Annotated[int, Query(ge=1, le=MAX_N)] = 16, seed: Seed = 0,
+                      temperature: float = 1.0) -> Response:
+        def compute() -> Response:
+            run = get(run_id)
+            check_image_data(run)
+            _finite("temperature", temperature, 0, 5)
+            options = {k: _finite(k, v, 0, 100) for k, v in (("eta", eta), ("shift", shift), ("churn", churn))
+                       if v is not None}
+            if steps is not None:
+                options["steps"] = steps
+            drawn_from = source or run.describe()["default_source"] or "normal"
+            if drawn_from == "model" and temperature != 1 and isinstance(run.model, cap.Samples) and \
+                    isinstance(run.model, cap.Encodes):
+                drawn_from = "normal"   # a VAE's own prior is N(0, I): the temperature scales it
+            _check_cost(run, sampler, n)
+            if drawn_from != "model":
+                run.prior(drawn_from, datasets(run))
+                prior = run.priors[drawn_from]
+                images = decoded_samples(run.model, prior, n, torch.Generator().manual_seed(seed), temperature)
+            else:
+                images, _ = draw(run.model, run.path, SampleRequest("model", sampler, options, n, seed, temperature))
+            return png(images, columns=8, size=64)
+
+        return await while_wanted(request, compute)
 
     @app.get("/api/runs/{run_id}/posterior", summary="q(z|x) of chosen test images in two chosen dimensions")
     def posterior(run_id: RunId, indices: Annotated[str, Query(max_length=200)] = "0,1,2",
@@ -372,20 +385,27 @@ def create_app(folders: list[Path]) -> FastAPI:
 
     @app.get("/api/runs/{run_id}/trajectory.png", response_class=Response,
              summary="Every step of a sampler from one noise: x_t (top row) and the clean-image estimate (bottom)")
-    def trajectory(run_id: RunId, sampler: str | None = None, steps: Annotated[int, Query(ge=1, le=50)] | None = None,
-                   seed: Seed = 0, columns: Annotated[int, Query(ge=2, le=20)] = 10,
-                   frame: Annotated[int, Query(ge=0, le=10_000)] | None = None) -> Response:
-        run = get(run_id, cap.NoiseToData)
-        choice = choose_sampler(run.model, sampler, {"steps": steps})   # steps None: the sampler's own
-        _check_cost(run, choice.name, 1)
-        noise = run.model.noise(1, torch.Generator().manual_seed(seed))
-        frames = list(choice.sampler.iterate(run.model, noise, choice.options, torch.Generator().manual_seed(seed)))
-        keep = [min(frame, len(frames) - 1)] if frame is not None else sorted(
-            {round(i * (len(frames) - 1) / (columns - 1)) for i in range(columns)})
-        with torch.no_grad():
-            xt = torch.cat([run.model.to_data_space(frames[i].x) for i in keep])
-            x0 = torch.cat([run.model.to_data_space(frames[i].x0) for i in keep])
-        return png(torch.cat([xt, x0]), columns=len(keep), size=128 if frame is not None else 64)
+    async def trajectory(request: Request, run_id: RunId, sampler: str | None = None,
+                         steps: Annotated[int, Query(ge=1, le=50)] | None = None, seed: Seed = 0,
+                         columns: Annotated[int, Query(ge=2, le=20)] = 10,
+                         frame: Annotated[int, Query(ge=0, le=10_000)] | None = None) -> Response:
+        def compute() -> Response:
+            run = get(run_id, cap.NoiseToData)
+            choice = choose_sampler(run.model, sampler, {"steps": steps})   # steps None: the sampler's own
+            _check_cost(run, choice.name, 1)
+            noise = run.model.noise(1, torch.Generator().manual_seed(seed))
+            frames = []
+            for step in choice.sampler.iterate(run.model, noise, choice.options, torch.Generator().manual_seed(seed)):
+                check_cancelled()
+                frames.append(step)
+            keep = [min(frame, len(frames) - 1)] if frame is not None else sorted(
+                {round(i * (len(frames) - 1) / (columns - 1)) for i in range(columns)})
+            with torch.no_grad():
+                xt = torch.cat([run.model.to_data_space(frames[i].x) for i in keep])
+                x0 = torch.cat([run.model.to_data_space(frames[i].x0) for i in keep])
+            return png(torch.cat([xt, x0]), columns=len(keep), size=128 if frame is not None else 64)
+
+        return await while_wanted(request, compute)
 
     @app.get("/api/runs/{run_id}/sweep", summary="The run's FD-vs-NFE points (its `aeflow sweep steps` files)")
     def sweep(run_id: RunId) -> list[dict[str, Any]]:
@@ -450,6 +470,37 @@ def create_app(folders: list[Path]) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+async def while_wanted(request: Request, compute: Callable[[], Response]) -> Response:
+    """`compute()` in a worker thread, stopped at its next sampler step once the client has gone (a dropped
+    request costs at most one step, not the whole of it)."""
+    wanted_no_more = threading.Event()
+    context = contextvars.copy_context()
+    context.run(cancel_on, wanted_no_more)   # the worker's context, cancelled by the event
+
+    async def watch() -> None:
+        while not wanted_no_more.is_set():
+            if await request.is_disconnected():
+                wanted_no_more.set()
+            await anyio.sleep(0.1)
+
+    outcome: dict[str, Any] = {}
+
+    async def work() -> None:   # its error is raised after the group, as itself (a group would wrap it)
+        try:
+            outcome["response"] = await anyio.to_thread.run_sync(context.run, compute)
+        except Exception as error:  # noqa: BLE001 - re-raised below, to the app's handlers
+            outcome["error"] = error
+        finally:
+            wanted_no_more.set()   # the watcher ends with the work
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch)
+        group.start_soon(work)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["response"]
 
 
 def _ints(name: str, text: str, least: int, most: int) -> list[int]:

@@ -11,6 +11,7 @@ import torch
 
 from aeflow.config import from_dict
 from aeflow.errors import ConfigError
+from aeflow.progress import check_cancelled
 
 # More steps than this change nothing a float32 solver can show (the step error is below the rounding) and
 # would run for days: a typo, refused by name.
@@ -88,9 +89,14 @@ class Sampler:
 
     def run(self, model, x: torch.Tensor, options, generator: torch.Generator | None = None
             ) -> tuple[torch.Tensor, int]:
-        """The last step's state and the network evaluations it took."""
-        *_, last = self.iterate(model, x, options, generator)
+        """The last step's state and the network evaluations it took (stopped between steps when cancelled)."""
+        *_, last = (step for step in self.iterate(model, x, options, generator) if _still_wanted())
         return last.x, last.nfe
+
+
+def _still_wanted() -> bool:
+    check_cancelled()
+    return True
 
 
 def register_sampler(cls: type[Sampler]) -> type[Sampler]:

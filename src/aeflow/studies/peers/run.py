@@ -145,23 +145,32 @@ def peer_trained(pair: Pair, budget: PeerBudget, data: Dataset, folder: Path, se
 
 def aeflow_trained(pair: Pair, budget: PeerBudget, data: Dataset, out: Path, seconds: float,
                    progress: bool) -> Path:
-    """aeflow's run for the pair: as many epochs as `seconds` hold at the pace of its first steps (decided once
-    and kept in plan.json, so that a resumed run is the same run), snapshots at the budget's fractions."""
+    """aeflow's run for the pair: as many steps as `seconds` hold at the pace of its first steps, rounded down
+    (aeflow never trains longer than the peer: its overheads come on top), decided once and kept in
+    aeflow-plan.json so that a resumed run is the same run. Whole epochs when the budget holds at least one
+    per snapshot; fewer steps than that (a UNet on 2 cores) are taken as epochs over the first images, so that
+    the snapshots still fall along the way."""
     model_options, train_options = pair.aeflow_options(budget, data)
     plan_path = out.parent / "aeflow-plan.json"
     plan = _saved(plan_path)
     if not isinstance(plan, dict):
         probe = make_config(pair.aeflow_model, data.name, model_options, {**train_options, "epochs": 1})
-        steps_per_epoch = len(data.train_x) // train_options["batch_size"]
-        # Rounded down: aeflow never trains longer than the peer (its own overheads come on top of the steps).
-        epochs = max(1, int(seconds / (seconds_per_step(probe, data) * steps_per_epoch)))
-        plan = {"epochs": epochs, "snapshot_epochs": sorted({e for f in budget.snapshots
-                                                             if 1 <= (e := round(f * epochs)) < epochs})}
+        batch = train_options["batch_size"]
+        steps = int(seconds / seconds_per_step(probe, data))
+        least = len(budget.snapshots) + 1
+        epochs = steps // (len(data.train_x) // batch)
+        subset = None
+        if epochs < least:
+            epochs, subset = least, max(1, steps // least) * batch
+        plan = {"epochs": epochs, "train_subset": subset, "measured_steps": steps,
+                "snapshot_epochs": sorted({e for f in budget.snapshots if 1 <= (e := round(f * epochs)) < epochs})}
         write_json(plan_path, plan)
+    subset = plan["train_subset"]
     config = make_config(pair.aeflow_model, data.name, model_options,
                          {**train_options, "epochs": plan["epochs"], "snapshot_epochs": plan["snapshot_epochs"],
-                          "progress": progress, "seed": SEED}, train_subset=budget.train_subset)
-    return ensure(config, out, dataset=data)
+                          "progress": progress, "seed": SEED},
+                         train_subset=subset if subset is not None else budget.train_subset)
+    return ensure(config, out, dataset=data.subset_train(subset) if subset is not None else data)
 
 
 def seconds_per_step(config, data: Dataset) -> float:
