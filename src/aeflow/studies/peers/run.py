@@ -10,7 +10,7 @@ import json
 import platform
 import time
 from dataclasses import asdict, replace
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ def run_peers(dataset: str = "digits", budget: str | PeerBudget = "cpu", out: st
     out = Path(out or f"runs/peers-{dataset}-{budget.name}")
     with locked(out, "peers"):
         identity = {"dataset": dataset, "budget": json.loads(json.dumps(asdict(budget))), "version": VERSION,
-                    "versions": {p.library: version(p.library) for p in pairs}}
+                    "versions": {p.library: _installed(p.library) for p in PAIRS.values()}}
         claim_study(out, "peers", identity, rerun, lambda i: f"{i.get('dataset')} peers at the "
                     f"{i.get('budget', {}).get('name')} budget", "*/record.json")
         started = time.perf_counter()
@@ -231,6 +231,15 @@ def figures(pair: Pair, folder: Path, curves: dict[str, list[list[float]]], rows
     captions = {"fd-vs-seconds.png": "FD against training seconds, from snapshots of both sides' weights.",
                 "samples.png": "The same request drawn from each side."}
     return [{"file": f"{pair.key}/figures/{name}", "caption": captions[name]} for name in made]
+
+
+def _installed(library: str) -> str | None:
+    """The installed version of a peer library (None when absent): every library counts in the identity, so that
+    `--only` does not make another study of the same folder."""
+    try:
+        return version(library)
+    except PackageNotFoundError:
+        return None
 
 
 def _saved(path: Path) -> Any:
