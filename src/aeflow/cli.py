@@ -29,12 +29,17 @@ DATA_DIR_HELP = "directory with the dataset's IDX files (else $AEFLOW_DATA_DIR, 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="aeflow")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """aeflow: autoencoders to flow matching: train, measure and look inside."""
+    processes = os.environ.get("WORLD_SIZE", "1")
+    if processes not in ("", "1") and ctx.invoked_subcommand != "train":
+        raise ConfigError(f"`aeflow {ctx.invoked_subcommand}` runs in one process; only `aeflow train` runs under "
+                          f"torchrun ({processes} processes here): run it without torchrun")
 
 
 @cli.command()
-@click.argument("model")
+@click.argument("model", required=False)
 @click.option("--dataset", "-d", default=None, help=DATASET_HELP)
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
 @click.option("--out", "-o", default=None, help="run folder (default runs/MODEL-DATASET)")
@@ -56,16 +61,19 @@ def cli() -> None:
               help="continue the run in --out from its last checkpoint; with --epochs, extend it to that many")
 @click.option("--no-download", is_flag=True, help="never download; fail if the files are not found")
 @click.option("--no-progress", is_flag=True, help="no progress bar")
-def train(model: str, dataset: str | None, data_dir: str | None, out: str | None, model_options: tuple[str, ...],
-          train_options_kv: tuple[str, ...], resume: bool, no_download: bool, no_progress: bool,
-          train_subset: int | None, **train_flags) -> None:
-    """Train MODEL (a family or a preset; see `aeflow models`) into a run folder."""
+def train(model: str | None, dataset: str | None, data_dir: str | None, out: str | None,
+          model_options: tuple[str, ...], train_options_kv: tuple[str, ...], resume: bool, no_download: bool,
+          no_progress: bool, train_subset: int | None, **train_flags) -> None:
+    """Train MODEL (a family or a preset; see `aeflow models`) into a run folder; with --resume, continue the run
+    in --out (MODEL may be left out)."""
     import aeflow
     from aeflow.runs import read_summary
+    from aeflow.training.world import current
 
     if resume:
         if out is None:
             raise ConfigError("--resume needs --out RUN_DIR: the run folder to continue")
+        _check_resumed_model(model, Path(out))
         epochs = train_flags.pop("epochs")
         given = [f"--{k.replace('_', '-')}" for k, v in train_flags.items() if v is not None]
         given += ["--dataset"] * (dataset is not None) + ["--model-option"] * bool(model_options)
@@ -75,6 +83,8 @@ def train(model: str, dataset: str | None, data_dir: str | None, out: str | None
                               f"extend it); drop {', '.join(given)} (or start a new run with another --out)")
         run = aeflow.extend(out, epochs) if epochs else aeflow.train(None, out, resume=True)
     else:
+        if model is None:
+            raise ConfigError("give MODEL (a family or a preset: `aeflow models`), or --resume --out RUN_DIR")
         assigned = parse_assignments(train_options_kv, "--train-option")
         flags = {k: v for k, v in train_flags.items() if v is not None}
         twice = sorted(set(assigned) & set(flags))
@@ -87,10 +97,25 @@ def train(model: str, dataset: str | None, data_dir: str | None, out: str | None
                                     parse_assignments(model_options, "--model-option"),
                                     train_options, data_dir, download=not no_download, train_subset=train_subset)
         run = aeflow.train(config, check_writable(out or f"runs/{model}-{config.data.name}", "--out", folder=True))
+    if not current().main:   # under torchrun: the main process says what was made
+        return
     summary = read_summary(run)
     click.echo(f"run folder: {run}")
     _print_summary(summary)
     _next_commands(Path(run))
+
+
+def _check_resumed_model(model: str | None, out: Path) -> None:
+    """A MODEL named beside --resume must be the run's (a family, or a preset of it)."""
+    from aeflow.models.registry import resolve
+    from aeflow.runs.folder import CONFIG, load_config
+
+    if model is None or not (out / CONFIG).exists():
+        return
+    recorded = load_config(out).model
+    if resolve(model)[0] != recorded:
+        raise ConfigError(f"{out} holds a {recorded} run, not {model}: continue it with `aeflow train --resume --out "
+                          f"{out}` (MODEL may be left out), or start {model} with another --out")
 
 
 @cli.command(name="eval")

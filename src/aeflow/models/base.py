@@ -24,6 +24,9 @@ class Model(nn.Module):
     registry_name: str = ""
     uses_labels: bool = False  # True: the training batch carries "y"
     bernoulli_likelihood: bool = False  # True: likelihood bounds are computed on binarised test images
+    # True: the loss also changes state that no gradient carries (a k-means start, a codebook average, dead-unit
+    # counts), which processes training one model together would each change apart (the trainer refuses them)
+    state_outside_gradients: bool = False
 
     def __init__(self, config) -> None:
         super().__init__()

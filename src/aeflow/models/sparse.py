@@ -81,6 +81,7 @@ class SparseAutoencoder(Model):
             self.encoder.weight.copy_(self.unit_dictionary().T)
             self.encoder.bias.zero_()
         self.register_buffer("images_since_active", torch.zeros(config.code_dim, dtype=torch.long))
+        self.state_outside_gradients = config.sparsity == "topk" and config.aux_k > 0   # the dead units it revives
 
     def unit_dictionary(self) -> torch.Tensor:
         return self.dictionary / self.dictionary.norm(dim=0, keepdim=True).clamp_min(1e-8)

@@ -84,6 +84,7 @@ class VQVAE(Model):
         self.register_buffer("batches_unused", torch.zeros(k, dtype=torch.long))
         self.register_buffer("initialised", torch.tensor(not config.kmeans_init))
         self.codebook_size, self.token_grid = k, (self.grid_h, self.grid_w)
+        self.state_outside_gradients = config.ema or config.kmeans_init
 
     @property
     def positions(self) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from aeflow.training import read_metrics, resolve_device
 from aeflow.training import train as train_loop
 from aeflow.training.checkpoint import CHECKPOINT_NAME, save_weights
 from aeflow.training.trainer import METRICS
+from aeflow.training.world import World, current
 from aeflow.viz import save_figures, save_image_grid, save_loss_curve
 
 SNAPSHOTS = "snapshots"
@@ -64,26 +66,30 @@ def train(config: RunConfig | None, out: str | Path, resume: bool = False, datas
     continues from the last checkpoint. `dataset` skips loading when the caller already has the data in
     memory. The folder is locked while it is written: a second writer is refused."""
     out = Path(out)
-    with locked(out):
-        return _train(config, out, resume, dataset)
+    world = current()
+    with locked(out) if world.main else nullcontext():   # under torchrun the main process writes the folder
+        return _train(config, out, resume, dataset, world)
 
 
-def _train(config: RunConfig | None, out: Path, resume: bool, dataset: Dataset | None) -> Path:
+def _train(config: RunConfig | None, out: Path, resume: bool, dataset: Dataset | None, world: World) -> Path:
     if config is None and not resume:
         raise ConfigError("train() needs a RunConfig (aeflow.make_config) unless it resumes a run")
     if resume:
         if not (out / CONFIG).exists():
             raise ConfigError(f"--resume: {out} holds no run (no {CONFIG}); start one without --resume")
         config = load_config(out)
-    elif started(out):
+    elif started(out) and world.main:
         raise ConfigError(f"{out} already holds a run; continue it with --resume or choose another --out")
     if dataset is not None:
         check_dataset(dataset, config)
-    data = dataset or load_dataset(config.data.name, config.data.data_dir, config.data.download,
-                                   config.data.train_subset)
+    data = dataset or world.main_first(lambda: load_dataset(config.data.name, config.data.data_dir,
+                                                            config.data.download, config.data.train_subset))
     model = build(config, data)
     check_train_options(model, config)
-    config.save(out / CONFIG)
+    if isinstance(model, FittedModel) and world.distributed:
+        raise ConfigError(f"{config.model} is fitted by its own solver in one process; run it without torchrun")
+    if world.main:
+        config.save(out / CONFIG)
 
     start = time.perf_counter()
     if isinstance(model, FittedModel):
@@ -92,9 +98,12 @@ def _train(config: RunConfig | None, out: Path, resume: bool, dataset: Dataset |
         train_time = time.perf_counter() - start
         images_per_s = len(data.train_x) / max(train_time, 1e-9)
     else:
-        train_batch, test_batch = prepare_batches(model, data, out, config.train.progress)
+        train_batch, test_batch = world.main_first(
+            lambda: prepare_batches(model, data, out, config.train.progress and world.main))
         last, images_per_s = loop(model, train_batch, test_batch, config, out, resume)
         train_time = last["train_time"]
+        if not world.main:   # the main process saves, measures and draws
+            return out
     model.cpu().eval()
     post_fit(model, data, out)
     save_weights(model, out / WEIGHTS)
@@ -102,7 +111,7 @@ def _train(config: RunConfig | None, out: Path, resume: bool, dataset: Dataset |
                "n_train": len(data.train_x), "n_test": len(data.test_x),
                "n_parameters": sum(p.numel() for p in model.parameters()),
                "train_time_s": round(train_time, 2), "images_per_s": round(images_per_s, 1),
-               "wall_time_s": round(time.perf_counter() - start, 2), "machine": machine(),
+               "wall_time_s": round(time.perf_counter() - start, 2), "machine": machine(), "processes": world.size,
                "device": str(resolve_device(config.train.device)) if not isinstance(model, FittedModel) else "cpu",
                "final": {k: v for k, v in last.items() if k.startswith(("train/", "test/"))}}
     measured = measure(model, data)

@@ -91,7 +91,7 @@ def _state_problem(state: Any, rng: dict[str, torch.Tensor]) -> str | None:
     if not isinstance(state, dict):
         return "its loop state is not a mapping"
     wrong = [k for k, kind in STATE_TYPES.items() if not isinstance(state.get(k), kind) or isinstance(state[k], bool)]
-    wrong += [k for k in ("epochs", "steps_per_epoch")   # newer keys: checked where present
+    wrong += [k for k in ("epochs", "steps_per_epoch", "world_size")   # newer keys: checked where present
               if k in state and (not isinstance(state[k], int) or isinstance(state[k], bool))]
     if wrong:
         return f"its loop state lacks or garbles {', '.join(wrong)}"
@@ -102,7 +102,12 @@ def _state_problem(state: Any, rng: dict[str, torch.Tensor]) -> str | None:
         return "its loop position is past the run's end"
     if not all(isinstance(v, (int, float)) for v in state["epoch_sums"].values()):
         return "its running loss sums are not numbers"
-    if set(rng) != {"shuffle", "torch"} or any(v.dtype != torch.uint8 for v in rng.values()):
+    if state.get("world_size", 1) < 1:
+        return "its number of processes is not positive"
+    names = ["torch", "cuda"] if "cuda" in rng else ["torch"]   # each process's states; rank 0's under the plain name
+    ranks = range(state.get("world_size", 1))
+    expected = {"shuffle"} | {name + (f".rank{r}" if r else "") for name in names for r in ranks}
+    if set(rng) != expected or any(v.dtype != torch.uint8 for v in rng.values()):
         return "its random number generator states are missing or not byte tensors"
     return None
 

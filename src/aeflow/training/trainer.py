@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,11 @@ from aeflow.threads import share_cores
 from aeflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from aeflow.training.ema import EMA
 from aeflow.training.schedules import warmup_cosine
+from aeflow.training.world import World, current
 
 METRICS = "metrics.jsonl"
 ESTIMATE_AFTER_STEPS = 20   # the time they take, times the steps left, is said when it is over a minute
+SYNC_EVERY = 10   # on a GPU, steps between the checks that read a loss back (NaN, Ctrl-C): each one waits for it
 
 
 def resolve_device(name: str) -> torch.device:
@@ -65,13 +68,16 @@ def phase_parameters(model: torch.nn.Module) -> dict[str, list[torch.nn.Paramete
 
 
 @contextmanager
-def _stop_on_sigint():
-    """First Ctrl-C asks the loop to stop after the current step; a second one stops at once."""
+def _stop_on_sigint(escalate: bool = True):
+    """First Ctrl-C asks the loop to stop after the current step; a second one stops at once (`escalate`; not
+    under torchrun, which passes a terminal's Ctrl-C on to processes that had it already, and kills them
+    itself 30 s later)."""
     flag = {"stop": False}
 
     def handler(signum, frame):
         flag["stop"] = True
-        signal.signal(signal.SIGINT, previous)
+        if escalate:
+            signal.signal(signal.SIGINT, previous)
 
     try:
         previous = signal.signal(signal.SIGINT, handler)
@@ -89,19 +95,69 @@ def _rows(data: dict[str, torch.Tensor]) -> int:
 
 
 def evaluate(model: torch.nn.Module, data: dict[str, torch.Tensor], batch_size: int,
-             bf16: bool = False) -> dict[str, float]:
-    """Mean of every loss term over `data` (named tensors with the same rows), in eval mode."""
+             bf16: bool = False, world: World | None = None) -> dict[str, float]:
+    """Mean of every loss term over `data` (named tensors with the same rows), in eval mode; under several
+    processes each evaluates its slice of the rows and the sums are added up."""
+    world = world or World()
     was_training = model.training
     model.eval()
-    sums: dict[str, float] = {}
     n = _rows(data)
+    mine = world.shard(torch.arange(n + (-n) % world.size))
+    mine = mine[mine < n]
+    sums: dict[str, torch.Tensor] = {}
     with torch.no_grad(), torch.autocast(data["x"].device.type, dtype=torch.bfloat16, enabled=bf16):
-        for i in range(0, n, batch_size):
-            batch = {k: t[i:i + batch_size] for k, t in data.items()}
+        for i in range(0, len(mine), batch_size):
+            rows = mine[i:i + batch_size]
+            batch = {k: t[rows.to(t.device)] for k, t in data.items()}
             for k, v in model.loss(batch).items():
-                sums[k] = sums.get(k, 0.0) + float(v) * _rows(batch)
+                sums[k] = sums.get(k, 0.0) + v.detach().double() * len(rows)
     model.train(was_training)
-    return {k: v / n for k, v in sums.items()}
+    return {k: float(world.total(v)) / n for k, v in sorted(sums.items())}
+
+
+class LossOf(torch.nn.Module):
+    """`model.loss(batch[, phase])` as a module's forward, holding only the parameters that phase steps:
+    what DistributedDataParallel wraps, so that it sees the forward its gradients follow (and, for a
+    two-phase GAN, averages only the gradients of the phase that took the step)."""
+
+    def __init__(self, model: torch.nn.Module, phase: str, params: list[torch.nn.Parameter]) -> None:
+        super().__init__()
+        self.phase, self.stepped = phase, torch.nn.ParameterList(params)
+        self.__dict__["model"] = model   # not a submodule: its other parameters are not this phase's
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.model.loss(batch, phase=self.phase) if self.phase else self.model.loss(batch)
+
+
+def loss_modules(model: torch.nn.Module, params: dict[str, list[torch.nn.Parameter]], world: World
+                 ) -> dict[str, torch.nn.Module]:
+    """One loss module per phase; under several processes each is wrapped in DistributedDataParallel."""
+    if world.distributed and getattr(model, "state_outside_gradients", False):
+        raise ConfigError(f"{type(model).__name__} updates state outside its gradients as it trains (see its "
+                          "state_outside_gradients), which each process would update apart: train it in one process")
+    modules = {phase: LossOf(model, phase, [p for p in p_list if p.requires_grad]) for phase, p_list in params.items()}
+    if not world.distributed:
+        return modules
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = next(model.parameters()).device
+    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        if device.type == "cuda":   # batch statistics over the global batch, as in one process
+            torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        elif world.main:
+            print("aeflow: note: BatchNorm normalises each process's slice of the batch here (SyncBatchNorm needs "
+                  "GPUs), so this run is not the one-process run step for step", file=sys.stderr, flush=True)
+    ids = [device.index] if device.type == "cuda" else None
+    return {phase: DistributedDataParallel(m, device_ids=ids) for phase, m in modules.items()}
+
+
+@dataclass
+class Position:
+    """Where the loop is: what a checkpoint keeps besides weights, optimiser moments and random states."""
+    epoch: int = 0
+    batch_index: int = 0
+    train_time: float = 0.0
+    sums: dict[str, torch.Tensor] = field(default_factory=dict)   # this epoch's loss terms so far, summed
 
 
 def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data: dict[str, torch.Tensor],
@@ -109,85 +165,75 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
           on_epoch_end: Callable[[torch.nn.Module, int], None] | None = None) -> tuple[dict[str, Any], EMA | None]:
     """Train `model` in place; write metrics.jsonl and checkpoint.safetensors into `run_dir`. Returns the
     last epoch's metrics and the weight average (None without `ema_decay`). `on_epoch_end(model, epoch)` is
-    called after each epoch with the weights used for evaluation in place."""
-    device = resolve_device(cfg.device)
+    called after each epoch with the weights used for evaluation in place. Under torchrun every process
+    calls this; the main one alone writes files and calls `on_epoch_end` (aeflow.training.world)."""
+    world = current()
+    device = resolve_device(world.device(cfg.device))
     model.to(device)
     train_data = {k: t.to(device) for k, t in train_data.items()}
     test_data = {k: t.to(device) for k, t in test_data.items()}
     n = _rows(train_data)
     if cfg.batch_size > n:
         raise ConfigError(f"batch_size {cfg.batch_size} is larger than the training set ({n}); lower --batch-size")
+    world.local_batch(cfg.batch_size)
     steps_per_epoch = n // cfg.batch_size  # full batches only; each epoch reshuffles
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
     params = phase_parameters(model)
     optimizers = {phase: make_optimizer(p, cfg) for phase, p in params.items()}
+    losses = loss_modules(model, params, world)
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
-    weight_schedules = {name: WeightSchedule.parse(spec, f"train.loss_weights.{name}")
-                        for name, spec in cfg.loss_weights.items()}
-    if weight_schedules and not isinstance(model, WeightedTerms):
-        raise ConfigError(f"train.loss_weights given, but {type(model).__name__} has no weighted loss terms")
-    unknown = sorted(set(weight_schedules) - set(model.weighted_terms)) if weight_schedules else []
-    if unknown:
-        raise ConfigError(f"train.loss_weights: {type(model).__name__} has no weighted term {', '.join(unknown)}; "
-                          f"its terms: {', '.join(model.weighted_terms)}")
+    weight_schedules = _weight_schedules(model, cfg)
     shuffle = torch.Generator().manual_seed(cfg.seed)
     ckpt_path, metrics_path = run_dir / CHECKPOINT_NAME, run_dir / METRICS
 
-    epoch, batch_index, train_time = 0, 0, 0.0
-    epoch_sums: dict[str, float] = {}
+    at = Position()
     epoch_shuffle_state = shuffle.get_state()
     if resume and ckpt_path.exists():
-        rng, state = load_checkpoint(ckpt_path, model, optimizers, ema.shadow if ema else None)
-        planned = state.get("epochs", cfg.epochs)
-        if planned != cfg.epochs and cfg.final_lr_fraction != 1.0:
-            raise ConfigError(f"{run_dir}: the checkpoint was trained for {planned} epochs with a decaying learning "
-                              f"rate, and config.yaml now says {cfg.epochs}: more or fewer epochs would have decayed "
-                              "it differently; restore epochs in config.yaml or start a new run")
-        if state.get("steps_per_epoch", steps_per_epoch) != steps_per_epoch:
-            raise ConfigError(f"{run_dir}: the checkpoint took {state['steps_per_epoch']} steps an epoch and "
-                              f"config.yaml now makes {steps_per_epoch} (its batch size or training set was "
-                              "edited); restore them, or start a new run")
-        epoch, batch_index, train_time = state["epoch"], state["batch_index"], state["train_time"]
-        epoch_sums = state["epoch_sums"]
-        epoch_shuffle_state = rng["shuffle"]
-        torch.set_rng_state(rng["torch"])
-        _truncate_metrics(metrics_path, epoch)
-        where = (f"from epoch {epoch + 1} of {cfg.epochs}, step {batch_index} of {steps_per_epoch}"
-                 if epoch < cfg.epochs else f"after its last epoch ({cfg.epochs}): nothing left to train")
-        print(f"resuming {ckpt_path.parent} {where}", file=sys.stderr, flush=True)
+        at, epoch_shuffle_state = _resumed(ckpt_path, model, optimizers, ema, cfg, steps_per_epoch, world, device)
+        if world.main:
+            _truncate_metrics(metrics_path, at.epoch)
+            where = (f"from epoch {at.epoch + 1} of {cfg.epochs}, step {at.batch_index} of {steps_per_epoch}"
+                     if at.epoch < cfg.epochs else f"after its last epoch ({cfg.epochs}): nothing left to train")
+            print(f"resuming {ckpt_path.parent} {where}", file=sys.stderr, flush=True)
     else:   # a new run, or one killed before its first checkpoint: no epoch is done
-        metrics_path.unlink(missing_ok=True)
+        if world.main:
+            metrics_path.unlink(missing_ok=True)
+        if world.rank:   # every process draws its own noise (the weights start the same: DDP broadcasts rank 0's)
+            torch.manual_seed(cfg.seed + world.rank)
 
     def checkpoint() -> None:
-        save_checkpoint(ckpt_path, model, optimizers,
-                        {"shuffle": epoch_shuffle_state, "torch": torch.get_rng_state()},
-                        {"epoch": epoch, "batch_index": batch_index, "train_time": train_time, "epochs": cfg.epochs,
-                         "epoch_sums": epoch_sums, "steps_per_epoch": steps_per_epoch},
-                        ema.shadow if ema else None)
+        sums = {k: float(world.average(v)) for k, v in at.sums.items()}
+        at.sums = {k: torch.tensor(v, dtype=torch.float64, device=device) for k, v in sums.items()}
+        rng = _random_states(world, device)
+        if world.main:
+            save_checkpoint(ckpt_path, model, optimizers, {"shuffle": epoch_shuffle_state, **rng},
+                            {"epoch": at.epoch, "batch_index": at.batch_index, "train_time": at.train_time,
+                             "epochs": cfg.epochs, "epoch_sums": sums, "steps_per_epoch": steps_per_epoch,
+                             "world_size": world.size},
+                            ema.shadow if ema else None)
 
-    def evaluation_weights():
-        return ema.applied(model) if ema else nullcontext(model)
-
-    step = epoch * steps_per_epoch + batch_index
     # a bar only on a terminal: in a log file its carriage-return frames are noise (the epoch lines stay)
-    bar = tqdm(total=total_steps, initial=step, disable=not (cfg.progress and sys.stderr.isatty()), unit="step",
-               dynamic_ncols=True)
+    step = at.epoch * steps_per_epoch + at.batch_index
+    bar = tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True,
+               disable=not (cfg.progress and world.main and sys.stderr.isatty()))
+    check_every = 1 if device.type == "cpu" else SYNC_EVERY   # a check reads the loss back: on a GPU, a wait
     last: dict[str, Any] = {}
     model.train()
     first_step, started = step, time.perf_counter()
-    with _stop_on_sigint() as sigint:
-        while epoch < cfg.epochs:
+    with _stop_on_sigint(escalate=not world.distributed) as sigint:
+        while at.epoch < cfg.epochs:
             shuffle.set_state(epoch_shuffle_state)
             perm = torch.randperm(n, generator=shuffle).to(device)
             t0 = time.perf_counter()
-            while batch_index < steps_per_epoch:
+            while at.batch_index < steps_per_epoch:
                 share_cores()   # another aeflow command started or ended: take this one's share of the cores
-                if sigint["stop"]:
-                    train_time += time.perf_counter() - t0
+                checked = step % check_every == 0
+                if checked and world.any(torch.tensor([sigint["stop"]]))[0]:   # every process stops at one step
+                    at.train_time += time.perf_counter() - t0
                     checkpoint()
                     bar.close()
-                    raise Interrupted(f"interrupted at epoch {epoch + 1}, step {step}; checkpoint saved in "
+                    raise Interrupted(f"interrupted at epoch {at.epoch + 1}, step {step}; checkpoint saved in "
                                       f"{ckpt_path}")
                 lr = cfg.lr * warmup_cosine(step, total_steps, warmup_steps, cfg.final_lr_fraction)
                 for optimizer in optimizers.values():
@@ -195,64 +241,126 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                         group["lr"] = lr
                 for name, schedule in weight_schedules.items():
                     model.loss_weights[name] = schedule.value(step / steps_per_epoch)
-                rows = perm[batch_index * cfg.batch_size:(batch_index + 1) * cfg.batch_size]
+                rows = world.shard(perm[at.batch_index * cfg.batch_size:(at.batch_index + 1) * cfg.batch_size])
                 batch = {k: t[rows] for k, t in train_data.items()}
-                loss_value = 0.0
+                total = torch.zeros((), dtype=torch.float64, device=device)
                 for phase, optimizer in optimizers.items():
                     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                        terms = model.loss(batch, phase=phase) if phase else model.loss(batch)
+                        terms = losses[phase](batch)
                     loss = terms["loss"]
-                    phase_loss = loss.item()
-                    if not math.isfinite(phase_loss):
-                        bar.close()
-                        kept = (f"the last good checkpoint ({ckpt_path}, epoch {epoch}) is kept"
-                                if ckpt_path.exists() else "no checkpoint was written yet")
-                        raise TrainingError(f"{phase or 'the'} loss became {phase_loss} at epoch {epoch + 1}, step "
-                                            f"{step}; {kept}. Lower --lr, keep gradient clipping on, or drop --bf16")
+                    if checked:
+                        _check_finite(loss, phase, at, step, ckpt_path, world, bar)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward(inputs=params[phase] if phase else None)
                     if cfg.grad_clip > 0:
                         torch.nn.utils.clip_grad_norm_(params[phase], cfg.grad_clip)
                     optimizer.step()
-                    loss_value += phase_loss
+                    total += loss.detach()
                     for k, v in terms.items():
                         if k != "loss":
-                            epoch_sums[k] = epoch_sums.get(k, 0.0) + float(v.detach())
-                epoch_sums["loss"] = epoch_sums.get("loss", 0.0) + loss_value
+                            at.sums[k] = at.sums.get(k, 0.0) + v.detach().double()
+                at.sums["loss"] = at.sums.get("loss", 0.0) + total
                 if ema:
                     ema.update(model, step)
-                batch_index += 1
+                at.batch_index += 1
                 step += 1
                 bar.update(1)
-                if step - first_step == ESTIMATE_AFTER_STEPS:   # evaluations not counted
+                if step - first_step == ESTIMATE_AFTER_STEPS and world.main:   # evaluations not counted
                     announce_from_first(f"training {cfg.epochs} epochs", started, ESTIMATE_AFTER_STEPS,
                                         total_steps - first_step, "steps", "--epochs or --train-subset")
-                if step % 10 == 0 or batch_index == steps_per_epoch:
-                    elapsed = train_time + time.perf_counter() - t0
-                    bar.set_postfix(epoch=epoch + 1, loss=f"{loss_value:.4g}", lr=f"{lr:.2e}",
+                if not bar.disable and (step % 10 == 0 or at.batch_index == steps_per_epoch):
+                    elapsed = at.train_time + time.perf_counter() - t0
+                    bar.set_postfix(epoch=at.epoch + 1, loss=f"{float(total):.4g}", lr=f"{lr:.2e}",
                                     img_s=f"{step * cfg.batch_size / max(elapsed, 1e-9):.0f}")
             epoch_time = time.perf_counter() - t0
-            train_time += epoch_time
-            with evaluation_weights():
-                test = evaluate(model, test_data, cfg.eval_batch_size, cfg.bf16)
-                if on_epoch_end:
-                    on_epoch_end(model, epoch + 1)
-            last = {"epoch": epoch + 1, "step": step, "lr": lr, "train_time": round(train_time, 3),
+            at.train_time += epoch_time
+            with ema.applied(model) if ema else nullcontext(model):
+                test = evaluate(model, test_data, cfg.eval_batch_size, cfg.bf16, world)
+                if on_epoch_end and world.main:
+                    on_epoch_end(model, at.epoch + 1)
+            last = {"epoch": at.epoch + 1, "step": step, "lr": lr, "train_time": round(at.train_time, 3),
                     "images_per_s": round(steps_per_epoch * cfg.batch_size / max(epoch_time, 1e-9), 1),
                     **{f"weight/{k}": v for k, v in (model.loss_weights if isinstance(model, WeightedTerms)
                                                       else {}).items()},
-                    **{f"train/{k}": v / steps_per_epoch for k, v in epoch_sums.items()},
+                    **{f"train/{k}": float(world.average(v)) / steps_per_epoch for k, v in at.sums.items()},
                     **{f"test/{k}": v for k, v in test.items()}}
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(last) + "\n")
-            tqdm.write(_epoch_line(last, cfg.epochs, epoch_time), file=sys.stderr)
-            epoch, batch_index, epoch_sums = epoch + 1, 0, {}
+            if world.main:
+                with open(metrics_path, "a") as f:
+                    f.write(json.dumps(last) + "\n")
+                tqdm.write(_epoch_line(last, cfg.epochs, epoch_time), file=sys.stderr)
+            at.epoch, at.batch_index, at.sums = at.epoch + 1, 0, {}
             epoch_shuffle_state = shuffle.get_state()
             checkpoint()
     bar.close()
     if not last:  # resumed a run that had already finished
         last = read_metrics(metrics_path)[-1]
     return last, ema
+
+
+def _weight_schedules(model: torch.nn.Module, cfg: TrainConfig) -> dict[str, WeightSchedule]:
+    schedules = {name: WeightSchedule.parse(spec, f"train.loss_weights.{name}")
+                 for name, spec in cfg.loss_weights.items()}
+    if schedules and not isinstance(model, WeightedTerms):
+        raise ConfigError(f"train.loss_weights given, but {type(model).__name__} has no weighted loss terms")
+    unknown = sorted(set(schedules) - set(model.weighted_terms)) if schedules else []
+    if unknown:
+        raise ConfigError(f"train.loss_weights: {type(model).__name__} has no weighted term {', '.join(unknown)}; "
+                          f"its terms: {', '.join(model.weighted_terms)}")
+    return schedules
+
+
+def _check_finite(loss: torch.Tensor, phase: str, at: Position, step: int, ckpt_path: Path, world: World,
+                  bar: tqdm) -> None:
+    """Stop every process when a loss is NaN or infinite on any of them (before it reaches the weights)."""
+    value = loss.item()
+    if not world.any(torch.tensor([not math.isfinite(value)]))[0]:
+        return
+    bar.close()
+    kept = (f"the last good checkpoint ({ckpt_path}, epoch {at.epoch}) is kept" if ckpt_path.exists()
+            else "no checkpoint was written yet")
+    shown = value if not math.isfinite(value) else "not finite in another process"
+    raise TrainingError(f"{phase or 'the'} loss became {shown} at epoch {at.epoch + 1}, step {step}; {kept}. "
+                        "Lower --lr, keep gradient clipping on, or drop --bf16")
+
+
+def _random_states(world: World, device: torch.device) -> dict[str, torch.Tensor]:
+    """Every process's random states, by name ("torch", "cuda"; "torch.rank1"... for the others): the noise
+    each draws inside its losses, so that a resume draws the same noise again."""
+    states = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    gathered = {name: world.gather(state) for name, state in states.items()}
+    return {(name if rank == 0 else f"{name}.rank{rank}"): state.cpu()
+            for name, per_rank in gathered.items() for rank, state in enumerate(per_rank)}
+
+
+def _resumed(ckpt_path: Path, model: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer], ema: EMA | None,
+             cfg: TrainConfig, steps_per_epoch: int, world: World, device: torch.device
+             ) -> tuple[Position, torch.Tensor]:
+    """The checkpoint's weights, moments and random states restored; (position, the epoch's shuffle state)."""
+    rng, state = load_checkpoint(ckpt_path, model, optimizers, ema.shadow if ema else None)
+    run_dir = ckpt_path.parent
+    planned = state.get("epochs", cfg.epochs)
+    if planned != cfg.epochs and cfg.final_lr_fraction != 1.0:
+        raise ConfigError(f"{run_dir}: the checkpoint was trained for {planned} epochs with a decaying learning "
+                          f"rate, and config.yaml now says {cfg.epochs}: more or fewer epochs would have decayed "
+                          "it differently; restore epochs in config.yaml or start a new run")
+    if state.get("steps_per_epoch", steps_per_epoch) != steps_per_epoch:
+        raise ConfigError(f"{run_dir}: the checkpoint took {state['steps_per_epoch']} steps an epoch and "
+                          f"config.yaml now makes {steps_per_epoch} (its batch size or training set was "
+                          "edited); restore them, or start a new run")
+    trained_in = state.get("world_size", 1)
+    if trained_in != world.size:
+        how = (f"with {trained_in} processes in all (torchrun's --nnodes x --nproc-per-node)" if trained_in > 1
+               else "in one process (aeflow train --resume, without torchrun)")
+        raise ConfigError(f"{run_dir} was trained in {trained_in} process(es) and this resume runs in {world.size}; "
+                          f"each process's noise is in the checkpoint: resume {how}")
+    suffix = f".rank{world.rank}" if world.rank else ""
+    torch.set_rng_state(rng["torch" + suffix])
+    if device.type == "cuda" and "cuda" + suffix in rng:
+        torch.cuda.set_rng_state(rng["cuda" + suffix], device)
+    sums = {k: torch.tensor(v, dtype=torch.float64, device=device) for k, v in state["epoch_sums"].items()}
+    return Position(state["epoch"], state["batch_index"], state["train_time"], sums), rng["shuffle"]
 
 
 def _epoch_line(m: dict[str, Any], epochs: int, epoch_time: float) -> str:
