@@ -307,6 +307,26 @@ def latent(run_dir: str, no_fd: bool, data_dir: str | None) -> None:
     click.echo(f"pictures and latent.json in {out}")
 
 
+def launcher_options(command):
+    """Where a study's independent runs train: --launcher here|local|slurm and the job's resources."""
+    options = [click.option("--launcher", type=click.Choice(["here", "local", "slurm"]), default="here",
+                            help="train each run here, one after another (default), or as a submitit job: local "
+                                 "(a process per job on this machine) or slurm"),
+               click.option("--partition", default=None, help="slurm: the partition"),
+               click.option("--gpus", type=click.IntRange(0), default=0, help="slurm: GPUs per job"),
+               click.option("--timeout-min", type=click.IntRange(1), default=60, help="a job's time limit (minutes)"),
+               click.option("--jobs-dir", default=None, help="submitit's logs (default: OUT/jobs)")]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _launcher(launcher: str, partition: str | None, gpus: int, timeout_min: int, jobs_dir: str | None):
+    from aeflow.runs.launch import Launcher
+
+    return Launcher(launcher, Path(jobs_dir) if jobs_dir else None, partition, gpus, timeout_min)
+
+
 @cli.group()
 def sweep() -> None:
     """Sweeps: one run per setting, a table and a plot."""
@@ -350,17 +370,18 @@ def sweep_steps_command(run_dir: str, steps_list: str, samplers: str | None, shi
 @click.option("--no-fd", is_flag=True, help="skip the FD of prior samples")
 @click.option("--no-progress", is_flag=True)
 @click.option("--rerun", is_flag=True, help=RERUN_HELP)
+@launcher_options
 def sweep_beta_command(values: str, dataset: str, data_dir: str | None, model: str, model_options: tuple[str, ...],
                        epochs: int | None, batch_size: int | None, lr: float | None, out: str | None, no_fd: bool,
-                       no_progress: bool, rerun: bool) -> None:
-    """Train one VAE per beta; print and plot the rate-distortion trade-off."""
+                       no_progress: bool, rerun: bool, **launch) -> None:
+    """Train one VAE per beta (here, or each as a job: --launcher); print and plot the rate-distortion trade-off."""
     from aeflow.studies.sweeps import markdown_rows, sweep_beta
 
     betas = _number_list(values, "--values", float, minimum=0)
     train_options = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr}.items() if v is not None}
     out = check_writable(out or f"runs/sweep-beta-{dataset}", "--out", folder=True)
     rows = sweep_beta(betas, dataset, model, parse_assignments(model_options, "--model-option"), train_options, out,
-                      data_dir, with_fd=not no_fd, progress=not no_progress, rerun=rerun)
+                      data_dir, with_fd=not no_fd, progress=not no_progress, rerun=rerun, launcher=_launcher(**launch))
     click.echo(markdown_rows(rows))
     click.echo(f"\nrate_distortion.png, beta_grid.png and sweep.json in {out}")
 

@@ -19,9 +19,10 @@ from aeflow.data import load_dataset
 from aeflow.errors import ConfigError, DataError
 from aeflow.eval.latent import active_units
 from aeflow.files import read_json, write_json
-from aeflow.runs import SampleRequest, ensure, load, load_config, make_config, read_summary, score, weights_digest
+from aeflow.runs import SampleRequest, load, load_config, make_config, read_summary, score, weights_digest
 from aeflow.runs.features import feature_extractor, measure_generator
 from aeflow.runs.folder import locked
+from aeflow.runs.launch import Launcher
 from aeflow.samplers import SAMPLERS, choose_sampler, samplers_for
 from aeflow.viz import save_curve, save_curves, save_image_grid
 
@@ -29,24 +30,24 @@ from aeflow.viz import save_curve, save_curves, save_image_grid
 def sweep_beta(values: list[float], dataset: str = "digits", model: str = "vae",
                model_options: dict[str, Any] | None = None, train_options: dict[str, Any] | None = None,
                out: str | Path | None = None, data_dir: str | None = None, with_fd: bool = True,
-               progress: bool = True, rerun: bool = False) -> list[dict[str, Any]]:
+               progress: bool = True, rerun: bool = False, launcher: Launcher | None = None) -> list[dict[str, Any]]:
     """One VAE per beta under `out` (a run there that is not the one asked for is refused, or replaced when
-    `rerun`), the rate-distortion table, plot and sample grid."""
+    `rerun`), trained here or as jobs (`launcher`), then the rate-distortion table, plot and sample grid."""
     out = Path(out or f"runs/sweep-beta-{dataset}")
     with locked(out, "sweep"):
         return _sweep_beta(values, dataset, model, model_options, train_options, out, data_dir, with_fd, progress,
-                           rerun)
+                           rerun, launcher or Launcher())
 
 
 def _sweep_beta(values: list[float], dataset: str, model: str, model_options: dict[str, Any] | None,
                 train_options: dict[str, Any] | None, out: Path, data_dir: str | None, with_fd: bool,
-                progress: bool, rerun: bool) -> list[dict[str, Any]]:
+                progress: bool, rerun: bool, launcher: Launcher) -> list[dict[str, Any]]:
     data = load_dataset(dataset, data_dir)
+    runs = [(make_config(model, dataset, {**(model_options or {}), "beta": beta},
+                         {**(train_options or {}), "progress": progress}, data_dir), out / f"beta-{beta:g}")
+            for beta in values]
     rows, picture_rows, labels = [], [], []
-    for beta in values:
-        config = make_config(model, dataset, {**(model_options or {}), "beta": beta},
-                             {**(train_options or {}), "progress": progress}, data_dir)
-        run_dir = ensure(config, out / f"beta-{beta:g}", dataset=data, rerun=rerun)
+    for beta, run_dir in zip(values, launcher.ensure_all(runs, dataset=data, rerun=rerun)):
         vae = load(run_dir)
         final = read_summary(run_dir)["final"]
         row = {"beta": beta, "rate_kl": final["test/kl"], "distortion_recon": final["test/recon"],

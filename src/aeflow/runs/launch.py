@@ -1,0 +1,91 @@
+"""Where a study's independent runs train: here, one after another (the default), or each as a job through
+submitit (Slurm, or its local executor: a process per job on this machine). Run folders are the only state the
+jobs share: each job is `ensure(config, out)`, so a finished run is reused, and a job that died is resumed from
+its checkpoint when the study is run again. The study waits for every job, then reads the folders.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aeflow.config import RunConfig
+from aeflow.data import Dataset
+from aeflow.errors import ConfigError, TrainingError
+from aeflow.runs.pipeline import ensure
+
+LAUNCHERS = ("here", "local", "slurm")
+
+
+@dataclass(frozen=True)
+class Launcher:
+    kind: str = "here"                 # here | local | slurm
+    logs: Path | None = None           # submitit's folder: each job's stdout, stderr and pickled call
+    partition: str | None = None       # slurm: the partition
+    gpus: int = 0                      # slurm: GPUs per job
+    timeout_min: int = 60              # slurm: a job's time limit
+    threads: int | None = None         # local: torch threads per job (default: this machine's cores / jobs)
+
+    def __post_init__(self) -> None:
+        if self.kind not in LAUNCHERS:
+            raise ConfigError(f"unknown launcher {self.kind!r}; choose one of {', '.join(LAUNCHERS)}")
+        if self.kind != "slurm" and (self.partition or self.gpus):
+            raise ConfigError("a partition and GPUs are for --launcher slurm; drop them or launch on slurm")
+        if self.gpus < 0 or self.timeout_min < 1:
+            raise ConfigError("--gpus must be >= 0 and --timeout-min >= 1")
+
+    def ensure_all(self, runs: Sequence[tuple[RunConfig, Path]], dataset: Dataset | None = None,
+                   rerun: bool = False) -> list[Path]:
+        """Every (config, folder) trained to the end (`ensure`), here or as jobs; the folders, in order."""
+        if self.kind == "here":
+            return [ensure(config, out, dataset=dataset, rerun=rerun) for config, out in runs]
+        executor = self._executor(runs)
+        jobs = [executor.submit(_job, config, Path(out).absolute(), rerun, self._threads(len(runs)))
+                for config, out in runs]
+        try:
+            return [self._result(job, out) for job, (_, out) in zip(jobs, runs)]
+        except BaseException:   # Ctrl-C or a failed job: the others are cancelled, their folders resume later
+            for job in jobs:
+                job.cancel(check=False)
+            raise
+
+    def _executor(self, runs: Sequence[tuple[RunConfig, Path]]):
+        try:
+            import submitit
+        except ImportError:
+            raise ConfigError(f"--launcher {self.kind} needs submitit: pip install 'aeflow[cluster]'") from None
+        logs = self.logs or Path(runs[0][1]).parent / "jobs"
+        executor = submitit.AutoExecutor(folder=logs, cluster="local" if self.kind == "local" else "slurm")
+        if self.kind == "slurm":
+            executor.update_parameters(timeout_min=self.timeout_min, slurm_partition=self.partition,
+                                       gpus_per_node=self.gpus, tasks_per_node=1, name="aeflow")
+        else:
+            executor.update_parameters(timeout_min=self.timeout_min)
+        return executor
+
+    def _threads(self, jobs: int) -> int | None:
+        if self.kind != "local":
+            return self.threads
+        return self.threads or max(1, (os.cpu_count() or 1) // jobs)
+
+    @staticmethod
+    def _result(job, out: Path) -> Path:
+        try:
+            return Path(job.result())
+        except Exception as e:   # submitit's FailedJobError holds the job's whole traceback: its last line says why
+            lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+            why = next((line for line in reversed(lines) if "Error" in line or "aeflow" in line), lines[-1] if lines
+                       else type(e).__name__)
+            raise TrainingError(f"the job training {out} failed ({why}); its log is in {job.paths.stderr}; "
+                                "the same command again resumes it") from None
+
+
+def _job(config: RunConfig, out: Path, rerun: bool, threads: int | None) -> str:
+    """One run, in a job's own process (submitit pickles this call)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return str(ensure(config, out, rerun=rerun))
