@@ -24,6 +24,7 @@ def run_cli(args, capsys):
     (["train", "autoencoder", "-m", "width=3"], "unknown key(s) width in model (autoencoder); valid keys:"),
     (["train", "autoencoder", "-m", "activation=swish"], "activation must be one of sigmoid, tanh, relu"),
     (["train", "autoencoder", "--resume"], "--resume needs --out"),
+    (["train"], "give MODEL (a family or a preset: `aeflow models`), or --resume --out RUN_DIR"),
     (["train", "autoencoder", "--resume", "--out", "x", "--lr", "5"], "drop --lr"),
     (["train", "autoencoder", "--resume", "--out", "x", "--epochs", "5"], "x holds no run"),
     (["train", "vae", "-t", "loss_weights={kl: {kind: cosine}}"], "schedule kind must be one of linear"),
@@ -185,9 +186,13 @@ def test_train_says_what_to_run_next_and_resume_says_where_it_continues(tmp_path
     assert f"aeflow sample {out}" in printed and f"aeflow latent {out}" in printed and "aeflow explore" in printed
     (out / "model.safetensors").unlink()
     (out / "summary.json").unlink()
-    main(["train", "vae", "--resume", "--out", str(out)])
+    main(["train", "--resume", "--out", str(out)])   # what an interrupted run says to type: MODEL left out
     assert "after its last epoch (1): nothing left to train" in capsys.readouterr().err
     assert (out / "summary.json").exists()
+    code, _, err = run_cli(["train", "gan", "--resume", "--out", str(out)], capsys)
+    assert code == 2 and err.strip() == (f"aeflow: error: {out} holds a vae run, not gan: continue it with `aeflow "
+                                         f"train --resume --out {out}` (MODEL may be left out), or start gan with "
+                                         "another --out")
 
 
 @pytest.mark.parametrize("option, message", [

@@ -229,7 +229,7 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
             while at.batch_index < steps_per_epoch:
                 share_cores()   # another aeflow command started or ended: take this one's share of the cores
                 checked = step % check_every == 0
-                if checked and world.any(torch.tensor([sigint["stop"]]))[0]:   # every process stops at one step
+                if checked and world.any(sigint["stop"]):   # every process stops at one step
                     at.train_time += time.perf_counter() - t0
                     checkpoint()
                     bar.close()
@@ -313,7 +313,7 @@ def _check_finite(loss: torch.Tensor, phase: str, at: Position, step: int, ckpt_
                   bar: tqdm) -> None:
     """Stop every process when a loss is NaN or infinite on any of them (before it reaches the weights)."""
     value = loss.item()
-    if not world.any(torch.tensor([not math.isfinite(value)]))[0]:
+    if not world.any(not math.isfinite(value)):
         return
     bar.close()
     kept = (f"the last good checkpoint ({ckpt_path}, epoch {at.epoch}) is kept" if ckpt_path.exists()

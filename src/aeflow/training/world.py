@@ -71,13 +71,13 @@ class World:
     def average(self, tensor: torch.Tensor) -> torch.Tensor:
         return self.total(tensor) / self.size
 
-    def any(self, flags: torch.Tensor) -> torch.Tensor:
-        """Element-wise: is the flag set on any rank (so that every rank takes the same branch)."""
+    def any(self, flag: bool) -> bool:
+        """Whether `flag` is set in any process (so that every process takes the same branch)."""
         if not self.distributed:
-            return flags
-        flags = _for_backend(flags.to(torch.int32))
+            return flag
+        flags = _for_backend(torch.tensor([int(flag)], dtype=torch.int32))
         dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-        return flags.bool().cpu()
+        return bool(flags.item())
 
     def gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
         """Every rank's `tensor` (same shape on each), in rank order."""
