@@ -389,7 +389,7 @@ def run_folder_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
     commands = {"eval": lambda p: ["eval", str(p), "--no-likelihood"],
                 "sample": lambda p: ["sample", str(p), "--n", "4", "--out", str(p / "s.npy")],
                 "latent": lambda p: ["latent", str(p), "--no-fd"],
-                "resume": lambda p: ["train", "--resume", "--out", str(p), "--epochs", "3", "x"]}
+                "resume": lambda p: ["train", "--resume", "--out", str(p), "--epochs", "3"]}
     config = (runs["ae"] / "config.yaml").read_text()
     config_edits = {
         "empty": "", "a list": "- 1\n- 2\n", "a number": "3\n", "binary": "\x00\x01\x02\xff", "unclosed": "{model: [",
@@ -428,10 +428,10 @@ def run_folder_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
     decaying = (runs["vae"] / "config.yaml").read_text()   # the VAE's rate decays (the autoencoder's is constant)
     edited = damaged("vae", "config.yaml", decaying.replace("epochs: 2", "epochs: 4"))
     cases.append(Case("run folders", "epochs edited in config.yaml (a decaying rate) / resume",
-                      ["train", "--resume", "--out", str(edited), "x"]))
+                      ["train", "--resume", "--out", str(edited)]))
     rebatched = damaged("ae", "config.yaml", config.replace("batch_size: 32", "batch_size: 16"))
     cases.append(Case("run folders", "batch_size edited in config.yaml / resume",
-                      ["train", "--resume", "--out", str(rebatched), "x"]))
+                      ["train", "--resume", "--out", str(rebatched)]))
     other_prior = copy_run(runs["ae3"], root / "folders" / "prior-of-another-code-size")
     for prior in runs["vae"].glob("prior-gmm.*"):
         shutil.copy(prior, other_prior / prior.name)
@@ -520,11 +520,11 @@ def checkpoint_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
     for label, content in foreign.items():
         path = with_weights("checkpoint.safetensors", content)
         cases.append(Case("checkpoints", f"checkpoint.safetensors: {label} / resume",
-                          ["train", "--resume", "--out", str(path), "--epochs", "3", "x"], keep=[path]))
+                          ["train", "--resume", "--out", str(path), "--epochs", "3"], keep=[path]))
     other = copy_run(runs["ae"], root / "checkpoints" / "other-code-size")
     shutil.copy(runs["ae3"] / "checkpoint.safetensors", other / "checkpoint.safetensors")
     cases.append(Case("checkpoints", "checkpoint.safetensors of another code size / resume",
-                      ["train", "--resume", "--out", str(other), "--epochs", "3", "x"], keep=[other]))
+                      ["train", "--resume", "--out", str(other), "--epochs", "3"], keep=[other]))
     return cases
 
 
@@ -590,10 +590,10 @@ def process_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
     finished = copy_run(constant, root / "processes" / "finished")
     for limit in (0, 1_000, 50_000):
         cases.append(Case("processes and disks", f"disk full at {limit} bytes / extending a finished run",
-                          ["train", "--resume", "--out", str(finished), "--epochs", "8", "x"], keep=[finished],
+                          ["train", "--resume", "--out", str(finished), "--epochs", "8"], keep=[finished],
                           file_limit=limit))
         cases.append(Case("processes and disks", f"disk full at {limit} bytes / extended run continued",
-                          ["train", "--resume", "--out", str(finished), "x"], "ok"))
+                          ["train", "--resume", "--out", str(finished)], "ok"))
         cases.append(Case("processes and disks", f"disk full at {limit} bytes / eval",
                           ["eval", str(finished), "--json", str(root / "processes" / "eval.json")], "either",
                           keep=[finished], file_limit=limit))
@@ -607,10 +607,10 @@ def process_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
             "final_lr_fraction=1", "--out", str(busy)]
     cases.append(Case("processes and disks", "a second train into a folder being trained", long, alongside=long))
     commands = (["eval", str(busy)], ["sample", str(busy), "--n", "4"], ["latent", str(busy), "--no-fd"],
-                ["train", "--resume", "--out", str(busy), "x"])
+                ["train", "--resume", "--out", str(busy)])
     for i, command in enumerate(commands):
         cases.append(Case("processes and disks", f"{command[0]} of a folder being extended", command,
-                          alongside=["train", "--resume", "--out", str(busy), "--epochs", str(300 + 150 * i), "x"]))
+                          alongside=["train", "--resume", "--out", str(busy), "--epochs", str(300 + 150 * i)]))
     cases.append(Case("processes and disks", "two samples of one run at once",
                       ["sample", str(finished), "--n", "8", "--prior", "normal"], "either", keep=[finished],
                       alongside=["sample", str(finished), "--n", "8", "--prior", "normal"]))
@@ -634,7 +634,7 @@ def process_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
 
 def _continue(out: Path, first: list[str]) -> list[str]:
     """What a user runs after a failed start: --resume if the run got as far as its config, else the same command."""
-    return ["train", "--resume", "--out", str(out), "x"] if (out / "config.yaml").exists() else first
+    return ["train", "--resume", "--out", str(out)] if (out / "config.yaml").exists() else first
 
 
 def _same_weights(run: Path, reference: Path):

@@ -69,7 +69,7 @@ def test_a_full_disk_stops_training_in_one_line_and_loses_nothing(small_tmpfs, t
     for path in out.glob("*.safetensors"):
         read_tensors(path)   # whole, or not there
     moved = shutil.copytree(out, tmp_path / "moved")
-    resumed = subprocess.run([sys.executable, "-m", "aeflow", "train", "--resume", "--out", str(moved), "x"],
+    resumed = subprocess.run([sys.executable, "-m", "aeflow", "train", "--resume", "--out", str(moved)],
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     subprocess.run([sys.executable, "-m", "aeflow", "train", "autoencoder", *options, "--out",
