@@ -102,15 +102,14 @@ def evaluate(model: torch.nn.Module, data: dict[str, torch.Tensor], batch_size: 
     was_training = model.training
     model.eval()
     n = _rows(data)
-    mine = world.shard(torch.arange(n + (-n) % world.size))
-    mine = mine[mine < n]
+    share = -(-n // world.size)   # this process's consecutive rows (the last one's may be fewer)
+    first, end = min(n, world.rank * share), min(n, (world.rank + 1) * share)
     sums: dict[str, torch.Tensor] = {}
     with torch.no_grad(), torch.autocast(data["x"].device.type, dtype=torch.bfloat16, enabled=bf16):
-        for i in range(0, len(mine), batch_size):
-            rows = mine[i:i + batch_size]
-            batch = {k: t[rows.to(t.device)] for k, t in data.items()}
+        for i in range(first, end, batch_size):
+            batch = {k: t[i:min(i + batch_size, end)] for k, t in data.items()}
             for k, v in model.loss(batch).items():
-                sums[k] = sums.get(k, 0.0) + v.detach().double() * len(rows)
+                sums[k] = sums.get(k, 0.0) + v.detach().double() * _rows(batch)
     model.train(was_training)
     return {k: float(world.total(v)) / n for k, v in sorted(sums.items())}
 
