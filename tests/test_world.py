@@ -94,6 +94,10 @@ def test_what_cannot_run_in_several_processes_is_refused_in_one_line(tmp_path):
                 check=False)
     assert odd.returncode != 0
     assert "aeflow: error: batch_size 63 does not split over 2 processes; give a multiple of 2" in odd.stderr
+    vq = train(["vq-vae", "--epochs", "1", "--out", str(tmp_path / "vq")], processes=2, check=False)
+    assert vq.returncode != 0
+    assert ("aeflow: error: VQVAE updates state outside its gradients as it trains (see its state_outside_gradients), "
+            "which each process would update apart: train it in one process") in vq.stderr
     sweep = subprocess.run([sys.executable, "-m", "aeflow", "models"], capture_output=True, text=True,
                            env={**environment(), "WORLD_SIZE": "2"})
     assert sweep.returncode == 2
