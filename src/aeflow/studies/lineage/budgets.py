@@ -1,5 +1,5 @@
 """How much work each chapter of the lineage does, per budget and dataset. "cpu" is sized for a 2-core CPU
-(digits in about 15 minutes with 3 seeds of the cheap chapters, MNIST in about an hour), "gpu" runs
+(digits in under 10 minutes with 3 seeds of the cheap chapters, MNIST in about an hour), "gpu" runs
 docs/benchmarks.md's full recipes, "test" is seconds of work for the test suite. `seconds` are the expected
 wall times per chapter (per seed) on that machine, for the progress line's estimate of the time left
 (rescaled by the chapters already done)."""
@@ -41,35 +41,43 @@ class Budget:
     seeds: int = 1                    # seeds of every cheap chapter (a claim's verdict counts them; claims.py)
     latent_beta: float = 0.1          # the KL weight of the latent chapter's VAE (its code keeps information)
     ddpm_schedule: str = "linear"     # Ho et al.'s, for T = 1000; cosine for a short T (the test budget's 20)
+    ancestral_steps: int | None = None   # DDPM's ancestral sampler respaced to this many of its T steps (DDIM with
+    #                                      eta = 1: the same posterior noise, Nichol & Dhariwal 2021); None: all T
     train_subset: int | None = None   # train on the first N training images only (the test budget)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
 FLOW_STEPS = {"euler": (2, 4, 10, 20), "midpoint": (1, 2, 5, 10), "heun": (2, 5, 10)}
 
-# Rebalanced for three seeds of the cheap chapters (2026-12-02): the autoencoder 50 epochs (was the
-# reproduction's 200), VAEs 60 (80; 30 left the prior's FD at 337 against 193, so 60, where the test ELBO has
-# flattened: -24.47 against -24.39 at 80), the 2-D models 30 (60), one step 5 (10), the DDPM and flow UNets 30
-# (40), reflow 2,000 pairs x 20 epochs (3,000 x 25), the GAN 100 (150).
+# Rebalanced for under 10 minutes with three seeds of the cheap chapters (2026-12-03; 15 min 22 s before): the
+# autoencoder 50 epochs, VAEs 40 (60), the beta sweep 0.5, 1, 4 (and 2),
+# the 2-D models 30, one step 3 (5), the DDPM and flow UNets 20 (30), DDPM's ancestral sampler respaced to 250
+# of its 1,000 steps (all 1,000 were 150 of the 922 s), reflow 2,000 pairs x 12 epochs (20), the GAN 60 (100),
+# the regularised autoencoders 10 (15), the Swiss roll 60 (100).
 _CPU_DIGITS = Budget(
-    name="cpu", n_eval=360, ae_epochs=50, kernel_subset=None, byhand_epochs=30, plane_epochs=30, vae_epochs=60,
-    betas=(0.5, 1.0, 2.0, 4.0), collapse_beta=20.0, unet=(32, 64), onestep_epochs=5, gen_epochs=30,
-    ddpm_timesteps=1000, ddim_steps=(10, 20, 50), flow_steps=FLOW_STEPS, reflow_pairs=2000, reflow_epochs=20,
-    gan_epochs=100, latent_epochs=40, latent_hidden=(256, 256, 256), seeds=3, shaping_epochs=15,
-    swissroll_epochs=100,
-    seconds={"compression": 7, "byhand": 4, "code-space": 10, "density": 1, "vae": 75, "regularised": 36,
-             "swiss-roll": 10, "one-step": 13, "ddpm": 150, "flow": 65, "reflow": 75, "gan": 45, "latent": 9})
+    name="cpu", n_eval=360, ae_epochs=50, kernel_subset=None, byhand_epochs=30, plane_epochs=30, vae_epochs=40,
+    betas=(0.5, 1.0, 4.0), collapse_beta=20.0, unet=(32, 64), onestep_epochs=3, gen_epochs=20,
+    ddpm_timesteps=1000, ancestral_steps=250, ddim_steps=(10, 20, 50), flow_steps=FLOW_STEPS, reflow_pairs=2000,
+    reflow_epochs=12, gan_epochs=60, latent_epochs=40, latent_hidden=(256, 256, 256), seeds=3, shaping_epochs=10,
+    swissroll_epochs=60,
+    seconds={"compression": 6, "byhand": 2, "code-space": 7, "density": 1, "vae": 40, "regularised": 28,
+             "swiss-roll": 7, "one-step": 8, "ddpm": 85, "flow": 55, "reflow": 50, "gan": 36, "latent": 18})
 
+# MNIST and Fashion-MNIST on 2 cores (2026-12-03): the 28x28 UNet (16, 32) evaluates about 500 images a second
+# in batches of 128 and trains on about 325, so sampling is priced like training: N = 2,000 per generator (500
+# before; floor about 4x lower), DDPM's ancestral sampler respaced to 100 of its 1,000 steps (all 1,000 on 2,000
+# images would take 67 minutes), DDIM 10 and 20, fewer flow settings; the VAEs 15 epochs (5), the autoencoder
+# 12 (20), reflow 4,000 pairs.
 _CPU_28 = Budget(
-    name="cpu", n_eval=500, ae_epochs=20, kernel_subset=5000, byhand_epochs=0, plane_epochs=5, vae_epochs=5,
-    betas=(0.5, 1.0, 2.0, 4.0), collapse_beta=20.0, unet=(16, 32), onestep_epochs=1, gen_epochs=3,
-    ddpm_timesteps=1000, ddim_steps=(10, 20, 50), flow_steps={"euler": (4, 10, 20), "midpoint": (2, 5, 10),
-                                                               "heun": (5, 10)},
-    reflow_pairs=5000, reflow_epochs=4, gan_epochs=3, latent_epochs=10, latent_hidden=(512, 512, 512),
+    name="cpu", n_eval=2000, ae_epochs=12, kernel_subset=5000, byhand_epochs=0, plane_epochs=5, vae_epochs=15,
+    betas=(0.5, 1.0, 4.0), collapse_beta=20.0, unet=(16, 32), onestep_epochs=1, gen_epochs=3,
+    ddpm_timesteps=1000, ancestral_steps=100, ddim_steps=(10, 20),
+    flow_steps={"euler": (4, 20), "midpoint": (2, 10), "heun": (10,)},
+    reflow_pairs=4000, reflow_epochs=4, gan_epochs=3, latent_epochs=10, latent_hidden=(512, 512, 512),
     shaping_epochs=3, swissroll_epochs=300,
     batch_size=128,
-    seconds={"compression": 520, "byhand": 1, "code-space": 25, "density": 8, "vae": 90, "one-step": 185,
-             "ddpm": 1100, "flow": 530, "reflow": 175, "gan": 235, "latent": 70, "regularised": 120,
+    seconds={"compression": 330, "byhand": 1, "code-space": 40, "density": 15, "vae": 260, "one-step": 190,
+             "ddpm": 1075, "flow": 830, "reflow": 300, "gan": 235, "latent": 150, "regularised": 120,
              "swiss-roll": 10})
 
 _GPU = Budget(

@@ -230,8 +230,11 @@ def ddpm(book: Book) -> records.DDPM:
     run = book.train("ddpm", "ddpm", {**_unet(book), "timesteps": b.ddpm_timesteps, "schedule": b.ddpm_schedule},
                      _unet_train(book, b.gen_epochs))
     model = load(run)
-    row = book.generator("DDPM", run, SampleRequest(sampler="ddpm"), model=model,
-                         label=f"ancestral, T = {b.ddpm_timesteps}", picture=True)
+    steps = b.ancestral_steps or b.ddpm_timesteps
+    ancestral = SampleRequest(sampler="ddpm") if steps == b.ddpm_timesteps else \
+        SampleRequest(sampler="ddim", options={"steps": steps, "eta": 1.0})
+    row = book.generator("DDPM", run, ancestral, model=model, picture=True,
+                         label=f"ancestral, {steps} of T = {b.ddpm_timesteps} steps")
     for steps in b.ddim_steps:
         book.generator("DDPM", run, SampleRequest(sampler="ddim", options={"steps": steps}), model=model,
                        curve="DDPM, DDIM")
@@ -367,8 +370,9 @@ CHAPTERS = [
             "3-64-64-2 autoencoder and by PCA: which keeps the roll's neighbourhoods?", swiss_roll, seeded=True),
     Chapter("one-step", "One step from noise", "A network trained to map noise straight to an image by squared "
             "error learns the average image: noise and image are independent.", one_step, seeded=True),
-    Chapter("ddpm", "Many small steps", "Denoising diffusion: undo a little noise at a time, 1,000 steps from noise "
-            "to image, with a UNet.", ddpm),
+    Chapter("ddpm", "Many small steps", "Denoising diffusion: undo a little noise at a time, hundreds of steps from "
+            "noise to image, with a UNet trained on 1,000 noise levels and sampled on all or a respaced subset.",
+            ddpm),
     Chapter("flow", "A straight path", "Flow matching on the same network: learn the velocity along a straight "
             "noise-to-data path and integrate it with an ODE solver in few steps.", flow),
     Chapter("reflow", "Straighter", "Reflow: train a new flow on the (noise, sample) pairs of the first; its paths "
