@@ -1,7 +1,7 @@
 """A screenshot of every explorer panel, for docs/explorer.md: `aeflow explore FOLDER` started as its own
 process and each panel opened in Debian's headless chromium (through Playwright).
 
-    python benchmarks/explore_screenshots.py RUNS_FOLDER [--out docs/images]
+    python benchmarks/explore_screenshots.py RUNS_FOLDER [--out docs/images] [--panels gan,noise]
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 
 PANELS = ["plane", "codespace", "gallery", "beta", "cloud", "traversal", "prefix", "sparse", "denoiser", "vq", "mask",
-          "swissroll", "noise", "pipeline"]
+          "swissroll", "noise", "gan", "pipeline"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder")
     parser.add_argument("--out", default="docs/images")
+    parser.add_argument("--panels", default=",".join(PANELS), help="comma-separated panel keys (default: all)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -35,7 +36,7 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1280, "height": 860})
-            for panel in PANELS:
+            for panel in args.panels.split(","):
                 page.goto(f"http://127.0.0.1:{port}/#panel={panel}")
                 page.wait_for_load_state("networkidle")
                 page.wait_for_timeout(800)

@@ -55,3 +55,26 @@ def test_the_sweep_command_takes_the_launcher(tmp_path):
     assert wrong.returncode == 2
     assert wrong.stderr.strip() == ("aeflow: error: a partition and GPUs are for --launcher slurm; drop them or "
                                     "launch on slurm")
+
+
+def _fails(reason: str) -> None:
+    raise ValueError(reason)
+
+
+def test_a_whole_study_is_one_job(tmp_path):
+    """`call`: the work in one job's process (a lineage or a peers comparison on a GPU node), its result back
+    here; a failure in it is one line naming the work and the log."""
+    assert Launcher("local", threads=1).call(pow, (2, 10), tmp_path / "jobs", "computing") == 1024
+    assert len(list((tmp_path / "jobs").glob("*_log.out"))) == 1
+    with pytest.raises(TrainingError, match=r"the job computing failed \(.*no such thing.*\); its log is in "):
+        Launcher("local", threads=1).call(_fails, ("no such thing",), tmp_path / "jobs", "computing")
+
+
+@pytest.mark.parametrize("study", ["lineage", "peers"])
+def test_the_study_commands_take_the_launcher(tmp_path, study):
+    wrong = subprocess.run([sys.executable, "-m", "aeflow", study, "--budget", "test" if study == "lineage" else
+                            "tiny", "--launcher", "local", "--gpus", "1", "--out", str(tmp_path / study)],
+                           capture_output=True, text=True)
+    assert wrong.returncode == 2 and not (tmp_path / study).exists()
+    assert wrong.stderr.strip() == ("aeflow: error: a partition and GPUs are for --launcher slurm; drop them or "
+                                    "launch on slurm")

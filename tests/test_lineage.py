@@ -67,6 +67,8 @@ def test_report_lists_every_chapter_and_judges_every_claim(lineage):
         all(c["seeds"] == 2 for c in report["claims"] if c["chapter"] in seeded)
     assert {g["name"] for g in report["comparison"]} >= {"autoencoder + GMM", "VAE prior", "one-step", "DDPM",
                                                           "flow matching", "reflow", "DCGAN", "latent flow"}
+    ddpm = next(g for g in report["comparison"] if g["name"] == "DDPM")   # respaced: 10 of its 20 steps
+    assert (ddpm["nfe"], ddpm["sampler"], ddpm["label"]) == (10, "ddim", "ancestral, 10 of T = 20 steps"), ddpm
     markdown = (out / "report.md").read_text()
     assert all(c.title in markdown for c in CHAPTERS)
     undefined = [name for name, described in report["glossary"].items() if described is None]
@@ -95,7 +97,7 @@ def test_every_explorer_panel_has_a_run_in_the_lineage_folder(lineage, chromium)
         page.goto(url)
         page.wait_for_selector("nav a")
         links = page.eval_on_selector_all("nav a", "links => links.map(a => [a.dataset.key, a.className])")
-    assert len(links) == 14 and not [key for key, cls in links if cls == "off"], links
+    assert len(links) == 15 and not [key for key, cls in links if cls == "off"], links
     assert not errors
 
 
@@ -111,6 +113,10 @@ def test_each_generators_scores_are_kept_in_its_own_run(lineage):
         samples = read_summary(out / by_key[key]["runs"][run]["path"])["samples"]
         row = next(g for g in report["comparison"] if g["name"] == name)
         assert samples["fd"] == row["fd"] and samples["measured_by"] == "aeflow lineage"
+    # and every sampler setting's FD where `aeflow sweep steps` keeps its own, for the explorer's FD-vs-NFE plot
+    flow = out / by_key["flow"]["runs"]["flow"]["path"]
+    points = json.loads((flow / "steps-sweep" / "steps_sweep.json").read_text())
+    assert {(p["sampler"], p["steps"]) for p in points} == {("euler", 2), ("midpoint", 1), ("heun", 2)}
     autoencoder = by_key["code-space"]["runs"]
     assert all("samples" not in read_summary(out / r["path"]) for r in autoencoder.values())
 

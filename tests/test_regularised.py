@@ -8,12 +8,13 @@ import torch
 
 import aeflow
 from aeflow.diffusion.corruption import corrupt, keep_prefix, psnr, random_mask
+from aeflow.eval.embedding import rank_correlation
 from aeflow.models.contractive import code_sensitivity, jacobian_frobenius, jacobian_spectrum
 from aeflow.models.conv_ae import nyquist_energy_fraction
 from aeflow.models.registry import build_model
 from aeflow.models.sparse import keep_top_k, kl_sparsity
 from aeflow.priors import CategoricalPrior
-from aeflow.studies.reproduce.swissroll import rank_correlation, reproduce_swissroll
+from aeflow.studies.reproduce.swissroll import reproduce_swissroll
 
 FAST = {"epochs": 2, "batch_size": 64, "progress": False}
 

@@ -307,18 +307,26 @@ def latent(run_dir: str, no_fd: bool, data_dir: str | None) -> None:
     click.echo(f"pictures and latent.json in {out}")
 
 
-def launcher_options(command):
-    """Where a study's independent runs train: --launcher here|local|slurm and the job's resources."""
-    options = [click.option("--launcher", type=click.Choice(["here", "local", "slurm"]), default="here",
-                            help="train each run here, one after another (default), or as a submitit job: local "
-                                 "(a process per job on this machine) or slurm"),
-               click.option("--partition", default=None, help="slurm: the partition"),
-               click.option("--gpus", type=click.IntRange(0), default=0, help="slurm: GPUs per job"),
-               click.option("--timeout-min", type=click.IntRange(1), default=60, help="a job's time limit (minutes)"),
-               click.option("--jobs-dir", default=None, help="submitit's logs (default: OUT/jobs)")]
-    for option in reversed(options):
-        command = option(command)
-    return command
+def launcher_options(where: str):
+    """--launcher here|local|slurm and a job's resources; `where` says what runs where ("each run", "the lineage")."""
+    def decorate(command):
+        options = [click.option("--launcher", type=click.Choice(["here", "local", "slurm"]), default="here",
+                                help=f"run {where} here (default) or as a submitit job: local (a process on this "
+                                     "machine) or slurm"),
+                   click.option("--partition", default=None, help="slurm: the partition"),
+                   click.option("--gpus", type=click.IntRange(0), default=0, help="slurm: GPUs per job"),
+                   click.option("--timeout-min", type=click.IntRange(1), default=60,
+                                help="a job's time limit (minutes)"),
+                   click.option("--jobs-dir", default=None, help="submitit's logs (default: beside OUT)")]
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return decorate
+
+
+def _study_folder(out: str | Path, launch: dict) -> Path:
+    """A study's folder as given here; absolute for a job, which may start in another working directory."""
+    return Path(out) if launch["launcher"] == "here" else Path(out).absolute()
 
 
 def _launcher(launcher: str, partition: str | None, gpus: int, timeout_min: int, jobs_dir: str | None):
@@ -370,7 +378,7 @@ def sweep_steps_command(run_dir: str, steps_list: str, samplers: str | None, shi
 @click.option("--no-fd", is_flag=True, help="skip the FD of prior samples")
 @click.option("--no-progress", is_flag=True)
 @click.option("--rerun", is_flag=True, help=RERUN_HELP)
-@launcher_options
+@launcher_options("each run, one after another,")
 def sweep_beta_command(values: str, dataset: str, data_dir: str | None, model: str, model_options: tuple[str, ...],
                        epochs: int | None, batch_size: int | None, lr: float | None, out: str | None, no_fd: bool,
                        no_progress: bool, rerun: bool, **launch) -> None:
@@ -471,7 +479,9 @@ def reproduce(experiment: str, dataset: str, data_dir: str | None, out: str | No
 @click.option("--rerun", is_flag=True, help="a folder holding another lineage (another dataset or budget) or runs "
               "other than the ones asked for: redo its chapters and replace those runs (aeflow's own files only); "
               "without it, it is refused")
-def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no_progress: bool, rerun: bool) -> None:
+@launcher_options("the whole lineage")
+def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no_progress: bool, rerun: bool,
+            **launch) -> None:
     """The whole story in one command: compression, the code space, a density on the codes, the VAE, one step,
     DDPM, flow matching, reflow, a GAN and latent flow, every claim measured and judged, in one report
     (report.html). Interrupted, the same command continues where it stopped."""
@@ -482,9 +492,11 @@ def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no
     choice("--budget", budget, BUDGETS)
     if out is not None:
         check_writable(out, "--out", folder=True)
-    from aeflow.studies.lineage.run import run_lineage
+    from aeflow.studies.lineage.run import default_out, run_lineage
 
-    run_lineage(dataset, budget, out, data_dir, progress=not no_progress, rerun=rerun)
+    folder = _study_folder(out or default_out(dataset, budget), launch)
+    _launcher(**launch).call(run_lineage, (dataset, budget, str(folder), data_dir, not no_progress, rerun),
+                             folder.with_name(folder.name + "-jobs"), "running the lineage")
 
 
 @cli.command()
@@ -498,8 +510,9 @@ def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no
 @click.option("--no-progress", is_flag=True, help="no per-epoch progress bars")
 @click.option("--rerun", is_flag=True, help="a folder holding another comparison (dataset, budget, versions): redo "
               "it there (aeflow's own files only); without it, it is refused")
+@launcher_options("the whole comparison")
 def peers(dataset: str, budget: str, only: tuple[str, ...], data_dir: str | None, out: str | None, no_progress: bool,
-          rerun: bool) -> None:
+          rerun: bool, **launch) -> None:
     """aeflow against pythae (VAE, autoencoder + GMM), torchcfm (flow matching) and diffusers (DDPM): each peer
     trained with its documented recipe and aeflow's model for the same seconds on this machine, both sampled
     the same way and scored with the same row, in one report (report.html). Needs the peers (README, Peers).
@@ -513,9 +526,11 @@ def peers(dataset: str, budget: str, only: tuple[str, ...], data_dir: str | None
         choice("--only", key, list(PAIRS))
     if out is not None:
         check_writable(out, "--out", folder=True)
-    from aeflow.studies.peers.run import run_peers
+    from aeflow.studies.peers.run import default_out, run_peers
 
-    run_peers(dataset, budget, out, data_dir, list(only) or None, progress=not no_progress, rerun=rerun)
+    folder = _study_folder(out or default_out(dataset, budget), launch)
+    _launcher(**launch).call(run_peers, (dataset, budget, str(folder), data_dir, list(only) or None, not no_progress,
+                                         rerun), folder.with_name(folder.name + "-jobs"), "running the comparison")
 
 
 @cli.command()

@@ -11,6 +11,7 @@ import torch
 
 from aeflow.errors import ConformanceError
 from aeflow.protocols import (
+    Discriminates,
     Encodes,
     HasLikelihood,
     HasLoss,
@@ -113,6 +114,12 @@ def _weighted(model, x, n, shape, batch) -> None:
              "loss_weights must be a dict and weighted_terms a tuple of names")
 
 
+def _discriminates(model, x, n, shape, batch) -> None:
+    scores = model.discriminate(x)
+    _require(scores.shape == (n,) and bool(((scores >= 0) & (scores <= 1)).all()), "Discriminates",
+             "discriminate must give one probability in [0, 1] per image")
+
+
 def _noise_to_data(model, x, n, shape, batch) -> None:
     accepted = samplers_for(model)
     _require(isinstance(model, (VelocityField, NoisePredictor, MapsNoise)), "NoiseToData",
@@ -130,4 +137,4 @@ def _noise_to_data(model, x, n, shape, batch) -> None:
 
 CHECKS = [(HasLoss, _loss), (Encodes, _encodes), (Reconstructs, _reconstructs), (HasPosterior, _posterior),
           (Samples, _samples), (HasLikelihood, _likelihood), (Tokenizes, _tokens), (Phased, _phased),
-          (WeightedTerms, _weighted), (NoiseToData, _noise_to_data)]
+          (WeightedTerms, _weighted), (Discriminates, _discriminates), (NoiseToData, _noise_to_data)]

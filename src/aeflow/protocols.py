@@ -93,6 +93,14 @@ class Tokenizes(Protocol):
 
 
 @runtime_checkable
+class Discriminates(Protocol):
+    """A learned judge of realness (a GAN's discriminator): the probability it gives images in [0, 1] of being
+    training data, one number per image."""
+
+    def discriminate(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
 class NoiseToData(Protocol):
     """A generator that starts from noise in its model space and ends in data space; the samplers read its
     default sampler (a registered sampler's name) and that sampler's default step count."""

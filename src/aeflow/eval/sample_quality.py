@@ -63,6 +63,14 @@ def memorisation(samples: torch.Tensor, train: torch.Tensor, test: torch.Tensor)
             "fraction_closer_than_test_p1": float((s < threshold).float().mean())}
 
 
+def nearest_training_images(image: torch.Tensor, train: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(indices, pixel distances) of the k training images nearest one image (L2 over the flattened image, as
+    `memorisation` measures): is a decoded code new, or a copy?"""
+    d = torch.cdist(image.flatten(1).float(), train.flatten(1).float())[0]
+    found = d.topk(k, largest=False)
+    return found.indices, found.values
+
+
 def sharpness(images: torch.Tensor) -> float:
     """Mean over images of the variance of the Laplacian (the common blur measure): high for crisp strokes,
     low for blurry ones. Compare against the test images' own value."""

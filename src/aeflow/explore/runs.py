@@ -23,7 +23,8 @@ from aeflow.training.checkpoint import check_weights_header
 
 CAPABILITIES = {"encodes": cap.Encodes, "reconstructs": cap.Reconstructs, "posterior": cap.HasPosterior,
                 "samples": cap.Samples, "likelihood": cap.HasLikelihood, "tokens": cap.Tokenizes,
-                "velocity": cap.VelocityField, "noise_predictor": cap.NoisePredictor, "maps_noise": cap.MapsNoise}
+                "velocity": cap.VelocityField, "noise_predictor": cap.NoisePredictor, "maps_noise": cap.MapsNoise,
+                "discriminates": cap.Discriminates}
 
 
 @dataclass
@@ -126,7 +127,7 @@ def find_runs(folders: list[Path]) -> dict[str, Run]:
             if not ((path / "model.safetensors").exists() and (path / "summary.json").exists()):
                 continue
             name = str(path.relative_to(root.parent)) if path != root else path.name
-            rid = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+            rid = _run_id(name, runs)
             try:
                 config = load_config(path)
                 runs[rid] = Run(rid, path, name, config.model, config.data.name, config.data.data_dir,
@@ -134,6 +135,16 @@ def find_runs(folders: list[Path]) -> dict[str, Run]:
             except (AeflowError, OSError, ValueError) as e:
                 runs[rid] = Run(rid, path, name, "?", "?", None, {}, problem=" ".join(str(e).split())[:300])
     return runs
+
+
+def _run_id(name: str, taken: dict) -> str:
+    """A short id from the run's name under its folder (not its absolute path), so that a link to a run still
+    opens it after the folder has moved; a second folder of the same name gets the next free id."""
+    key, attempt = name, 0
+    while (rid := hashlib.sha1(key.encode()).hexdigest()[:10]) in taken:
+        attempt += 1
+        key = f"{name}#{attempt}"
+    return rid
 
 
 class Datasets:

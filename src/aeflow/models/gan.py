@@ -71,6 +71,9 @@ class GAN(Generator):
             nn.Flatten(), nn.Linear(wide * (h // 4) * (w // 4), 1))
         self.apply(_dcgan_init)
 
+    def to_model_space(self, x: torch.Tensor) -> torch.Tensor:
+        return 2 * x - 1
+
     def to_data_space(self, x: torch.Tensor) -> torch.Tensor:
         return ((x + 1) / 2).clamp(0, 1)
 
@@ -84,6 +87,9 @@ class GAN(Generator):
     def map_noise(self, noise: torch.Tensor) -> torch.Tensor:
         return self.generator(noise)
 
+    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.discriminator(self.to_model_space(x))).squeeze(1)
+
     def _generator_loss(self, d_fake: torch.Tensor) -> torch.Tensor:
         if self.config.loss == "non_saturating":
             return F.softplus(-d_fake).mean()   # -log D(G(z))
@@ -91,7 +97,7 @@ class GAN(Generator):
 
     def loss(self, batch, phase: str | None = None) -> dict[str, torch.Tensor]:
         x = batch["x"]
-        real = 2 * x - 1
+        real = self.to_model_space(x)
         if phase == "generator":
             g_loss = self._generator_loss(self.discriminator(self.map_noise(self.noise(len(x)))).squeeze(1))
             return {"loss": g_loss, "g_loss": g_loss.detach()}

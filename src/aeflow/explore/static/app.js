@@ -1,7 +1,12 @@
 // aeflow explorer: every panel drives a real trained run through the API; the view is kept in the URL hash.
 "use strict";
 
-const state = Object.fromEntries(new URLSearchParams(location.hash.slice(1)));
+// Each panel keeps its own view (run, seed, sliders): the URL holds the shown panel's name and its view only,
+// so a link opens exactly that view and no panel's settings leak into another's.
+const fromHash = () => Object.fromEntries(new URLSearchParams(location.hash.slice(1)));
+const views = {};
+let shown = fromHash().panel;
+let state = Object.fromEntries(Object.entries(fromHash()).filter(([k]) => k !== "panel"));
 let RUNS = [];
 const $ = (tag, attrs = {}, ...children) => {
   const el = document.createElement(tag);
@@ -16,7 +21,7 @@ const api = async (path) => {
 };
 const num = (v, d = 2) => (v === null || v === undefined ? "—" : Number(v).toFixed(d));
 const has = (run, c) => run.capabilities.includes(c) && run.shape.length === 3;   // image panels
-function save() { location.hash = new URLSearchParams(state).toString(); }
+function save() { location.hash = new URLSearchParams({panel: shown, ...state}).toString(); }
 function setState(key, value) { state[key] = String(value); save(); }
 
 // One control: a slider, a select or a number box, bound to a key of the URL state.
@@ -51,6 +56,54 @@ function runSelect(runs, onchange, key = "run") {
 }
 const current = (runs, key = "run") => runs.find((r) => r.id === state[key]) || runs[0];
 
+// A line chart on a canvas with its axes, ticks, labels and a legend outside the data:
+// series = [{name, color, xs, ys}], y from yRange (or the data's range).
+const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"];
+const range = (values) => [Math.min(...values), Math.max(...values)];
+// A chart's frame on a cleared canvas: axes with 5 ticks each, their labels, and room above for a legend;
+// returns the data -> canvas maps and their inverse (for clicks).
+function chartFrame(canvas, [x0, x1], [y0, y1], xLabel, yLabel) {
+  const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height;
+  const L = 52, R = 12, T = 28, B = 40;
+  const px = (x) => L + (x - x0) / ((x1 - x0) || 1) * (W - L - R);
+  const py = (y) => H - B - (y - y0) / ((y1 - y0) || 1) * (H - T - B);
+  const inverse = (cx, cy) => [x0 + (cx - L) / (W - L - R) * (x1 - x0), y0 + (H - B - cy) / (H - T - B) * (y1 - y0)];
+  const tick = (v, span) => (Math.abs(span) >= 10 ? v.toFixed(0) : Math.abs(span) >= 1 ? v.toFixed(1) : v.toFixed(2));
+  ctx.clearRect(0, 0, W, H);
+  ctx.strokeStyle = "#444"; ctx.fillStyle = "#222"; ctx.font = "11px sans-serif"; ctx.lineWidth = 1;
+  ctx.beginPath(); ctx.moveTo(L, T); ctx.lineTo(L, H - B); ctx.lineTo(W - R, H - B); ctx.stroke();
+  for (let i = 0; i <= 4; i++) {
+    const yv = y0 + (y1 - y0) * i / 4, xv = x0 + (x1 - x0) * i / 4;
+    ctx.textAlign = "right"; ctx.fillText(tick(yv, y1 - y0), L - 4, py(yv) + 4);
+    ctx.textAlign = "center"; ctx.fillText(tick(xv, x1 - x0), px(xv), H - B + 14);
+  }
+  ctx.fillText(xLabel, (L + W - R) / 2, H - 6);
+  ctx.save(); ctx.translate(12, (T + H - B) / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(yLabel, 0, 0); ctx.restore();
+  ctx.textAlign = "left";
+  return {ctx, px, py, inverse};
+}
+// A legend above the frame, one coloured mark and name per entry.
+function legend(ctx, entries) {
+  let left = 52;
+  for (const {name, color} of entries) {
+    ctx.fillStyle = color; ctx.fillRect(left, 8, 14, 4);
+    ctx.fillStyle = "#222"; ctx.textAlign = "left"; ctx.fillText(name, left + 18, 14);
+    left += 26 + ctx.measureText(name).width;
+  }
+}
+// Lines with their points: series = [{name, color, xs, ys}], y from yRange (or the data's range).
+function lineChart(canvas, series, xLabel, yLabel, yRange) {
+  const {ctx, px, py} = chartFrame(canvas, range(series.flatMap((s) => s.xs)),
+                                   yRange || range(series.flatMap((s) => s.ys)), xLabel, yLabel);
+  for (const s of series) {
+    ctx.strokeStyle = ctx.fillStyle = s.color; ctx.lineWidth = 2; ctx.beginPath();
+    s.xs.forEach((x, i) => (i ? ctx.lineTo(px(x), py(s.ys[i])) : ctx.moveTo(px(x), py(s.ys[i]))));
+    ctx.stroke();
+    s.xs.forEach((x, i) => ctx.fillRect(px(x) - 2.5, py(s.ys[i]) - 2.5, 5, 5));   // a point alone shows too
+  }
+  legend(ctx, series);
+}
+
 // Panels: which runs each needs, and how to draw it.
 const PANELS = [
   {key: "plane", title: "Latent plane", needs: (r) => has(r, "encodes") && r.code_dim === 2,
@@ -79,46 +132,55 @@ const PANELS = [
    hint: "aeflow reproduce swissroll", draw: swissrollPanel},
   {key: "noise", title: "Noise to data", needs: (r) => r.samplers.length > 0,
    hint: "aeflow train flow -d digits", draw: noisePanel},
+  {key: "gan", title: "The discriminator", needs: (r) => has(r, "discriminates"),
+   hint: "aeflow train dcgan -d digits", draw: ganPanel},
   {key: "pipeline", title: "Latent pipeline", needs: (r) => r.family === "latent-flow",
    hint: "aeflow train latent-flow -d digits -m autoencoder_run=RUN", draw: pipelinePanel},
 ];
 
 function planePanel(main, runs) {
   const canvas = $("canvas", {width: 420, height: 420, id: "plane"});
-  let data = null;
+  let frame = null;
+  const colour = (label) => `hsl(${(label * 36) % 360} 70% 45%)`;
   const redraw = async () => {
     const run = current(runs);
-    data = await api(`/api/runs/${run.id}/codes?n=800`);
-    const xs = data.points.map((p) => p[0]), ys = data.points.map((p) => p[1]);
-    data.box = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
-    const ctx = canvas.getContext("2d");
-    ctx.clearRect(0, 0, 420, 420);
+    const data = await api(`/api/runs/${run.id}/codes?n=800`);
+    frame = chartFrame(canvas, range(data.points.map((p) => p[0])), range(data.points.map((p) => p[1])), "z1", "z2");
     data.points.forEach((p, i) => {
-      const [x, y] = toCanvas(p);
-      ctx.fillStyle = `hsl(${(data.labels[i] * 36) % 360} 70% 45%)`;
-      ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
+      frame.ctx.fillStyle = colour(data.labels[i]);
+      frame.ctx.fillRect(frame.px(p[0]) - 1.5, frame.py(p[1]) - 1.5, 3, 3);
     });
+    legend(frame.ctx, [...new Set(data.labels)].sort((a, b) => a - b).map((l) => ({name: String(data.classes[l] ?? l), color: colour(l)})));
     document.getElementById("numbers").replaceWith(numbers(run));
     show("manifold", `/api/runs/${run.id}/manifold.png?size=10`);
     interp();
+    decodeAt();
   };
-  const toCanvas = ([x, y]) => [10 + (x - data.box[0]) / (data.box[1] - data.box[0]) * 400,
-                                410 - (y - data.box[2]) / (data.box[3] - data.box[2]) * 400];
   canvas.addEventListener("click", (e) => {
     const r = canvas.getBoundingClientRect();
-    const x = data.box[0] + (e.clientX - r.left - 10) / 400 * (data.box[1] - data.box[0]);
-    const y = data.box[2] + (410 - (e.clientY - r.top)) / 400 * (data.box[3] - data.box[2]);
+    const [x, y] = frame.inverse(e.clientX - r.left, e.clientY - r.top);
     setState("z", `${x.toFixed(3)},${y.toFixed(3)}`);
-    show("decoded", `/api/runs/${current(runs).id}/decode.png?z=${state.z}`);
+    decodeAt();
   });
+  const decodeAt = async () => {
+    const run = current(runs);
+    const z = state.z || Array(run.code_dim).fill(0).join(",");
+    show("decoded", `/api/runs/${run.id}/decode.png?z=${z}`);
+    show("nearest", `/api/runs/${run.id}/nearest.png?z=${z}`);
+    const near = await api(`/api/runs/${run.id}/nearest?z=${z}`);
+    document.getElementById("nearest-numbers").textContent = `pixel distances ${near.distances.map((d) => num(d)).join(", ")}` +
+      (near.labels ? ` (labels ${near.labels.join(", ")})` : "");
+  };
   const interp = () => show("interp", `/api/runs/${current(runs).id}/interpolate.png?a=${state.a}&b=${state.b}&mode=${state.mode}`);
   main.append($("div", {class: "controls"}, runSelect(runs, redraw), slider("a", "image A", 0, 300, 1, 0, interp),
     slider("b", "image B", 0, 300, 1, 1, interp), select("mode", "path", [["linear", "linear"], ["spherical", "spherical"]], "linear", interp)),
     numbers(current(runs)),
     $("div", {class: "row"}, canvas, $("div", {}, $("p", {class: "caption"}, "Click the plane: that code, decoded."), view("decoded"),
+      $("p", {class: "caption"}, "It, then the 6 training images nearest it (new, or a copy?):"), view("nearest"),
+      $("p", {class: "numbers", id: "nearest-numbers"}),
       $("p", {class: "caption"}, "Decoded grid over the plane."), view("manifold"))),
     $("p", {class: "caption"}, "Interpolation between the codes of test images A and B:"), view("interp"));
-  redraw().then(() => show("decoded", `/api/runs/${current(runs).id}/decode.png?z=${state.z || "0,0"}`));
+  redraw();
 }
 
 function codespacePanel(main, runs) {
@@ -173,14 +235,13 @@ function betaPanel(main, runs) {
     show("beta_samples", `/api/runs/${run.id}/samples.png?n=16&seed=0`);
     document.getElementById("numbers").replaceWith(numbers(run));
     const pts = runs.map((r) => [r.numbers.test_kl, r.numbers.test_recon]);
-    const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
-    const sx = (v) => 30 + (v - Math.min(...xs)) / ((Math.max(...xs) - Math.min(...xs)) || 1) * 320;
-    const sy = (v) => 230 - (v - Math.min(...ys)) / ((Math.max(...ys) - Math.min(...ys)) || 1) * 200;
-    const ctx = canvas.getContext("2d");
-    ctx.clearRect(0, 0, 380, 260);
-    ctx.fillText("rate (KL) →   distortion ↑", 30, 252);
-    pts.forEach((p, i) => { ctx.fillStyle = i === (Number(state.beta_index) || 0) ? "#c0392b" : "#2e86c1";
-      ctx.beginPath(); ctx.arc(sx(p[0]), sy(p[1]), i === (Number(state.beta_index) || 0) ? 7 : 4, 0, 7); ctx.fill(); });
+    const {ctx, px, py} = chartFrame(canvas, range(pts.map((p) => p[0])), range(pts.map((p) => p[1])),
+                                     "rate: KL (nats)", "distortion: -log p(x|z) (nats)");
+    const chosen = Number(state.beta_index) || 0;
+    pts.forEach((p, i) => { ctx.fillStyle = i === chosen ? "#d62728" : "#1f77b4";
+      ctx.beginPath(); ctx.arc(px(p[0]), py(p[1]), i === chosen ? 7 : 4, 0, 7); ctx.fill();
+      ctx.fillStyle = "#222"; ctx.fillText(`beta ${runs[i].beta}`, px(p[0]) + 8, py(p[1]) - 6); });
+    legend(ctx, [{name: "the shown beta", color: "#d62728"}, {name: "the others", color: "#1f77b4"}]);
   };
   main.append($("div", {class: "controls"}, slider("beta_index", "beta (index)", 0, runs.length - 1, 1, 0, update),
     $("strong", {id: "betalabel"}), slider("index", "test image", 0, 300, 1, 0, update)), numbers(runs[0]),
@@ -376,38 +437,92 @@ function noisePanel(main, all) {
   // opens on a generator whose steps the slider moves (a flow, DDPM), not on a one-pass map (one-step, GAN)
   const steps = (r) => (r.sampler_options[r.default_sampler] || []).includes("steps");
   const runs = [...all.filter(steps), ...all.filter((r) => !steps(r))];
-  const fd = $("canvas", {width: 360, height: 240, id: "fdnfe"});
-  const update = async () => {
-    const run = current(runs);
+  const fd = $("canvas", {width: 480, height: 280, id: "fdnfe"});
+  let frames = 1, playing = null;
+  const trajectoryQuery = (run) => {
     const sampler = run.samplers.includes(state.sampler) ? state.sampler : run.default_sampler;
     // only a sampler with a step count is given one (ddpm runs all T, adaptive chooses, direct is one pass)
     const steps = (run.sampler_options[sampler] || []).includes("steps") ? `&steps=${Math.max(1, Number(state.steps))}` : "";
+    return `sampler=${sampler}${steps}&seed=${state.seed}`;
+  };
+  const when = (s) => `step ${s.index} (t = ${num(s.t, Number.isInteger(s.t) ? 0 : 2)}, ${s.nfe} NFE)`;
+  const showFrame = async () => {   // the chosen step alone, with its time
+    const run = current(runs), query = trajectoryQuery(run);
+    show("frame", `/api/runs/${run.id}/trajectory.png?${query}&frame=${state.frame}`);
+    const one = await api(`/api/runs/${run.id}/trajectory?${query}&frame=${state.frame}`);
+    document.getElementById("frame-time").textContent = `Below: ${when(one.shown[0])}.`;
+  };
+  const play = () => {   // the step slider walks through every step, four a second
+    clearInterval(playing);
+    const input = document.querySelector("[data-key='frame']");
+    let k = 0;
+    playing = setInterval(() => {
+      if (!document.body.contains(input) || k >= Math.min(frames, Number(input.max) + 1)) { clearInterval(playing); return; }
+      input.value = k; input.dispatchEvent(new Event("input")); k += 1;
+    }, 250);
+  };
+  const update = async () => {
+    const run = current(runs);
     show("side", "");
     document.getElementById("sidebyside").replaceChildren(...runs.map((r) => $("div", {}, $("p", {class: "caption"}, r.name),
       $("img", {class: "view", src: `/api/runs/${r.id}/samples.png?n=8&seed=${state.seed}${r.samplers.includes("ddpm") && r.samplers[0] === "ddpm" ? "&sampler=ddim" : ""}`}))));
-    show("traj", `/api/runs/${run.id}/trajectory.png?sampler=${sampler}${steps}&seed=${state.seed}`);
-    show("frame", `/api/runs/${run.id}/trajectory.png?sampler=${sampler}${steps}&seed=${state.seed}&frame=${state.frame}`);
+    const query = trajectoryQuery(run);
+    show("traj", `/api/runs/${run.id}/trajectory.png?${query}`);
+    showFrame();
+    api(`/api/runs/${run.id}/trajectory?${query}`).then((all) => {
+      frames = all.steps;
+      document.getElementById("times").textContent = `${all.steps} steps; shown: ${all.shown.map(when).join(", ")}. ` +
+        "t runs from 0 (noise) to 1 (data) for a flow; for DDPM it is the timestep reached (-1: the end).";
+    });
     document.getElementById("numbers").replaceWith(numbers(run));
-    const rows = await api(`/api/runs/${run.id}/sweep`);
-    const ctx = fd.getContext("2d");
-    ctx.clearRect(0, 0, 360, 240);
-    ctx.fillText(rows.length ? "FD (log) against NFE (log): the run's sweep" : "no `aeflow sweep steps` rows for this run", 10, 14);
+    const rows = (await api(`/api/runs/${run.id}/sweep`)).filter((r) => r.fd !== null).sort((a, b) => a.nfe - b.nfe);
+    const bySampler = {};
+    for (const r of rows) {
+      const s = bySampler[r.sampler] || (bySampler[r.sampler] = {xs: [], ys: []});
+      s.xs.push(Math.log10(r.nfe)); s.ys.push(r.fd);
+    }
     if (rows.length) {
-      const lx = rows.map((r) => Math.log(r.nfe)), ly = rows.map((r) => Math.log(r.fd));
-      rows.forEach((r, i) => { ctx.fillStyle = `hsl(${r.sampler.length * 50} 60% 45%)`;
-        ctx.fillRect(20 + (lx[i] - Math.min(...lx)) / ((Math.max(...lx) - Math.min(...lx)) || 1) * 320,
-          220 - (ly[i] - Math.min(...ly)) / ((Math.max(...ly) - Math.min(...ly)) || 1) * 180, 5, 5); });
+      lineChart(fd, Object.entries(bySampler).map(([name, s], i) => ({name, color: PALETTE[i % PALETTE.length], ...s})),
+                "network evaluations per sample (log10)", "FD (lower is better)");
+    } else {
+      const ctx = fd.getContext("2d");
+      ctx.clearRect(0, 0, fd.width, fd.height);
+      ctx.fillText("no FD-vs-NFE points: `aeflow sweep steps RUN` or `aeflow lineage` measures them", 10, 14);
     }
   };
   const run = current(runs);
   main.append($("div", {class: "controls"}, runSelect(runs, () => draw("noise")),
     select("sampler", "sampler", run.samplers.map((s) => [s, s]), run.default_sampler, update),
-    slider("steps", "steps", 1, 50, 1, 10, update), slider("frame", "step shown (past the last: the last)", 0, 49, 1, 0, update),
+    slider("steps", "steps", 1, 50, 1, 10, update), slider("frame", "step shown (past the last: the last)", 0, 49, 1, 0, showFrame),
     slider("seed", "seed", 0, 99, 1, 0, update)), numbers(run),
     $("p", {class: "caption"}, "The trajectory from one noise: x_t above, the model's clean-image estimate below, at evenly chosen steps; then the chosen step alone."),
-    view("traj"), view("frame"), $("div", {class: "row"}, fd),
+    view("traj"), $("p", {class: "numbers", id: "times"}), button("play the steps", play), view("frame"),
+    $("p", {class: "numbers", id: "frame-time"}), $("div", {class: "row"}, fd),
     $("p", {class: "caption"}, "The same seed through every generator (each with its default sampler; DDPM with DDIM here):"),
     $("div", {class: "row", id: "sidebyside"}), $("img", {id: "side", hidden: ""}));
+  update();
+}
+
+function ganPanel(main, runs) {
+  const canvas = $("canvas", {width: 420, height: 240, id: "duel"});
+  const update = async () => {
+    const run = current(runs);
+    const query = `start=${state.start}&seed=${state.seed}`;
+    const d = await api(`/api/runs/${run.id}/discriminator?${query}`);
+    lineChart(canvas, [{name: "D(x), test images", color: "#1f77b4", xs: d.epoch, ys: d.d_real},
+                       {name: "D(G(z)), fakes", color: "#d62728", xs: d.epoch, ys: d.d_fake}],
+              "epoch", "discriminator output (mean)", [0, 1]);
+    show("judged", `/api/runs/${run.id}/discriminator.png?${query}`);
+    document.getElementById("scores").textContent =
+      `D says real, test images: ${d.real_scores.map((v) => num(v)).join(" ")} · its generator's samples: ` +
+      `${d.fake_scores.map((v) => num(v)).join(" ")}`;
+    document.getElementById("numbers").replaceWith(numbers(run));
+  };
+  main.append($("div", {class: "controls"}, runSelect(runs, update), slider("start", "first test image", 0, 300, 8, 0, update),
+    slider("seed", "seed", 0, 99, 1, 0, update)), numbers(current(runs)),
+    $("p", {class: "caption"}, "The game over training: the discriminator's mean output on test images and on the generator's fakes after each epoch (0.5 for both: it cannot tell them apart)."),
+    canvas, $("p", {class: "caption"}, "What it says now: 8 test images (top) and 8 fresh samples (bottom), each with its probability of being real:"),
+    view("judged"), $("p", {class: "numbers", id: "scores"}));
   update();
 }
 
@@ -427,7 +542,8 @@ function pipelinePanel(main, runs) {
 
 function draw(key) {
   const panel = PANELS.find((p) => p.key === key) || PANELS[0];
-  state.panel = panel.key; save();
+  if (shown !== panel.key) { views[shown] = state; state = views[panel.key] || {}; shown = panel.key; }
+  save();
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("on", a.dataset.key === panel.key));
   const main = document.getElementById("panel");
   main.replaceChildren($("h2", {}, panel.title));
@@ -449,11 +565,12 @@ async function start() {
   document.getElementById("broken").replaceChildren(...broken.map((r) => $("li", {}, `${r.name}: ${r.problem}`)));
   document.getElementById("nav").replaceChildren(...PANELS.map((p) => $("a", {href: "#", "data-key": p.key,
     class: RUNS.filter(p.needs).length >= (p.min || 1) ? "" : "off", onclick: (e) => { e.preventDefault(); draw(p.key); }}, p.title)));
-  draw(state.panel);
+  if (!PANELS.some((p) => p.key === shown)) shown = PANELS[0].key;   // a link without a (known) panel: the first
+  draw(shown);
 }
 // A pasted or edited link opens its panel (the controls' own hash updates keep the panel, and are ignored).
 window.addEventListener("hashchange", () => {
-  const linked = Object.fromEntries(new URLSearchParams(location.hash.slice(1)));
-  if (linked.panel && linked.panel !== state.panel) { Object.assign(state, linked); draw(linked.panel); }
+  const {panel, ...view} = fromHash();
+  if (panel && panel !== shown) { views[panel] = view; draw(panel); }
 });
 start().catch((e) => { document.getElementById("found").textContent = `the explorer could not start: ${e.message}`; });

@@ -32,6 +32,7 @@ from aeflow.runs.folder import writing_run
 from aeflow.runs.sampling import default_source
 from aeflow.studies.lineage.budgets import Budget
 from aeflow.studies.lineage.records import read_numbers
+from aeflow.studies.sweeps import merged_sweep_rows, sweep_steps_folder
 from aeflow.viz import save_figures
 
 
@@ -119,6 +120,12 @@ class Book:
         row, images, scores = measure_generator(model, run, request, self.data, self.extractor, name, label)
         if self.seed != 0:
             return row
+        if run is not None and row.sampler is not None:   # a point of FD against NFE, where `aeflow sweep steps`
+            with writing_run(run):                        # keeps its own: the explorer draws them from there
+                weights = weights_digest(run)
+                folder = sweep_steps_folder(run, {k: v for k, v in row.options.items() if k != "steps"})
+                merged_sweep_rows(folder / "steps_sweep.json",
+                                  [{**to_dict(row), "steps": row.options.get("steps"), "weights": weights}], weights)
         if curve:
             self.current["curves"].setdefault(curve, []).append(to_dict(row))
             return row

@@ -63,22 +63,23 @@ _CPU_DIGITS = Budget(
     seconds={"compression": 6, "byhand": 2, "code-space": 7, "density": 1, "vae": 40, "regularised": 28,
              "swiss-roll": 7, "one-step": 8, "ddpm": 85, "flow": 55, "reflow": 50, "gan": 36, "latent": 18})
 
-# MNIST and Fashion-MNIST on 2 cores (2026-12-03): the 28x28 UNet (16, 32) evaluates about 500 images a second
-# in batches of 128 and trains on about 325, so sampling is priced like training: N = 2,000 per generator (500
-# before; floor about 4x lower), DDPM's ancestral sampler respaced to 100 of its 1,000 steps (all 1,000 on 2,000
-# images would take 67 minutes), DDIM 10 and 20, fewer flow settings; the VAEs 15 epochs (5), the autoencoder
-# 12 (20), reflow 4,000 pairs.
+# MNIST and Fashion-MNIST on 2 cores (2026-12-03). The 28x28 UNet (16, 32) trains on about 250 images a second
+# and samples about 500-1,000 image-evaluations a second, so sampling is priced like training: N = 2,000 per
+# generator (500 before; its floor about 4x lower), DDPM's ancestral sampler respaced to 100 of its 1,000 steps
+# (all 1,000 on 2,000 images would take over half an hour), DDIM at 10, the UNets 2 epochs (3), the autoencoder
+# 10 (20), the VAEs 6 (5; at 15 the VAE chapter alone took 10.4 min), the regularised models 2 (3: 8.4 min, the
+# VQ-VAE and the masked one most of it), reflow 3,000 pairs, the GAN 2 epochs (3).
 _CPU_28 = Budget(
-    name="cpu", n_eval=2000, ae_epochs=12, kernel_subset=5000, byhand_epochs=0, plane_epochs=5, vae_epochs=15,
-    betas=(0.5, 1.0, 4.0), collapse_beta=20.0, unet=(16, 32), onestep_epochs=1, gen_epochs=3,
-    ddpm_timesteps=1000, ancestral_steps=100, ddim_steps=(10, 20),
+    name="cpu", n_eval=2000, ae_epochs=10, kernel_subset=5000, byhand_epochs=0, plane_epochs=5, vae_epochs=6,
+    betas=(0.5, 1.0, 4.0), collapse_beta=20.0, unet=(16, 32), onestep_epochs=1, gen_epochs=2,
+    ddpm_timesteps=1000, ancestral_steps=100, ddim_steps=(10,),
     flow_steps={"euler": (4, 20), "midpoint": (2, 10), "heun": (10,)},
-    reflow_pairs=4000, reflow_epochs=4, gan_epochs=3, latent_epochs=10, latent_hidden=(512, 512, 512),
-    shaping_epochs=3, swissroll_epochs=300,
+    reflow_pairs=3000, reflow_epochs=4, gan_epochs=2, latent_epochs=10, latent_hidden=(512, 512, 512),
+    shaping_epochs=2, swissroll_epochs=300,
     batch_size=128,
-    seconds={"compression": 330, "byhand": 1, "code-space": 40, "density": 15, "vae": 260, "one-step": 190,
-             "ddpm": 1075, "flow": 830, "reflow": 300, "gan": 235, "latent": 150, "regularised": 120,
-             "swiss-roll": 10})
+    seconds={"compression": 255, "byhand": 1, "code-space": 82, "density": 26, "vae": 330, "one-step": 250,
+             "ddpm": 820, "flow": 750, "reflow": 230, "gan": 160, "latent": 160, "regularised": 355,
+             "swiss-roll": 25})
 
 _GPU = Budget(
     name="gpu", n_eval=10_000, ae_epochs=None, kernel_subset=None, byhand_epochs=100, plane_epochs=50,
@@ -93,6 +94,7 @@ _TEST = Budget(
     betas=(1.0, 4.0), collapse_beta=20.0, unet=(8, 16), onestep_epochs=1, gen_epochs=1, ddpm_timesteps=20,
     ddim_steps=(2,), flow_steps={"euler": (2,), "midpoint": (1,), "heun": (2,)}, reflow_pairs=64, reflow_epochs=1,
     gan_epochs=1, latent_epochs=1, latent_hidden=(16,), train_subset=300, ddpm_schedule="cosine", seeds=2,
+    ancestral_steps=10,
     shaping_epochs=1, swissroll_epochs=2,
     seconds={})
 

@@ -14,6 +14,7 @@ from aeflow.byhand import VAE as NumpyVAE
 from aeflow.byhand import Autoencoder as NumpyAutoencoder
 from aeflow.byhand import sgd_train, torch_twin_train
 from aeflow.byhand.numpy_models import batches
+from aeflow.eval.discriminator import duel
 from aeflow.eval.latent import active_units, elbo_surgery, plane_grid
 from aeflow.eval.rows import GeneratorRow
 from aeflow.eval.sample_quality import sharpness
@@ -283,9 +284,8 @@ def gan(book: Book) -> records.GAN:
     run = book.train("dcgan", "dcgan", {}, {"epochs": book.budget.gan_epochs, "ema_decay": 0.999,
                                              "sample_every": 0})
     row = book.generator("DCGAN", run, SampleRequest(), label="direct", picture=True)
-    metrics = read_metrics(run / "metrics.jsonl")
-    epochs = [m["epoch"] for m in metrics]
-    d_real, d_fake = [m["test/D(x)"] for m in metrics], [m["test/D(G(z))"] for m in metrics]
+    curve = duel(read_metrics(run / "metrics.jsonl"))
+    epochs, d_real, d_fake = curve["epoch"], curve["d_real"], curve["d_fake"]
     book.figure("discriminator.png", Curves({"D(x), test images": (epochs, d_real), "D(G(z))": (epochs, d_fake)},
                                             "epoch", "discriminator output", "the two players, epoch by epoch"),
                 "What a learned loss looks like: the discriminator's mean output on test images and on fakes, "

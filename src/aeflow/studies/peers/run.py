@@ -44,6 +44,10 @@ PROBE_SECONDS = 3.0    # ... steps timed for this long to turn the budget's seco
 SEED = 0
 
 
+def default_out(dataset: str, budget: str) -> Path:
+    return Path(f"runs/peers-{dataset}-{budget}")
+
+
 def run_peers(dataset: str = "digits", budget: str | PeerBudget = "cpu", out: str | Path | None = None,
               data_dir: str | None = None, only: list[str] | None = None, progress: bool = True,
               rerun: bool = False) -> dict[str, Any]:
@@ -52,7 +56,7 @@ def run_peers(dataset: str = "digits", budget: str | PeerBudget = "cpu", out: st
     pairs = [PAIRS[key] for key in (only or PAIRS)]
     for pair in pairs:
         require_library(pair.library)
-    out = Path(out or f"runs/peers-{dataset}-{budget.name}")
+    out = Path(out or default_out(dataset, budget.name))
     with locked(out, "peers"):
         identity = {"dataset": dataset, "budget": json.loads(json.dumps(asdict(budget))), "version": VERSION,
                     "versions": {p.library: _installed(p.library) for p in PAIRS.values()}}

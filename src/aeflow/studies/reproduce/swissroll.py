@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from aeflow.data import load_dataset
+from aeflow.eval.embedding import rank_correlation, trustworthiness
 from aeflow.files import atomic_write_text, write_json
 from aeflow.runs import ensure, load, make_config, read_summary
 from aeflow.runs.folder import locked
@@ -28,23 +28,13 @@ METHODS = {
 }
 
 
-def rank_correlation(t: np.ndarray, embedding: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    centred = embedding - embedding.mean(0)
-    principal = centred @ np.linalg.svd(centred, full_matrices=False)[2][0]
-    return float(max(abs(spearmanr(t, axis).statistic) for axis in (*embedding.T, principal)))
-
-
 def embedding_scores(model, data, summary: dict[str, Any]) -> dict[str, float]:
     """Trustworthiness (10 neighbours), the rank correlation with t and the test error of a 2-D code of the
     test points."""
-    from sklearn.manifold import trustworthiness
-
     x = data.test_x
     with torch.no_grad():
         embedding = model.encode(x).numpy()
-    return {"trustworthiness": float(trustworthiness(x.numpy(), embedding, n_neighbors=10)),
+    return {"trustworthiness": trustworthiness(x.numpy(), embedding),
             "rank_correlation_with_t": rank_correlation(data.test_y.numpy(), embedding),
             "test_error": summary["test_recon_error"]}
 
