@@ -4,12 +4,15 @@ import os
 
 import pytest
 
+from aeflow import threads
 from aeflow.errors import ConfigError
 from aeflow.threads import apply_thread_policy, auto_threads, other_aeflow_commands
 
 
 def test_the_policy_leaves_room_for_another_job_and_obeys_what_it_is_told(monkeypatch):
     monkeypatch.setattr("torch.set_num_threads", lambda n: None)   # the test process keeps its threads
+    for key in ("on", "checked"):   # ... and stays off the automatic policy after this test (the later tests
+        monkeypatch.setitem(threads._adaptive, key, threads._adaptive[key])   # train twice and compare weights)
     env = {}
     assert apply_thread_policy(env) == auto_threads(os.cpu_count() or 1, other_aeflow_commands())
     assert env["OMP_NUM_THREADS"]
