@@ -477,8 +477,9 @@ def create_app(folders: list[Path]) -> FastAPI:
         rows = []
         for path in sorted(run.path.glob("steps-sweep*/steps_sweep.json")):
             saved = read_json(path)   # a damaged file: aeflow's error, one line in the response
-            rows += [{k: r.get(k) for k in ("sampler", "steps", "nfe", "fd", "fd_real_floor", "n")}
-                     for r in (saved if isinstance(saved, list) else []) if isinstance(r, dict)]
+            setting = path.parent.name.removeprefix("steps-sweep")   # the sampler options besides steps: "-eta1"
+            rows += [{**{k: r.get(k) for k in ("sampler", "steps", "nfe", "fd", "fd_real_floor", "n")},
+                      "setting": setting} for r in (saved if isinstance(saved, list) else []) if isinstance(r, dict)]
         return rows
 
     def judged_by(run_id: RunId, start: int, n: int, seed: int) -> tuple[Run, dict[str, torch.Tensor]]:

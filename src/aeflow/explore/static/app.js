@@ -478,7 +478,8 @@ function noisePanel(main, all) {
     const rows = (await api(`/api/runs/${run.id}/sweep`)).filter((r) => r.fd !== null).sort((a, b) => a.nfe - b.nfe);
     const bySampler = {};
     for (const r of rows) {
-      const s = bySampler[r.sampler] || (bySampler[r.sampler] = {xs: [], ys: []});
+      const key = r.sampler + r.setting.replaceAll("-", " ");   // e.g. "ddim eta1": another sampler's setting
+      const s = bySampler[key] || (bySampler[key] = {xs: [], ys: []});
       s.xs.push(Math.log10(r.nfe)); s.ys.push(r.fd);
     }
     if (rows.length) {
