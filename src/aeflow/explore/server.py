@@ -105,6 +105,8 @@ def create_app(folders: list[Path]) -> FastAPI:
     # when a panel first uses a run.
     threading.Thread(target=lambda: [run.describe() for run in runs.values()], daemon=True).start()
     datasets = Datasets()
+    trajectories: dict[tuple, list] = {}   # (run, sampler, steps, seed) -> its steps, oldest first
+    trajectories_lock = threading.Lock()
     # The run ids are an enum of the schema: a client can only name a run that was found, never a path.
     RunId = enum.Enum("RunId", {rid: rid for rid in runs} or {"none": "none"}, type=str)  # noqa: N806
     # No /docs or /redoc: FastAPI's pages load their scripts from a CDN and are blank offline; /openapi.json is local.
@@ -426,16 +428,24 @@ def create_app(folders: list[Path]) -> FastAPI:
 
     def trajectory_frames(run_id: RunId, sampler: SamplerName | None, steps: int | None, seed: int, columns: int,
                           frame: int | None) -> tuple[Run, list, list[int]]:
-        """Every step of the sampler from one noise, and the steps shown: `columns` evenly chosen, or `frame`."""
+        """Every step of the sampler from one noise, and the steps shown: `columns` evenly chosen, or `frame`.
+        The last few trajectories are kept: the page asks for one's picture, its times and then single frames."""
         run = get(run_id, cap.NoiseToData)
         # steps None: the sampler's own
         choice = choose_sampler(run.model, sampler and sampler.value, {"steps": steps})
         _check_cost(run, choice.name, 1)
-        noise = run.model.noise(1, torch.Generator().manual_seed(seed))
-        frames = []
-        for step in choice.sampler.iterate(run.model, noise, choice.options, torch.Generator().manual_seed(seed)):
-            check_cancelled()
-            frames.append(step)
+        key = (run.id, choice.name, steps, seed)
+        frames = trajectories.get(key)
+        if frames is None:
+            noise = run.model.noise(1, torch.Generator().manual_seed(seed))
+            frames = []
+            for step in choice.sampler.iterate(run.model, noise, choice.options, torch.Generator().manual_seed(seed)):
+                check_cancelled()
+                frames.append(step)
+            with trajectories_lock:   # requests run in worker threads
+                trajectories[key] = frames
+                while len(trajectories) > 8:
+                    trajectories.pop(next(iter(trajectories)))
         keep = [min(frame, len(frames) - 1)] if frame is not None else sorted(
             {round(i * (len(frames) - 1) / (columns - 1)) for i in range(columns)})
         return run, frames, keep
