@@ -17,6 +17,7 @@ processes and disks (kills, full disks, concurrent writers, unwritable outputs).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import resource
 import signal
@@ -173,10 +174,22 @@ def run_case(case: Case, workdir: Path, timeout: float = 600.0) -> Result:
     return result
 
 
+PACKAGE = str(Path(importlib.util.find_spec("aeflow").origin).parent)   # where its frames would be
+
+
+def _python_still_starting(err: str) -> bool:
+    """A KeyboardInterrupt raised inside the interpreter's start-up (site, runpy, the standard library's imports),
+    before the first line of aeflow ran: nothing aeflow can catch, and nothing was done."""
+    frames = [line for line in err.splitlines() if line.strip().startswith("File ")]
+    return err.strip().endswith("KeyboardInterrupt") and bool(frames) and not any(PACKAGE in f for f in frames)
+
+
 def outcome(case: Case, result: Result, survived: str | None) -> tuple[str, str]:
     """(outcome, why) for one case."""
     if survived:
         return "lost", survived
+    if case.fresh and _python_still_starting(result.err):
+        return "clean", "Ctrl-C while Python itself was starting (its own traceback, no aeflow code had run)"
     if "Traceback (most recent call last)" in result.err or "aeflow: error: internal error" in result.err:
         return "traceback", result.err.strip().splitlines()[-1]   # a bug that escaped the boundary, either way
     if case.kill_after is not None and case.kill_signal == signal.SIGKILL:   # nothing to judge but what survives
