@@ -1,7 +1,7 @@
 """The reliability corpus (tests/corpus.py): every case run as its own `aeflow` command, the outcomes counted per
 category for docs/reliability.md, and every case that was not clean listed.
 
-    python benchmarks/reliability.py [--work DIR] [--only CATEGORY] [--json FILE]
+    python benchmarks/reliability.py [--work DIR] [--only CATEGORY] [--json FILE] [--lineage DIR]
 """
 
 import argparse
@@ -38,6 +38,8 @@ def main() -> None:
     parser.add_argument("--work", default=None, help="folder for the corpus (default: a temporary one)")
     parser.add_argument("--only", default=None, help="run one category")
     parser.add_argument("--json", default=None, help="also write every case's outcome to this file")
+    parser.add_argument("--lineage", default=None, help="a finished digits lineage at the test budget to copy for "
+                        "the lineage cases (default: train one)")
     args = parser.parse_args()
     torch.set_num_threads(1)   # forked children share nothing with an intra-op pool the parent never started
     # ... and every case's aeflow runs with one thread too, as the reference runs trained here do: the bitwise
@@ -47,7 +49,8 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="aeflow-reliability-"))
     os.environ["AEFLOW_CACHE"] = str(work / "cache")
     os.environ.pop("AEFLOW_DATA_DIR", None)
-    cases, planted = build(work / "corpus", SHARED_MNIST if SHARED_MNIST.exists() else None)
+    cases, planted = build(work / "corpus", SHARED_MNIST if SHARED_MNIST.exists() else None,
+                           Path(args.lineage) if args.lineage else None)
     if args.only:
         cases = [c for c in cases if c.category == args.only]
     print(f"{len(cases)} cases in {work}", flush=True)

@@ -1,4 +1,10 @@
+import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -97,3 +103,29 @@ def peers_installed():
     missing = [name for name in ("pythae", "torchcfm", "diffusers") if importlib.util.find_spec(name) is None]
     if missing and os.environ.get("AEFLOW_REQUIRE_PEERS") != "1":
         pytest.skip(f"the peers are not installed here: {', '.join(missing)} (README, Peers)")
+
+
+def _lineage_command(out):
+    return [sys.executable, "-m", "aeflow", "lineage", "--budget", "test", "--out", str(out), "--no-progress"]
+
+
+@pytest.fixture(scope="session")
+def lineage(tmp_path_factory):
+    """The lineage at the test budget, killed in the middle of chapter 5 and continued by the same command: (its
+    folder, the chapter records finished before the kill, the second command's log). Once a session: the
+    reliability corpus copies it for its reuse cases."""
+    out = tmp_path_factory.mktemp("lineage") / "digits-test"
+    env = {**os.environ, "AEFLOW_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    first = subprocess.Popen(_lineage_command(out), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    chapters = out / "chapters"
+    deadline = time.time() + 600
+    while time.time() < deadline and len(list(chapters.glob("*.json"))) < 4 and first.poll() is None:
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)   # in the middle of chapter 5, as hard as it gets
+    first.wait()
+    done_before = {p.name: (p.stat().st_mtime_ns, json.loads(p.read_text())) for p in chapters.glob("*.json")}
+    assert len(done_before) >= 4, first.stdout.read()
+    second = subprocess.run(_lineage_command(out), env=env, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stderr[-3000:]
+    return out, done_before, second.stderr

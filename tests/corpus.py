@@ -676,7 +676,7 @@ def plant_user_files(root: Path) -> dict[Path, bytes]:
     return planted
 
 
-def reuse_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
+def reuse_cases(root: Path, runs: dict[str, Path], lineage: Path | None = None) -> list[Case]:
     """What is reused must be what was asked for, every option is taken or refused, and aeflow touches only its
     own folders: --out into a user's folder, runs swapped inside a sweep or a lineage, lineage folders of another
     budget or edited by hand, sampling and training options their model does not take, existing user files as
@@ -721,6 +721,8 @@ def reuse_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
     # a lineage at the test budget, then edited, swapped and asked at another budget
     lineages = out / "lineages"
     original = lineages / "original"
+    if lineage is not None:   # one the test session made already: copied, then reused here (which checks it)
+        shutil.copytree(lineage, original, ignore=shutil.ignore_patterns(".aeflow.lock"))
     run_lineage("digits", "test", original, progress=False)
     lineage = ["lineage", "--budget", "test", "--no-progress"]
 
@@ -813,12 +815,13 @@ def _lineage_reused(reused: int):
     return check
 
 
-def build(root: Path, mnist: Path | None) -> tuple[list[Case], dict[Path, bytes]]:
+def build(root: Path, mnist: Path | None, lineage: Path | None = None) -> tuple[list[Case], dict[Path, bytes]]:
     """Every case, in an order where each category's setup precedes its commands, and the user's files planted
-    among them (each must survive every case unchanged)."""
+    among them (each must survive every case unchanged). `lineage`: a finished digits lineage at the test budget
+    to start the lineage cases from (made here without one)."""
     root.mkdir(parents=True, exist_ok=True)
     planted = plant_user_files(root)
     runs = reference_runs(root)
     cases = data_file_cases(root, mnist) if mnist else []
     return [*cases, *sample_file_cases(root), *option_cases(root, runs), *run_folder_cases(root, runs),
-            *checkpoint_cases(root, runs), *process_cases(root, runs), *reuse_cases(root, runs)], planted
+            *checkpoint_cases(root, runs), *process_cases(root, runs), *reuse_cases(root, runs, lineage)], planted

@@ -3,11 +3,6 @@ command, with every chapter in the report, every claim judged with its numbers, 
 retrained; and report.html opened in a real headless Chromium."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import replace
 
 import pytest
@@ -15,28 +10,6 @@ import pytest
 from aeflow.studies.lineage import records
 from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.claims import CLAIMS
-
-
-def _command(out):
-    return [sys.executable, "-m", "aeflow", "lineage", "--budget", "test", "--out", str(out), "--no-progress"]
-
-
-@pytest.fixture(scope="module")
-def lineage(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lineage") / "digits-test"
-    env = {**os.environ, "AEFLOW_CACHE": str(tmp_path_factory.mktemp("cache"))}
-    first = subprocess.Popen(_command(out), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    chapters = out / "chapters"
-    deadline = time.time() + 600
-    while time.time() < deadline and len(list(chapters.glob("*.json"))) < 4 and first.poll() is None:
-        time.sleep(0.2)
-    first.send_signal(signal.SIGKILL)   # in the middle of chapter 5, as hard as it gets
-    first.wait()
-    done_before = {p.name: (p.stat().st_mtime_ns, json.loads(p.read_text())) for p in chapters.glob("*.json")}
-    assert len(done_before) >= 4, first.stdout.read()
-    second = subprocess.run(_command(out), env=env, capture_output=True, text=True, timeout=900)
-    assert second.returncode == 0, second.stderr[-3000:]
-    return out, done_before, second.stderr
 
 
 def test_interrupted_lineage_continues_and_reuses_finished_chapters(lineage):
@@ -69,6 +42,8 @@ def test_report_lists_every_chapter_and_judges_every_claim(lineage):
                                                           "flow matching", "reflow", "DCGAN", "latent flow"}
     ddpm = next(g for g in report["comparison"] if g["name"] == "DDPM")   # respaced: 10 of its 20 steps
     assert (ddpm["nfe"], ddpm["sampler"], ddpm["label"]) == (10, "ddim", "ancestral, 10 of T = 20 steps"), ddpm
+    one_step = json.loads((out / by_key["one-step"]["runs"]["onestep"]["path"] / "summary.json").read_text())
+    assert one_step["n_train"] == 200   # the budget's onestep_images, below its train_subset of 300
     markdown = (out / "report.md").read_text()
     assert all(c.title in markdown for c in CHAPTERS)
     undefined = [name for name, described in report["glossary"].items() if described is None]

@@ -21,13 +21,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory) -> list[dict]:
-    """The corpus in a fresh interpreter (its cases are forked from a parent that never started a thread pool)."""
+def outcomes(tmp_path_factory, lineage) -> list[dict]:
+    """The corpus in a fresh interpreter (its cases are forked from a parent that never started a thread pool),
+    its lineage cases starting from a copy of the session's test-budget lineage."""
     work = tmp_path_factory.mktemp("reliability")
     env = {k: v for k, v in os.environ.items() if k not in ("AEFLOW_CACHE", "AEFLOW_DATA_DIR")}
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reliability.py"), "--work", str(work),
-                           "--json", str(work / "outcomes.json")], env=env, capture_output=True, text=True,
-                          timeout=1800)
+                           "--json", str(work / "outcomes.json"), "--lineage", str(lineage[0])], env=env,
+                          capture_output=True, text=True, timeout=1800)
     assert (work / "outcomes.json").exists(), done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads((work / "outcomes.json").read_text())
 

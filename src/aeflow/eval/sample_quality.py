@@ -36,9 +36,16 @@ def _in_manifold(points: torch.Tensor, manifold: torch.Tensor, radii: torch.Tens
     return torch.cat(inside)
 
 
-def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> dict[str, float]:
-    real_radii = _min_dist(real, real, exclude_self=True, k=k)
-    fake_radii = _min_dist(fake, fake, exclude_self=True, k=k)
+def neighbour_radii(points: torch.Tensor, k: int = 3) -> torch.Tensor:
+    """Each point's distance to its k-th nearest other point: the radii of its manifold's balls."""
+    return _min_dist(points, points, exclude_self=True, k=k)
+
+
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3,
+                     real_radii: torch.Tensor | None = None) -> dict[str, float]:
+    """`real_radii`: neighbour_radii(real, k), when the same real set is scored against many fakes."""
+    real_radii = neighbour_radii(real, k) if real_radii is None else real_radii
+    fake_radii = neighbour_radii(fake, k)
     return {"precision": float(_in_manifold(fake, real, real_radii).float().mean()),
             "recall": float(_in_manifold(real, fake, fake_radii).float().mean())}
 
@@ -53,10 +60,17 @@ def mode_coverage(probs: torch.Tensor, classes: tuple[str, ...] | list[str]) -> 
             "coverage": max(0.0, entropy / most) if most > 0 else 1.0}   # the entropy normalised (no -0.0)
 
 
-def memorisation(samples: torch.Tensor, train: torch.Tensor, test: torch.Tensor) -> dict[str, float]:
-    """Nearest-training-image distances in pixel space (L2 over the flattened image)."""
-    s = _min_dist(samples.flatten(1), train.flatten(1))
-    t = _min_dist(test.flatten(1), train.flatten(1))
+def nearest_train_distances(images: torch.Tensor, train: torch.Tensor) -> torch.Tensor:
+    """Each image's pixel distance (L2 over the flattened image) to its nearest training image."""
+    return _min_dist(images.flatten(1), train.flatten(1))
+
+
+def memorisation(samples: torch.Tensor, train: torch.Tensor, test: torch.Tensor,
+                 test_distances: torch.Tensor | None = None) -> dict[str, float]:
+    """Nearest-training-image distances of the samples against the test images' own. `test_distances`:
+    nearest_train_distances(test, train), when the same test set is the reference for many sample sets."""
+    s = nearest_train_distances(samples, train)
+    t = nearest_train_distances(test, train) if test_distances is None else test_distances
     threshold = float(t.quantile(0.01))
     return {"sample_nn_train_median": float(s.median()), "test_nn_train_median": float(t.median()),
             "nn_ratio": float(s.median() / t.median()),

@@ -75,13 +75,14 @@ class Book:
 
     # -- runs -------------------------------------------------------------------------------------------
     def train(self, name: str, model: str, model_options: dict | None = None, train_options: dict | None = None,
-              dataset: Dataset | None = None) -> Path:
+              dataset: Dataset | None = None, images: int | None = None) -> Path:
         """The run `name` of the current chapter, trained only if it is not finished already (on the lineage's
-        data, or on `dataset`)."""
-        data = self.data if dataset is None else dataset.subset_train(self.budget.train_subset)
+        data, or on `dataset`; on its first `images` training images only, where given)."""
+        subset = min((n for n in (self.budget.train_subset, images) if n is not None), default=None)
+        data = (self.data if dataset is None else dataset).subset_train(subset)
         config = make_config(model, data.name, model_options,
                              {"progress": self.progress, "seed": self.seed, **(train_options or {})},
-                             self.data_dir if dataset is None else None, train_subset=self.budget.train_subset)
+                             self.data_dir if dataset is None else None, train_subset=subset)
         name = self._seeded(name)
         run = ensure(config, self.out / self.current["folder"] / name, dataset=data, rerun=self.rerun)
         self.current["runs"][name] = {"path": str(run.relative_to(self.out)), "weights": weights_digest(run),

@@ -221,7 +221,8 @@ def _unet(book: Book) -> dict:
 
 
 def one_step(book: Book) -> records.OneStep:
-    run = book.train("onestep", "onestep", _unet(book), _unet_train(book, book.budget.onestep_epochs))
+    run = book.train("onestep", "onestep", _unet(book), _unet_train(book, book.budget.onestep_epochs),
+                     images=book.budget.onestep_images)
     row = book.generator("one-step", run, SampleRequest(), label="direct", picture=True)
     return records.OneStep(fd=row.fd, diversity=row.diversity, fd_floor=row.fd_real_floor)
 
