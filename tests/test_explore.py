@@ -312,7 +312,7 @@ def test_a_dropped_request_stops_its_work(server, ids, monkeypatch, route):
     assert len(steps) == done < 40, f"{done} steps done, {len(steps)} a second later: the work went on"
 
 
-def test_generated_requests_find_nothing_with_every_schemathesis_check(server):
+def test_generated_requests_find_nothing_with_every_schemathesis_check(server, tmp_path):
     """The schema says what the server does: schemathesis's every check (no 5xx, every status and content type
     documented, every body as its model says, schema-valid requests accepted or refused with a documented
     reason, invalid ones rejected) on requests generated from /openapi.json, against the live server."""
@@ -324,6 +324,6 @@ def test_generated_requests_find_nothing_with_every_schemathesis_check(server):
     command = [str(Path(sys.executable).parent / "schemathesis"), "run", f"{server.rstrip('/')}/openapi.json",
                "--checks", "all", "--max-examples", "25", "--phases", "examples,coverage,fuzzing",
                "--request-timeout", "60", "--generation-deterministic"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=tmp_path)   # its cache there
     failures = done.stdout[done.stdout.find("FAILURES"):]
     assert done.returncode == 0, "\n".join(line[:300] for line in failures.splitlines()[-80:])
