@@ -2,7 +2,10 @@
 loopback client sending each slider request a bounded number of times (after one warm-up request, which
 loads the model), reporting p50 and p95 per endpoint; and the gallery of 64 flow samples at 10 steps.
 
-    python benchmarks/explore_latency.py RUNS_FOLDER [--requests 40]
+    python benchmarks/explore_latency.py RUNS_FOLDER [--requests 40] [--busy]
+
+--busy: the same with another aeflow job on the machine all the while (`aeflow train flow` on digits, as many
+epochs as the measurement lasts, into a temporary folder), as on a machine shared with a training run.
 
 The folder must hold runs of 28x28 models: a VAE, an ordered autoencoder, a denoising autoencoder, a masked
 autoencoder and a flow (the first run of each family found is used).
@@ -15,7 +18,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 
 import httpx
 
@@ -30,7 +35,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder")
     parser.add_argument("--requests", type=int, default=40, help="timed requests per endpoint (after one warm-up)")
+    parser.add_argument("--busy", action="store_true", help="with an aeflow training job running beside it")
     args = parser.parse_args()
+    with another_job(args.busy):
+        rows = measure(args)
+    print(f"{'with an aeflow training job beside it' if args.busy else 'nothing else started'}\n")
+    print("| request | N | p50 (ms) | p95 (ms) |\n| --- | ---: | ---: | ---: |")
+    for name, times in rows:
+        ms = sorted(t * 1000 for t in times)
+        p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+        print(f"| {name} | {len(ms)} | {statistics.median(ms):.1f} | {p95:.1f} |")
+
+
+@contextmanager
+def another_job(busy: bool):
+    """A flow training on digits for as long as the block runs (nothing when not `busy`)."""
+    if not busy:
+        yield
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        job = subprocess.Popen([sys.executable, "-m", "aeflow", "train", "flow", "--epochs", "10000", "--no-progress",
+                                "--out", f"{folder}/flow"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(5)   # under way: loaded, training
+            assert job.poll() is None, "the training job beside the measurement stopped"
+            yield
+            assert job.poll() is None, "the training job beside the measurement stopped before the end"
+        finally:
+            job.terminate()
+            job.wait(60)
+
+
+def measure(args) -> list[tuple[str, list[float]]]:
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "aeflow", "explore", args.folder, "--no-browser", "--port",
                                str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -66,11 +102,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
-    print("| request | N | p50 (ms) | p95 (ms) |\n| --- | ---: | ---: | ---: |")
-    for name, times in rows:
-        ms = sorted(t * 1000 for t in times)
-        p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
-        print(f"| {name} | {len(ms)} | {statistics.median(ms):.1f} | {p95:.1f} |")
+    return rows
 
 
 def _dim(runs: list[dict], family: str) -> int:

@@ -40,8 +40,12 @@ def main() -> None:
                 page.goto(f"http://127.0.0.1:{port}/#panel={panel}")
                 page.wait_for_load_state("networkidle")
                 page.wait_for_timeout(800)
+                # a panel's slow pictures (trajectories on MNIST take seconds) drawn before the picture is taken
+                page.wait_for_function("[...document.images].filter(i => i.offsetParent)"
+                                       ".every(i => i.complete && i.naturalWidth > 1)", timeout=120_000)
+                page.wait_for_timeout(500)
                 path = Path(args.out) / f"explorer_{panel}.png"
-                page.screenshot(path=str(path))
+                page.screenshot(path=str(path), full_page=True)
                 print(path)
             browser.close()
     finally:
