@@ -10,7 +10,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ class Book:
     identity: str = ""                                                 # the lineage's digest (dataset, budget)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)   # chapter key -> its record
     current: dict[str, Any] = field(default_factory=dict)              # the record being written
+    drawn: dict[str, tuple] = field(default_factory=dict)   # the last 8 draws: a request asked twice is drawn once
     seed: int = 0          # the seed being run: its runs train with it and sit in seed-N/; seed 0 draws the figures
 
     @contextmanager
@@ -107,6 +108,21 @@ class Book:
         scores["diversity"] = diversity(images[:n], self.data.test_x[:n])
         return scores
 
+    def _measured(self, model, run: Path | None, request: SampleRequest, name: str,
+                  label: str) -> tuple[GeneratorRow, torch.Tensor, dict[str, Any]]:
+        """measure_generator, or the same request's images and scores from earlier in the chapter (a chapter's
+        best sampler setting, pictured, is one of the settings it measured) under this row's name."""
+        def key(asked: SampleRequest) -> str:
+            return json.dumps([self.current.get("key"), str(run), to_dict(asked)], sort_keys=True, default=str)
+
+        if key(request) in self.drawn:
+            row, images, scores = self.drawn[key(request)]
+            return replace(row, name=name, label=label or row.label), images, scores
+        measured = measure_generator(model, run, request, self.data, self.extractor, name, label)
+        resolved = replace(request, options=measured[0].options)   # the sampler's options with its defaults filled
+        self.drawn = {**dict(list(self.drawn.items())[-14:]), key(request): measured, key(resolved): measured}
+        return measured
+
     def generator(self, name: str, run: Path | None, request: SampleRequest, model=None, label: str = "",
                   curve: str | None = None, picture: bool = False) -> GeneratorRow:
         """Sample `request.n` images (default: the budget's N) from a run and measure them: a row for the
@@ -118,7 +134,7 @@ class Book:
             request.n = self.budget.n_eval
         if request.seed == SampleRequest.seed:
             request.seed = self.seed
-        row, images, scores = measure_generator(model, run, request, self.data, self.extractor, name, label)
+        row, images, scores = self._measured(model, run, request, name, label)
         if self.seed != 0:
             return row
         if run is not None and row.sampler is not None:   # a point of FD against NFE, where `aeflow sweep steps`
