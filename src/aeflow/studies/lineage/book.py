@@ -115,6 +115,8 @@ class Book:
         def key(asked: SampleRequest) -> str:
             return json.dumps([self.current.get("key"), str(run), to_dict(asked)], sort_keys=True, default=str)
 
+        if run is None:   # nothing names the model: nothing to tell its draws from another model's
+            return measure_generator(model, run, request, self.data, self.extractor, name, label)
         if key(request) in self.drawn:
             row, images, scores = self.drawn[key(request)]
             return replace(row, name=name, label=label or row.label), images, scores
