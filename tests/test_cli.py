@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -258,4 +259,30 @@ cli.main(["finalise"])
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 130
     assert "Traceback" not in done.stderr and "carried on" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("aeflow: interrupted (Ctrl-C)")
+
+
+def test_a_ctrl_c_inside_a_librarys_import_is_taken_once_the_import_has_finished(tmp_path):
+    """torch's import runs Python code from C++: a KeyboardInterrupt raised there aborts the process (SIGABRT)."""
+    (tmp_path / "slowlib.py").write_text("import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\n"
+                                         "time.sleep(0.3)\nLOADED = True\n")
+    script = """
+import sys, time
+import click
+from aeflow import cli
+
+@click.command()
+def load():
+    import slowlib
+    print("imported whole:", slowlib.LOADED, file=sys.stderr)
+    time.sleep(5)
+    print("carried on", file=sys.stderr)
+
+cli.cli.add_command(load)
+cli.main(["load"])
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 130, done.stderr
+    assert "imported whole: True" in done.stderr and "carried on" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("aeflow: interrupted (Ctrl-C)")

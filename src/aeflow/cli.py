@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -665,10 +666,30 @@ _ctrl_c = {"seen": False}
 
 
 def _note_sigint(signum, frame) -> None:
-    """Ctrl-C, remembered: one that lands inside a library's import (numpy, scipy, torch) can be swallowed
-    there and resurface as another error (a RecursionError from a half-imported numpy), which is still Ctrl-C."""
+    """Ctrl-C, remembered, and raised once no library is being imported: one raised inside torch's import (its
+    C++ runs Python code there) aborts the whole process (SIGABRT, a C++ stack on stderr), and one inside numpy's
+    can resurface as another error (a RecursionError from a half-imported numpy)."""
     _ctrl_c["seen"] = True
+    if _importing_a_library(frame):
+        _thread.start_new_thread(_interrupt_main_after_imports, (threading.main_thread().ident,))
+        return
     raise KeyboardInterrupt
+
+
+def _importing_a_library(frame) -> bool:
+    """Whether a module-level frame of a module outside aeflow (and not the script itself) is on the stack."""
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if frame.f_code.co_name == "<module>" and name != "__main__" and name.split(".")[0] != "aeflow":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _interrupt_main_after_imports(main_thread: int) -> None:
+    while _importing_a_library(sys._current_frames().get(main_thread)):
+        time.sleep(0.01)
+    _thread.interrupt_main()
 
 
 def _unraisable(info) -> None:
