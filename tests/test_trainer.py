@@ -211,3 +211,43 @@ def test_snapshots_keep_the_weights_after_the_epochs_asked_for(tmp_path):
                for k, v in read_tensors(snapshot_path(run, 2))[0].items())   # the run as it was after epoch 2
     with pytest.raises(aeflow.ConfigError, match="snapshot_epochs"):
         aeflow.make_config("autoencoder", "digits", options, {"epochs": 3, "snapshot_epochs": [4]})
+
+
+def test_compile_traces_the_loss_and_trains_the_same_weights(tmp_path, monkeypatch):
+    """--compile puts every phase's loss through torch.compile. Dynamo's capture is what aeflow wires; the
+    "eager" backend runs the captured graph without inductor's C++ build (a minute on this CPU)."""
+    compiled, real = [], torch.compile
+
+    def capture(module, **kwargs):
+        compiled.append(module)
+        return real(module, backend="eager")
+
+    monkeypatch.setattr(torch, "compile", capture)
+    plain = aeflow.train(small_config(), tmp_path / "plain")
+    assert not compiled
+    run = aeflow.train(small_config(compile=True), tmp_path / "compiled")
+    assert len(compiled) == 1 and "compile: true" in (run / "config.yaml").read_text()
+    for k, v in weights(run).items():
+        torch.testing.assert_close(v, weights(plain)[k], rtol=1e-5, atol=1e-6)
+
+
+def test_channels_last_memory_trains_the_same_weights(tmp_path, monkeypatch):
+    """On a GPU a convolutional model trains in channels-last memory; forced here on the CPU, it must be the
+    same run to float tolerance, with the weights and images really in that layout."""
+    from aeflow.training import trainer
+
+    config = aeflow.make_config("conv-ae", "digits", {}, {"epochs": 1, "batch_size": 64, "progress": False},
+                                train_subset=256)
+    plain = aeflow.train(config, tmp_path / "plain")
+    seen = []
+
+    def forced(model, device):
+        seen.append(model)
+        return True
+
+    monkeypatch.setattr(trainer, "channels_last", forced)
+    run = aeflow.train(config, tmp_path / "nhwc")
+    conv = next(m for m in seen[0].modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and conv.weight.shape[-1] > 1
+    for k, v in weights(run).items():
+        torch.testing.assert_close(v, weights(plain)[k], rtol=1e-4, atol=1e-5)

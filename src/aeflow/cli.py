@@ -51,6 +51,8 @@ def cli(ctx: click.Context) -> None:
 @click.option("--warmup-epochs", type=float, default=None)
 @click.option("--grad-clip", type=float, default=None, help="max gradient norm, 0 = off")
 @click.option("--bf16/--no-bf16", default=None, help="bf16 autocast")
+@click.option("--compile/--no-compile", default=None,
+              help="torch.compile the model's loss (worth it on a GPU; its first steps compile)")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N")
 @click.option("--seed", type=int, default=None)
 @click.option("--train-subset", type=int, default=None, help="use only the first N training examples")

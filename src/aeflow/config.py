@@ -244,6 +244,7 @@ class TrainConfig:
     final_lr_fraction: float = 0.0   # the cosine decays to lr * this
     grad_clip: float = 1.0           # max global gradient norm; 0 turns clipping off
     bf16: bool = False               # bf16 autocast (CPU or CUDA)
+    compile: bool = False            # torch.compile the loss (a GPU gains; a small CPU model spends its compile time)
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     seed: int = 0
     eval_batch_size: int = 2000

@@ -27,6 +27,7 @@ from aeflow.runs.parents import derived_batches, embed_parents
 from aeflow.runs.sampling import SampleRequest, default_source, draw
 from aeflow.training import read_metrics, resolve_device
 from aeflow.training import train as train_loop
+from aeflow.training.callbacks import Callback
 from aeflow.training.checkpoint import CHECKPOINT_NAME, save_weights
 from aeflow.training.trainer import METRICS
 from aeflow.training.world import World, current
@@ -178,13 +179,7 @@ def loop(model: Model, train_batch: dict, test_batch: dict, config: RunConfig, o
     """The one training loop; the weight average becomes the model. (last epoch's metrics, images/s)."""
     callbacks = [*([SampleGrids(out, config.train.sample_every)] if config.train.sample_every else []),
                  *([Snapshots(out, config.train.snapshot_epochs)] if config.train.snapshot_epochs else [])]
-
-    def on_epoch_end(model: Model, epoch: int) -> None:
-        for callback in callbacks:
-            callback(model, epoch)
-
-    last, ema = train_loop(model, train_batch, test_batch, config.train, out, resume=resume,
-                           on_epoch_end=on_epoch_end)
+    last, ema = train_loop(model, train_batch, test_batch, config.train, out, resume=resume, callbacks=callbacks)
     if ema:  # the averaged weights are the model (the trained ones stay in the checkpoint)
         model.load_state_dict(ema.shadow)
     n = len(next(iter(train_batch.values())))
@@ -203,13 +198,14 @@ def measure(model: Model, data: Dataset) -> dict[str, Any]:
     return {**evaluate_model(model, data, likelihood=False), **model.measure(data)}
 
 
-class SampleGrids:
+class SampleGrids(Callback):
     """Every `every` epochs: 64 samples from the same noise (seed 0) into RUN/samples/epoch_NNNN.png."""
 
     def __init__(self, out: Path, every: int) -> None:
         self.out, self.every = out / "samples", every
 
-    def __call__(self, model: Model, epoch: int) -> None:
+    def epoch_end(self, model: Model, metrics: dict[str, Any], epoch_time: float) -> None:
+        epoch = metrics["epoch"]
         if epoch % self.every or default_source(model) != "model":
             return
         was_training = model.training
@@ -219,17 +215,17 @@ class SampleGrids:
                         title=f"{model.registry_name}: fixed-noise samples after epoch {epoch}")
 
 
-class Snapshots:
+class Snapshots(Callback):
     """After each of `epochs`: the weights used for evaluation (the EMA where there is one) into
     RUN/snapshots/epoch-NNNN.safetensors: a model along the way (FD against training time)."""
 
     def __init__(self, out: Path, epochs: list[int]) -> None:
         self.out, self.epochs = out / SNAPSHOTS, set(epochs)
 
-    def __call__(self, model: Model, epoch: int) -> None:
-        if epoch in self.epochs:
+    def epoch_end(self, model: Model, metrics: dict[str, Any], epoch_time: float) -> None:
+        if metrics["epoch"] in self.epochs:
             self.out.mkdir(exist_ok=True)
-            atomic_save(model.state_dict(), snapshot_path(self.out.parent, epoch))
+            atomic_save(model.state_dict(), snapshot_path(self.out.parent, metrics["epoch"]))
 
 
 def snapshot_path(run_dir: Path, epoch: int) -> Path:

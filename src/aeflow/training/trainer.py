@@ -18,28 +18,26 @@ import math
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from aeflow.config import TrainConfig, WeightSchedule
 from aeflow.errors import ConfigError, DataError, Interrupted, TrainingError
 from aeflow.files import atomic_write_text
-from aeflow.progress import announce_from_first, duration
 from aeflow.protocols import Phased, WeightedTerms
 from aeflow.threads import share_cores
+from aeflow.training.callbacks import Callback, MetricsLog, ProgressBar
 from aeflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from aeflow.training.ema import EMA
 from aeflow.training.schedules import warmup_cosine
 from aeflow.training.world import World, current
 
 METRICS = "metrics.jsonl"
-ESTIMATE_AFTER_STEPS = 20   # the time they take, times the steps left, is said when it is over a minute
 SYNC_EVERY = 10   # on a GPU, steps between the checks that read a loss back (NaN, Ctrl-C): each one waits for it
 
 
@@ -90,6 +88,18 @@ def _stop_on_sigint(escalate: bool = True):
         signal.signal(signal.SIGINT, previous)
 
 
+def channels_last(model: torch.nn.Module, device: torch.device) -> bool:
+    """Whether to train in channels-last memory: convolutions on a GPU (cuDNN's fast kernels take NHWC; on
+    this CPU it measured no gain, docs/benchmarks.md)."""
+    return device.type == "cuda" and any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+
+
+def _on(t: torch.Tensor, device: torch.device, memory_format: torch.memory_format) -> torch.Tensor:
+    """The whole tensor on the training device once (no per-step host-to-device copies); images in the
+    model's memory format."""
+    return t.to(device, memory_format=memory_format) if t.ndim == 4 else t.to(device)
+
+
 def _rows(data: dict[str, torch.Tensor]) -> int:
     return len(next(iter(data.values())))
 
@@ -128,15 +138,21 @@ class LossOf(torch.nn.Module):
         return self.model.loss(batch, phase=self.phase) if self.phase else self.model.loss(batch)
 
 
-def loss_modules(model: torch.nn.Module, params: dict[str, list[torch.nn.Parameter]], world: World
-                 ) -> dict[str, torch.nn.Module]:
-    """One loss module per phase; under several processes each is wrapped in DistributedDataParallel."""
+def loss_modules(model: torch.nn.Module, params: dict[str, list[torch.nn.Parameter]], world: World,
+                 compile: bool = False) -> dict[str, torch.nn.Module]:
+    """One loss module per phase; under several processes each is wrapped in DistributedDataParallel, and with
+    `compile` in torch.compile (outside DDP, as PyTorch's DDP notes advise)."""
     if world.distributed and getattr(model, "state_outside_gradients", False):
         raise ConfigError(f"{type(model).__name__} updates state outside its gradients as it trains (see its "
                           "state_outside_gradients), which each process would update apart: train it in one process")
     modules = {phase: LossOf(model, phase, [p for p in p_list if p.requires_grad]) for phase, p_list in params.items()}
-    if not world.distributed:
-        return modules
+    if world.distributed:
+        modules = _distributed(model, modules, world)
+    return {phase: torch.compile(m) for phase, m in modules.items()} if compile else modules
+
+
+def _distributed(model: torch.nn.Module, modules: dict[str, torch.nn.Module], world: World
+                 ) -> dict[str, torch.nn.Module]:
     from torch.nn.parallel import DistributedDataParallel
 
     device = next(model.parameters()).device
@@ -160,17 +176,18 @@ class Position:
 
 
 def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data: dict[str, torch.Tensor],
-          cfg: TrainConfig, run_dir: Path, resume: bool = False,
-          on_epoch_end: Callable[[torch.nn.Module, int], None] | None = None) -> tuple[dict[str, Any], EMA | None]:
+          cfg: TrainConfig, run_dir: Path, resume: bool = False, callbacks: Sequence[Callback] = ()
+          ) -> tuple[dict[str, Any], EMA | None]:
     """Train `model` in place; write metrics.jsonl and checkpoint.safetensors into `run_dir`. Returns the
-    last epoch's metrics and the weight average (None without `ema_decay`). `on_epoch_end(model, epoch)` is
-    called after each epoch with the weights used for evaluation in place. Under torchrun every process
-    calls this; the main one alone writes files and calls `on_epoch_end` (aeflow.training.world)."""
+    last epoch's metrics and the weight average (None without `ema_decay`). `callbacks` run after each step and
+    each epoch (aeflow.training.callbacks), before the metrics log and the progress line. Under torchrun every
+    process calls this; the main one alone writes files and runs callbacks (aeflow.training.world)."""
     world = current()
     device = resolve_device(world.device(cfg.device))
-    model.to(device)
-    train_data = {k: t.to(device) for k, t in train_data.items()}
-    test_data = {k: t.to(device) for k, t in test_data.items()}
+    memory_format = torch.channels_last if channels_last(model, device) else torch.preserve_format
+    model.to(device, memory_format=memory_format)
+    train_data = {k: _on(t, device, memory_format) for k, t in train_data.items()}
+    test_data = {k: _on(t, device, memory_format) for k, t in test_data.items()}
     n = _rows(train_data)
     if cfg.batch_size > n:
         raise ConfigError(f"batch_size {cfg.batch_size} is larger than the training set ({n}); lower --batch-size")
@@ -180,28 +197,16 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
     params = phase_parameters(model)
     optimizers = {phase: make_optimizer(p, cfg) for phase, p in params.items()}
-    losses = loss_modules(model, params, world)
+    losses = loss_modules(model, params, world, cfg.compile)
     ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
     weight_schedules = _weight_schedules(model, cfg)
     shuffle = torch.Generator().manual_seed(cfg.seed)
     ckpt_path, metrics_path = run_dir / CHECKPOINT_NAME, run_dir / METRICS
 
-    at = Position()
-    epoch_shuffle_state = shuffle.get_state()
-    if resume and ckpt_path.exists():
-        at, epoch_shuffle_state = _resumed(ckpt_path, model, optimizers, ema, cfg, steps_per_epoch, world, device)
-        if world.main:
-            _truncate_metrics(metrics_path, at.epoch)
-            where = (f"from epoch {at.epoch + 1} of {cfg.epochs}, step {at.batch_index} of {steps_per_epoch}"
-                     if at.epoch < cfg.epochs else f"after its last epoch ({cfg.epochs}): nothing left to train")
-            print(f"resuming {ckpt_path.parent} {where}", file=sys.stderr, flush=True)
-    else:   # a new run, or one killed before its first checkpoint: no epoch is done
-        if world.main:
-            metrics_path.unlink(missing_ok=True)
-        if world.rank:   # every process draws its own noise (the weights start the same: DDP broadcasts rank 0's)
-            torch.manual_seed(cfg.seed + world.rank)
+    at, epoch_shuffle_state = _start(ckpt_path, metrics_path, resume, model, optimizers, ema, cfg, steps_per_epoch,
+                                     world, device, shuffle)
 
-    def checkpoint() -> None:
+    def checkpoint() -> None:   # every process takes part (its random states and loss sums); the main one writes
         sums = {k: float(world.average(v)) for k, v in at.sums.items()}
         at.sums = {k: torch.tensor(v, dtype=torch.float64, device=device) for k, v in sums.items()}
         rng = _random_states(world, device)
@@ -212,15 +217,13 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                              "world_size": world.size},
                             ema.shadow if ema else None)
 
-    # a bar only on a terminal: in a log file its carriage-return frames are noise (the epoch lines stay)
     step = at.epoch * steps_per_epoch + at.batch_index
-    bar = tqdm(total=total_steps, initial=step, unit="step", dynamic_ncols=True,
-               disable=not (cfg.progress and world.main and sys.stderr.isatty()))
+    hooks = [*callbacks, MetricsLog(metrics_path),
+             ProgressBar(cfg.epochs, step, total_steps, cfg.batch_size, cfg.progress)] if world.main else []
     check_every = 1 if device.type == "cpu" else SYNC_EVERY   # a check reads the loss back: on a GPU, a wait
     last: dict[str, Any] = {}
     model.train()
-    first_step, started = step, time.perf_counter()
-    with _stop_on_sigint(escalate=not world.distributed) as sigint:
+    with _stop_on_sigint(escalate=not world.distributed) as sigint, _closing(hooks):
         while at.epoch < cfg.epochs:
             shuffle.set_state(epoch_shuffle_state)
             perm = torch.randperm(n, generator=shuffle).to(device)
@@ -231,7 +234,6 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                 if checked and world.any(sigint["stop"]):   # every process stops at one step
                     at.train_time += time.perf_counter() - t0
                     checkpoint()
-                    bar.close()
                     raise Interrupted(f"interrupted at epoch {at.epoch + 1}, step {step}; checkpoint saved in "
                                       f"{ckpt_path}")
                 lr = cfg.lr * warmup_cosine(step, total_steps, warmup_steps, cfg.final_lr_fraction)
@@ -248,7 +250,7 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                         terms = losses[phase](batch)
                     loss = terms["loss"]
                     if checked:
-                        _check_finite(loss, phase, at, step, ckpt_path, world, bar)
+                        _check_finite(loss, phase, at, step, ckpt_path, world)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward(inputs=params[phase] if phase else None)
                     if cfg.grad_clip > 0:
@@ -263,37 +265,56 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                     ema.update(model, step)
                 at.batch_index += 1
                 step += 1
-                bar.update(1)
-                if step - first_step == ESTIMATE_AFTER_STEPS and world.main:   # evaluations not counted
-                    announce_from_first(f"training {cfg.epochs} epochs", started, ESTIMATE_AFTER_STEPS,
-                                        total_steps - first_step, "steps", "--epochs or --train-subset")
-                if not bar.disable and (step % 10 == 0 or at.batch_index == steps_per_epoch):
-                    elapsed = at.train_time + time.perf_counter() - t0
-                    bar.set_postfix(epoch=at.epoch + 1, loss=f"{float(total):.4g}", lr=f"{lr:.2e}",
-                                    img_s=f"{step * cfg.batch_size / max(elapsed, 1e-9):.0f}")
+                for hook in hooks:
+                    hook.step_end(step, at.epoch + 1, lr, total, at.train_time + time.perf_counter() - t0)
             epoch_time = time.perf_counter() - t0
             at.train_time += epoch_time
             with ema.applied(model) if ema else nullcontext(model):
                 test = evaluate(model, test_data, cfg.eval_batch_size, cfg.bf16, world)
-                if on_epoch_end and world.main:
-                    on_epoch_end(model, at.epoch + 1)
-            last = {"epoch": at.epoch + 1, "step": step, "lr": lr, "train_time": round(at.train_time, 3),
-                    "images_per_s": round(steps_per_epoch * cfg.batch_size / max(epoch_time, 1e-9), 1),
-                    **{f"weight/{k}": v for k, v in (model.loss_weights if isinstance(model, WeightedTerms)
-                                                      else {}).items()},
-                    **{f"train/{k}": float(world.average(v)) / steps_per_epoch for k, v in at.sums.items()},
-                    **{f"test/{k}": v for k, v in test.items()}}
-            if world.main:
-                with open(metrics_path, "a") as f:
-                    f.write(json.dumps(last) + "\n")
-                tqdm.write(_epoch_line(last, cfg.epochs, epoch_time), file=sys.stderr)
+                last = {"epoch": at.epoch + 1, "step": step, "lr": lr, "train_time": round(at.train_time, 3),
+                        "images_per_s": round(steps_per_epoch * cfg.batch_size / max(epoch_time, 1e-9), 1),
+                        **{f"weight/{k}": v for k, v in (model.loss_weights if isinstance(model, WeightedTerms)
+                                                          else {}).items()},
+                        **{f"train/{k}": float(world.average(v)) / steps_per_epoch for k, v in at.sums.items()},
+                        **{f"test/{k}": v for k, v in test.items()}}
+                for hook in hooks:
+                    hook.epoch_end(model, last, epoch_time)
             at.epoch, at.batch_index, at.sums = at.epoch + 1, 0, {}
             epoch_shuffle_state = shuffle.get_state()
             checkpoint()
-    bar.close()
     if not last:  # resumed a run that had already finished
         last = read_metrics(metrics_path)[-1]
     return last, ema
+
+
+@contextmanager
+def _closing(hooks: Sequence[Callback]):
+    try:
+        yield
+    finally:
+        for hook in hooks:
+            hook.close()
+
+
+def _start(ckpt_path: Path, metrics_path: Path, resume: bool, model: torch.nn.Module,
+           optimizers: dict[str, torch.optim.Optimizer], ema: EMA | None, cfg: TrainConfig, steps_per_epoch: int,
+           world: World, device: torch.device, shuffle: torch.Generator) -> tuple[Position, torch.Tensor]:
+    """Where the loop starts: the checkpoint's position when resuming, else the beginning with an empty log.
+    (position, the first epoch's shuffle state)."""
+    if resume and ckpt_path.exists():
+        at, epoch_shuffle_state = _resumed(ckpt_path, model, optimizers, ema, cfg, steps_per_epoch, world, device)
+        if world.main:
+            _truncate_metrics(metrics_path, at.epoch)
+            where = (f"from epoch {at.epoch + 1} of {cfg.epochs}, step {at.batch_index} of {steps_per_epoch}"
+                     if at.epoch < cfg.epochs else f"after its last epoch ({cfg.epochs}): nothing left to train")
+            print(f"resuming {ckpt_path.parent} {where}", file=sys.stderr, flush=True)
+        return at, epoch_shuffle_state
+    # a new run, or one killed before its first checkpoint: no epoch is done
+    if world.main:
+        metrics_path.unlink(missing_ok=True)
+    if world.rank:   # every process draws its own noise (the weights start the same: DDP broadcasts rank 0's)
+        torch.manual_seed(cfg.seed + world.rank)
+    return Position(), shuffle.get_state()
 
 
 def _weight_schedules(model: torch.nn.Module, cfg: TrainConfig) -> dict[str, WeightSchedule]:
@@ -308,13 +329,12 @@ def _weight_schedules(model: torch.nn.Module, cfg: TrainConfig) -> dict[str, Wei
     return schedules
 
 
-def _check_finite(loss: torch.Tensor, phase: str, at: Position, step: int, ckpt_path: Path, world: World,
-                  bar: tqdm) -> None:
+def _check_finite(loss: torch.Tensor, phase: str, at: Position, step: int, ckpt_path: Path, world: World
+                  ) -> None:
     """Stop every process when a loss is NaN or infinite on any of them (before it reaches the weights)."""
     value = loss.item()
     if not world.any(not math.isfinite(value)):
         return
-    bar.close()
     kept = (f"the last good checkpoint ({ckpt_path}, epoch {at.epoch}) is kept" if ckpt_path.exists()
             else "no checkpoint was written yet")
     shown = value if not math.isfinite(value) else "not finite in another process"
@@ -360,14 +380,6 @@ def _resumed(ckpt_path: Path, model: torch.nn.Module, optimizers: dict[str, torc
         torch.cuda.set_rng_state(rng["cuda" + suffix], device)
     sums = {k: torch.tensor(v, dtype=torch.float64, device=device) for k, v in state["epoch_sums"].items()}
     return Position(state["epoch"], state["batch_index"], state["train_time"], sums), rng["shuffle"]
-
-
-def _epoch_line(m: dict[str, Any], epochs: int, epoch_time: float) -> str:
-    tests = "  ".join(f"{k}={v:.4f}" for k, v in m.items() if k.startswith("test/"))
-    remaining = (epochs - m["epoch"]) * epoch_time
-    left = f"  about {duration(remaining)} left" if remaining >= 10 else ""
-    return (f"epoch {m['epoch']}/{epochs}  train/loss={m['train/loss']:.4f}  {tests}  {m['images_per_s']:.0f} img/s"
-            + left)
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -1,0 +1,73 @@
+"""What happens around the loop's steps, in the main process only: the progress bar, the metrics log, and what
+the caller adds (sample grids, snapshots). The loop trains and reduces across processes; it writes no file and
+prints no line itself (checkpoints are aeflow.training.checkpoint's, also written by the main process)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from aeflow.progress import announce_from_first, duration
+
+ESTIMATE_AFTER_STEPS = 20   # the time they take, times the steps left, is said when it is over a minute
+
+
+class Callback:
+    """Hooks the loop calls; each does nothing unless a subclass says otherwise."""
+
+    def step_end(self, step: int, epoch: int, lr: float, loss: torch.Tensor, train_time: float) -> None:
+        """After optimiser step `step` (counted from 1 over the whole run) of epoch `epoch` (from 1); `loss` is a
+        tensor still on the device: reading it waits for the device."""
+
+    def epoch_end(self, model: torch.nn.Module, metrics: dict[str, Any], epoch_time: float) -> None:
+        """After epoch `metrics["epoch"]` was evaluated, with the weights used for evaluation (the EMA) in place."""
+
+    def close(self) -> None:
+        """The loop ended, finished, interrupted or failed."""
+
+
+class ProgressBar(Callback):
+    """A bar on a terminal (in a log file its carriage-return frames are noise), and after the first
+    ESTIMATE_AFTER_STEPS steps the time the whole run will take, where that is over a minute."""
+
+    def __init__(self, epochs: int, first_step: int, total_steps: int, images_per_step: int, show: bool) -> None:
+        self.epochs, self.first_step, self.total_steps = epochs, first_step, total_steps
+        self.images_per_step, self.started = images_per_step, time.perf_counter()
+        self.bar = tqdm(total=total_steps, initial=first_step, unit="step", dynamic_ncols=True,
+                        disable=not (show and sys.stderr.isatty()))
+
+    def step_end(self, step: int, epoch: int, lr: float, loss: torch.Tensor, train_time: float) -> None:
+        self.bar.update(1)
+        if step - self.first_step == ESTIMATE_AFTER_STEPS:   # evaluations not counted
+            announce_from_first(f"training {self.epochs} epochs", self.started, ESTIMATE_AFTER_STEPS,
+                                self.total_steps - self.first_step, "steps", "--epochs or --train-subset")
+        if not self.bar.disable and step % 10 == 0:
+            self.bar.set_postfix(epoch=epoch, loss=f"{float(loss):.4g}", lr=f"{lr:.2e}",
+                                 img_s=f"{step * self.images_per_step / max(train_time, 1e-9):.0f}")
+
+    def epoch_end(self, model: torch.nn.Module, metrics: dict[str, Any], epoch_time: float) -> None:
+        remaining = (self.epochs - metrics["epoch"]) * epoch_time
+        left = f"  about {duration(remaining)} left" if remaining >= 10 else ""
+        tests = "  ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k.startswith("test/"))
+        tqdm.write(f"epoch {metrics['epoch']}/{self.epochs}  train/loss={metrics['train/loss']:.4f}  {tests}  "
+                   f"{metrics['images_per_s']:.0f} img/s{left}", file=sys.stderr)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class MetricsLog(Callback):
+    """A line of JSON per epoch in metrics.jsonl (the run's loss curve)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def epoch_end(self, model: torch.nn.Module, metrics: dict[str, Any], epoch_time: float) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(metrics) + "\n")
