@@ -95,9 +95,9 @@ def measure(args) -> list[tuple[str, list[float]]]:
                 if family not in first:
                     continue
                 rows.append((name, timed(client, f"/api/runs/{first[family]}/{path}", args.requests)))
-            if "flow" in first:
-                rows.append(("gallery: 64 flow samples, 10 Heun steps",
-                             timed(client, f"/api/runs/{first['flow']}/samples.png?n=64&sampler=heun&steps=10"
+            for sampler, evaluations in (("heun", 19), ("euler", 10)) if "flow" in first else ():
+                rows.append((f"gallery: 64 flow samples, 10 {sampler.title()} steps ({evaluations} evaluations)",
+                             timed(client, f"/api/runs/{first['flow']}/samples.png?n=64&sampler={sampler}&steps=10"
                                            "&seed={i}", min(args.requests, 10))))
     finally:
         server.terminate()
