@@ -7,8 +7,8 @@ loads the model), reporting p50 and p95 per endpoint; and the gallery of 64 flow
 --busy: the same with another aeflow job on the machine all the while (`aeflow train flow` on digits, as many
 epochs as the measurement lasts, into a temporary folder), as on a machine shared with a training run.
 
-The folder must hold runs of 28x28 models: a VAE, an ordered autoencoder, a denoising autoencoder, a masked
-autoencoder and a flow (the first run of each family found is used).
+The folder's runs measured: a VAE, an ordered autoencoder, a denoising autoencoder, a masked autoencoder and a
+flow (the first run of each family found; a family it lacks is left out): a lineage's folder holds them all.
 """
 
 from __future__ import annotations
