@@ -286,3 +286,26 @@ cli.main(["load"])
     assert done.returncode == 130, done.stderr
     assert "imported whole: True" in done.stderr and "carried on" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("aeflow: interrupted (Ctrl-C)")
+
+
+def test_a_ctrl_c_is_not_deferred_when_the_command_itself_runs_inside_an_import(tmp_path):
+    """A module that runs the command at import time (a user's tool) is not an import the command started."""
+    (tmp_path / "usertool.py").write_text("""
+import os, signal, sys, threading, time
+import click
+from aeflow import cli
+
+@click.command()
+def wait():
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    time.sleep(5)
+    print("carried on", file=sys.stderr)
+
+cli.cli.add_command(wait)
+cli.main(["wait"])
+""")
+    done = subprocess.run([sys.executable, "-c", "import usertool"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 130, done.stderr
+    assert "carried on" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("aeflow: interrupted (Ctrl-C)")

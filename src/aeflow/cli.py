@@ -625,6 +625,7 @@ INTERRUPTED = "interrupted (Ctrl-C) before it finished; the files it had finishe
 
 def main(argv: list[str] | None = None) -> None:
     """Run the command; every way it can fail ends in one line on stderr and an exit code (README's table)."""
+    _ctrl_c["caller"] = sys._getframe()   # imports under way before the command started are not its own
     sigint = signal.signal(signal.SIGINT, _note_sigint)
     unraisable, sys.unraisablehook = sys.unraisablehook, _unraisable
     try:
@@ -664,7 +665,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.unraisablehook = unraisable
 
 
-_ctrl_c = {"seen": False}
+_ctrl_c: dict = {"seen": False, "caller": None}
 
 
 def _note_sigint(signum, frame) -> None:
@@ -679,8 +680,9 @@ def _note_sigint(signum, frame) -> None:
 
 
 def _importing_a_library(frame) -> bool:
-    """Whether a module-level frame of a module outside aeflow (and not the script itself) is on the stack."""
-    while frame is not None:
+    """Whether a module-level frame of a module outside aeflow (and not the script itself) is on the stack above
+    `main`'s: an import the command started and has not finished."""
+    while frame is not None and frame is not _ctrl_c["caller"]:
         name = frame.f_globals.get("__name__", "")
         if frame.f_code.co_name == "<module>" and name != "__main__" and name.split(".")[0] != "aeflow":
             return True
