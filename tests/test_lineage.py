@@ -194,3 +194,48 @@ def test_chapter_records_round_trip_and_refuse_another_shape():
         with pytest.raises(ConfigError):
             read_numbers("vae", numbers)
     assert read_numbers("ddpm", {}) is None   # a chapter that did not apply
+
+
+def test_seeds_in_worker_processes_give_what_one_process_gives(tmp_path):
+    """A seeded chapter's other seeds, run in worker processes beside seed 0, give the records and runs that one
+    process gives one seed after another (to float rounding: a worker trains with its share of the threads), in
+    seed order."""
+    from aeflow.report import flatten
+    from aeflow.studies.lineage.book import open_book
+    from aeflow.studies.lineage.budgets import budget_for
+    from aeflow.studies.lineage.seeds import Setup, run_seeds, seed_workers
+
+    budget = replace(budget_for("test", "digits"), seeds=3)
+    chapter = next(c for c in CHAPTERS if c.key == "swiss-roll")
+    written = {}
+    for name, count in (("one-process", 0), ("workers", 2)):
+        setup = Setup(tmp_path / name, "digits", budget, None, False, "test")
+        book = open_book(setup.out, "digits", budget, None, False, False, "test")
+        book.current = {"key": chapter.key, "folder": "07-swiss-roll", "runs": {}, "figures": [], "generators": [],
+                        "curves": {}, "numbers": {}, "other_seeds": []}
+        with seed_workers(count, setup) as workers:
+            run_seeds(book, chapter, workers)
+        written[name] = book.current
+    alone, beside = written["one-process"], written["workers"]
+    assert list(beside["runs"]) == list(alone["runs"]) and len(beside["other_seeds"]) == 2
+    assert all(run["path"].startswith("07-swiss-roll/") for run in beside["runs"].values())
+    for numbers_alone, numbers_beside in zip([alone["numbers"], *alone["other_seeds"]],
+                                             [beside["numbers"], *beside["other_seeds"]]):
+        assert dict(flatten(numbers_beside)) == pytest.approx(dict(flatten(numbers_alone)), rel=1e-3, abs=1e-4)
+    assert alone["other_seeds"][0] != alone["other_seeds"][1]   # the seeds differ: each worker ran its own
+
+
+def test_seeds_run_beside_each_other_only_where_a_seed_takes_longer_than_starting_a_worker(monkeypatch):
+    from aeflow.studies.lineage.budgets import budget_for
+    from aeflow.studies.lineage.seeds import default_workers
+
+    monkeypatch.setattr("aeflow.studies.lineage.seeds.cores", lambda: 2)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert default_workers(budget_for("cpu", "digits")) == 2         # 3 seeds, about 95 s a seed
+    assert default_workers(budget_for("test", "digits")) == 0        # seconds a seed: a worker's start costs more
+    assert default_workers(budget_for("cpu", "mnist")) == 0          # one seed
+    monkeypatch.setattr("aeflow.studies.lineage.seeds.cores", lambda: 1)
+    assert default_workers(budget_for("cpu", "digits")) == 0
+    monkeypatch.setattr("aeflow.studies.lineage.seeds.cores", lambda: 16)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    assert default_workers(budget_for("cpu", "digits")) == 0         # the chapters train on the GPU

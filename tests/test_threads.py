@@ -62,3 +62,24 @@ def test_a_running_command_takes_its_share_when_another_starts(monkeypatch):
     monkeypatch.setitem(threads._adaptive, "checked", 0.0)
     threads.share_cores()
     assert sizes == [4]
+
+
+def test_a_command_running_workers_divides_its_share_among_them(monkeypatch):
+    """While the lineage runs seeds in worker processes (aeflow.studies.lineage.seeds), its own pool is its
+    share divided by the processes, also when the automatic policy re-checks; afterwards it is whole again."""
+    import aeflow.threads as threads
+
+    pool = {"size": 16}
+    monkeypatch.setattr("torch.set_num_threads", lambda n: pool.update(size=n))
+    monkeypatch.setattr("torch.get_num_threads", lambda: pool["size"])
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    monkeypatch.setitem(threads._adaptive, "on", True)
+    monkeypatch.setitem(threads._adaptive, "checked", 0.0)
+    monkeypatch.setattr(threads, "other_aeflow_commands", lambda: 1)
+    with threads.divided(3) as share:
+        assert share == pool["size"] == 5
+        threads.share_cores()   # another aeflow command runs: 8 cores are this one's, 2 of them per process
+        assert pool["size"] == 2
+    assert pool["size"] == 16 and threads._adaptive["divided"] == 1
+    with threads.divided(32) as share:   # never below one thread
+        assert share == 1

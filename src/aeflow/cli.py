@@ -482,9 +482,12 @@ def reproduce(experiment: str, dataset: str, data_dir: str | None, out: str | No
 @click.option("--rerun", is_flag=True, help="a folder holding another lineage (another dataset or budget) or runs "
               "other than the ones asked for: redo its chapters and replace those runs (aeflow's own files only); "
               "without it, it is refused")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="processes that run a seeded chapter's "
+              "other seeds beside seed 0 (default: one per other seed, at most one per core, on a CPU; none on a GPU "
+              "or one core); 0 runs the seeds one after another")
 @launcher_options("the whole lineage")
 def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no_progress: bool, rerun: bool,
-            **launch) -> None:
+            workers: int | None, **launch) -> None:
     """The whole story in one command: compression, the code space, a density on the codes, the VAE, one step,
     DDPM, flow matching, reflow, a GAN and latent flow, every claim measured and judged, in one report
     (report.html). Interrupted, the same command continues where it stopped."""
@@ -498,7 +501,7 @@ def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no
     from aeflow.studies.lineage.run import default_out, run_lineage
 
     folder = _study_folder(out or default_out(dataset, budget), launch)
-    _launcher(**launch).call(run_lineage, (dataset, budget, str(folder), data_dir, not no_progress, rerun),
+    _launcher(**launch).call(run_lineage, (dataset, budget, str(folder), data_dir, not no_progress, rerun, workers),
                              folder.with_name(folder.name + "-jobs"), "running the lineage")
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from aeflow.errors import ConfigError
 
 ENV = "AEFLOW_THREADS"
 RECHECK_S = 2.0
-_adaptive = {"on": False, "checked": 0.0}
+_adaptive = {"on": False, "checked": 0.0, "divided": 1}
 
 
 def auto_threads(cores: int, others: int) -> int:
@@ -78,6 +80,23 @@ def share_cores() -> None:
     _adaptive["checked"] = now
     import torch
 
-    threads = auto_threads(os.cpu_count() or 1, other_aeflow_commands())
+    threads = max(1, auto_threads(os.cpu_count() or 1, other_aeflow_commands()) // _adaptive["divided"])
     if threads != torch.get_num_threads():
         torch.set_num_threads(threads)
+
+
+@contextmanager
+def divided(processes: int) -> Iterator[int]:
+    """While this command runs `processes` processes at once (itself and the workers it started), each takes
+    1/processes of the threads it would take alone (at least one); yields that share."""
+    import torch
+
+    before = torch.get_num_threads()
+    share = max(1, before // processes)
+    _adaptive["divided"] = processes
+    torch.set_num_threads(share)
+    try:
+        yield share
+    finally:
+        _adaptive["divided"] = 1
+        torch.set_num_threads(before)

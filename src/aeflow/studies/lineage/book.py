@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from aeflow.config import to_dict
-from aeflow.data import Dataset
+from aeflow.data import Dataset, load_dataset
 from aeflow.errors import ConfigError, DataError
 from aeflow.eval.features import FeatureExtractor
 from aeflow.eval.rows import GeneratorRow
@@ -26,7 +26,16 @@ from aeflow.eval.samples import score_samples
 from aeflow.figures import Figure, ImageGrid
 from aeflow.files import atomic_save, read_json, read_tensors, write_json
 from aeflow.progress import say
-from aeflow.runs import SampleRequest, ensure, load, make_config, read_summary, weights_digest, write_summary
+from aeflow.runs import (
+    SampleRequest,
+    ensure,
+    feature_extractor,
+    load,
+    make_config,
+    read_summary,
+    weights_digest,
+    write_summary,
+)
 from aeflow.runs.features import measure_generator
 from aeflow.runs.folder import writing_run
 from aeflow.runs.sampling import default_source
@@ -200,6 +209,16 @@ class Book:
         self.current["digest"] = record_digest(self.current)
         write_json(self.chapter_file(index, chapter), self.current)
         return self.current
+
+
+def open_book(out: Path, dataset: str, budget: Budget, data_dir: str | None, progress: bool, rerun: bool,
+              identity: str) -> Book:
+    """A lineage's book: its data (the budget's training subset) and the domain classifier that scores it,
+    trained once on the whole training split and cached."""
+    full = load_dataset(dataset, data_dir)
+    data = full.subset_train(budget.train_subset)
+    extractor = feature_extractor(data.name, full, progress=progress)
+    return Book(out, data, budget, extractor, data_dir, progress, rerun, identity)
 
 
 def record_digest(record: dict[str, Any]) -> str:

@@ -11,19 +11,18 @@ from typing import Any
 
 import torch
 
-from aeflow.data import load_dataset
 from aeflow.figures import Curves, ImageGrid
 from aeflow.progress import say
 from aeflow.report import flatten, render_report
-from aeflow.runs import feature_extractor
 from aeflow.runs.folder import locked
 from aeflow.studies.claim import claim_study
-from aeflow.studies.lineage.book import Book, saved_samples
+from aeflow.studies.lineage.book import Book, open_book, saved_samples
 from aeflow.studies.lineage.budgets import Budget, budget_for
 from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.claims import judge
 from aeflow.studies.lineage.glossary import describe
-from aeflow.studies.lineage.records import read_numbers, to_dict
+from aeflow.studies.lineage.records import read_numbers
+from aeflow.studies.lineage.seeds import SeedWorkers, Setup, default_workers, run_seeds, seed_workers
 
 
 def default_out(dataset: str, budget: str) -> Path:
@@ -31,15 +30,19 @@ def default_out(dataset: str, budget: str) -> Path:
 
 
 def run_lineage(dataset: str = "digits", budget: str | Budget = "cpu", out: str | Path | None = None,
-                data_dir: str | None = None, progress: bool = True, rerun: bool = False) -> dict[str, Any]:
+                data_dir: str | None = None, progress: bool = True, rerun: bool = False,
+                workers: int | None = None) -> dict[str, Any]:
     """Run (or continue) the lineage into `out`; write report.html, report.md and report.json there and return
     the report's content. A folder holding another lineage (dataset, budget) is refused, or redone when
-    `rerun`; so is a run in it that is not the one a chapter asks for."""
+    `rerun`; so is a run in it that is not the one a chapter asks for. `workers` processes run a seeded
+    chapter's other seeds beside seed 0 (None: `default_workers`; 0: one after another)."""
     budget = budget if isinstance(budget, Budget) else budget_for(budget, dataset)
     out = Path(out or default_out(dataset, budget.name))
     with locked(out, "lineage"):
         identity = claim_lineage(out, dataset, budget, rerun)
-        return _run(dataset, budget, out, data_dir, progress, rerun, identity)
+        setup = Setup(out, dataset, budget, data_dir, rerun, identity)
+        with seed_workers(default_workers(budget) if workers is None else workers, setup) as pool:
+            return _run(setup, progress, pool)
 
 
 # Raised whenever a chapter measures something its saved records lack (2: classifier confidence; 3: seeds, the
@@ -63,15 +66,13 @@ def claim_lineage(out: Path, dataset: str, budget: Budget, rerun: bool) -> str:
                        "chapters/*.json")
 
 
-def _run(dataset: str, budget: Budget, out: Path, data_dir: str | None, progress: bool, rerun: bool,
-         identity: str) -> dict[str, Any]:
+def _run(setup: Setup, progress: bool, workers: SeedWorkers | None) -> dict[str, Any]:
     start = time.perf_counter()
-    full = load_dataset(dataset, data_dir)
-    data = full.subset_train(budget.train_subset)
-    say(f"lineage of {dataset} ({budget.name} budget) in {out}")
-    extractor = feature_extractor(data.name, full, progress=progress)   # trained on the whole training split
-    book = Book(out, data, budget, extractor, data_dir, progress, rerun, identity)
-    estimates = {c.key: budget.seconds.get(c.key, 0.0) * (budget.seeds if c.seeded else 1) for c in CHAPTERS}
+    budget, dataset = setup.budget, setup.dataset
+    say(f"lineage of {dataset} ({budget.name} budget) in {setup.out}")
+    book = open_book(setup.out, dataset, budget, setup.data_dir, progress, setup.rerun, setup.identity)
+    seeded_rounds = budget.seeds / workers.parallel(budget.seeds) if workers else budget.seeds
+    estimates = {c.key: budget.seconds.get(c.key, 0.0) * (seeded_rounds if c.seeded else 1) for c in CHAPTERS}
     spent_estimated, spent_actual = 0.0, 0.0
     for index, chapter in enumerate(CHAPTERS, 1):
         head = f"[{index}/{len(CHAPTERS)}] {chapter.title}"
@@ -88,20 +89,16 @@ def _run(dataset: str, budget: Budget, out: Path, data_dir: str | None, progress
         book.current = {"key": chapter.key, "title": chapter.title, "story": chapter.story,
                         "folder": f"{index:02d}-{chapter.key}", "runs": {}, "figures": [], "generators": [],
                         "curves": {}, "applies": True, "numbers": {}, "other_seeds": []}
-        reason = chapter.applies(data)
+        reason = chapter.applies(book.data)
         if reason is None:
-            book.current["numbers"] = to_dict(chapter.run(book))
-            for seed in range(1, budget.seeds if chapter.seeded else 1):
-                say(f"{head}: seed {seed}")
-                with book.at_seed(seed):
-                    book.current["other_seeds"].append(to_dict(chapter.run(book)))
+            run_seeds(book, chapter, workers)
         record = book.write(index, chapter, started, reason)
         book.results[chapter.key] = record
         spent_actual += record["seconds"]
         spent_estimated += estimates[chapter.key] or record["seconds"]
         say(f"{head}: done in {_duration(record['seconds'])} ({_headline(record)})")
     report = _assemble(book, dataset, time.perf_counter() - start)
-    paths = render_report(report, out)
+    paths = render_report(report, setup.out)
     say("")
     for row in report["claims"]:
         say(f"  {row['verdict']:<15} {row['claim']}")

@@ -1,0 +1,165 @@
+"""A seeded chapter's other seeds, run beside seed 0 in worker processes. The cheap chapters' small models train
+about as fast on one core as on two (torch's per-operation overhead, not arithmetic, bounds them), so on 2 cores
+the three seeds of digits take about the time of one and a half instead of three (docs/lineage.md). Each
+process takes its share of the threads (aeflow.threads.divided). The workers are started once per lineage;
+Ctrl-C is the lineage's alone (it kills its workers; their runs continue from their checkpoints on the next
+call), and a worker dies with the lineage's process, even one killed with SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from aeflow.errors import ConfigError, TrainingError
+from aeflow.progress import say
+from aeflow.studies.lineage.book import Book, Chapter, open_book
+from aeflow.studies.lineage.budgets import Budget
+from aeflow.studies.lineage.chapters import CHAPTERS
+from aeflow.studies.lineage.records import to_dict
+from aeflow.threads import divided
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_workers(budget: Budget) -> int:
+    """One worker per seed beyond the first, at most one per core, where a seed of the seeded chapters is expected
+    to take over a minute (`Budget.seconds`: a worker takes seconds to start, torch's import); none on one core,
+    or where the chapters train on a GPU (the processes would share it)."""
+    import torch
+
+    per_seed = sum(budget.seconds.get(c.key, 0.0) for c in CHAPTERS if c.seeded)
+    if budget.seeds < 2 or per_seed < 60 or cores() < 2 or torch.cuda.is_available():
+        return 0
+    return min(budget.seeds - 1, cores())
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a worker needs to open the lineage's book itself (its data and classifier, loaded once)."""
+    out: Path
+    dataset: str
+    budget: Budget
+    data_dir: str | None
+    rerun: bool
+    identity: str
+
+
+class SeedWorkers:
+    """A pool of `count` processes that run chapters at seeds other than 0."""
+
+    def __init__(self, count: int, setup: Setup) -> None:
+        if count < 0:
+            raise ConfigError(f"--workers {count}: give 0 (the seeds one after another) or more")
+        self.count, self.setup, self._pool = count, setup, None
+
+    def parallel(self, seeds: int) -> int:
+        """How many seeds run at once, at most: the time of `seeds` seeds is about seeds / this of one."""
+        return max(1, min(seeds, 1 + self.count, cores()))
+
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            import torch
+
+            threads = max(1, torch.get_num_threads() // (1 + self.count))
+            self._pool = ProcessPoolExecutor(self.count, get_context("spawn"), initializer=_start_worker,
+                                             initargs=(os.getpid(), threads))
+        return self._pool
+
+    def run(self, book: Book, chapter: Chapter, seeds: list[int]) -> None:
+        """Seed 0 here and `seeds` in the workers at the same time; every seed's record and runs in book.current
+        (in seed order, as one process would have written them)."""
+        futures = [self._started().submit(_chapter_at_seed, self.setup, book.results, book.current, chapter.key,
+                                          seed) for seed in seeds]
+        say(f"{chapter.title}: seed 0 here, seed(s) {', '.join(map(str, seeds))} in {self.count} worker "
+            f"process(es) beside it")
+        try:
+            with divided(1 + min(self.count, len(seeds))):
+                book.current["numbers"] = to_dict(chapter.run(book))
+            for future in futures:
+                record, runs = future.result()
+                book.current["runs"].update(runs)
+                book.current["other_seeds"].append(record)
+        except BrokenProcessPool:
+            self.close(kill=True)
+            raise TrainingError(f"a worker process running {chapter.title} at another seed died (out of memory, or "
+                                "killed); the same command again continues the chapter (--workers 0 runs the seeds "
+                                "one after another)") from None
+        except BaseException:   # Ctrl-C or a failure: the workers stop now; their runs resume from checkpoints
+            self.close(kill=True)
+            raise
+
+    def close(self, kill: bool = False) -> None:
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        if kill:
+            for process in list(getattr(pool, "_processes", {}).values()):   # Python < 3.14 has no kill_workers()
+                process.kill()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def seed_workers(count: int, setup: Setup) -> Iterator[SeedWorkers | None]:
+    workers = SeedWorkers(count, setup) if count else None
+    try:
+        yield workers
+    finally:
+        if workers is not None:
+            workers.close()
+
+
+def run_seeds(book: Book, chapter: Chapter, workers: SeedWorkers | None) -> None:
+    """The chapter at seed 0 and, if it is seeded, at the budget's other seeds: beside it in `workers`, or here
+    one after another without them."""
+    others = list(range(1, book.budget.seeds)) if chapter.seeded else []
+    if others and workers is not None:
+        workers.run(book, chapter, others)
+        return
+    book.current["numbers"] = to_dict(chapter.run(book))
+    for seed in others:
+        say(f"{chapter.title}: seed {seed}")
+        with book.at_seed(seed):
+            book.current["other_seeds"].append(to_dict(chapter.run(book)))
+
+
+# -- in a worker ------------------------------------------------------------------------------------------------
+_books: dict[tuple[Path, str], Book] = {}   # by folder and identity: one per lineage
+
+
+def _start_worker(parent: int, threads: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # a terminal's Ctrl-C reaches every process: the parent decides
+    if sys.platform.startswith("linux"):           # die with the parent, even if it is killed with SIGKILL
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    if os.getppid() != parent:                       # ... which may have happened already
+        os._exit(1)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _chapter_at_seed(setup: Setup, results: dict[str, Any], current: dict[str, Any], key: str, seed: int
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the chapter's record at `seed`, the runs it used), in a worker."""
+    lineage = (setup.out, setup.identity)
+    if lineage not in _books:
+        _books[lineage] = open_book(setup.out, setup.dataset, setup.budget, setup.data_dir, False, setup.rerun,
+                                    setup.identity)
+    book = _books[lineage]
+    book.results, book.current = results, {**current, "runs": {}, "other_seeds": []}
+    chapter = next(c for c in CHAPTERS if c.key == key)
+    with book.at_seed(seed):
+        record = to_dict(chapter.run(book))
+    return record, book.current["runs"]
