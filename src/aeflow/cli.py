@@ -473,8 +473,8 @@ def reproduce(experiment: str, dataset: str, data_dir: str | None, out: str | No
 
 @cli.command()
 @click.option("--dataset", "-d", default="digits", help="digits (default), mnist or fashion-mnist")
-@click.option("--budget", "-b", default="cpu", help="cpu (default: digits in about 9 minutes, MNIST in about an "
-              "hour on 2 cores), gpu (docs/benchmarks.md's full recipes) or test (seconds)")
+@click.option("--budget", "-b", default="cpu", help="cpu (default: digits in about 6 minutes, MNIST in about 80 "
+              "minutes on 2 cores), gpu (docs/benchmarks.md's full recipes) or test (seconds)")
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
 @click.option("--out", "-o", default=None, help="folder of the chapters and the report (default "
               "runs/lineage-DATASET-BUDGET)")
