@@ -329,6 +329,8 @@ def option_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
         case(f"sweep beta --values {value!r}", ["sweep", "beta", "--values", value, "--out", str(out / "beta")])
     case("lineage --budget nosuch", ["lineage", "--budget", "nosuch"])
     case("lineage --dataset cifar", ["lineage", "--dataset", "cifar"])
+    for value in ("-1", "two", ""):
+        case(f"lineage --workers {value!r}", ["lineage", "--budget", "test", "--workers", value])
     case("lineage --out onto a file", ["lineage", "--budget", "test", "--out", str(runs["ae"] / "config.yaml")],
          keep=[runs["ae"]])
     case("explore --port 70000", ["explore", "--port", "70000", "--no-browser", str(root)])
