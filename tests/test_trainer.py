@@ -213,6 +213,29 @@ def test_snapshots_keep_the_weights_after_the_epochs_asked_for(tmp_path):
         aeflow.make_config("autoencoder", "digits", options, {"epochs": 3, "snapshot_epochs": [4]})
 
 
+def test_a_time_limit_ends_training_inside_an_epoch_and_the_run_is_finished(tmp_path, monkeypatch):
+    import time
+
+    original = Autoencoder.loss
+
+    def slow_loss(self, x):   # 20 ms a step or more: a 0.2 s limit falls inside the first epoch (22 steps)
+        if self.training:
+            time.sleep(0.02)
+        return original(self, x)
+
+    monkeypatch.setattr(Autoencoder, "loss", slow_loss)
+    config = small_config(epochs=3, max_train_seconds=0.2)
+    run = aeflow.ensure(config, tmp_path / "run")
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    steps_per_epoch = len(aeflow.load_dataset("digits").train_x) // 64
+    assert len(metrics) == 1 and 1 <= metrics[0]["step"] < steps_per_epoch
+    assert 0.2 <= metrics[0]["train_time"] < 1.0   # one step past the limit at most
+    assert 0 < metrics[0]["train/loss"] < 2 * metrics[0]["test/loss"]   # averaged over the steps taken
+    assert aeflow.ensure(config, tmp_path / "run") == run and (run / "metrics.jsonl").read_text().count("\n") == 1
+    with pytest.raises(aeflow.ConfigError, match="max_train_seconds"):
+        small_config(max_train_seconds=-1)
+
+
 def test_compile_traces_the_loss_and_trains_the_same_weights(tmp_path, monkeypatch):
     """--compile puts every phase's loss through torch.compile. Dynamo's capture is what aeflow wires; the
     "eager" backend runs the captured graph without inductor's C++ build (a minute on this CPU)."""

@@ -252,6 +252,9 @@ class TrainConfig:
     ema_decay: float = 0.0           # > 0: keep an exponential moving average of the weights (0.999, 0.9999)
     sample_every: int = 0            # > 0: a fixed-noise sample grid every N epochs (models that sample)
     snapshot_epochs: list[int] = field(default_factory=list)   # keep the weights after these epochs (snapshots/)
+    # > 0: training ends after the step at which its time (evaluations not counted) reaches this many seconds,
+    # inside an epoch if need be, with the schedule planned for `epochs` cut there (an equal-time comparison)
+    max_train_seconds: float = 0.0
     # Schedules for named loss-term weights, e.g. {"kl": {"kind": "linear", "start": 0, "end": 1, "epochs": 10}}
     loss_weights: dict[str, Any] = field(default_factory=dict)
 
@@ -268,6 +271,8 @@ class TrainConfig:
         require(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
                 f"train.betas must be two numbers in [0, 1), got {self.betas}")
         require(0 <= self.ema_decay < 1, f"train.ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
+        require(self.max_train_seconds >= 0,
+                f"train.max_train_seconds must be >= 0 (0 = no limit), got {self.max_train_seconds}")
         require(self.sample_every >= 0, f"train.sample_every must be >= 0 (0 = off), got {self.sample_every}")
         require(all(1 <= e <= self.epochs for e in self.snapshot_epochs),
                 f"train.snapshot_epochs must be epochs in 1..{self.epochs}, got {self.snapshot_epochs}")

@@ -182,9 +182,7 @@ def loop(model: Model, train_batch: dict, test_batch: dict, config: RunConfig, o
     last, ema = train_loop(model, train_batch, test_batch, config.train, out, resume=resume, callbacks=callbacks)
     if ema:  # the averaged weights are the model (the trained ones stay in the checkpoint)
         model.load_state_dict(ema.shadow)
-    n = len(next(iter(train_batch.values())))
-    steps = last["epoch"] * (n // config.train.batch_size)
-    return last, steps * config.train.batch_size / max(last["train_time"], 1e-9)
+    return last, last["step"] * config.train.batch_size / max(last["train_time"], 1e-9)
 
 
 def post_fit(model: Model, data: Dataset, out: Path) -> None:

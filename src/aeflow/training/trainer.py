@@ -224,15 +224,20 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
              ProgressBar(cfg.epochs, step, total_steps, cfg.batch_size, cfg.progress)] if world.main else []
     check_every = 1 if device.type == "cpu" else SYNC_EVERY   # a check reads the loss back: on a GPU, a wait
     last: dict[str, Any] = {}
+    def out_of_time(seconds: float) -> bool:   # every process ends at the same step
+        return cfg.max_train_seconds > 0 and world.any(seconds >= cfg.max_train_seconds)
+
     model.train()
     with _stop_on_sigint(escalate=not world.distributed) as sigint, _closing(hooks):
-        while at.epoch < cfg.epochs:
+        while at.epoch < cfg.epochs and not out_of_time(at.train_time):
             shuffle.set_state(epoch_shuffle_state)
             perm = torch.randperm(n, generator=shuffle).to(device)
             t0 = time.perf_counter()
             while at.batch_index < steps_per_epoch:
                 share_cores()   # another aeflow command started or ended: take this one's share of the cores
                 checked = step % check_every == 0
+                if checked and at.batch_index and out_of_time(at.train_time + time.perf_counter() - t0):
+                    break   # an epoch cut short ends like a whole one: evaluated, logged, checkpointed
                 if checked and world.any(sigint["stop"]):   # every process stops at one step
                     at.train_time += time.perf_counter() - t0
                     checkpoint()
@@ -271,13 +276,14 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                     hook.step_end(step, at.epoch + 1, lr, total, at.train_time + time.perf_counter() - t0)
             epoch_time = time.perf_counter() - t0
             at.train_time += epoch_time
+            steps_taken = at.batch_index
             with ema.applied(model) if ema else nullcontext(model):
                 test = evaluate(model, test_data, cfg.eval_batch_size, cfg.bf16, world)
                 last = {"epoch": at.epoch + 1, "step": step, "lr": lr, "train_time": round(at.train_time, 3),
-                        "images_per_s": round(steps_per_epoch * cfg.batch_size / max(epoch_time, 1e-9), 1),
+                        "images_per_s": round(steps_taken * cfg.batch_size / max(epoch_time, 1e-9), 1),
                         **{f"weight/{k}": v for k, v in (model.loss_weights if isinstance(model, WeightedTerms)
                                                           else {}).items()},
-                        **{f"train/{k}": float(world.average(v)) / steps_per_epoch for k, v in at.sums.items()},
+                        **{f"train/{k}": float(world.average(v)) / steps_taken for k, v in at.sums.items()},
                         **{f"test/{k}": v for k, v in test.items()}}
                 for hook in hooks:
                     hook.epoch_end(model, last, epoch_time)

@@ -6,8 +6,12 @@ training, which its library cannot resume, starts again)."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
 import json
 import platform
+import tempfile
 import time
 from dataclasses import asdict, replace
 from importlib.metadata import PackageNotFoundError, version
@@ -34,13 +38,12 @@ from aeflow.studies.claim import claim_study
 from aeflow.studies.peers.budgets import PeerBudget, peer_budget
 from aeflow.studies.peers.pairs import PAIRS, Pair
 from aeflow.training import read_metrics
-from aeflow.training.ema import EMA
-from aeflow.training.trainer import make_optimizer
+from aeflow.training.trainer import train as train_loop
 from aeflow.viz import save_figures
 
 VERSION = 1            # what a comparison's record holds; another version is redone, not read
-WARM_UP_STEPS = 5      # aeflow's optimiser steps untimed, then
-PROBE_SECONDS = 3.0    # ... steps timed for this long to turn the budget's seconds into epochs
+PROBE_SECONDS = 3.0    # aeflow's training loop run this long, or for this share of the budget when that is
+PROBE_SHARE = 0.03     # longer (a dozen UNet steps on 2 cores), to turn the budget's seconds into steps
 SEED = 0
 
 
@@ -100,7 +103,8 @@ def compare(pair: Pair, budget: PeerBudget, data: Dataset, extractor: FeatureExt
     ours = load(run)
     metrics = read_metrics(run / "metrics.jsonl")
     aeflow_side = {"seconds": round(read_summary(run)["train_time_s"], 2), "epochs": metrics[-1]["epoch"],
-                   "steps": metrics[-1]["step"], "n_parameters": sum(p.numel() for p in ours.parameters()),
+                   "steps": metrics[-1]["step"], "planned_steps": _saved(folder / "aeflow-plan.json")["steps"],
+                   "n_parameters": sum(p.numel() for p in ours.parameters()),
                    "run": str(run.relative_to(folder.parent)),
                    "snapshots": [{"seconds": m["train_time"], "epoch": m["epoch"]} for m in metrics
                                  if snapshot_path(run, m["epoch"]).exists()]}
@@ -149,58 +153,47 @@ def peer_trained(pair: Pair, budget: PeerBudget, data: Dataset, folder: Path, se
 
 def aeflow_trained(pair: Pair, budget: PeerBudget, data: Dataset, out: Path, seconds: float,
                    progress: bool) -> Path:
-    """aeflow's run for the pair: as many steps as `seconds` hold at the pace of its first steps, rounded down
-    (aeflow never trains longer than the peer: its overheads come on top), decided once and kept in
-    aeflow-plan.json so that a resumed run is the same run. Whole epochs when the budget holds at least one
-    per snapshot; fewer steps than that (a UNet on 2 cores) are taken as epochs over the first images, so that
-    the snapshots still fall along the way."""
+    """aeflow's run for the pair: its schedule planned for as many steps as `seconds` hold at the pace of its
+    first steps, rounded down, decided once and kept in aeflow-plan.json so that a resumed run is the same run;
+    and ended at `seconds` of training should the loop run slower than its probe (aeflow never trains longer
+    than the peer). Whole epochs when the budget holds at least one per snapshot; fewer steps than that (a UNet
+    on 2 cores) are taken as epochs over the first images, so that the snapshots still fall along the way."""
     model_options, train_options = pair.aeflow_options(budget, data)
+    trained = data.subset_train(budget.train_subset)
     plan_path = out.parent / "aeflow-plan.json"
     plan = _saved(plan_path)
     if not isinstance(plan, dict):
         probe = make_config(pair.aeflow_model, data.name, model_options, {**train_options, "epochs": 1})
         batch = train_options["batch_size"]
-        steps = int(seconds / seconds_per_step(probe, data))
+        steps = int(seconds / seconds_per_step(probe, trained, max(PROBE_SECONDS, PROBE_SHARE * seconds)))
         least = len(budget.snapshots) + 1
-        epochs = steps // (len(data.train_x) // batch)
+        epochs = steps // (len(trained.train_x) // batch)
         subset = None
         if epochs < least:
             epochs, subset = least, max(1, steps // least) * batch
         plan = {"epochs": epochs, "train_subset": subset, "measured_steps": steps,
+                "steps": epochs * (len(trained.subset_train(subset).train_x) // batch),
                 "snapshot_epochs": sorted({e for f in budget.snapshots if 1 <= (e := round(f * epochs)) < epochs})}
         write_json(plan_path, plan)
     subset = plan["train_subset"]
     config = make_config(pair.aeflow_model, data.name, model_options,
                          {**train_options, "epochs": plan["epochs"], "snapshot_epochs": plan["snapshot_epochs"],
-                          "progress": progress, "seed": SEED},
+                          "max_train_seconds": seconds, "progress": progress, "seed": SEED},
                          train_subset=subset if subset is not None else budget.train_subset)
-    return ensure(config, out, dataset=data.subset_train(subset) if subset is not None else data)
+    return ensure(config, out, dataset=trained.subset_train(subset))
 
 
-def seconds_per_step(config, data: Dataset) -> float:
-    """The time of one of aeflow's optimiser steps for `config` (loss, backward, clipping, step, weight average):
-    the median of the steps taken in PROBE_SECONDS after WARM_UP_STEPS (the first steps of a process are slow)."""
-    model = build(config, data)
-    optimizer = make_optimizer(list(model.parameters()), config.train)
-    ema = EMA(model, config.train.ema_decay) if config.train.ema_decay > 0 else None
-    order = torch.randperm(len(data.train_x))
-    times: list[float] = []
-    started = time.perf_counter()
-    for step in range(10_000):
-        start = time.perf_counter()
-        rows = order[(step * config.train.batch_size) % len(order):][:config.train.batch_size]
-        loss = model.loss({"x": data.train_x[rows]})["loss"]
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
-        optimizer.step()
-        if ema:
-            ema.update(model, step)
-        if step >= WARM_UP_STEPS:
-            times.append(time.perf_counter() - start)
-        if len(times) >= 5 and time.perf_counter() - started > PROBE_SECONDS:
-            break
-    return sorted(times)[len(times) // 2]
+def seconds_per_step(config, data: Dataset, seconds: float) -> float:
+    """The seconds a step of aeflow's training loop takes for `config`, all the loop does between evaluations
+    counted (the first, slow steps of a process too): the loop itself run for `seconds` in a folder thrown
+    away. (A median of bare optimiser steps planned up to 27% more steps than the loop then took.)"""
+    probe = copy.deepcopy(config)
+    probe.train.max_train_seconds, probe.train.progress, probe.train.epochs = seconds, False, 1_000_000
+    model = build(probe, data)
+    with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stderr(io.StringIO()):   # its epoch lines
+        last, _ = train_loop(model, {"x": data.train_x}, {"x": data.test_x[:probe.train.batch_size]}, probe.train,
+                             Path(folder))
+    return last["train_time"] / last["step"]
 
 
 def curve(pair: Pair, model: torch.nn.Module, weights_of: torch.nn.Module, run_dir: Path | None, folder: Path,
