@@ -203,7 +203,7 @@ def test_seeds_in_worker_processes_give_what_one_process_gives(tmp_path):
     from aeflow.report import flatten
     from aeflow.studies.lineage.book import open_book
     from aeflow.studies.lineage.budgets import budget_for
-    from aeflow.studies.lineage.seeds import Setup, run_seeds, seed_workers
+    from aeflow.studies.lineage.workers import Setup, lineage_workers, run_seeds
 
     budget = replace(budget_for("test", "digits"), seeds=3)
     chapter = next(c for c in CHAPTERS if c.key == "swiss-roll")
@@ -213,7 +213,7 @@ def test_seeds_in_worker_processes_give_what_one_process_gives(tmp_path):
         book = open_book(setup.out, "digits", budget, None, False, False, "test")
         book.current = {"key": chapter.key, "folder": "07-swiss-roll", "runs": {}, "figures": [], "generators": [],
                         "curves": {}, "numbers": {}, "other_seeds": []}
-        with seed_workers(count, setup) as workers:
+        with lineage_workers(count, setup) as workers:
             run_seeds(book, chapter, workers)
         written[name] = book.current
     alone, beside = written["one-process"], written["workers"]
@@ -225,17 +225,49 @@ def test_seeds_in_worker_processes_give_what_one_process_gives(tmp_path):
     assert alone["other_seeds"][0] != alone["other_seeds"][1]   # the seeds differ: each worker ran its own
 
 
-def test_seeds_run_beside_each_other_only_where_a_seed_takes_longer_than_starting_a_worker(monkeypatch):
+def test_workers_run_only_where_the_work_takes_longer_than_starting_one(monkeypatch):
     from aeflow.studies.lineage.budgets import budget_for
-    from aeflow.studies.lineage.seeds import default_workers
+    from aeflow.studies.lineage.workers import default_workers
 
-    monkeypatch.setattr("aeflow.studies.lineage.seeds.cores", lambda: 2)
+    monkeypatch.setattr("aeflow.studies.lineage.workers.cores", lambda: 2)
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     assert default_workers(budget_for("cpu", "digits")) == 2         # 3 seeds, about 95 s a seed
     assert default_workers(budget_for("test", "digits")) == 0        # seconds a seed: a worker's start costs more
-    assert default_workers(budget_for("cpu", "mnist")) == 0          # one seed
-    monkeypatch.setattr("aeflow.studies.lineage.seeds.cores", lambda: 1)
+    assert default_workers(budget_for("cpu", "mnist")) == 1          # one seed: a lane of chapters beside
+    assert default_workers(replace(budget_for("cpu", "mnist"), seconds={"vae": 100})) == 0   # under two minutes
+    monkeypatch.setattr("aeflow.studies.lineage.workers.cores", lambda: 1)
     assert default_workers(budget_for("cpu", "digits")) == 0
-    monkeypatch.setattr("aeflow.studies.lineage.seeds.cores", lambda: 16)
+    monkeypatch.setattr("aeflow.studies.lineage.workers.cores", lambda: 16)
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     assert default_workers(budget_for("cpu", "digits")) == 0         # the chapters train on the GPU
+
+
+def test_chapters_in_lanes_give_what_one_process_gives(tmp_path, monkeypatch, capsys):
+    """With one seed and a worker, the chapters run in two lanes side by side, a chapter in the lane of the
+    chapters it reads; the records are those one process writes in order (to float rounding)."""
+    from aeflow.report import flatten
+    from aeflow.studies.lineage import lanes
+    from aeflow.studies.lineage.book import open_book
+    from aeflow.studies.lineage.budgets import budget_for
+    from aeflow.studies.lineage.workers import Setup, lineage_workers
+
+    chosen = [c for c in CHAPTERS if c.key in ("compression", "code-space", "swiss-roll", "one-step")]
+    monkeypatch.setattr(lanes, "CHAPTERS", chosen)
+    budget = replace(budget_for("test", "digits"), seeds=1,
+                     seconds={"compression": 5, "code-space": 5, "swiss-roll": 5, "one-step": 20})
+    assert [[c.key for _, c in lane] for lane in lanes.split(chosen, budget.seconds, 2)] == \
+        [["compression", "code-space", "swiss-roll"], ["one-step"]]   # code-space reads compression: one lane
+    results = {}
+    for name, count in (("one-process", 0), ("lanes", 1)):
+        setup = Setup(tmp_path / name, "digits", budget, None, False, "test")
+        book = open_book(setup.out, "digits", budget, None, False, False, "test")
+        with lineage_workers(count, setup) as workers:
+            lanes.run_chapters(book, setup, workers)
+        results[name] = book.results
+    assert "in a worker process beside this one: One step from noise" in capsys.readouterr().err
+    alone, beside = results["one-process"], results["lanes"]
+    assert list(beside) == list(alone) == ["compression", "code-space", "swiss-roll", "one-step"]
+    for key in alone:
+        assert beside[key]["runs"].keys() == alone[key]["runs"].keys()
+        assert dict(flatten(beside[key]["numbers"])) == pytest.approx(dict(flatten(alone[key]["numbers"])),
+                                                                       rel=1e-3, abs=1e-4), key

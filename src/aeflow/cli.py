@@ -482,9 +482,10 @@ def reproduce(experiment: str, dataset: str, data_dir: str | None, out: str | No
 @click.option("--rerun", is_flag=True, help="a folder holding another lineage (another dataset or budget) or runs "
               "other than the ones asked for: redo its chapters and replace those runs (aeflow's own files only); "
               "without it, it is refused")
-@click.option("--workers", type=click.IntRange(min=0), default=None, help="processes that run a seeded chapter's "
-              "other seeds beside seed 0 (default: one per other seed, at most one per core, on a CPU; none on a GPU "
-              "or one core); 0 runs the seeds one after another")
+@click.option("--workers", type=click.IntRange(min=0), default=None, help="processes beside the lineage's own: they "
+              "run a seeded chapter's other seeds beside seed 0, or with one seed lanes of chapters (default, on a "
+              "CPU where the work takes minutes: one per other seed or one per core beyond the first; none on a GPU "
+              "or one core); 0 runs everything in one process, one after another")
 @launcher_options("the whole lineage")
 def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no_progress: bool, rerun: bool,
             workers: int | None, **launch) -> None:

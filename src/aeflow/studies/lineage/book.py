@@ -53,6 +53,19 @@ class Chapter:
     run: Callable[[Book], Any]                   # does the work, returns the chapter's record (records.py)
     applies: Callable[[Dataset], str | None] = lambda data: None   # a reason when it does not apply
     seeded: bool = False                         # cheap enough to run on each of the budget's seeds
+    reads: tuple[str, ...] = ()                  # the earlier chapters whose runs or records it reads
+
+
+def chapter_groups(chapters: list[Chapter]) -> list[list[Chapter]]:
+    """The chapters joined with those they read, and those with theirs: groups that share no run or record,
+    each in chapter order, in the order of their first chapter."""
+    groups: list[list[Chapter]] = []
+    for chapter in chapters:
+        joined = [g for g in groups if any(c.key in chapter.reads for c in g)]
+        merged = sorted([c for g in joined for c in g], key=chapters.index) + [chapter]
+        groups = [g for g in groups if g not in joined]
+        groups.append(merged)
+    return sorted(groups, key=lambda g: chapters.index(g[0]))
 
 
 @dataclass

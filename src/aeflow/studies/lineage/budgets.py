@@ -81,9 +81,9 @@ _CPU_28 = Budget(
     latent_hidden=(512, 512, 512),
     shaping_epochs=2, swissroll_epochs=300,
     batch_size=128,
-    seconds={"compression": 255, "byhand": 1, "code-space": 82, "density": 26, "vae": 330, "one-step": 100,
-             "ddpm": 820, "flow": 750, "reflow": 230, "gan": 160, "latent": 160, "regularised": 355,
-             "swiss-roll": 25})
+    seconds={"compression": 285, "byhand": 1, "code-space": 74, "density": 23, "vae": 408, "one-step": 109,
+             "ddpm": 1082, "flow": 960, "reflow": 444, "gan": 328, "latent": 194, "regularised": 448,
+             "swiss-roll": 24})
 
 _GPU = Budget(
     name="gpu", n_eval=10_000, ae_epochs=None, kernel_subset=None, byhand_epochs=100, plane_epochs=50,

@@ -356,9 +356,9 @@ CHAPTERS = [
             byhand, _not_8x8, seeded=True),
     Chapter("code-space", "The code space", "An autoencoder's codes are only where its training images put them: "
             "small moves stay on the data, but codes drawn at random fall in the holes between.", code_space,
-            seeded=True),
+            seeded=True, reads=("compression",)),
     Chapter("density", "A density on the codes", "Fit a Gaussian mixture to the training codes and sample from it: "
-            "the codes land where the data's codes are.", density, seeded=True),
+            "the codes land where the data's codes are.", density, seeded=True, reads=("compression",)),
     Chapter("vae", "The VAE", "Make the encoder output a distribution and pull it towards N(0, I) (a KL term "
             "weighted by beta): prior samples become images, blurry ones; beta trades rate for distortion; a decoder "
             "strong enough to model the image alone lets the code collapse unless the KL is warmed up.", vae,
@@ -377,9 +377,9 @@ CHAPTERS = [
     Chapter("flow", "A straight path", "Flow matching on the same network: learn the velocity along a straight "
             "noise-to-data path and integrate it with an ODE solver in few steps.", flow),
     Chapter("reflow", "Straighter", "Reflow: train a new flow on the (noise, sample) pairs of the first; its paths "
-            "straighten, so 1-4 steps suffice.", reflow),
+            "straighten, so 1-4 steps suffice.", reflow, reads=("flow",)),
     Chapter("gan", "A learned loss", "A DCGAN: a discriminator is the loss, trained against the generator.", gan),
     Chapter("latent", "In a latent space", "Flow matching on the codes of a VAE with a small KL weight (its code "
             "keeps the image's information; its own N(0, I) prior samples are poor): the generator walks a much "
-            "smaller state, and the decoder makes the image.", latent),
+            "smaller state, and the decoder makes the image.", latent, reads=("flow",)),
 ]

@@ -1,4 +1,5 @@
-"""Running the lineage: the chapters in order, each reused when finished, then the claims and the report."""
+"""Running the lineage: the chapters (in order, or in lanes side by side: lanes.py), each reused when finished,
+then the claims and the report."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from aeflow.studies.lineage.budgets import Budget, budget_for
 from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.claims import judge
 from aeflow.studies.lineage.glossary import describe
+from aeflow.studies.lineage.lanes import run_chapters
 from aeflow.studies.lineage.records import read_numbers
-from aeflow.studies.lineage.seeds import SeedWorkers, Setup, default_workers, run_seeds, seed_workers
+from aeflow.studies.lineage.workers import Setup, Workers, default_workers, lineage_workers
 
 
 def default_out(dataset: str, budget: str) -> Path:
@@ -35,13 +37,14 @@ def run_lineage(dataset: str = "digits", budget: str | Budget = "cpu", out: str 
     """Run (or continue) the lineage into `out`; write report.html, report.md and report.json there and return
     the report's content. A folder holding another lineage (dataset, budget) is refused, or redone when
     `rerun`; so is a run in it that is not the one a chapter asks for. `workers` processes run a seeded
-    chapter's other seeds beside seed 0 (None: `default_workers`; 0: one after another)."""
+    chapter's other seeds beside seed 0, or with one seed lanes of chapters beside the lineage's own (None:
+    `default_workers`; 0: everything in this process, one after another)."""
     budget = budget if isinstance(budget, Budget) else budget_for(budget, dataset)
     out = Path(out or default_out(dataset, budget.name))
     with locked(out, "lineage"):
         identity = claim_lineage(out, dataset, budget, rerun)
         setup = Setup(out, dataset, budget, data_dir, rerun, identity)
-        with seed_workers(default_workers(budget) if workers is None else workers, setup) as pool:
+        with lineage_workers(default_workers(budget) if workers is None else workers, setup) as pool:
             return _run(setup, progress, pool)
 
 
@@ -66,37 +69,12 @@ def claim_lineage(out: Path, dataset: str, budget: Budget, rerun: bool) -> str:
                        "chapters/*.json")
 
 
-def _run(setup: Setup, progress: bool, workers: SeedWorkers | None) -> dict[str, Any]:
+def _run(setup: Setup, progress: bool, workers: Workers | None) -> dict[str, Any]:
     start = time.perf_counter()
     budget, dataset = setup.budget, setup.dataset
     say(f"lineage of {dataset} ({budget.name} budget) in {setup.out}")
     book = open_book(setup.out, dataset, budget, setup.data_dir, progress, setup.rerun, setup.identity)
-    seeded_rounds = budget.seeds / workers.parallel(budget.seeds) if workers else budget.seeds
-    estimates = {c.key: budget.seconds.get(c.key, 0.0) * (seeded_rounds if c.seeded else 1) for c in CHAPTERS}
-    spent_estimated, spent_actual = 0.0, 0.0
-    for index, chapter in enumerate(CHAPTERS, 1):
-        head = f"[{index}/{len(CHAPTERS)}] {chapter.title}"
-        record = book.finished(index, chapter)
-        if record is not None:
-            book.results[chapter.key] = record
-            say(f"{head}: finished earlier, reused ({_headline(record)})")
-            continue
-        left = sum(estimates[c.key] for c in CHAPTERS[index - 1:]) * (spent_actual / spent_estimated
-                                                                      if spent_estimated else 1.0)
-        eta = f"; about {_duration(left)} left in all" if left else ""
-        say(f"{head}: started{eta}")
-        started = time.perf_counter()
-        book.current = {"key": chapter.key, "title": chapter.title, "story": chapter.story,
-                        "folder": f"{index:02d}-{chapter.key}", "runs": {}, "figures": [], "generators": [],
-                        "curves": {}, "applies": True, "numbers": {}, "other_seeds": []}
-        reason = chapter.applies(book.data)
-        if reason is None:
-            run_seeds(book, chapter, workers)
-        record = book.write(index, chapter, started, reason)
-        book.results[chapter.key] = record
-        spent_actual += record["seconds"]
-        spent_estimated += estimates[chapter.key] or record["seconds"]
-        say(f"{head}: done in {_duration(record['seconds'])} ({_headline(record)})")
+    run_chapters(book, setup, workers)
     report = _assemble(book, dataset, time.perf_counter() - start)
     paths = render_report(report, setup.out)
     say("")
@@ -139,17 +117,3 @@ def _assemble(book: Book, dataset: str, wall_time: float) -> dict[str, Any]:
                         "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
             "n_eval": book.budget.n_eval, "claims": judge(seeds, applies), "chapters": records,
             "comparison": generators, "figures": figures}
-
-
-def _headline(record: dict[str, Any]) -> str:
-    if not record["applies"]:
-        return "does not apply: " + record["reason"]
-    rows = record["generators"]
-    if rows:
-        return ", ".join(f"{g['name']} FD {g['fd']:.1f}" for g in rows)
-    return f"{len(record['runs'])} run(s), {len(record['figures'])} figure(s)"
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-

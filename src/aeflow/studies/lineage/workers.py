@@ -1,17 +1,18 @@
-"""A seeded chapter's other seeds, run beside seed 0 in worker processes. One process does not keep two cores
-busy with the cheap chapters' small models (torch's per-operation overhead, not arithmetic, bounds them), so on
-2 cores the digits lineage's seeded chapters take 2.2x less time this way (docs/lineage.md). Each
-process takes its share of the threads (aeflow.threads.divided). The workers are started once per lineage;
-Ctrl-C is the lineage's alone (it kills its workers; their runs continue from their checkpoints on the next
-call), and a worker dies with the lineage's process, even one killed with SIGKILL."""
+"""The lineage's worker processes, started once per lineage: they run a seeded chapter's other seeds beside
+seed 0 (where the budget runs several seeds), or whole lanes of chapters beside the lineage's own (where it
+runs one: lanes.py). One process does not keep two cores busy with small models (torch's per-operation
+overhead, not arithmetic, bounds them), so on 2 cores the digits lineage's seeded chapters take 2.2x less time
+this way (docs/lineage.md). Each process takes its share of the threads (aeflow.threads.divided). Ctrl-C is
+the lineage's alone (it kills its workers; their runs continue from their checkpoints on the next call), and a
+worker dies with the lineage's process, even one killed with SIGKILL."""
 
 from __future__ import annotations
 
 import os
 import signal
 import sys
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 
 from aeflow.errors import ConfigError, TrainingError
 from aeflow.progress import say
-from aeflow.studies.lineage.book import Book, Chapter, open_book
+from aeflow.studies.lineage.book import Book, Chapter, chapter_groups, open_book
 from aeflow.studies.lineage.budgets import Budget
 from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.records import to_dict
@@ -33,15 +34,19 @@ def cores() -> int:
 
 
 def default_workers(budget: Budget) -> int:
-    """One worker per seed beyond the first, at most one per core, where a seed of the seeded chapters is expected
-    to take over a minute (`Budget.seconds`: a worker takes seconds to start, torch's import); none on one core,
-    or where the chapters train on a GPU (the processes would share it)."""
+    """Where the chapters are expected (`Budget.seconds`) to take over a minute beyond the first process's share
+    (a worker takes seconds to start, torch's import): one worker per seed beyond the first, at most one per
+    core; with one seed, one per core beyond the first, at most one per lane (lanes.py). None on one core, or
+    where the chapters train on a GPU (the processes would share it)."""
     import torch
 
-    per_seed = sum(budget.seconds.get(c.key, 0.0) for c in CHAPTERS if c.seeded)
-    if budget.seeds < 2 or per_seed < 60 or cores() < 2 or torch.cuda.is_available():
+    if cores() < 2 or torch.cuda.is_available():
         return 0
-    return min(budget.seeds - 1, cores())
+    if budget.seeds >= 2:
+        per_seed = sum(budget.seconds.get(c.key, 0.0) for c in CHAPTERS if c.seeded)
+        return min(budget.seeds - 1, cores()) if per_seed >= 60 else 0
+    lanes = chapter_groups(CHAPTERS)
+    return min(cores(), len(lanes)) - 1 if sum(budget.seconds.values()) >= 120 else 0
 
 
 @dataclass(frozen=True)
@@ -55,8 +60,8 @@ class Setup:
     identity: str
 
 
-class SeedWorkers:
-    """A pool of `count` processes that run chapters at seeds other than 0."""
+class Workers:
+    """A pool of `count` processes that run chapters at seeds other than 0, or lanes of chapters."""
 
     def __init__(self, count: int, setup: Setup) -> None:
         if count < 0:
@@ -76,26 +81,33 @@ class SeedWorkers:
                                              initargs=(os.getpid(), threads))
         return self._pool
 
+    def submit(self, function: Callable, *args: Any) -> Future:
+        return self._started().submit(function, *args)
+
     def run(self, book: Book, chapter: Chapter, seeds: list[int]) -> None:
         """Seed 0 here and `seeds` in the workers at the same time; every seed's record and runs in book.current
         (in seed order, as one process would have written them)."""
-        futures = [self._started().submit(_chapter_at_seed, self.setup, book.results, book.current, chapter.key,
-                                          seed) for seed in seeds]
+        futures = [self.submit(_chapter_at_seed, self.setup, book.results, book.current, chapter.key, seed)
+                   for seed in seeds]
         say(f"{chapter.title}: seed 0 here, seed(s) {', '.join(map(str, seeds))} in {self.count} worker "
             f"process(es) beside it")
-        try:
-            with divided(1 + min(self.count, len(seeds))):
-                book.current["numbers"] = to_dict(chapter.run(book))
+        with self.stopping(f"running {chapter.title} at another seed"), divided(1 + min(self.count, len(seeds))):
+            book.current["numbers"] = to_dict(chapter.run(book))
             for future in futures:
                 record, runs = future.result()
                 book.current["runs"].update(runs)
                 book.current["other_seeds"].append(record)
+
+    @contextmanager
+    def stopping(self, doing: str) -> Iterator[None]:
+        """Ctrl-C or a failure, here or in a worker: the workers stop now (their runs resume from checkpoints)."""
+        try:
+            yield
         except BrokenProcessPool:
             self.close(kill=True)
-            raise TrainingError(f"a worker process running {chapter.title} at another seed died (out of memory, or "
-                                "killed); the same command again continues the chapter (--workers 0 runs the seeds "
-                                "one after another)") from None
-        except BaseException:   # Ctrl-C or a failure: the workers stop now; their runs resume from checkpoints
+            raise TrainingError(f"a worker process {doing} died (out of memory, or killed); the same command "
+                                "again continues the lineage (--workers 0 runs everything in one process)") from None
+        except BaseException:
             self.close(kill=True)
             raise
 
@@ -110,8 +122,8 @@ class SeedWorkers:
 
 
 @contextmanager
-def seed_workers(count: int, setup: Setup) -> Iterator[SeedWorkers | None]:
-    workers = SeedWorkers(count, setup) if count else None
+def lineage_workers(count: int, setup: Setup) -> Iterator[Workers | None]:
+    workers = Workers(count, setup) if count else None
     try:
         yield workers
     finally:
@@ -119,7 +131,7 @@ def seed_workers(count: int, setup: Setup) -> Iterator[SeedWorkers | None]:
             workers.close()
 
 
-def run_seeds(book: Book, chapter: Chapter, workers: SeedWorkers | None) -> None:
+def run_seeds(book: Book, chapter: Chapter, workers: Workers | None) -> None:
     """The chapter at seed 0 and, if it is seeded, at the budget's other seeds: beside it in `workers`, or here
     one after another without them."""
     others = list(range(1, book.budget.seeds)) if chapter.seeded else []
@@ -150,14 +162,19 @@ def _start_worker(parent: int, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _chapter_at_seed(setup: Setup, results: dict[str, Any], current: dict[str, Any], key: str, seed: int
-                     ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the chapter's record at `seed`, the runs it used), in a worker."""
+def worker_book(setup: Setup) -> Book:
+    """The lineage's book in a worker, opened once (its data and classifier)."""
     lineage = (setup.out, setup.identity)
     if lineage not in _books:
         _books[lineage] = open_book(setup.out, setup.dataset, setup.budget, setup.data_dir, False, setup.rerun,
                                     setup.identity)
-    book = _books[lineage]
+    return _books[lineage]
+
+
+def _chapter_at_seed(setup: Setup, results: dict[str, Any], current: dict[str, Any], key: str, seed: int
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the chapter's record at `seed`, the runs it used), in a worker."""
+    book = worker_book(setup)
     book.results, book.current = results, {**current, "runs": {}, "other_seeds": []}
     chapter = next(c for c in CHAPTERS if c.key == key)
     with book.at_seed(seed):

@@ -1,0 +1,106 @@
+"""The order of the lineage's work. Where the budget runs one seed (MNIST's cpu budget) and there are worker
+processes, the chapters split into lanes, one per process (the lineage's own and its workers'), each running
+its chapters in their order beside the others: two processes at one thread each train and sample 1.3-1.6x more
+than one at two threads on 2 cores (docs/benchmarks.md, Sharing the cores). A chapter stays in the lane of the
+chapters it reads (`Chapter.reads`), so no lane waits for another; the lanes are balanced by the budget's
+expected seconds (the longest group first, each into the lane with the least so far). Every chapter writes its
+record as it ends, so an interrupted lineage continues in any lane from the chapter it stopped in."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aeflow.errors import TrainingError
+from aeflow.progress import say
+from aeflow.studies.lineage.book import Book, Chapter, chapter_groups
+from aeflow.studies.lineage.chapters import CHAPTERS
+from aeflow.studies.lineage.workers import Setup, Workers, run_seeds, worker_book
+from aeflow.threads import divided
+
+Lane = list[tuple[int, Chapter]]   # (the chapter's number, from 1; the chapter)
+
+
+def split(chapters: list[Chapter], seconds: dict[str, float], count: int) -> list[Lane]:
+    """`chapters` in at most `count` lanes balanced by `seconds`; the first lane holds the first chapter."""
+    numbered = {c.key: (i, c) for i, c in enumerate(chapters, 1)}
+    lanes: list[list[Chapter]] = [[] for _ in range(count)]
+    loads = [0.0] * count
+    for group in sorted(chapter_groups(chapters), key=lambda g: -sum(seconds.get(c.key, 0.0) for c in g)):
+        lightest = loads.index(min(loads))
+        lanes[lightest] += group
+        loads[lightest] += sum(seconds.get(c.key, 0.0) for c in group)
+    ordered = [sorted((numbered[c.key] for c in lane), key=lambda n: n[0]) for lane in lanes if lane]
+    return sorted(ordered, key=lambda lane: lane[0][0])
+
+
+def run_chapters(book: Book, setup: Setup, workers: Workers | None) -> None:
+    """Every chapter into book.results: in this process in order, or, with one seed and workers, in lanes."""
+    budget = book.budget
+    if workers is None or budget.seeds > 1:
+        rounds = budget.seeds / workers.parallel(budget.seeds) if workers else budget.seeds
+        estimates = {c.key: budget.seconds.get(c.key, 0.0) * (rounds if c.seeded else 1) for c in CHAPTERS}
+        run_lane(book, list(enumerate(CHAPTERS, 1)), estimates, workers)
+        return
+    own, *others = split(CHAPTERS, budget.seconds, 1 + workers.count)
+    with workers.stopping("running a lane of chapters"), divided(1 + len(others)):
+        futures = [workers.submit(_lane_in_worker, setup, [(i, c.key) for i, c in lane]) for lane in others]
+        for lane in others:
+            say(f"in a worker process beside this one: {', '.join(c.title for _, c in lane)}")
+        run_lane(book, own, budget.seconds)
+        for future in futures:
+            future.result()
+    for index, chapter in (numbered for lane in others for numbered in lane):   # as the workers wrote them
+        record = book.finished(index, chapter)
+        if record is None:
+            raise TrainingError(f"the worker that ran {chapter.title} left no record of it; the same command again "
+                                "redoes that chapter")
+        book.results[chapter.key] = record
+
+
+def run_lane(book: Book, lane: Lane, estimates: dict[str, float], workers: Workers | None = None) -> None:
+    """The chapters of `lane` in order, each reused when finished, into book.results; the time the lane has left
+    said at each start, from `estimates` rescaled by the chapters already done."""
+    spent_estimated, spent_actual = 0.0, 0.0
+    for at, (index, chapter) in enumerate(lane):
+        head = f"[{index}/{len(CHAPTERS)}] {chapter.title}"
+        record = book.finished(index, chapter)
+        if record is not None:
+            book.results[chapter.key] = record
+            say(f"{head}: finished earlier, reused ({headline(record)})")
+            continue
+        left = sum(estimates.get(c.key, 0.0) for _, c in lane[at:]) * (spent_actual / spent_estimated
+                                                                       if spent_estimated else 1.0)
+        where = "all" if len(lane) == len(CHAPTERS) else "this lane"
+        say(f"{head}: started" + (f"; about {duration(left)} left in {where}" if left else ""))
+        started = time.perf_counter()
+        book.current = {"key": chapter.key, "title": chapter.title, "story": chapter.story,
+                        "folder": f"{index:02d}-{chapter.key}", "runs": {}, "figures": [], "generators": [],
+                        "curves": {}, "applies": True, "numbers": {}, "other_seeds": []}
+        reason = chapter.applies(book.data)
+        if reason is None:
+            run_seeds(book, chapter, workers)
+        record = book.write(index, chapter, started, reason)
+        book.results[chapter.key] = record
+        spent_actual += record["seconds"]
+        spent_estimated += estimates.get(chapter.key) or record["seconds"]
+        say(f"{head}: done in {duration(record['seconds'])} ({headline(record)})")
+
+
+def _lane_in_worker(setup: Setup, lane: list[tuple[int, str]]) -> None:
+    """A lane of chapters (number, key) in a worker: each writes its record, which the lineage then reads back."""
+    chapters = {c.key: c for c in CHAPTERS}
+    run_lane(worker_book(setup), [(i, chapters[key]) for i, key in lane], setup.budget.seconds)
+
+
+def headline(record: dict[str, Any]) -> str:
+    if not record["applies"]:
+        return "does not apply: " + record["reason"]
+    rows = record["generators"]
+    if rows:
+        return ", ".join(f"{g['name']} FD {g['fd']:.1f}" for g in rows)
+    return f"{len(record['runs'])} run(s), {len(record['figures'])} figure(s)"
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
