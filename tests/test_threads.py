@@ -65,7 +65,7 @@ def test_a_running_command_takes_its_share_when_another_starts(monkeypatch):
 
 
 def test_a_command_running_workers_divides_its_share_among_them(monkeypatch):
-    """While the lineage runs seeds in worker processes (aeflow.studies.lineage.seeds), its own pool is its
+    """While the lineage runs seeds in worker processes (aeflow.studies.lineage.workers), its own pool is its
     share divided by the processes, also when the automatic policy re-checks; afterwards it is whole again."""
     import aeflow.threads as threads
 
@@ -78,8 +78,32 @@ def test_a_command_running_workers_divides_its_share_among_them(monkeypatch):
     monkeypatch.setattr(threads, "other_aeflow_commands", lambda: 1)
     with threads.divided(3) as share:
         assert share == pool["size"] == 5
+        monkeypatch.setitem(threads._adaptive, "checked", 0.0)   # RECHECK_S later
         threads.share_cores()   # another aeflow command runs: 8 cores are this one's, 2 of them per process
         assert pool["size"] == 2
     assert pool["size"] == 16 and threads._adaptive["divided"] == 1
     with threads.divided(32) as share:   # never below one thread
         assert share == 1
+
+
+def test_lanes_that_end_give_their_threads_to_those_still_working(monkeypatch):
+    """Lanes of chapters (aeflow.studies.lineage.lanes) share a count of the lanes still working: each process
+    takes its share of the threads, and more as the others end, under AEFLOW_THREADS=N too."""
+    import multiprocessing
+
+    import aeflow.threads as threads
+
+    pool = {"size": 1}
+    monkeypatch.setattr("torch.set_num_threads", lambda n: pool.update(size=n))
+    monkeypatch.setattr("torch.get_num_threads", lambda: pool["size"])
+    monkeypatch.setitem(threads._adaptive, "on", False)
+    running = multiprocessing.get_context("spawn").Value("i", 2)
+    with threads.divided(running, whole=4) as share:
+        assert share == pool["size"] == 2
+        running.value = 1                                  # the other lane ended
+        threads.share_cores()
+        assert pool["size"] == 2                           # looked at most every RECHECK_S seconds
+        monkeypatch.setitem(threads._adaptive, "checked", 0.0)
+        threads.share_cores()
+        assert pool["size"] == 4
+    assert pool["size"] == 1 and threads._adaptive["divided"] == 1   # as it was before

@@ -15,12 +15,16 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from aeflow.errors import ConfigError
 
+if TYPE_CHECKING:
+    from multiprocessing.sharedctypes import Synchronized
+
 ENV = "AEFLOW_THREADS"
 RECHECK_S = 2.0
-_adaptive = {"on": False, "checked": 0.0, "divided": 1}
+_adaptive: dict = {"on": False, "checked": 0.0, "divided": 1, "whole": 1}
 
 
 def auto_threads(cores: int, others: int) -> int:
@@ -71,32 +75,42 @@ def apply_thread_policy(environ: dict[str, str] | None = None) -> int | None:
 
 
 def share_cores() -> None:
-    """Under the automatic policy, at most every RECHECK_S seconds: take this command's share of the cores again
-    (a command that started alone gives cores back when another starts, and takes them when it ends). Called
-    by the training loop each step and by the samplers each batch; costs a clock read in between."""
+    """Under the automatic policy, or while a count of processes shared with others divides the threads
+    (`divided`), at most every RECHECK_S seconds: take this command's share of the cores again (a command that
+    started alone gives cores back when another starts, and takes them when it ends). Called by the training
+    loop each step and by the samplers each batch; costs a clock read in between."""
     now = time.monotonic()
-    if not _adaptive["on"] or now - _adaptive["checked"] < RECHECK_S:
+    shared = not isinstance(_adaptive["divided"], int)
+    if not (_adaptive["on"] or shared) or now - _adaptive["checked"] < RECHECK_S:
         return
     _adaptive["checked"] = now
     import torch
 
-    threads = max(1, auto_threads(os.cpu_count() or 1, other_aeflow_commands()) // _adaptive["divided"])
+    whole = auto_threads(os.cpu_count() or 1, other_aeflow_commands()) if _adaptive["on"] else _adaptive["whole"]
+    threads = max(1, whole // _processes())
     if threads != torch.get_num_threads():
         torch.set_num_threads(threads)
 
 
+def _processes() -> int:
+    divided = _adaptive["divided"]
+    return max(1, divided if isinstance(divided, int) else divided.value)
+
+
 @contextmanager
-def divided(processes: int) -> Iterator[int]:
+def divided(processes: int | Synchronized, whole: int | None = None) -> Iterator[int]:
     """While this command runs `processes` processes at once (itself and the workers it started), each takes
-    1/processes of the threads it would take alone (at least one); yields that share."""
+    1/processes of the threads it would take alone (`whole`: torch's threads now), at least one; yields that
+    share. `processes` may be a count the processes share (a multiprocessing.Value), lowered as each one's work
+    ends: share_cores then gives its threads to those still working."""
     import torch
 
     before = torch.get_num_threads()
-    share = max(1, before // processes)
-    _adaptive["divided"] = processes
+    _adaptive.update(divided=processes, whole=whole or before, checked=time.monotonic())
+    share = max(1, _adaptive["whole"] // _processes())
     torch.set_num_threads(share)
     try:
         yield share
     finally:
-        _adaptive["divided"] = 1
+        _adaptive.update(divided=1, whole=1)
         torch.set_num_threads(before)

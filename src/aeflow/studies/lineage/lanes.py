@@ -9,13 +9,14 @@ record as it ends, so an interrupted lineage continues in any lane from the chap
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aeflow.errors import TrainingError
 from aeflow.progress import say
 from aeflow.studies.lineage.book import Book, Chapter, chapter_groups
 from aeflow.studies.lineage.chapters import CHAPTERS
-from aeflow.studies.lineage.workers import Setup, Workers, run_seeds, worker_book
+from aeflow.studies.lineage.workers import Setup, Workers, run_seeds, shared_threads, worker_book
 from aeflow.threads import divided
 
 Lane = list[tuple[int, Chapter]]   # (the chapter's number, from 1; the chapter)
@@ -43,11 +44,13 @@ def run_chapters(book: Book, setup: Setup, workers: Workers | None) -> None:
         run_lane(book, list(enumerate(CHAPTERS, 1)), estimates, workers)
         return
     own, *others = split(CHAPTERS, budget.seconds, 1 + workers.count)
-    with workers.stopping("running a lane of chapters"), divided(1 + len(others)):
+    workers.running.value = 1 + len(others)
+    with workers.stopping("running a lane of chapters"):
         futures = [workers.submit(_lane_in_worker, setup, [(i, c.key) for i, c in lane]) for lane in others]
         for lane in others:
             say(f"in a worker process beside this one: {', '.join(c.title for _, c in lane)}")
-        run_lane(book, own, budget.seconds)
+        with divided(workers.running, workers.whole):
+            _working(workers.running, lambda: run_lane(book, own, budget.seconds))
         for future in futures:
             future.result()
     for index, chapter in (numbered for lane in others for numbered in lane):   # as the workers wrote them
@@ -90,7 +93,19 @@ def run_lane(book: Book, lane: Lane, estimates: dict[str, float], workers: Worke
 def _lane_in_worker(setup: Setup, lane: list[tuple[int, str]]) -> None:
     """A lane of chapters (number, key) in a worker: each writes its record, which the lineage then reads back."""
     chapters = {c.key: c for c in CHAPTERS}
-    run_lane(worker_book(setup), [(i, chapters[key]) for i, key in lane], setup.budget.seconds)
+    running, whole = shared_threads["running"], shared_threads["whole"]
+    with divided(running, whole):
+        _working(running, lambda: run_lane(worker_book(setup), [(i, chapters[key]) for i, key in lane],
+                                           setup.budget.seconds))
+
+
+def _working(running: Any, lane: Callable[[], None]) -> None:
+    """Run a lane, counted among the working ones until it ends: the lanes still working share its threads."""
+    try:
+        lane()
+    finally:
+        with running.get_lock():
+            running.value -= 1
 
 
 def headline(record: dict[str, Any]) -> str:

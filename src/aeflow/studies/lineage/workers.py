@@ -67,6 +67,8 @@ class Workers:
         if count < 0:
             raise ConfigError(f"--workers {count}: give 0 (the seeds one after another) or more")
         self.count, self.setup, self._pool = count, setup, None
+        self.running = get_context("spawn").Value("i", 0)   # the lanes still working (lanes.py), shared
+        self.whole = 1                                       # the threads all processes share
 
     def parallel(self, seeds: int) -> int:
         """How many seeds run at once, at most: the time of `seeds` seeds is about seeds / this of one."""
@@ -76,9 +78,10 @@ class Workers:
         if self._pool is None:
             import torch
 
-            threads = max(1, torch.get_num_threads() // (1 + self.count))
+            self.whole = torch.get_num_threads()
+            threads = max(1, self.whole // (1 + self.count))
             self._pool = ProcessPoolExecutor(self.count, get_context("spawn"), initializer=_start_worker,
-                                             initargs=(os.getpid(), threads))
+                                             initargs=(os.getpid(), threads, self.running, self.whole))
         return self._pool
 
     def submit(self, function: Callable, *args: Any) -> Future:
@@ -147,9 +150,10 @@ def run_seeds(book: Book, chapter: Chapter, workers: Workers | None) -> None:
 
 # -- in a worker ------------------------------------------------------------------------------------------------
 _books: dict[tuple[Path, str], Book] = {}   # by folder and identity: one per lineage
+shared_threads: dict[str, Any] = {}         # the lineage's count of working lanes, and the threads they share
 
 
-def _start_worker(parent: int, threads: int) -> None:
+def _start_worker(parent: int, threads: int, running: Any, whole: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # a terminal's Ctrl-C reaches every process: the parent decides
     if sys.platform.startswith("linux"):           # die with the parent, even if it is killed with SIGKILL
         import ctypes
@@ -160,6 +164,7 @@ def _start_worker(parent: int, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    shared_threads.update(running=running, whole=whole)
 
 
 def worker_book(setup: Setup) -> Book:
