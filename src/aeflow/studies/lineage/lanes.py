@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from aeflow.errors import TrainingError
@@ -47,8 +48,9 @@ def run_chapters(book: Book, setup: Setup, workers: Workers | None) -> None:
     workers.running.value = 1 + len(others)
     with workers.stopping("running a lane of chapters"):
         futures = [workers.submit(_lane_in_worker, setup, [(i, c.key) for i, c in lane]) for lane in others]
-        for lane in others:
+        for lane, future in zip(others, futures):
             say(f"in a worker process beside this one: {', '.join(c.title for _, c in lane)}")
+            future.add_done_callback(_say_if_failed)
         with divided(workers.running, workers.whole):
             _working(workers.running, lambda: run_lane(book, own, budget.seconds))
         for future in futures:
@@ -97,6 +99,13 @@ def _lane_in_worker(setup: Setup, lane: list[tuple[int, str]]) -> None:
     with divided(running, whole):
         _working(running, lambda: run_lane(worker_book(setup), [(i, chapters[key]) for i, key in lane],
                                            setup.budget.seconds))
+
+
+def _say_if_failed(future: Future) -> None:
+    """A lane that fails in its worker is said at once; the lineage stops with its error when its own lane ends."""
+    if not future.cancelled() and future.exception() is not None:
+        say(f"a lane of chapters stopped in its worker ({future.exception()}); the lineage stops when its own "
+            "lane ends, and the same command again continues both")
 
 
 def _working(running: Any, lane: Callable[[], None]) -> None:
