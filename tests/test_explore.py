@@ -191,6 +191,30 @@ def test_panel_in_headless_chromium(server, panel, chromium):
     assert before != after, f"{panel}: {target} did not change when {key} moved"
 
 
+def test_a_reply_for_a_panel_left_is_dropped(server, chromium):
+    """A slow reply that lands after its panel was left must not touch the panel shown now (it once threw
+    'Cannot set properties of null' when a user switched panels quickly)."""
+    held = []
+    with chromium() as (page, errors):
+        page.goto(f"{server}#panel=noise")
+        page.wait_for_selector("#frame")
+        page.route("**/pipeline", lambda route: held.append(route))
+        page.click("nav a[data-key='pipeline']")
+        page.wait_for_selector("#pipe")
+        for _ in range(50):
+            if held:
+                break
+            page.wait_for_timeout(100)
+        page.click("nav a[data-key='noise']")
+        page.wait_for_selector("#frame")
+        assert held, "the pipeline panel asked for nothing"
+        held[0].continue_()
+        page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(300)
+        assert page.locator("#frame").count() == 1
+    assert not errors, errors
+
+
 def test_each_panel_keeps_its_own_view_in_the_url(server, chromium):
     """A link opens one panel's view; another panel starts from its own defaults (no seed leaks across), and
     coming back restores the first panel's view, in the page and in the URL."""

@@ -14,10 +14,14 @@ const $ = (tag, attrs = {}, ...children) => {
   for (const c of children) el.append(c);
   return el;
 };
+let drawing = 0;   // counts draw(): a reply asked for by a panel since left has nowhere to go
 const api = async (path) => {
+  const asked = drawing;
   const r = await fetch(path);
-  if (!r.ok) throw new Error((await r.json()).detail);
-  return r.json();
+  const body = await r.json();
+  if (asked !== drawing) return new Promise(() => {});   // never resolves: the left panel's code stops here
+  if (!r.ok) throw new Error(body.detail);
+  return body;
 };
 const num = (v, d = 2) => (v === null || v === undefined ? "—" : Number(v).toFixed(d));
 const has = (run, c) => run.capabilities.includes(c) && run.shape.length === 3;   // image panels
@@ -542,6 +546,7 @@ function pipelinePanel(main, runs) {
 }
 
 function draw(key) {
+  drawing += 1;
   const panel = PANELS.find((p) => p.key === key) || PANELS[0];
   if (shown !== panel.key) { views[shown] = state; state = views[panel.key] || {}; shown = panel.key; }
   save();
