@@ -173,6 +173,27 @@ def test_regularised_claims_hold_and_fail_on_their_numbers():
         assert _judge(text, {"regularised": replace(base, **fields)}) <= 0, text
 
 
+def test_byhand_names_each_models_own_gap_and_fails_on_either():
+    """The final-loss tolerance applies to each model; the sentence and the follow-up give each model's gap, so a
+    reader never reads the autoencoder's gap as the VAE's."""
+    from aeflow.studies.lineage.claims import CLAIMS
+
+    def numbers(ae_gap: float, vae_gap: float) -> dict:
+        def model(gap: float, torch_loss: float) -> dict:
+            return {"final_loss_numpy": torch_loss * (1 + gap), "final_loss_torch": torch_loss,
+                    "relative_difference": gap, "early_relative_difference": 1e-15, "steps": 1320}
+        return {"byhand": records.ByHand(models={"autoencoder": model(ae_gap, 20.0), "vae": model(vae_gap, 26.0)},
+                                         lr=0.05, momentum=0.9, batch_size=32, epochs=40)}
+
+    claim = next(c for c in CLAIMS if c.chapter == "byhand")
+    assert claim.judge(numbers(0.002, 0.003))[0] > 0
+    margin, words = claim.judge(numbers(0.0369, 0.0013))
+    assert margin < 0 and "autoencoder 20.7380 vs 20.0000 (3.69% apart)" in words and "(0.13% apart)" in words
+    assert claim.judge(numbers(0.001, 0.05))[0] < 0
+    follow_up = claim.follow_up([numbers(0.0369, 0.0013), numbers(0.007, 0.002)])
+    assert "autoencoder 3.69%, 0.70% apart" in follow_up and "VAE 0.13%, 0.20% apart" in follow_up
+
+
 def test_warm_up_is_judged_at_beta_1_with_the_autoregressive_decoder():
     text = "KL warm-up prevents posterior collapse."
     assert _judge(text, {"vae": _vae(without=0, with_=3)}) > 0
