@@ -79,8 +79,8 @@ def _byhand_by_seed(seeds: list[Numbers]) -> str:
         finals = [r["final_loss_torch"] for r in runs]
         spread = 100 * statistics.stdev(finals) / statistics.fmean(finals) if len(finals) > 1 else float("nan")
         gaps = ", ".join(f"{100 * r['relative_difference']:.2f}%" for r in runs)
-        parts.append(f"{_BYHAND_NAMES[name]} {gaps} apart, its torch twin's own final loss moving by {spread:.2f}% from one seed "
-                     "to the next")
+        parts.append(f"{_BYHAND_NAMES[name]} {gaps} apart, its torch twin's own final loss moving by {spread:.2f}% "
+                     "from one seed to the next")
     return ("final-epoch loss, NumPy vs torch, per seed (spread: standard deviation over the seeds): "
             + "; ".join(parts))
 
