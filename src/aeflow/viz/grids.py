@@ -35,4 +35,4 @@ def save_image_grid(rows: list[torch.Tensor], labels: list[str], path: str | Pat
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    save_figure(fig, path, title)
+    save_figure(fig, path, title, title_band=0.3)

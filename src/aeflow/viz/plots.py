@@ -101,11 +101,13 @@ def save_code_scatter(codes, labels, path: str | Path, title: str = "", cmap: st
     save_figure(fig, path, title)
 
 
-def save_figure(fig, path: str | Path, title: str = "") -> None:
+def save_figure(fig, path: str | Path, title: str = "", title_band: float = 0.0) -> None:
     """Title, tight layout, PNG at 100 dpi, and the figure closed (pyplot keeps figures alive otherwise)."""
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    # title_band (inches) keeps the title off a tall grid of aspect-locked images, which tight_layout lets
+    # reach the top edge under it
+    fig.tight_layout(rect=(0, 0, 1, 1 - title_band / fig.get_figheight()) if title else (0, 0, 1, 1))
     try:   # bbox "tight" keeps long row labels inside the picture; atomic: a kill leaves the old PNG whole
         atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
     finally:
