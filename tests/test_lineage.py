@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from aeflow.errors import TrainingError
 from aeflow.studies.lineage import records
 from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.claims import CLAIMS
@@ -261,6 +262,22 @@ def test_workers_run_only_where_the_work_takes_longer_than_starting_one(monkeypa
     monkeypatch.setattr("aeflow.studies.lineage.workers.cores", lambda: 16)
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     assert default_workers(budget_for("cpu", "digits")) == 0         # the chapters train on the GPU
+
+
+def test_a_lane_failing_in_its_worker_is_said_at_once(capsys):
+    """The lineage's own lane may run for half an hour more: a worker lane's failure is said when it happens."""
+    from concurrent.futures import Future
+
+    from aeflow.studies.lineage.lanes import _say_if_failed
+
+    done, failed = Future(), Future()
+    done.set_result(None)
+    failed.set_exception(TrainingError("ddpm: out of memory"))
+    _say_if_failed(done)
+    assert capsys.readouterr().err == ""
+    _say_if_failed(failed)
+    err = capsys.readouterr().err
+    assert "a lane of chapters stopped in its worker (ddpm: out of memory)" in err and "same command again" in err
 
 
 def test_chapters_in_lanes_give_what_one_process_gives(tmp_path, monkeypatch, capsys):
