@@ -4,7 +4,8 @@ each thread setting, as ratios measured in one run (the machine's other load is 
     python benchmarks/shared_cores.py [--settings torch,1,2-passive,auto] [--workloads "flow unet"]
 
 A setting is the environment a job starts with: `torch` leaves torch's default threads (one per core, spinning
-while they wait), `N` sets AEFLOW_THREADS=N, `N-passive` adds OMP_WAIT_POLICY=PASSIVE (waiting threads sleep),
+while they wait), `N` sets AEFLOW_THREADS=N, `N-passive` adds OMP_WAIT_POLICY=PASSIVE (waiting threads sleep), `N-spinK`
+GOMP_SPINCOUNT=K (waiting threads spin K times, then sleep),
 `auto` is aeflow's policy (aeflow/threads.py). Two workloads: the Hinton MLP autoencoder and the flow UNet, on
 digits.
 """
@@ -28,11 +29,14 @@ WORKLOADS = {   # each about 10-20 s alone on 2 cores
 
 
 def environment(setting: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("AEFLOW_THREADS", "OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
-    threads, _, passive = setting.partition("-")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("AEFLOW_THREADS", "OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GOMP_SPINCOUNT")}
+    threads, _, wait = setting.partition("-")
     env["AEFLOW_THREADS"] = threads
-    if passive:
+    if wait == "passive":
         env["OMP_WAIT_POLICY"] = "PASSIVE"
+    elif wait.startswith("spin"):
+        env["GOMP_SPINCOUNT"] = wait.removeprefix("spin")
     return env
 
 

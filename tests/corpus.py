@@ -286,7 +286,7 @@ def option_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
                                                           "--epochs", "1", "autoencoder"], keep=[runs["ae"]])
 
     ae, vae, flow = (str(runs[k]) for k in ("ae", "vae", "flow"))
-    sample_bad = {"--n": ["0", "-1", "1000000000000"], "--temperature": ["nan", "inf", "-1"],
+    sample_bad = {"--n": ["0", "-1", "1000000000000"], "--temperature": ["nan", "inf", "-1", "1e300", "101"],
                   "--components": ["0", "-1", "100000"], "--covariance": ["nosuch"], "--prior": ["nosuch"],
                   "--seed": ["-1", str(2**64)]}
     for option, values in sample_bad.items():
@@ -353,6 +353,20 @@ def option_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
     case("an unknown command", ["nosuch"])
     case("an unknown option", ["train", "autoencoder", "--nosuch"])
     case("a missing argument", ["sample"])
+    environments = {"AEFLOW_THREADS='²'": {"AEFLOW_THREADS": "²"}, "AEFLOW_THREADS=1e3": {"AEFLOW_THREADS": "1e3"},
+                    "WORLD_SIZE=2 alone": {"WORLD_SIZE": "2"}, "WORLD_SIZE=abc": {"WORLD_SIZE": "abc"},
+                    "WORLD_SIZE=2 RANK=0 without MASTER_ADDR": {"WORLD_SIZE": "2", "RANK": "0"},
+                    "WORLD_SIZE=2 RANK=5": {"WORLD_SIZE": "2", "RANK": "5", "MASTER_ADDR": "127.0.0.1",
+                                            "MASTER_PORT": "29511"}}
+    for timeout in ("nan", "inf", "-1", "1e300"):
+        environments[f"AEFLOW_DDP_TIMEOUT={timeout}"] = {"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                                                         "MASTER_PORT": "29511", "AEFLOW_DDP_TIMEOUT": timeout}
+    for name, env in environments.items():
+        case(f"train with {name}", [*AE, "--out", str(out / "never")], env=env)
+    for command in (["sweep", "beta", "--values", "1", "--epochs", "1", "--out", str(out / "never")],
+                    ["lineage", "--budget", "test", "--out", str(out / "never")],
+                    ["peers", "--budget", "tiny", "--out", str(out / "never")]):
+        case(f"{command[0]} --launcher slurm without Slurm", [*command, "--launcher", "slurm"])
     return cases
 
 
@@ -715,8 +729,10 @@ def reuse_cases(root: Path, runs: dict[str, Path], lineage: Path | None = None) 
     case("sweep beta (made)", swept, "ok")
     case("sweep beta with its run swapped for an autoencoder", swept,
          setup=lambda: _swap(runs["ae"], sweep / "beta-1"))
+    mine = {sweep / "beta-1" / "my-plot.png": b"a user's plot", sweep / "beta-1" / "samples-from-colab.npy": b"mine",
+            sweep / "beta-1" / "latent" / "README.txt": b"my notes"}
     case("sweep beta with the swapped run, --rerun", [*swept, "--rerun"], "ok",
-         check=lambda r: _family_is(sweep / "beta-1", "vae"))
+         setup=lambda: _plant(mine), check=lambda r: _family_is(sweep / "beta-1", "vae") or _kept(mine))
     case("sweep beta again (reused)", swept, "ok", keep=[sweep / "beta-1"])
     case("sweep beta with another epochs into the same folder", swept_with("2"), keep=[sweep / "beta-1"])
 
@@ -747,8 +763,11 @@ def reuse_cases(root: Path, runs: dict[str, Path], lineage: Path | None = None) 
              check=_lineage_reused(len(CHAPTERS) - 1))
     swapped = copied("swapped", lambda p: _swap(runs["ae"], p / "05-vae" / "beta-1"))
     case("lineage with a chapter's run swapped for another finished run", [*lineage, "--out", str(swapped)])
+    theirs = {swapped / "05-vae" / "beta-1" / "my-comparison.png": b"a user's figure",
+              swapped / "chapters" / "my-notes.json": b"{}", swapped / "05-vae" / "mine.png": b"theirs"}
     case("lineage with the swapped run, --rerun", [*lineage, "--out", str(swapped), "--rerun"], "ok",
-         check=lambda r: _family_is(swapped / "05-vae" / "beta-1", "vae"))
+         setup=lambda: _plant(theirs),
+         check=lambda r: _family_is(swapped / "05-vae" / "beta-1", "vae") or _kept(theirs))
     older = copied("older", lambda p: (p / ".aeflow.json").unlink())
     case("a lineage folder from an earlier version", [*lineage, "--out", str(older)])
 
@@ -771,6 +790,8 @@ def reuse_cases(root: Path, runs: dict[str, Path], lineage: Path | None = None) 
                                                "--out", str(out / "ddim20.npy")], "ok", keep=[runs["ddpm"]])
     for name, argv in {"pca --epochs 5": ["pca", "--epochs", "5"], "pca -t ema_decay=0.9": ["pca", "-t",
                                                                                            "ema_decay=0.9"],
+                       "pca --compile": ["pca", "--compile"],
+                       "pca -t max_train_seconds=5": ["pca", "-t", "max_train_seconds=5"],
                        "autoencoder -t sample_every=1": ["autoencoder", *TINY_TRAIN[2:], "-t", "sample_every=1"],
                        "ddpm -m timesteps=20 (a linear schedule)": ["ddpm", "-m", "timesteps=20", "-m",
                                                                     "network=mlp", *TINY_TRAIN[2:]]}.items():
@@ -782,6 +803,17 @@ def reuse_cases(root: Path, runs: dict[str, Path], lineage: Path | None = None) 
     case("train pca (fitted: no training options)", ["train", "pca", "-m", "n_components=2", "--out",
                                                      str(out / "pca")], "ok")
     return cases
+
+
+def _plant(files: dict[Path, bytes]) -> None:
+    for path, content in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def _kept(files: dict[Path, bytes]) -> str | None:
+    changed = [str(path) for path, content in files.items() if not path.is_file() or path.read_bytes() != content]
+    return f"a user's files removed or changed: {', '.join(changed)}" if changed else None
 
 
 def _made(folder: Path, kind: str) -> None:

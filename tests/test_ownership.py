@@ -23,6 +23,12 @@ def config(code_dim: int = 2, **train):
                               train_subset=128)
 
 
+def fit_gmm(run):
+    from aeflow.runs.sampling import fitted_prior
+
+    fitted_prior(aeflow.load(run), run, "gmm", {"n_components": 2}, aeflow.load_dataset("digits"))
+
+
 def test_files_get_the_mode_the_umask_gives(tmp_path):
     old = os.umask(0o022)
     try:
@@ -33,6 +39,22 @@ def test_files_get_the_mode_the_umask_gives(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "shared.json").stat().st_mode) == 0o644   # mkstemp alone would give 0600
     assert stat.S_IMODE((tmp_path / "private.json").stat().st_mode) == 0o600
+
+
+def test_a_runs_weights_checkpoint_and_prior_get_the_mode_the_umask_gives(tmp_path):
+    """safetensors writes its own file: the umask decides its mode too."""
+    old = os.umask(0o002)
+    try:
+        run = aeflow.train(config(), tmp_path / "run")
+        vae = aeflow.train(aeflow.make_config("vae", "digits", {"hidden": [8], "latent_dim": 2}, TINY,
+                                              train_subset=128), tmp_path / "vae")
+        fit_gmm(vae)
+    finally:
+        os.umask(old)
+    made = [run / "model.safetensors", run / "checkpoint.safetensors", *vae.glob("prior-*")]
+    assert len(made) >= 3
+    for path in made:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o664, path
 
 
 def test_a_users_folder_is_refused_and_an_empty_one_adopted(tmp_path):
@@ -65,10 +87,30 @@ def test_ensure_reuses_the_same_run_and_refuses_or_replaces_another(tmp_path):
     asked = config(code_dim=3, seed=1)
     with pytest.raises(Mismatch, match=r"model_config.code_dim 2 there, 3 asked; train.seed 0 there, 1 asked"):
         aeflow.ensure(asked, run)
-    (run / "notes.txt").write_text("a user's note inside the run folder")
+    mine = {"notes.txt": "a user's note inside the run folder", "my-comparison.png": "a user's figure",
+            "samples-from-colab.npy": "a user's samples", "latent/README.txt": "a user's notes",
+            "snapshots/mine.safetensors": "a user's weights"}
+    for name, text in mine.items():
+        (run / name).parent.mkdir(exist_ok=True)
+        (run / name).write_text(text)
     aeflow.ensure(asked, run, rerun=True)
     assert load_config(run).model_config["code_dim"] == 3
-    assert (run / "notes.txt").read_text() == "a user's note inside the run folder"   # not aeflow's: kept
+    for name, text in mine.items():   # not aeflow's, though named like its files: kept, byte for byte
+        assert (run / name).read_text() == text
+
+
+def test_a_rerun_removes_what_aeflow_made_and_nothing_else(tmp_path):
+    """A finished run's own figures, samples and prior go with a rerun; a run folder's list of what aeflow made
+    (files.MADE) says which they are."""
+    from aeflow.files import MADE, made_files
+
+    run = aeflow.train(config(), tmp_path / "run")
+    fit_gmm(run)
+    made = made_files(run)
+    assert {"config.yaml", "model.safetensors", "summary.json"} <= made and any(n.startswith("prior-") for n in made)
+    assert MADE not in made and MARKER not in made
+    aeflow.ensure(config(code_dim=3), run, rerun=True)
+    assert not [p for p in run.glob("prior-*")]   # the old run's prior would be a prior of other codes
 
 
 def test_the_identity_ignores_only_what_does_not_change_the_result():

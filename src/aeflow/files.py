@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 # Every temp file aeflow writes ends so: cleaning after a kill removes these and nothing else.
 TEMP_SUFFIX = ".aeflow-tmp"
+MARKER = ".aeflow.json"   # "this folder is aeflow's": written when aeflow creates or adopts a folder
+# The files aeflow wrote under an aeflow folder (paths relative to it, a line each), kept by the nearest folder
+# holding a MARKER: a rerun or clean-up removes only what is listed, never a user's file of a similar name.
+MADE = ".aeflow-made"
 
 
 def file_mode() -> int:
@@ -42,9 +46,10 @@ def atomic_write(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:100]}.", suffix=TEMP_SUFFIX)
     os.close(fd)
     try:
-        os.chmod(tmp, file_mode())
         write(tmp)
+        os.chmod(tmp, file_mode())   # after the write: a writer may replace the temp file with its own, 0600
         os.replace(tmp, path)
+        _note_made(path)
     except OSError as e:
         if e.filename is None:   # a failed write (a full disk) names no file: the one it was writing is `path`
             raise OSError(e.errno, e.strerror, str(path)) from None
@@ -52,6 +57,56 @@ def atomic_write(path: Path, write) -> None:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _owner(path: Path) -> Path | None:
+    """The nearest aeflow folder above `path` (one holding a MARKER)."""
+    return next((folder for folder in path.absolute().parents if (folder / MARKER).is_file()), None)
+
+
+def _note_made(path: Path) -> None:
+    if path.name in (MARKER, MADE):
+        return
+    owner = _owner(path)
+    if owner is None:
+        return
+    name = path.absolute().relative_to(owner).as_posix()
+    if name not in made_files(owner):
+        with open(owner / MADE, "a") as f:   # one short append: whole even beside another process appending
+            f.write(name + "\n")
+
+
+def made_files(folder: Path) -> set[str]:
+    """The paths (relative to `folder`) of the files aeflow wrote under it."""
+    try:
+        return {line for line in (Path(folder) / MADE).read_text().splitlines() if line}
+    except OSError:
+        return set()
+
+
+def remove_made(paths, also: tuple[str, ...] = ()) -> list[Path]:
+    """Of `paths`, remove the files aeflow made (listed in the MADE of the aeflow folder holding them, or named
+    in `also` directly in that folder: names only aeflow gives, for folders from before the list), then the
+    folders among them left empty. A user's file is kept, and so is the folder holding it (and the files of
+    another aeflow folder inside, unless its own list names them). Returns what was removed."""
+    lists: dict[Path, set[str]] = {}
+    removed = []
+    for path in sorted({Path(p).absolute() for p in paths}, key=lambda p: -len(p.parts)):
+        inside = path.is_dir() and not path.is_symlink()
+        for file in [*sorted(path.rglob("*"), key=lambda p: -len(p.parts)), path] if inside else [path]:
+            if file.is_dir() and not file.is_symlink():
+                if not any(file.iterdir()):
+                    file.rmdir()
+                    removed.append(file)
+                continue
+            owner = _owner(file)
+            if owner is None or not file.is_file():
+                continue
+            made = lists.setdefault(owner, made_files(owner))
+            if file.relative_to(owner).as_posix() in made or file.parent == owner and file.name in also:
+                file.unlink()
+                removed.append(file)
+    return removed
 
 
 def check_writable(path: str | Path, option: str, folder: bool = False) -> Path:

@@ -1,21 +1,39 @@
 """One thread policy for every aeflow process (training, sampling, the lineage, the explorer's server), set by
-the command line before torch loads. torch's default, one spinning OpenMP thread per core, is fastest alone and
-collapses when another job shares the cores (docs/benchmarks.md, "Sharing the cores":
-`benchmarks/shared_cores.py`). So aeflow takes every core while it is the only aeflow command running, and its
-share (cores / commands) while others run, checked again every few seconds as it trains or samples.
+the command line before torch loads.
 
-AEFLOW_THREADS=N sets N threads; AEFLOW_THREADS=torch leaves torch's default; unset (or auto): the policy
-above. A user's own OMP_NUM_THREADS is kept when AEFLOW_THREADS is not given.
+A run's numbers depend on its thread count (torch's CPU kernels sum in another order at 1 and at 2 threads), so
+by default the count depends on the machine and the command alone, never on what else runs: every core this
+process may use. A run records its threads in its checkpoint and resumes with them.
+
+Two such jobs at full threads on the same cores would collapse (torch's waiting threads spin, and each job's
+threads wait for the other's: each keeps a few percent of its speed alone; docs/benchmarks.md, "Sharing the
+cores"). So aeflow jobs take turns at the cores instead, a training step or a sampling batch at a time
+(`Turns`): alone a job never waits; two jobs alternate, each at full speed while it computes. Turns change when
+work happens, never what it computes.
+
+AEFLOW_THREADS=N sets N threads (turns as above); =torch leaves torch's default and takes no turns;
+=adaptive follows the other aeflow commands instead (this command's share, cores / commands, checked again
+every few seconds as it trains or samples): a run's numbers then depend on what else ran. A user's own
+OMP_NUM_THREADS is kept, and takes no turns.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+try:
+    import fcntl
+except ImportError:   # Windows: no turns
+    fcntl = None
 
 from aeflow.errors import ConfigError
 
@@ -24,7 +42,31 @@ if TYPE_CHECKING:
 
 ENV = "AEFLOW_THREADS"
 RECHECK_S = 2.0
-_adaptive: dict = {"on": False, "checked": 0.0, "divided": 1, "whole": 1}
+# A job that waits longer than this for its turn (the other one is suspended: Ctrl-Z) stops taking turns; a turn
+# may hold a whole epoch's evaluation.
+MAX_WAIT_S = 120.0
+
+
+def cores() -> int:
+    """The cores this process may use (its affinity, which a container or `taskset` may narrow)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@dataclass
+class Adaptive:
+    """The opt-in adaptive policy's state (AEFLOW_THREADS=adaptive): the threads this command takes are its
+    share of the cores among the aeflow commands running, divided among `processes` of its own (a count the
+    processes share while lanes end, or a number)."""
+    whole: int
+    processes: int | Synchronized = 1
+    checked: float = 0.0
+
+    def share(self) -> int:
+        divided = self.processes if isinstance(self.processes, int) else self.processes.value
+        return max(1, self.whole // max(1, divided))
+
+
+ADAPTIVE: Adaptive | None = None   # set by apply_thread_policy under AEFLOW_THREADS=adaptive only
 
 
 def auto_threads(cores: int, others: int) -> int:
@@ -55,62 +97,198 @@ def other_aeflow_commands() -> int:
 
 
 def apply_thread_policy(environ: dict[str, str] | None = None) -> int | None:
-    """Set the threads torch will start with (OMP_NUM_THREADS, read when torch loads); returns them, or None
-    when torch's default is kept."""
+    """Set the threads torch will start with (OMP_NUM_THREADS, read when torch loads) and how its waiting
+    threads behave; returns the threads, or None when torch's default is kept."""
+    global ADAPTIVE, TURNS
+    ADAPTIVE = TURNS = None
     environ = os.environ if environ is None else environ
     setting = environ.get(ENV, "").strip().lower()
     if setting == "torch" or not setting and "OMP_NUM_THREADS" in environ:
         return None
     if setting in ("", "auto"):
-        threads = auto_threads(os.cpu_count() or 1, other_aeflow_commands())
-        _adaptive.update(on=True, checked=time.monotonic())
-    elif setting.isdigit() and int(setting) >= 1:
+        threads = cores()
+    elif setting == "adaptive":
+        threads = auto_threads(cores(), other_aeflow_commands())
+        ADAPTIVE = Adaptive(whole=threads, checked=time.monotonic())
+    elif setting.isascii() and setting.isdigit() and int(setting) >= 1:
         threads = int(setting)
     else:
-        raise ConfigError(f"{ENV}={setting!r}: give a number of threads >= 1, auto or torch")
+        raise ConfigError(f"{ENV}={setting[:40]!r}: give a number of threads >= 1, auto, adaptive or torch")
     environ["OMP_NUM_THREADS"] = str(threads)
+    if ADAPTIVE is None:
+        take_turns()
     if "torch" in sys.modules:   # already loaded (aeflow called from Python): its pool is resized instead
         sys.modules["torch"].set_num_threads(threads)
     return threads
 
 
 def share_cores() -> None:
-    """Under the automatic policy, or while a count of processes shared with others divides the threads
-    (`divided`), at most every RECHECK_S seconds: take this command's share of the cores again (a command that
-    started alone gives cores back when another starts, and takes them when it ends). Called by the training
-    loop each step and by the samplers each batch; costs a clock read in between."""
-    now = time.monotonic()
-    shared = not isinstance(_adaptive["divided"], int)
-    if not (_adaptive["on"] or shared) or now - _adaptive["checked"] < RECHECK_S:
+    """Under AEFLOW_THREADS=adaptive, at most every RECHECK_S seconds: take this command's share of the cores
+    again (a command that started alone gives cores back when another starts, and takes them when it ends).
+    Called by the training loop's CoreShare callback and by the samplers each batch; otherwise does nothing."""
+    if ADAPTIVE is None or time.monotonic() - ADAPTIVE.checked < RECHECK_S:
         return
-    _adaptive["checked"] = now
     import torch
 
-    whole = auto_threads(os.cpu_count() or 1, other_aeflow_commands()) if _adaptive["on"] else _adaptive["whole"]
-    threads = max(1, whole // _processes())
-    if threads != torch.get_num_threads():
-        torch.set_num_threads(threads)
-
-
-def _processes() -> int:
-    divided = _adaptive["divided"]
-    return max(1, divided if isinstance(divided, int) else divided.value)
+    ADAPTIVE.checked = time.monotonic()
+    ADAPTIVE.whole = auto_threads(cores(), other_aeflow_commands())
+    if ADAPTIVE.share() != torch.get_num_threads():
+        torch.set_num_threads(ADAPTIVE.share())
 
 
 @contextmanager
 def divided(processes: int | Synchronized, whole: int | None = None) -> Iterator[int]:
     """While this command runs `processes` processes at once (itself and the workers it started), each takes
     1/processes of the threads it would take alone (`whole`: torch's threads now), at least one; yields that
-    share. `processes` may be a count the processes share (a multiprocessing.Value), lowered as each one's work
-    ends: share_cores then gives its threads to those still working."""
+    share, fixed for the whole block. Under AEFLOW_THREADS=adaptive only, `processes` may be a count the
+    processes share (a multiprocessing.Value), lowered as each one's work ends: share_cores then gives its
+    threads to those still working."""
     import torch
 
     before = torch.get_num_threads()
-    _adaptive.update(divided=processes, whole=whole or before, checked=time.monotonic())
-    share = max(1, _adaptive["whole"] // _processes())
+    whole = whole or before
+    if ADAPTIVE is not None:
+        ADAPTIVE.whole, ADAPTIVE.processes = whole, processes
+    elif not isinstance(processes, int):
+        processes = processes.value
+    share = max(1, whole // max(1, processes if isinstance(processes, int) else processes.value))
     torch.set_num_threads(share)
     try:
         yield share
     finally:
-        _adaptive.update(divided=1, whole=1)
+        if ADAPTIVE is not None:
+            ADAPTIVE.processes = 1
         torch.set_num_threads(before)
+
+
+@contextmanager
+def pinned(threads: int | None) -> Iterator[None]:
+    """torch at `threads` threads for the block (a run resumed with the count it started with), then as
+    before; None leaves it, and so does the adaptive policy (it trades that reproducibility away)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads and ADAPTIVE is None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class Turns:
+    """The aeflow jobs of one user on one machine take turns at its cores: a job holds as many of the machine's
+    core tokens as it has threads (a lock file each, in a folder of the user's) while it computes a step, and
+    passes them on between steps (`give_way`). Waiting jobs queue at a door (another lock), so two jobs
+    alternate rather than one taking every turn. Locks are the operating system's: a killed job's are freed."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        import tempfile
+
+        folder = folder or Path(tempfile.gettempdir()) / f"aeflow-cores-{os.getuid() if hasattr(os, 'getuid') else 0}"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        self.door = os.open(folder / "door", os.O_RDWR | os.O_CREAT, 0o600)
+        self.tokens = [os.open(folder / f"core-{i}", os.O_RDWR | os.O_CREAT, 0o600) for i in range(cores())]
+        self.held: list[int] = []
+        self.on = True
+
+    def take(self) -> None:
+        """Wait for this job's turn: as many tokens as torch has threads (at most one a core). The wait sleeps in
+        the kernel (a polling job would keep waking up on the cores the other job computes on)."""
+        import torch
+
+        if not self.on or self.held:
+            return
+        try:
+            with _at_most(MAX_WAIT_S):
+                fcntl.flock(self.door, fcntl.LOCK_EX)
+                try:
+                    need = min(torch.get_num_threads(), len(self.tokens))
+                    for fd in self.tokens:   # the free ones first (one-thread lanes: one each, side by side)
+                        if len(self.held) < need and _free(fd):
+                            self.held.append(fd)
+                    for fd in self.tokens[len(self.tokens) - need:]:
+                        if len(self.held) < need and fd not in self.held:
+                            fcntl.flock(fd, fcntl.LOCK_EX)
+                            self.held.append(fd)
+                finally:
+                    fcntl.flock(self.door, fcntl.LOCK_UN)
+        except TimeoutError:
+            self.give()
+            self.on = False
+
+    def give(self) -> None:
+        for fd in self.held:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        self.held = []
+
+    def give_way(self) -> None:
+        """Between two steps: let a waiting job compute its step, then take the turn back."""
+        self.give()
+        self.take()
+
+
+def _free(fd: int) -> bool:
+    """Locked now if free (the lock then held); False if another job holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+@contextmanager
+def _at_most(seconds: float) -> Iterator[None]:
+    """A blocking wait in the block ends in TimeoutError after `seconds` (SIGALRM: in the main thread; another
+    thread waits as long as it takes)."""
+    def ring(signum, frame):
+        raise TimeoutError
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+TURNS: Turns | None = None   # set by apply_thread_policy (and a lineage's workers) where turns are taken
+
+
+def take_turns() -> None:
+    """This process takes turns at the cores with the other aeflow jobs (where the platform has file locks)."""
+    global TURNS
+    if fcntl is not None and TURNS is None:
+        try:
+            TURNS = Turns()
+        except OSError:   # no temp folder to share with the others: the job runs without turns
+            TURNS = None
+
+
+@contextmanager
+def taking_turns() -> Iterator[None]:
+    """Within the block (a training loop, a sampling loop), `give_way()` passes the turn between steps; it is
+    taken at the start and given back at the end. Only the main thread takes turns (the explorer's requests run
+    in threads of their own); a nested block keeps the turn of the outer one."""
+    turns = TURNS if threading.current_thread() is threading.main_thread() else None
+    outer = turns is None or bool(turns.held)
+    if not outer:
+        turns.take()
+    try:
+        yield
+    finally:
+        if not outer:
+            turns.give()
+
+
+def give_way() -> None:
+    """Between two steps or sampling batches: pass the turn (the fixed policy) or re-take this command's share of
+    the cores (the adaptive one)."""
+    if TURNS is not None and TURNS.held and threading.current_thread() is threading.main_thread():
+        TURNS.give_way()
+    share_cores()

@@ -13,14 +13,13 @@ from filelock import FileLock, Timeout
 from aeflow.config import RunConfig, checked
 from aeflow.data import SHAPES
 from aeflow.errors import AeflowError, ConfigError, DataError
-from aeflow.files import TEMP_SUFFIX, read_json, read_tensors, write_json
+from aeflow.files import MARKER, TEMP_SUFFIX, read_json, read_tensors, write_json
 from aeflow.models import Model
 from aeflow.models.registry import MODELS, build_model
 from aeflow.training.checkpoint import CHECKPOINT_NAME, load_weights
 
 CONFIG, WEIGHTS, SUMMARY = "config.yaml", "model.safetensors", "summary.json"
 LOCK = ".aeflow.lock"
-MARKER = ".aeflow.json"   # "this folder is aeflow's": written when aeflow creates or adopts a folder
 
 
 @contextmanager

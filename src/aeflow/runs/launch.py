@@ -8,6 +8,7 @@ A whole study (the lineage, the peers) can be one job (`call`): on a GPU node, s
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,9 @@ class Launcher:
             raise ConfigError("a partition and GPUs are for --launcher slurm; drop them or launch on slurm")
         if self.gpus < 0 or self.timeout_min < 1:
             raise ConfigError("--gpus must be >= 0 and --timeout-min >= 1")
+        if self.kind == "slurm" and shutil.which("sbatch") is None:
+            raise ConfigError("--launcher slurm: this machine has no Slurm (no sbatch on PATH); run on a Slurm login "
+                              "node, or use --launcher local (processes here) or here")
 
     def ensure_all(self, runs: Sequence[tuple[RunConfig, Path]], dataset: Dataset | None = None,
                    rerun: bool = False) -> list[Path]:

@@ -8,15 +8,15 @@ a folder holding another run is refused, or replaced when `rerun` says so.
 from __future__ import annotations
 
 import copy
-import shutil
 from pathlib import Path
 from typing import Any
 
 from aeflow.config import RunConfig, checked, to_dict
 from aeflow.data import SHAPES, Dataset
 from aeflow.errors import Mismatch
+from aeflow.files import remove_made
 from aeflow.models.registry import model_config
-from aeflow.runs.folder import CONFIG, MARKER, SUMMARY, WEIGHTS, load_config, own_folder
+from aeflow.runs.folder import CONFIG, SUMMARY, WEIGHTS, load_config, own_folder
 from aeflow.runs.parents import embed_parents
 from aeflow.runs.train import started, train
 
@@ -85,19 +85,15 @@ def ensure(config: RunConfig, out: str | Path, dataset: Dataset | None = None, r
     return train(config, out, resume=state == "started" and started(out), dataset=dataset)
 
 
-# The files and folders aeflow writes into a run folder (the families' figures are PNGs): what a rerun removes.
-RUN_FILES = ("config.yaml", "model.safetensors", "checkpoint.safetensors", "metrics.jsonl", "summary.json",
-             "eval.md", "training-data.safetensors", "prior-*", "samples-*.npy", "*.png")
+# The files and folders aeflow writes into a run folder (the families' figures are PNGs): what a rerun removes,
+# of them only what aeflow made (files.MADE); the names in RUN_NAMES are aeflow's alone, and removed in a run
+# folder from before that list.
+RUN_NAMES = ("config.yaml", "model.safetensors", "checkpoint.safetensors", "metrics.jsonl", "summary.json",
+             "eval.md", "training-data.safetensors")
+RUN_FILES = (*RUN_NAMES, "prior-*", "samples-*.npy", "*.png", "latent.json")
 RUN_FOLDERS = ("samples", "snapshots", "latent", "steps-sweep*")
 
 
 def clear_run(out: Path) -> None:
     """Remove a run's files from its folder (aeflow's marker and lock stay; a file of anyone else's too)."""
-    for pattern in RUN_FILES:
-        for path in out.glob(pattern):
-            if path.is_file() and path.name != MARKER:
-                path.unlink()
-    for pattern in RUN_FOLDERS:
-        for path in out.glob(pattern):
-            if path.is_dir():
-                shutil.rmtree(path)
+    remove_made([path for pattern in (*RUN_FILES, *RUN_FOLDERS) for path in out.glob(pattern)], RUN_NAMES)

@@ -25,6 +25,10 @@ from aeflow.samplers import choose_sampler, generate, samplers_for
 MAX_SAMPLES = 1_000_000
 
 
+# Beyond this the codes are far outside anything the decoder saw (and overflow floats long before 1e300).
+MAX_TEMPERATURE = 100.0
+
+
 @dataclass
 class SampleRequest:
     """source: "model" (its sampler, or its own prior), a code prior's name, or None for the model's default
@@ -45,8 +49,9 @@ class SampleRequest:
                 f"source must be model or one of {', '.join(PRIORS)}; got {self.source!r}")
         require(1 <= self.n <= MAX_SAMPLES, f"n must be in 1..{MAX_SAMPLES:,}, got {self.n}")
         require(0 <= self.seed < 2 ** 63, f"seed must be in 0..2^63-1, got {self.seed}")
-        require(math.isfinite(self.temperature) and self.temperature >= 0,
-                f"temperature must be a finite number >= 0, got {self.temperature}")
+        require(math.isfinite(self.temperature) and 0 <= self.temperature <= MAX_TEMPERATURE,
+                f"temperature must be a number in 0..{MAX_TEMPERATURE:g} (it scales the codes' spread), got "
+                f"{self.temperature:g}")
 
 
 def default_source(model) -> str | None:
@@ -181,4 +186,7 @@ def draw(model: torch.nn.Module, run_dir: str | Path | None, request: SampleRequ
             return model.sample(request.n, generator).clamp(0, 1), {"source": "model", "label": "model"}
     prior = fitted_prior(model, run_dir, source, request.prior_options, data, save=False)
     images = decoded_samples(model, prior, request.n, generator, request.temperature)
+    if not torch.isfinite(images).all():
+        raise ConfigError(f"temperature {request.temperature:g}: the {source} prior's codes decode to images that are "
+                          "not finite numbers (the codes overflow); give a lower temperature")
     return images, {"source": source, "label": source, "temperature": request.temperature}

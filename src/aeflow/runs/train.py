@@ -8,6 +8,7 @@ import os
 import platform
 import time
 from contextlib import nullcontext
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,13 @@ from aeflow.protocols import Reconstructs, Tokenizes
 from aeflow.runs.folder import CONFIG, WEIGHTS, load_config, locked, write_summary
 from aeflow.runs.parents import derived_batches, embed_parents
 from aeflow.runs.sampling import SampleRequest, default_source, draw
+from aeflow.threads import taking_turns
 from aeflow.training import read_metrics, resolve_device
 from aeflow.training import train as train_loop
-from aeflow.training.callbacks import Callback
+from aeflow.training.callbacks import Callback, GiveWay
 from aeflow.training.checkpoint import CHECKPOINT_NAME, save_weights
 from aeflow.training.trainer import METRICS
-from aeflow.training.world import World, current
+from aeflow.training.world import World, current, lost_process_said
 from aeflow.viz import save_figures, save_image_grid, save_loss_curve
 
 SNAPSHOTS = "snapshots"
@@ -68,7 +70,7 @@ def train(config: RunConfig | None, out: str | Path, resume: bool = False, datas
     memory. The folder is locked while it is written: a second writer is refused."""
     out = Path(out)
     world = current()
-    with locked(out) if world.main else nullcontext():   # under torchrun the main process writes the folder
+    with lost_process_said(world), locked(out) if world.main else nullcontext():   # the main process writes
         return _train(config, out, resume, dataset, world)
 
 
@@ -131,14 +133,16 @@ def check_dataset(dataset: Dataset, config: RunConfig) -> None:
                           "dataset the config names, or make the config for this dataset")
 
 
+FITTED_TAKES = ("seed", "progress", "eval_batch_size")   # the training options a fitted model uses
+
+
 def check_train_options(model: Model, config: RunConfig) -> None:
     """Every training option is taken or refused: a fitted model takes none but its seed; sample grids need a
     model that samples by itself."""
     if isinstance(model, FittedModel):
         defaults = TrainConfig()
-        given = [k for k in ("epochs", "batch_size", "lr", "weight_decay", "betas", "warmup_epochs",
-                             "final_lr_fraction", "grad_clip", "bf16", "device", "ema_decay", "sample_every",
-                             "snapshot_epochs", "loss_weights") if getattr(config.train, k) != getattr(defaults, k)]
+        given = [f.name for f in fields(TrainConfig) if f.name not in FITTED_TAKES
+                 and getattr(config.train, f.name) != getattr(defaults, f.name)]
         if given:
             raise ConfigError(f"{config.model} is fitted by its own solver, not trained by gradient steps, so the "
                               f"training option(s) {', '.join(given)} would do nothing; drop them")
@@ -178,8 +182,10 @@ def loop(model: Model, train_batch: dict, test_batch: dict, config: RunConfig, o
          ) -> tuple[dict[str, Any], float]:
     """The one training loop; the weight average becomes the model. (last epoch's metrics, images/s)."""
     callbacks = [*([SampleGrids(out, config.train.sample_every)] if config.train.sample_every else []),
-                 *([Snapshots(out, config.train.snapshot_epochs)] if config.train.snapshot_epochs else [])]
-    last, ema = train_loop(model, train_batch, test_batch, config.train, out, resume=resume, callbacks=callbacks)
+                 *([Snapshots(out, config.train.snapshot_epochs)] if config.train.snapshot_epochs else []),
+                 GiveWay()]
+    with taking_turns() if not current().distributed else nullcontext():   # ranks wait for each other, not turns
+        last, ema = train_loop(model, train_batch, test_batch, config.train, out, resume=resume, callbacks=callbacks)
     if ema:  # the averaged weights are the model (the trained ones stay in the checkpoint)
         model.load_state_dict(ema.shadow)
     return last, last["step"] * config.train.batch_size / max(last["train_time"], 1e-9)

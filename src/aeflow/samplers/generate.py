@@ -15,7 +15,7 @@ from aeflow.errors import ConfigError
 from aeflow.progress import announce_from_first
 from aeflow.protocols import NoiseToData
 from aeflow.samplers.base import Sampler, get_sampler, samplers_for
-from aeflow.threads import share_cores
+from aeflow.threads import give_way, taking_turns
 
 
 def sampling_batch_size(device: torch.device) -> int:
@@ -63,16 +63,18 @@ def generate_endpoints(model, n: int, choice: SamplerChoice, generator: torch.Ge
     model.eval()
     noises, finals, nfe = [], [], 0
     started = time.perf_counter()
-    for i in tqdm(range(0, n, batch_size), desc=progress, unit="batch", disable=not (progress and sys.stderr.isatty()),
-                  leave=False):
-        share_cores()
-        noise = model.noise(min(batch_size, n - i), generator)
-        x, nfe = choice.sampler.run(model, noise, choice.options, generator)
-        noises.append(noise)
-        finals.append(x)
-        if i == 0 and n > batch_size:
-            announce_from_first(f"sampling {n:,} images ({choice.label()})", started, len(noise), n, "images",
-                                "--n or --steps")
+    batches = tqdm(range(0, n, batch_size), desc=progress, unit="batch", disable=not (progress and sys.stderr.isatty()),
+                   leave=False)
+    with taking_turns():
+        for i in batches:
+            give_way()   # another aeflow job may compute between two batches (aeflow.threads)
+            noise = model.noise(min(batch_size, n - i), generator)
+            x, nfe = choice.sampler.run(model, noise, choice.options, generator)
+            noises.append(noise)
+            finals.append(x)
+            if i == 0 and n > batch_size:
+                announce_from_first(f"sampling {n:,} images ({choice.label()})", started, len(noise), n, "images",
+                                    "--n or --steps")
     model.train(was_training)
     return torch.cat(noises), torch.cat(finals), nfe
 

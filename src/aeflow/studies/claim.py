@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from aeflow.errors import Mismatch
-from aeflow.files import read_json, write_json
-from aeflow.runs.folder import MARKER
+from aeflow.files import MARKER, read_json, remove_made, write_json
 
 
 def claim_study(out: Path, kind: str, identity: dict[str, Any], rerun: bool, describe: Callable[[dict], str],
@@ -29,8 +28,7 @@ def claim_study(out: Path, kind: str, identity: dict[str, Any], rerun: bool, des
             changed = "" if was != now else " of an older recipe"
             raise Mismatch(f"{out} holds the {was}{changed}, and this command asks for the {now}; choose another "
                            "--out, or --rerun to redo its work there")
-        for record in out.glob(records):
-            record.unlink()
+        remove_made(out.glob(records))
     if there is None or there.get("digest") != digest:
         write_json(out / MARKER, {**marker, kind: {**identity, "digest": digest}})
     return digest

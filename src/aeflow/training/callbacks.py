@@ -14,6 +14,7 @@ import torch
 from tqdm import tqdm
 
 from aeflow.progress import announce_from_first, duration
+from aeflow.threads import give_way
 
 ESTIMATE_AFTER_STEPS = 20   # the time they take, times the steps left, is said when it is over a minute
 
@@ -71,3 +72,11 @@ class MetricsLog(Callback):
     def epoch_end(self, model: torch.nn.Module, metrics: dict[str, Any], epoch_time: float) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps(metrics) + "\n")
+
+
+class GiveWay(Callback):
+    """After each step, another aeflow job on the machine may compute its step (aeflow.threads: the jobs take
+    turns at the cores), or under AEFLOW_THREADS=adaptive this job's share of the cores is taken again."""
+
+    def step_end(self, step: int, epoch: int, lr: float, loss: torch.Tensor, train_time: float) -> None:
+        give_way()

@@ -30,7 +30,7 @@ from aeflow.config import TrainConfig, WeightSchedule
 from aeflow.errors import ConfigError, DataError, Interrupted, TrainingError
 from aeflow.files import atomic_write_text
 from aeflow.protocols import Phased, WeightedTerms
-from aeflow.threads import share_cores
+from aeflow.threads import pinned
 from aeflow.training.callbacks import Callback, MetricsLog, ProgressBar
 from aeflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from aeflow.training.ema import EMA
@@ -205,8 +205,8 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
     shuffle = torch.Generator().manual_seed(cfg.seed)
     ckpt_path, metrics_path = run_dir / CHECKPOINT_NAME, run_dir / METRICS
 
-    at, epoch_shuffle_state = _start(ckpt_path, metrics_path, resume, model, optimizers, ema, cfg, steps_per_epoch,
-                                     world, device, shuffle)
+    at, epoch_shuffle_state, threads = _start(ckpt_path, metrics_path, resume, model, optimizers, ema, cfg,
+                                              steps_per_epoch, world, device, shuffle)
 
     def checkpoint() -> None:   # every process takes part (its random states and loss sums); the main one writes
         sums = {k: float(world.average(v)) for k, v in at.sums.items()}
@@ -216,7 +216,7 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
             save_checkpoint(ckpt_path, model, optimizers, {"shuffle": epoch_shuffle_state, **rng},
                             {"epoch": at.epoch, "batch_index": at.batch_index, "train_time": at.train_time,
                              "epochs": cfg.epochs, "epoch_sums": sums, "steps_per_epoch": steps_per_epoch,
-                             "world_size": world.size},
+                             "world_size": world.size, "threads": threads},
                             ema.shadow if ema else None)
 
     step = at.epoch * steps_per_epoch + at.batch_index
@@ -228,13 +228,12 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
         return cfg.max_train_seconds > 0 and world.any(seconds >= cfg.max_train_seconds)
 
     model.train()
-    with _stop_on_sigint(escalate=not world.distributed) as sigint, _closing(hooks):
+    with _stop_on_sigint(escalate=not world.distributed) as sigint, _closing(hooks), pinned(threads):
         while at.epoch < cfg.epochs and not out_of_time(at.train_time):
             shuffle.set_state(epoch_shuffle_state)
             perm = torch.randperm(n, generator=shuffle).to(device)
             t0 = time.perf_counter()
             while at.batch_index < steps_per_epoch:
-                share_cores()   # another aeflow command started or ended: take this one's share of the cores
                 checked = step % check_every == 0
                 if checked and at.batch_index and out_of_time(at.train_time + time.perf_counter() - t0):
                     break   # an epoch cut short ends like a whole one: evaluated, logged, checkpointed
@@ -306,23 +305,25 @@ def _closing(hooks: Sequence[Callback]):
 
 def _start(ckpt_path: Path, metrics_path: Path, resume: bool, model: torch.nn.Module,
            optimizers: dict[str, torch.optim.Optimizer], ema: EMA | None, cfg: TrainConfig, steps_per_epoch: int,
-           world: World, device: torch.device, shuffle: torch.Generator) -> tuple[Position, torch.Tensor]:
+           world: World, device: torch.device, shuffle: torch.Generator) -> tuple[Position, torch.Tensor, int]:
     """Where the loop starts: the checkpoint's position when resuming, else the beginning with an empty log.
-    (position, the first epoch's shuffle state)."""
+    (position, the first epoch's shuffle state, the CPU threads the run trains with: a resume takes the count
+    the run started with, since float sums depend on it)."""
     if resume and ckpt_path.exists():
-        at, epoch_shuffle_state = _resumed(ckpt_path, model, optimizers, ema, cfg, steps_per_epoch, world, device)
+        at, epoch_shuffle_state, threads = _resumed(ckpt_path, model, optimizers, ema, cfg, steps_per_epoch, world,
+                                                    device)
         if world.main:
             _truncate_metrics(metrics_path, at.epoch)
             where = (f"from epoch {at.epoch + 1} of {cfg.epochs}, step {at.batch_index} of {steps_per_epoch}"
                      if at.epoch < cfg.epochs else f"after its last epoch ({cfg.epochs}): nothing left to train")
             print(f"resuming {ckpt_path.parent} {where}", file=sys.stderr, flush=True)
-        return at, epoch_shuffle_state
+        return at, epoch_shuffle_state, threads
     # a new run, or one killed before its first checkpoint: no epoch is done
     if world.main:
         metrics_path.unlink(missing_ok=True)
     if world.rank:   # every process draws its own noise (the weights start the same: DDP broadcasts rank 0's)
         torch.manual_seed(cfg.seed + world.rank)
-    return Position(), shuffle.get_state()
+    return Position(), shuffle.get_state(), torch.get_num_threads()
 
 
 def _weight_schedules(model: torch.nn.Module, cfg: TrainConfig) -> dict[str, WeightSchedule]:
@@ -363,8 +364,9 @@ def _random_states(world: World, device: torch.device) -> dict[str, torch.Tensor
 
 def _resumed(ckpt_path: Path, model: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer], ema: EMA | None,
              cfg: TrainConfig, steps_per_epoch: int, world: World, device: torch.device
-             ) -> tuple[Position, torch.Tensor]:
-    """The checkpoint's weights, moments and random states restored; (position, the epoch's shuffle state)."""
+             ) -> tuple[Position, torch.Tensor, int]:
+    """The checkpoint's weights, moments and random states restored; (position, the epoch's shuffle state, the
+    threads it was trained with)."""
     rng, state = load_checkpoint(ckpt_path, model, optimizers, ema.shadow if ema else None)
     run_dir = ckpt_path.parent
     planned = state.get("epochs", cfg.epochs)
@@ -387,7 +389,8 @@ def _resumed(ckpt_path: Path, model: torch.nn.Module, optimizers: dict[str, torc
     if device.type == "cuda" and "cuda" + suffix in rng:
         torch.cuda.set_rng_state(rng["cuda" + suffix], device)
     sums = {k: torch.tensor(v, dtype=torch.float64, device=device) for k, v in state["epoch_sums"].items()}
-    return Position(state["epoch"], state["batch_index"], state["train_time"], sums), rng["shuffle"]
+    threads = state.get("threads") or torch.get_num_threads()   # a checkpoint from before threads were recorded
+    return Position(state["epoch"], state["batch_index"], state["train_time"], sums), rng["shuffle"], threads
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

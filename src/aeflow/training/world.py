@@ -14,8 +14,10 @@ when one of them exits with an error.
 from __future__ import annotations
 
 import datetime
+import math
 import os
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import TypeVar
@@ -23,9 +25,10 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
-from aeflow.errors import ConfigError
+from aeflow.errors import AeflowError, ConfigError, TrainingError
 
 TIMEOUT_ENV = "AEFLOW_DDP_TIMEOUT"
+MAX_TIMEOUT_S = 7 * 24 * 3600   # timedelta takes far more; a week is longer than any wait meant
 T = TypeVar("T")
 
 
@@ -112,16 +115,35 @@ def _for_backend(tensor: torch.Tensor) -> torch.Tensor:
 @cache
 def current() -> World:
     """The world of this process, from torchrun's environment; the process group is started the first time."""
-    size = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    size = _whole_number("WORLD_SIZE", "1")
     if size <= 1:
         return World()
-    world = World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
+    rank, local_rank = _whole_number("RANK", None), _whole_number("LOCAL_RANK", "0")
+    missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+    if missing or not 0 <= rank < size:
+        why = f"{' and '.join(missing)} not set" if missing else f"RANK={rank} is not in 0..{size - 1}"
+        raise ConfigError(f"WORLD_SIZE={size} says this is one of {size} processes, but {why}: these are torchrun's "
+                          "variables; start the run with torchrun, or unset WORLD_SIZE to train in one process")
+    world = World(rank, size, local_rank)
     if not dist.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(world.local_rank)
-        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_seconds()))
+        try:
+            dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout_seconds()))
+        except (dist.DistError, RuntimeError, ValueError) as e:
+            raise TrainingError(f"process {rank} of {size} could not reach the others at "
+                                f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']} ({str(e).splitlines()[0]}); "
+                                "start every process with torchrun") from None
     return world
+
+
+def _whole_number(name: str, default: str | None) -> int:
+    value = os.environ.get(name, default)
+    if value is None or not value.strip().isascii() or not value.strip().isdigit():
+        raise ConfigError(f"{name}={value!r}: torchrun sets it to a whole number; start the run with torchrun, or "
+                          "unset WORLD_SIZE, RANK and LOCAL_RANK to train in one process")
+    return int(value)
 
 
 def timeout_seconds() -> float:
@@ -130,6 +152,26 @@ def timeout_seconds() -> float:
         seconds = float(value)
     except ValueError:
         seconds = -1.0
-    if seconds <= 0:
-        raise ConfigError(f"{TIMEOUT_ENV}={value!r}: give the seconds a process waits for the others (> 0)")
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT_S):
+        raise ConfigError(f"{TIMEOUT_ENV}={value!r}: give the seconds a process waits for the others (> 0, at most "
+                          f"{MAX_TIMEOUT_S:,})")
     return seconds
+
+
+@contextmanager
+def lost_process_said(world: World):
+    """A collective that fails because another process of the run stopped (killed, out of memory, or refused
+    its input) ends in one line naming it, not gloo's or nccl's traceback."""
+    try:
+        yield
+    except (dist.DistError, RuntimeError) as e:
+        if not world.distributed or isinstance(e, AeflowError) or not _from_a_peer(e):
+            raise
+        who = f"process {1 - world.rank}" if world.size == 2 else f"another of the {world.size} processes"
+        raise TrainingError(f"{who} of this run stopped, so process {world.rank} stops too (its own error, if it "
+                            "printed one, says why); the same command again resumes from the last checkpoint") from None
+
+
+def _from_a_peer(error: Exception) -> bool:
+    text = str(error).lower()
+    return isinstance(error, dist.DistError) or any(word in text for word in ("gloo", "nccl", "connection", "peer"))

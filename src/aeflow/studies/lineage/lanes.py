@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from aeflow import threads
 from aeflow.errors import TrainingError
 from aeflow.progress import say
 from aeflow.studies.lineage.book import Book, Chapter, chapter_groups
@@ -47,11 +48,12 @@ def run_chapters(book: Book, setup: Setup, workers: Workers | None) -> None:
     own, *others = split(CHAPTERS, budget.seconds, 1 + workers.count)
     workers.running.value = 1 + len(others)
     with workers.stopping("running a lane of chapters"):
-        futures = [workers.submit(_lane_in_worker, setup, [(i, c.key) for i, c in lane]) for lane in others]
+        futures = [workers.submit(_lane_in_worker, setup, [(i, c.key) for i, c in lane], 1 + len(others))
+                   for lane in others]
         for lane, future in zip(others, futures):
             say(f"in a worker process beside this one: {', '.join(c.title for _, c in lane)}")
             future.add_done_callback(_say_if_failed)
-        with divided(workers.running, workers.whole):
+        with divided(lanes(workers.running, 1 + len(others)), workers.whole):
             _working(workers.running, lambda: run_lane(book, own, budget.seconds))
         for future in futures:
             future.result()
@@ -92,11 +94,18 @@ def run_lane(book: Book, lane: Lane, estimates: dict[str, float], workers: Worke
         say(f"{head}: done in {duration(record['seconds'])} ({headline(record)})")
 
 
-def _lane_in_worker(setup: Setup, lane: list[tuple[int, str]]) -> None:
-    """A lane of chapters (number, key) in a worker: each writes its record, which the lineage then reads back."""
+def lanes(running: Any, count: int) -> Any:
+    """What divides a lane's threads: the lanes planned (`count`), so that a chapter's numbers do not depend on
+    when the other lanes end; under AEFLOW_THREADS=adaptive, the shared count of lanes still working."""
+    return running if threads.ADAPTIVE is not None else count
+
+
+def _lane_in_worker(setup: Setup, lane: list[tuple[int, str]], count: int) -> None:
+    """A lane of chapters (number, key) in a worker, one of `count` lanes: each writes its record, which the
+    lineage then reads back."""
     chapters = {c.key: c for c in CHAPTERS}
     running, whole = shared_threads["running"], shared_threads["whole"]
-    with divided(running, whole):
+    with divided(lanes(running, count), whole):
         _working(running, lambda: run_lane(worker_book(setup), [(i, chapters[key]) for i, key in lane],
                                            setup.budget.seconds))
 
@@ -109,7 +118,8 @@ def _say_if_failed(future: Future) -> None:
 
 
 def _working(running: Any, lane: Callable[[], None]) -> None:
-    """Run a lane, counted among the working ones until it ends: the lanes still working share its threads."""
+    """Run a lane, counted among the working ones until it ends (under AEFLOW_THREADS=adaptive the lanes still
+    working then share its threads)."""
     try:
         lane()
     finally:

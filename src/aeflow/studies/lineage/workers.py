@@ -20,6 +20,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from aeflow import threads as aeflow_threads
 from aeflow.errors import ConfigError, TrainingError
 from aeflow.progress import say
 from aeflow.studies.lineage.book import Book, Chapter, chapter_groups, open_book
@@ -81,11 +82,17 @@ class Workers:
             self.whole = torch.get_num_threads()
             threads = max(1, self.whole // (1 + self.count))
             self._pool = ProcessPoolExecutor(self.count, get_context("spawn"), initializer=_start_worker,
-                                             initargs=(os.getpid(), threads, self.running, self.whole))
+                                             initargs=(os.getpid(), threads, self.running, self.whole,
+                                                       aeflow_threads.TURNS is not None))
         return self._pool
 
     def submit(self, function: Callable, *args: Any) -> Future:
-        return self._started().submit(function, *args)
+        try:
+            return self._started().submit(function, *args)
+        except BrokenProcessPool:   # a worker died between two chapters (killed, or out of memory): new ones
+            say("a worker process died while it waited for work; starting the workers again")
+            self.close(kill=True)
+            return self._started().submit(function, *args)
 
     def run(self, book: Book, chapter: Chapter, seeds: list[int]) -> None:
         """Seed 0 here and `seeds` in the workers at the same time; every seed's record and runs in book.current
@@ -153,7 +160,7 @@ _books: dict[tuple[Path, str], Book] = {}   # by folder and identity: one per li
 shared_threads: dict[str, Any] = {}         # the lineage's count of working lanes, and the threads they share
 
 
-def _start_worker(parent: int, threads: int, running: Any, whole: int) -> None:
+def _start_worker(parent: int, threads: int, running: Any, whole: int, turns: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # a terminal's Ctrl-C reaches every process: the parent decides
     if sys.platform.startswith("linux"):           # die with the parent, even if it is killed with SIGKILL
         import ctypes
@@ -165,6 +172,8 @@ def _start_worker(parent: int, threads: int, running: Any, whole: int) -> None:
 
     torch.set_num_threads(threads)
     shared_threads.update(running=running, whole=whole)
+    if turns:   # as the lineage's own process: its steps take turns at the cores with every other aeflow job
+        aeflow_threads.take_turns()
 
 
 def worker_book(setup: Setup) -> Book:

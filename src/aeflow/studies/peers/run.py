@@ -24,7 +24,7 @@ from aeflow.data import Dataset, load_dataset
 from aeflow.errors import DataError
 from aeflow.eval.features import FeatureExtractor
 from aeflow.figures import Curves, ImageGrid
-from aeflow.files import atomic_save, atomic_save_array, read_json, read_tensors, write_json
+from aeflow.files import atomic_save, atomic_save_array, read_json, read_tensors, remove_made, write_json
 from aeflow.peers import require_library
 from aeflow.peers.clock import Clock
 from aeflow.progress import say
@@ -140,8 +140,7 @@ def peer_trained(pair: Pair, budget: PeerBudget, data: Dataset, folder: Path, se
     if isinstance(side, dict) and (folder / "weights.safetensors").exists():
         model.load_state_dict(read_tensors(folder / "weights.safetensors")[0])
     else:   # a peer's library cannot resume: its training starts again, the snapshots of an earlier try dropped
-        for stale in (folder / "snapshots").glob("step-*.safetensors"):
-            stale.unlink()
+        remove_made((folder / "snapshots").glob("step-*.safetensors"))
         clock = Clock(seconds, budget.snapshots, folder)
         pair.train_peer(model, data, clock, SEED, folder / pair.library)
         atomic_save(model.state_dict(), folder / "weights.safetensors")
