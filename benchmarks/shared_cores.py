@@ -41,16 +41,20 @@ def environment(setting: str) -> dict[str, str]:
 
 
 def start(workload: list[str], setting: str, out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "aeflow", "train", *workload, "--no-progress", "--out", str(out)],
+    started = time.perf_counter()
+    job = subprocess.Popen([sys.executable, "-m", "aeflow", "train", *workload, "--no-progress", "--out", str(out)],
                             env=environment(setting),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    job.started = started
+    return job
 
 
-def images_per_s(job: subprocess.Popen, out: Path) -> float:
+def images_per_s(job: subprocess.Popen, out: Path) -> tuple[float, float]:
+    """(training images/s over the job's training time, the whole command's seconds from its start)."""
     _, err = job.communicate()
     if job.returncode:
         raise SystemExit(f"a job failed: {err.decode()[-500:]}")
-    return json.loads((out / "summary.json").read_text())["images_per_s"]
+    return json.loads((out / "summary.json").read_text())["images_per_s"], time.perf_counter() - job.started
 
 
 def main() -> None:
@@ -61,22 +65,23 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="aeflow-shared-cores-"))
     print(f"{os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f}")
     print("| workload | threads | alone (img/s) | each of two (img/s) | each of two / alone | each of two / best "
-          "alone |\n|---|---|---:|---:|---:|---:|")
+          "alone | whole command alone (s) | each of two (s) | alone / each of two |\n"
+          "|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.workloads.split(","):
         workload = WORKLOADS[name]
         rows = []
         for setting in args.settings.split(","):
             alone_out = work / f"{name}-{setting}-alone"
-            alone = images_per_s(start(workload, setting, alone_out), alone_out)
+            alone, alone_s = images_per_s(start(workload, setting, alone_out), alone_out)
             outs = [work / f"{name}-{setting}-pair-{i}" for i in range(2)]
             jobs = [start(workload, setting, out) for out in outs]
             time.sleep(0.1)
             pair = [images_per_s(job, out) for job, out in zip(jobs, outs)]
-            rows.append((setting, alone, min(pair)))
-        best = max(alone for _, alone, _ in rows)
-        for setting, alone, each in rows:
-            print(f"| {name} | {setting} | {alone:,.0f} | {each:,.0f} | {each / alone:.2f} | {each / best:.2f} |",
-                  flush=True)
+            rows.append((setting, alone, min(rate for rate, _ in pair), alone_s, max(s for _, s in pair)))
+        best = max(row[1] for row in rows)
+        for setting, alone, each, alone_s, each_s in rows:
+            print(f"| {name} | {setting} | {alone:,.0f} | {each:,.0f} | {each / alone:.2f} | {each / best:.2f} | "
+                  f"{alone_s:.1f} | {each_s:.1f} | {alone_s / each_s:.2f} |", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

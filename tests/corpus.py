@@ -361,8 +361,9 @@ def option_cases(root: Path, runs: dict[str, Path]) -> list[Case]:
     for timeout in ("nan", "inf", "-1", "1e300"):
         environments[f"AEFLOW_DDP_TIMEOUT={timeout}"] = {"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "127.0.0.1",
                                                          "MASTER_PORT": "29511", "AEFLOW_DDP_TIMEOUT": timeout}
-    for name, env in environments.items():
-        case(f"train with {name}", [*AE, "--out", str(out / "never")], env=env)
+    for name, env in environments.items():   # a new interpreter: a forked child has its parent's world cached
+        case(f"train with {name}", [*AE, "--out", str(out / "never")], env=env,
+             fresh=name.startswith(("WORLD", "AEFLOW_DDP")))
     for command in (["sweep", "beta", "--values", "1", "--epochs", "1", "--out", str(out / "never")],
                     ["lineage", "--budget", "test", "--out", str(out / "never")],
                     ["peers", "--budget", "tiny", "--out", str(out / "never")]):

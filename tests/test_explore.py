@@ -10,7 +10,7 @@ from aeflow.studies.reproduce.swissroll import reproduce_swissroll
 fastapi = pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from aeflow.explore.server import create_app  # noqa: E402
+from aeflow.explore.app import create_app  # noqa: E402
 from tests.conftest import serving  # noqa: E402
 
 FAST = {"epochs": 2, "batch_size": 64, "progress": False}
@@ -86,7 +86,7 @@ GOOD = [
     ("vae-2d", "image.png?index=3&recon=true"), ("vae-2d", "codes?n=50"), ("vae-2d", "decode.png?z=0.5,-1"),
     ("vae-2d", "manifold.png?size=4"), ("vae-2d", "interpolate.png?a=0&b=5&mode=spherical"),
     ("autoencoder", "perturb.png?index=2&scale=0.5&zero=3"), ("autoencoder", "samples.png?source=normal&n=8"),
-    ("autoencoder", "samples.png?source=gmm&n=8"), ("vae-2d", "samples.png?n=8&temperature=0.5"),
+    ("autoencoder", "samples.png?source=gmm&n=8"), ("vae-2d", "samples.png?source=normal&n=8&temperature=0.5"),
     ("vae-2d", "posterior?indices=0,1&dims=0,1"), ("vae-2d", "epsilon.png?index=1&eps=0.5,-0.5"),
     ("vae-2d", "traverse.png?dim=1&index=2"), ("vae-2d", "activity"), ("ordered", "prefix?k=3"),
     ("ordered", "prefix.png?k=2"), ("sparse", "sparse?k=4"), ("sparse", "sparse.png?k=2"),
@@ -284,9 +284,11 @@ def test_a_run_that_cannot_be_read_is_listed_with_its_reason_and_the_others_work
 
 
 def test_the_explorer_honours_or_refuses_every_sampling_option(client, ids):
-    """Options a source does not take are refused (409: well formed, but not for this run), never dropped: a
-    temperature on a sampler, steps on the ddpm sampler, DDIM steps beyond the schedule's T."""
+    """Options a source does not take are refused (409: well formed, but not for this run), never dropped nor
+    turned into another source: a temperature on a sampler or on a VAE's own prior (the one sampling policy,
+    SampleRequest, says so as it does for `aeflow sample`), steps on the ddpm sampler, DDIM steps beyond T."""
     for run, query, words in (("flow", "samples.png?n=4&temperature=0.5", "takes no temperature"),
+                              ("vae-2d", "samples.png?n=4&temperature=0.5", "--prior normal --temperature T"),
                               ("ddpm", "samples.png?n=2&sampler=ddpm&steps=5", "runs every one of the model's T"),
                               ("ddpm", "samples.png?n=2&sampler=ddim&steps=50", "T = 20 steps"),
                               ("ddpm", "trajectory.png?sampler=ddpm&steps=4", "runs every one of the model's T")):

@@ -66,7 +66,7 @@ def test_report_opens_in_headless_chromium_with_every_image(lineage, chromium):
 def test_every_explorer_panel_has_a_run_in_the_lineage_folder(lineage, chromium):
     """The lineage trains the whole story: on its folder no panel of the explorer is off, and none fails."""
     pytest.importorskip("fastapi")
-    from aeflow.explore.server import create_app
+    from aeflow.explore.app import create_app
     from tests.conftest import serving
 
     with serving(create_app([lineage[0]])) as url, chromium() as (page, errors):

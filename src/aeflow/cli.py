@@ -473,7 +473,7 @@ def reproduce(experiment: str, dataset: str, data_dir: str | None, out: str | No
 
 @cli.command()
 @click.option("--dataset", "-d", default="digits", help="digits (default), mnist or fashion-mnist")
-@click.option("--budget", "-b", default="cpu", help="cpu (default: digits in about 6 minutes, MNIST in about 80 "
+@click.option("--budget", "-b", default="cpu", help="cpu (default: digits in about 6 minutes, MNIST in about an hour "
               "minutes on 2 cores), gpu (docs/benchmarks.md's full recipes) or test (seconds)")
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
 @click.option("--out", "-o", default=None, help="folder of the chapters and the report (default "
@@ -555,7 +555,7 @@ def explore(folders: tuple[str, ...], port: int, host: str, no_browser: bool) ->
         raise ConfigError("the explorer needs its extra: pip install 'aeflow[explore]'") from None
     import webbrowser
 
-    from aeflow.explore.server import create_app
+    from aeflow.explore.app import create_app
 
     roots = [Path(f) for f in folders] or [Path("runs")]
     if not any(r.exists() for r in roots):

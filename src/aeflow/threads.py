@@ -190,7 +190,7 @@ class Turns:
         self.door = os.open(folder / "door", os.O_RDWR | os.O_CREAT, 0o600)
         self.tokens = [os.open(folder / f"core-{i}", os.O_RDWR | os.O_CREAT, 0o600) for i in range(cores())]
         self.held: list[int] = []
-        self.on = True
+        self.on, self.taken_at = True, 0.0
 
     def take(self) -> None:
         """Wait for this job's turn: as many tokens as torch has threads (at most one a core). The wait sleeps in
@@ -213,9 +213,13 @@ class Turns:
                             self.held.append(fd)
                 finally:
                     fcntl.flock(self.door, fcntl.LOCK_UN)
+            self.taken_at = time.monotonic()
         except TimeoutError:
             self.give()
             self.on = False
+        except BaseException:   # Ctrl-C while waiting: no token kept
+            self.give()
+            raise
 
     def give(self) -> None:
         for fd in self.held:
@@ -223,9 +227,17 @@ class Turns:
         self.held = []
 
     def give_way(self) -> None:
-        """Between two steps: let a waiting job compute its step, then take the turn back."""
+        """Between two steps, once this job has had its turn for SLICE_S: let a waiting job compute, then take the
+        turn back."""
+        if time.monotonic() - self.taken_at < SLICE_S:
+            return
         self.give()
         self.take()
+
+
+# A turn lasts at least this long: handing the cores over costs a wake-up of the other job's threads (and this
+# one's spin out), which a small model's millisecond steps would otherwise pay at every step.
+SLICE_S = 0.2
 
 
 def _free(fd: int) -> bool:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +20,7 @@ from aeflow.data import SHAPES, Dataset, load_dataset
 from aeflow.errors import AeflowError
 from aeflow.models.registry import build_model
 from aeflow.runs import WEIGHTS, load, load_config, read_summary
-from aeflow.runs.sampling import default_source, fitted_prior, sources
+from aeflow.runs.sampling import default_source, sources
 from aeflow.samplers import SAMPLERS, samplers_for
 from aeflow.training.checkpoint import check_weights_header
 
@@ -36,7 +39,7 @@ class Run:
     dataset: str
     data_dir: str | None
     summary: dict[str, Any]
-    priors: dict[str, Any] = field(default_factory=dict)   # fitted here, kept in memory, never written to the run
+    priors: dict[str, Any] = field(default_factory=dict)   # fitted by `draw` here, kept in memory, never written
     problem: str | None = None                             # why this run cannot be used (its panels are off)
 
     @cached_property
@@ -62,12 +65,6 @@ class Run:
             except Exception as e:   # noqa: BLE001 - whatever a damaged folder raises, this run alone is off
                 self.problem = f"its model cannot be read ({' '.join(str(e).split())[:300]})"
         return self.problem is None
-
-    def prior(self, name: str, data: Dataset):
-        """The run's saved prior, else one fitted now to its training codes (kept in memory only)."""
-        if name not in self.priors:
-            self.priors[name] = fitted_prior(self.model, self.path, name, data=data, save=False)
-        return self.priors[name]
 
     def describe(self) -> dict[str, Any]:
         if not self.usable(loaded="model" in self.__dict__):
@@ -147,14 +144,35 @@ def _run_id(name: str, taken: dict) -> str:
     return rid
 
 
-class Datasets:
-    """Each dataset loaded once."""
+class Cache:
+    """Values made once and kept, the oldest dropped beyond `size` entries (None: never); safe across the
+    server's worker threads (two making one value at once both make it; one is kept)."""
 
-    def __init__(self) -> None:
-        self.loaded: dict[str, Dataset] = {}
+    def __init__(self, size: int | None = None) -> None:
+        self.size, self.values, self.lock = size, OrderedDict(), threading.Lock()
 
-    def __call__(self, run: Run) -> Dataset:
-        if run.dataset not in self.loaded:
-            self.loaded[run.dataset] = load_dataset(run.dataset, run.data_dir)
-        return self.loaded[run.dataset]
+    def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        with self.lock:
+            if key in self.values:
+                self.values.move_to_end(key)
+                return self.values[key]
+        value = make()
+        with self.lock:
+            self.values[key] = value
+            while self.size is not None and len(self.values) > self.size:
+                self.values.popitem(last=False)
+        return value
+
+
+class Registry:
+    """The explorer's state: the runs found (by id), each dataset loaded once, and the last few sampler
+    trajectories (the page asks for one's picture, its times, then single frames)."""
+
+    def __init__(self, runs: dict[str, Run]) -> None:
+        self.runs = runs
+        self.datasets = Cache()
+        self.trajectories = Cache(size=8)
+
+    def data(self, run: Run) -> Dataset:
+        return self.datasets.get(run.dataset, lambda: load_dataset(run.dataset, run.data_dir))
 

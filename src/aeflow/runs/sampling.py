@@ -166,10 +166,12 @@ def check_run_matches(model, run_dir: str | Path) -> None:
 
 @checked
 def draw(model: torch.nn.Module, run_dir: str | Path | None, request: SampleRequest, data: Dataset | None = None,
-         batch_size: int | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+         batch_size: int | None = None, priors: dict[str, CodePrior] | None = None
+         ) -> tuple[torch.Tensor, dict[str, Any]]:
     """n images in [0, 1] as `request` says, and what made them (source, sampler label, NFE). Nothing is
     written: a code prior is read from the run folder when saved there (`fitted_prior` saves one), else fitted
-    in memory (to `data` for a model without a folder)."""
+    in memory (to `data` for a model without a folder); `priors`, where given, keeps the priors fitted so far
+    (by name, with default settings) for the next call."""
     source = check_request(model, request)
     if batch_size is not None and not 1 <= batch_size <= MAX_SAMPLES:
         raise ConfigError(f"draw(): batch_size must be in 1..{MAX_SAMPLES:,}, got {batch_size}")
@@ -184,7 +186,12 @@ def draw(model: torch.nn.Module, run_dir: str | Path | None, request: SampleRequ
     if source == "model":
         with torch.no_grad():
             return model.sample(request.n, generator).clamp(0, 1), {"source": "model", "label": "model"}
-    prior = fitted_prior(model, run_dir, source, request.prior_options, data, save=False)
+    if priors is not None and not request.prior_options:
+        if source not in priors:
+            priors[source] = fitted_prior(model, run_dir, source, None, data, save=False)
+        prior = priors[source]
+    else:
+        prior = fitted_prior(model, run_dir, source, request.prior_options, data, save=False)
     images = decoded_samples(model, prior, request.n, generator, request.temperature)
     if not torch.isfinite(images).all():
         raise ConfigError(f"temperature {request.temperature:g}: the {source} prior's codes decode to images that are "

@@ -56,7 +56,7 @@ def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainConfig) -> torch.
     no_decay = [p for p in params if p.ndim < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     # The fused kernel updates every parameter in one pass instead of a dozen tensor operations each: the same
-    # update to float rounding, and a small MLP's training about a fifth shorter on this CPU (docs/benchmarks.md).
+    # update to float rounding, and a small model's step markedly shorter on a CPU (docs/benchmarks.md).
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), fused=True)
 
 
@@ -92,7 +92,7 @@ def _stop_on_sigint(escalate: bool = True):
 
 def channels_last(model: torch.nn.Module, device: torch.device) -> bool:
     """Whether to train in channels-last memory: convolutions on a GPU (cuDNN's fast kernels take NHWC; on
-    this CPU a UNet's forward pass measured no faster in it)."""
+    a CPU a UNet's forward pass is no faster in it: docs/benchmarks.md)."""
     return device.type == "cuda" and any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
 
 

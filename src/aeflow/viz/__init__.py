@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from aeflow.figures import Curves, Figure, ImageGrid
-from aeflow.viz.grids import save_image_grid
+from aeflow.viz.grids import png_bytes, save_image_grid
 from aeflow.viz.plots import save_code_scatter, save_curve, save_curves, save_loss_curve
 
 
@@ -20,4 +20,5 @@ def save_figures(figures: dict[str, Figure], out_dir: str | Path) -> None:
             raise TypeError(f"{name}: not a figure ({type(figure).__name__})")
 
 
-__all__ = ["save_code_scatter", "save_curve", "save_curves", "save_figures", "save_image_grid", "save_loss_curve"]
+__all__ = ["png_bytes", "save_code_scatter", "save_curve", "save_curves", "save_figures", "save_image_grid",
+           "save_loss_curve"]

@@ -2,25 +2,47 @@
 
 from __future__ import annotations
 
+import io
+import math
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from aeflow.viz.plots import save_figure  # noqa: E402
 
 
-def tile(images: torch.Tensor, pad: int = 1) -> torch.Tensor:
-    """(N, C, H, W) in [0, 1] -> one (H', N*(W+pad)) greyscale strip (the channel mean for C > 1)."""
-    images = images.detach().float().clamp(0, 1).mean(1)
+def tile(images: torch.Tensor, pad: int = 1, columns: int | None = None) -> torch.Tensor:
+    """(N, C, H, W) in [0, 1] -> one greyscale canvas (the channel mean for C > 1) in rows of `columns` images
+    (default: one row), `pad` pixels of 1 between them."""
+    images = images.detach().float().clamp(0, 1).mean(1).cpu()
     n, h, w = images.shape
-    strip = torch.ones(h, n * (w + pad) - pad)
+    columns = columns or n
+    rows = math.ceil(n / columns)
+    canvas = torch.ones(rows * (h + pad) - pad, columns * (w + pad) - pad)
     for i in range(n):
-        strip[:, i * (w + pad):i * (w + pad) + w] = images[i]
-    return strip
+        r, c = divmod(i, columns)
+        canvas[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = images[i]
+    return canvas
+
+
+def png_bytes(images: torch.Tensor, columns: int | None = None, size: int = 96) -> bytes:
+    """The images tiled (`tile`) as a PNG in memory, ink black on white, each image scaled up by a whole factor
+    to about `size` pixels (what the explorer sends)."""
+    from PIL import Image
+
+    canvas = 1 - tile(images, columns=columns).numpy()
+    h, w = images.shape[-2:]
+    scale = max(1, size // max(h, w))
+    picture = Image.fromarray((canvas * 255).astype(np.uint8)).resize(
+        (canvas.shape[1] * scale, canvas.shape[0] * scale), Image.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def save_image_grid(rows: list[torch.Tensor], labels: list[str], path: str | Path, title: str = "") -> None:

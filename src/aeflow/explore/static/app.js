@@ -206,8 +206,9 @@ function galleryPanel(main, runs) {
   const update = () => {
     const run = current(runs);
     const source = run.sources.includes(state.source) ? state.source : run.sources[0];
-    // a temperature scales a code prior (a VAE's own prior is N(0, I)); a sampler takes none and refuses one
-    const tempered = source !== "model" || run.capabilities.includes("encodes");
+    // a temperature scales a code prior's codes; a model sampled by itself takes none (for a VAE's N(0, I)
+    // at a temperature, choose the normal prior)
+    const tempered = source !== "model";
     show("gallery", `/api/runs/${run.id}/samples.png?source=${source}&n=32&seed=${state.seed}${tempered ? `&temperature=${state.temperature}` : ""}`);
     document.getElementById("numbers").replaceWith(numbers(run));
   };

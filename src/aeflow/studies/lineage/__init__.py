@@ -1,6 +1,7 @@
-"""`aeflow lineage`: the whole story as one command. Eleven chapters run in order as lists of runs made with
-`aeflow.runs.ensure` under one folder, each measured by aeflow's own metrics and drawn; every claim of the
-story is judged held or not held from those numbers; one report (report.html, .md, .json) tells it.
+"""`aeflow lineage`: the whole story as one command. Thirteen chapters (in order, or in lanes side by side:
+lanes.py) as lists of runs made with `aeflow.runs.ensure` under one folder, each measured by aeflow's own
+metrics and drawn; every claim of the story is judged held, not held or unsettled from those numbers; one
+report (report.html, .md, .json) tells it.
 Interrupt it anywhere and run the same command again: finished chapters are reused (their runs' weights
 digests prove it) and the unfinished one continues from its runs' checkpoints.
 

@@ -51,11 +51,9 @@ class Budget:
 
 FLOW_STEPS = {"euler": (2, 4, 10, 20), "midpoint": (1, 2, 5, 10), "heun": (2, 5, 10)}
 
-# Rebalanced for under 10 minutes with three seeds of the cheap chapters (2026-12-03; 15 min 22 s before): the
-# autoencoder 50 epochs, VAEs 40 (60), the beta sweep 0.5, 1, 4 (and 2),
-# the 2-D models 30, one step 3 (5), the DDPM and flow UNets 20 (30), DDPM's ancestral sampler respaced to 250
-# of its 1,000 steps (all 1,000 were 150 of the 922 s), reflow 2,000 pairs x 12 epochs (20), the GAN 60 (100),
-# the regularised autoencoders 10 (15), the Swiss roll 60 (100).
+# Sized for under 10 minutes on 2 cores with three seeds of the cheap chapters: fewer epochs where more changed
+# no verdict, DDPM's ancestral sampler respaced to 250 of its 1,000 steps; `seconds` are each chapter's measured
+# cost (docs/lineage.md), used to plan lanes and to say the time left.
 _CPU_DIGITS = Budget(
     name="cpu", n_eval=360, ae_epochs=50, kernel_subset=None, byhand_epochs=30, plane_epochs=30, vae_epochs=40,
     betas=(0.5, 1.0, 4.0), collapse_beta=20.0, unet=(32, 64), onestep_epochs=3, gen_epochs=20,
@@ -65,13 +63,10 @@ _CPU_DIGITS = Budget(
     seconds={"compression": 6, "byhand": 2, "code-space": 7, "density": 1, "vae": 40, "regularised": 28,
              "swiss-roll": 7, "one-step": 8, "ddpm": 85, "flow": 55, "reflow": 50, "gan": 36, "latent": 18})
 
-# MNIST and Fashion-MNIST on 2 cores (2026-12-03). The 28x28 UNet (16, 32) trains on about 250 images a second
-# and samples about 500-1,000 image-evaluations a second, so sampling is priced like training: N = 2,000 per
-# generator (500 before; its floor about 4x lower), DDPM's ancestral sampler respaced to 100 of its 1,000 steps
-# (all 1,000 on 2,000 images would take over half an hour), DDIM at 10, the UNets 2 epochs (3), the autoencoder
-# 10 (20), the VAEs 6 (5; at 15 the VAE chapter alone took 10.4 min), the regularised models 2 (3: 8.4 min, the
-# VQ-VAE and the masked one most of it), reflow 3,000 pairs, the GAN 2 epochs (3); the one-step model on 15,000
-# images (its optimum is the mean image; one epoch of all 60,000 took 388 s).
+# MNIST and Fashion-MNIST on 2 cores, within about an hour: a 28x28 UNet samples about as fast as it trains,
+# so sampling is priced like training: N = 2,000 per generator, DDPM's ancestral sampler respaced to 100 of its
+# 1,000 steps, DDIM at 10, few epochs per model (docs/lineage.md gives what each chapter costs and buys), the
+# one-step model on 15,000 images (its optimum is the mean image).
 _CPU_28 = Budget(
     name="cpu", n_eval=2000, ae_epochs=10, kernel_subset=5000, byhand_epochs=0, plane_epochs=5, vae_epochs=6,
     betas=(0.5, 1.0, 4.0), collapse_beta=20.0, unet=(16, 32), onestep_epochs=1, gen_epochs=2,

@@ -96,7 +96,7 @@ def _small_noise(n: Numbers) -> tuple[float, str]:
 
 # "Recognisable", in the story's words, judged by the domain classifier: a set of images is recognisable when the
 # classifier reads it as confidently as the test images, within 10% (its mean top-class probability at least 0.9x
-# theirs). Set before the first run with it (2026-12-02); FD is reported beside it, not judged (FD weighs blur and
+# theirs). Set before the first run with it; FD is reported beside it, not judged (FD weighs blur and
 # off-manifold strokes into one distance, which is why it had the autoencoder's noise decodes beat the VAE's).
 RECOGNISABLE = 0.9
 
