@@ -177,34 +177,24 @@ class Position:
     sums: dict[str, torch.Tensor] = field(default_factory=dict)   # this epoch's loss terms so far, summed
 
 
+# The one loop, longer than a screen on purpose: it reads top to bottom as nanoGPT's does; what does not share its
+# state (placing the data, a step, an epoch's line, the schedules) is split out below.
 def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data: dict[str, torch.Tensor],
           cfg: TrainConfig, run_dir: Path, resume: bool = False, callbacks: Sequence[Callback] = ()
           ) -> tuple[dict[str, Any], EMA | None]:
-    """Train `model` in place; write metrics.jsonl and checkpoint.safetensors into `run_dir`. Returns the
-    last epoch's metrics and the weight average (None without `ema_decay`). `callbacks` run after each step and
-    each epoch (aeflow.training.callbacks), before the metrics log and the progress line. Under torchrun every
-    process calls this; the main one alone writes files and runs callbacks (aeflow.training.world)."""
+    """Train `model` in place; write metrics.jsonl and checkpoint.safetensors into `run_dir`; (the last epoch's
+    metrics, the weight average or None). `callbacks` run after each step and epoch, before the metrics log and
+    the progress line; under torchrun the main process alone runs them and writes files (training/world.py)."""
     world = current()
-    device = resolve_device(world.device(cfg.device))
-    memory_format = torch.channels_last if channels_last(model, device) else torch.preserve_format
-    model.to(device, memory_format=memory_format)
-    train_data = {k: _on(t, device, memory_format) for k, t in train_data.items()}
-    test_data = {k: _on(t, device, memory_format) for k, t in test_data.items()}
+    device, train_data, test_data = _placed(model, train_data, test_data, cfg, world)
     n = _rows(train_data)
-    if cfg.batch_size > n:
-        raise ConfigError(f"batch_size {cfg.batch_size} is larger than the training set ({n}); lower --batch-size")
-    world.local_batch(cfg.batch_size)
-    steps_per_epoch = n // cfg.batch_size  # full batches only; each epoch reshuffles
-    total_steps = steps_per_epoch * cfg.epochs
-    warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
+    steps_per_epoch = _steps_per_epoch(n, cfg, world)
+    total_steps, warmup_steps = steps_per_epoch * cfg.epochs, round(cfg.warmup_epochs * steps_per_epoch)
     params = phase_parameters(model)
     optimizers = {phase: make_optimizer(p, cfg) for phase, p in params.items()}
-    losses = loss_modules(model, params, world, cfg.compile)
-    ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
-    weight_schedules = _weight_schedules(model, cfg)
-    shuffle = torch.Generator().manual_seed(cfg.seed)
+    losses, ema = loss_modules(model, params, world, cfg.compile), EMA(model, cfg.ema_decay) if cfg.ema_decay else None
+    weight_schedules, shuffle = _weight_schedules(model, cfg), torch.Generator().manual_seed(cfg.seed)
     ckpt_path, metrics_path = run_dir / CHECKPOINT_NAME, run_dir / METRICS
-
     at, epoch_shuffle_state, threads = _start(ckpt_path, metrics_path, resume, model, optimizers, ema, cfg,
                                               steps_per_epoch, world, device, shuffle)
 
@@ -243,30 +233,12 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                     raise Interrupted(f"interrupted at epoch {at.epoch + 1}, step {step}; checkpoint saved in "
                                       f"{ckpt_path}")
                 lr = cfg.lr * warmup_cosine(step, total_steps, warmup_steps, cfg.final_lr_fraction)
-                for optimizer in optimizers.values():
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
-                for name, schedule in weight_schedules.items():
-                    model.loss_weights[name] = schedule.value(step / steps_per_epoch)
+                _set_schedules(model, optimizers, weight_schedules, lr, step / steps_per_epoch)
                 rows = world.shard(perm[at.batch_index * cfg.batch_size:(at.batch_index + 1) * cfg.batch_size])
-                batch = {k: t[rows] for k, t in train_data.items()}
-                total = torch.zeros((), dtype=torch.float64, device=device)
-                for phase, optimizer in optimizers.items():
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                        terms = losses[phase](batch)
-                    loss = terms["loss"]
-                    if checked:
-                        _check_finite(loss, phase, at, step, ckpt_path, world)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward(inputs=params[phase] if phase else None)
-                    if cfg.grad_clip > 0:
-                        torch.nn.utils.clip_grad_norm_(params[phase], cfg.grad_clip, foreach=True)
-                    optimizer.step()
-                    total += loss.detach()
-                    for k, v in terms.items():
-                        if k != "loss":
-                            at.sums[k] = at.sums.get(k, 0.0) + v.detach().double()
-                at.sums["loss"] = at.sums.get("loss", 0.0) + total
+                check = (lambda loss, phase, step=step: _check_finite(loss, phase, at, step, ckpt_path, world)) \
+                    if checked else None
+                total = _step({k: t[rows] for k, t in train_data.items()}, losses, optimizers, params, cfg, at.sums,
+                              device, check)
                 if ema:
                     ema.update(model, step)
                 at.batch_index += 1
@@ -275,15 +247,9 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                     hook.step_end(step, at.epoch + 1, lr, total, at.train_time + time.perf_counter() - t0)
             epoch_time = time.perf_counter() - t0
             at.train_time += epoch_time
-            steps_taken = at.batch_index
-            with ema.applied(model) if ema else nullcontext(model):
+            with ema.applied(model) if ema else nullcontext(model):   # evaluated with the weights sampled
                 test = evaluate(model, test_data, cfg.eval_batch_size, cfg.bf16, world)
-                last = {"epoch": at.epoch + 1, "step": step, "lr": lr, "train_time": round(at.train_time, 3),
-                        "images_per_s": round(steps_taken * cfg.batch_size / max(epoch_time, 1e-9), 1),
-                        **{f"weight/{k}": v for k, v in (model.loss_weights if isinstance(model, WeightedTerms)
-                                                          else {}).items()},
-                        **{f"train/{k}": float(world.average(v)) / steps_taken for k, v in at.sums.items()},
-                        **{f"test/{k}": v for k, v in test.items()}}
+                last = _epoch_line(model, at, step, lr, epoch_time, cfg.batch_size, test, world)
                 for hook in hooks:
                     hook.epoch_end(model, last, epoch_time)
             at.epoch, at.batch_index, at.sums = at.epoch + 1, 0, {}
@@ -292,6 +258,69 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
     if not last:  # resumed a run that had already finished
         last = read_metrics(metrics_path)[-1]
     return last, ema
+
+
+def _placed(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data: dict[str, torch.Tensor],
+            cfg: TrainConfig, world: World) -> tuple[torch.device, dict, dict]:
+    """The model and both data sets on this process's device, in the memory layout its kernels want."""
+    device = resolve_device(world.device(cfg.device))
+    memory_format = torch.channels_last if channels_last(model, device) else torch.preserve_format
+    model.to(device, memory_format=memory_format)
+    return (device, {k: _on(t, device, memory_format) for k, t in train_data.items()},
+            {k: _on(t, device, memory_format) for k, t in test_data.items()})
+
+
+def _set_schedules(model: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer],
+                   weight_schedules: dict[str, WeightSchedule], lr: float, epoch: float) -> None:
+    """The learning rate and the loss-term weights at this point of the run."""
+    for optimizer in optimizers.values():
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+    for name, schedule in weight_schedules.items():
+        model.loss_weights[name] = schedule.value(epoch)
+
+
+def _step(batch: dict[str, torch.Tensor], losses: dict[str, torch.nn.Module],
+          optimizers: dict[str, torch.optim.Optimizer], params: dict[str, list[torch.nn.Parameter]], cfg: TrainConfig,
+          sums: dict[str, torch.Tensor], device: torch.device, check) -> torch.Tensor:
+    """One optimiser step per phase on `batch` (`check(loss, phase)` first, where given); its loss terms added to
+    the epoch's `sums`. Returns the summed loss, still on the device."""
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    for phase, optimizer in optimizers.items():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            terms = losses[phase](batch)
+        loss = terms["loss"]
+        if check is not None:
+            check(loss, phase)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward(inputs=params[phase] if phase else None)
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(params[phase], cfg.grad_clip, foreach=True)
+        optimizer.step()
+        total += loss.detach()
+        for k, v in terms.items():
+            if k != "loss":
+                sums[k] = sums.get(k, 0.0) + v.detach().double()
+    sums["loss"] = sums.get("loss", 0.0) + total
+    return total
+
+
+def _steps_per_epoch(n: int, cfg: TrainConfig, world: World) -> int:
+    if cfg.batch_size > n:
+        raise ConfigError(f"batch_size {cfg.batch_size} is larger than the training set ({n}); lower --batch-size")
+    world.local_batch(cfg.batch_size)
+    return n // cfg.batch_size  # full batches only; each epoch reshuffles
+
+
+def _epoch_line(model: torch.nn.Module, at: Position, step: int, lr: float, epoch_time: float, batch_size: int,
+                test: dict[str, float], world: World) -> dict[str, Any]:
+    """The epoch's line of metrics.jsonl: where the run is, its speed, the loss terms' means, the test's."""
+    weights = model.loss_weights if isinstance(model, WeightedTerms) else {}
+    return {"epoch": at.epoch + 1, "step": step, "lr": lr, "train_time": round(at.train_time, 3),
+            "images_per_s": round(at.batch_index * batch_size / max(epoch_time, 1e-9), 1),
+            **{f"weight/{k}": v for k, v in weights.items()},
+            **{f"train/{k}": float(world.average(v)) / at.batch_index for k, v in at.sums.items()},
+            **{f"test/{k}": v for k, v in test.items()}}
 
 
 @contextmanager
