@@ -110,12 +110,18 @@ def _lineage_command(out):
 
 
 @pytest.fixture(scope="session")
-def lineage(tmp_path_factory):
+def lineage_cache(tmp_path_factory):
+    """The cache (feature classifiers) the session's lineages share: both score with the same classifier."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def lineage(tmp_path_factory, lineage_cache):
     """The lineage at the test budget, killed in the middle of chapter 5 and continued by the same command: (its
     folder, the chapter records finished before the kill, the second command's log). Once a session: the
     reliability corpus copies it for its reuse cases."""
     out = tmp_path_factory.mktemp("lineage") / "digits-test"
-    env = {**os.environ, "AEFLOW_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    env = {**os.environ, "AEFLOW_CACHE": str(lineage_cache)}
     first = subprocess.Popen(_lineage_command(out), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)
     chapters = out / "chapters"
@@ -129,3 +135,13 @@ def lineage(tmp_path_factory):
     second = subprocess.run(_lineage_command(out), env=env, capture_output=True, text=True, timeout=900)
     assert second.returncode == 0, second.stderr[-3000:]
     return out, done_before, second.stderr
+
+
+@pytest.fixture(scope="session")
+def uninterrupted_lineage(tmp_path_factory, lineage_cache, lineage):
+    """The same lineage never stopped, its classifier from the same cache (made by the first)."""
+    out = tmp_path_factory.mktemp("uninterrupted") / "digits-test"
+    done = subprocess.run(_lineage_command(out), env={**os.environ, "AEFLOW_CACHE": str(lineage_cache)},
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out

@@ -25,6 +25,36 @@ def test_interrupted_lineage_continues_and_reuses_finished_chapters(lineage):
     assert "report: " in log and "held" in log
 
 
+def test_a_lineage_killed_and_continued_gives_the_records_of_one_never_stopped(lineage, uninterrupted_lineage):
+    """Same command, same numbers: killed with SIGKILL in chapter 5 and continued, the lineage's every run has the
+    weights of the lineage never stopped (their digests), and its every number is the same (times aside)."""
+    import math
+    import re
+
+    def flat(value, key: str = "") -> dict:
+        if isinstance(value, dict):
+            return {k: v for name, item in value.items() for k, v in flat(item, f"{key}.{name}").items()}
+        if isinstance(value, list):
+            return {k: v for i, item in enumerate(value) for k, v in flat(item, f"{key}[{i}]").items()}
+        return {key: value}
+
+    def measured(record: dict) -> dict:
+        kept = {"numbers": record["numbers"], "other_seeds": record["other_seeds"], "rows": record["generators"]}
+        return {k: v for k, v in flat(kept).items() if not re.search(r"second|per_s|time|speed|wall", k)}
+
+    chapters = sorted((uninterrupted_lineage / "chapters").glob("*.json"))
+    assert len(chapters) == len(CHAPTERS)
+    for path in chapters:
+        never, again = (json.loads(p.read_text()) for p in (path, lineage[0] / "chapters" / path.name))
+        assert {k: r["weights"] for k, r in never["runs"].items()} == \
+            {k: r["weights"] for k, r in again["runs"].items()}, path.name
+        a, b = measured(never), measured(again)
+        assert a.keys() == b.keys(), path.name
+        differ = [k for k in a if a[k] != b[k] and not (isinstance(a[k], float) and math.isnan(a[k]) and
+                                                           isinstance(b[k], float) and math.isnan(b[k]))]
+        assert not differ, (path.name, {k: (a[k], b[k]) for k in differ[:5]})
+
+
 def test_report_lists_every_chapter_and_judges_every_claim(lineage):
     out = lineage[0]
     report = json.loads((out / "report.json").read_text())

@@ -227,7 +227,7 @@ def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | No
     from aeflow.priors import PRIORS
     from aeflow.runs import SampleRequest, draw, load_config
     from aeflow.runs.folder import check_new_file, writing_run
-    from aeflow.runs.sampling import check_request, default_source, fitted_prior
+    from aeflow.runs.sampling import check_request, fitted_prior
     from aeflow.viz import save_image_grid
 
     if prior is not None:
@@ -245,7 +245,7 @@ def sample(run_dir: str, prior: str | None, sampler: str | None, steps: int | No
     with writing_run(run_dir):
         model = aeflow.load(run_dir)
         config = load_config(run_dir)
-        request.source = prior or (default_source(model) if not (sampler or options) else "model") or "normal"
+        request.source = request.resolve(model)
         check_request(model, request)   # every option taken by the source, before any work
         data = None
         if request.source == "model" and (refit or data_dir):

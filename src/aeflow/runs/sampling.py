@@ -53,6 +53,13 @@ class SampleRequest:
                 f"temperature must be a number in 0..{MAX_TEMPERATURE:g} (it scales the codes' spread), got "
                 f"{self.temperature:g}")
 
+    def resolve(self, model) -> str:
+        """What "sample this run" means, decided here alone (the CLI, the explorer and the studies ask this): the
+        source asked for; else the model's sampler when sampler options are given; else the model's own way
+        (its sampler or prior, a discrete code's categorical prior); else, for a plain autoencoder, its decoded
+        N(0, I) codes."""
+        return self.source or ("model" if self.sampler or self.options else default_source(model)) or "normal"
+
 
 def default_source(model) -> str | None:
     """What sampling a model means when nothing is said: its sampler or own prior; the categorical prior for
@@ -122,10 +129,7 @@ def check_request(model, request: SampleRequest) -> str:
     """The source `request` draws from, once every option in it is known to be taken by that source (the
     CLI, the API and the explorer all sample through here): an option that would change nothing is refused."""
     request.validate()
-    source = request.source or default_source(model)
-    if source is None:
-        raise ConfigError(f"{model.registry_name} does not sample by itself (its N(0, I) codes are an experiment, not "
-                          f"its samples); choose a code prior: {', '.join(sources(model))}")
+    source = request.resolve(model)
     by_sampler = source == "model" and isinstance(model, NoiseToData) and bool(samplers_for(model))
     if not by_sampler and (request.sampler or request.options):
         given = ", ".join([*([f"the sampler {request.sampler}"] if request.sampler else []),
