@@ -105,6 +105,7 @@ def _train(config: RunConfig | None, out: Path, resume: bool, dataset: Dataset |
             lambda: prepare_batches(model, data, out, config.train.progress and world.main))
         last, images_per_s = loop(model, train_batch, test_batch, config, out, resume)
         train_time = last["train_time"]
+        world.leave()   # the others' work is done: none is left waiting on a connection while the main one measures
         if not world.main:   # the main process saves, measures and draws
             return out
     model.cpu().eval()

@@ -95,6 +95,13 @@ class World:
         if self.distributed:
             dist.barrier()
 
+    def leave(self) -> None:
+        """Every process at once leaves the process group (after its last collective): a process that ends
+        while another still holds a connection to it can take that one down with it."""
+        if self.distributed and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
     def main_first(self, work: Callable[[], T]) -> T:
         """`work()` on the main rank, then on the others: what it writes (a download, derived data) they read."""
         if self.main:
