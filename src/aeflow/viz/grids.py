@@ -16,14 +16,14 @@ import torch  # noqa: E402
 from aeflow.viz.plots import save_figure  # noqa: E402
 
 
-def tile(images: torch.Tensor, pad: int = 1, columns: int | None = None) -> torch.Tensor:
+def tile(images: torch.Tensor, pad: int = 1, columns: int | None = None, fill: float = 1.0) -> torch.Tensor:
     """(N, C, H, W) in [0, 1] -> one greyscale canvas (the channel mean for C > 1) in rows of `columns` images
-    (default: one row), `pad` pixels of 1 between them."""
+    (default: one row), `pad` pixels of `fill` between them."""
     images = images.detach().float().clamp(0, 1).mean(1).cpu()
     n, h, w = images.shape
     columns = columns or n
     rows = math.ceil(n / columns)
-    canvas = torch.ones(rows * (h + pad) - pad, columns * (w + pad) - pad)
+    canvas = torch.full((rows * (h + pad) - pad, columns * (w + pad) - pad), fill)
     for i in range(n):
         r, c = divmod(i, columns)
         canvas[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = images[i]
@@ -35,7 +35,7 @@ def png_bytes(images: torch.Tensor, columns: int | None = None, size: int = 96) 
     to about `size` pixels (what the explorer sends)."""
     from PIL import Image
 
-    canvas = 1 - tile(images, columns=columns).numpy()
+    canvas = 1 - tile(images, columns=columns, fill=0.0).numpy()   # white between the images
     h, w = images.shape[-2:]
     scale = max(1, size // max(h, w))
     picture = Image.fromarray((canvas * 255).astype(np.uint8)).resize(

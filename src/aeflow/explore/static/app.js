@@ -209,6 +209,8 @@ function galleryPanel(main, runs) {
     // a temperature scales a code prior's codes; a model sampled by itself takes none (for a VAE's N(0, I)
     // at a temperature, choose the normal prior)
     const tempered = source !== "model";
+    const knob = document.querySelector('input[data-key="temperature"]');
+    if (knob) knob.disabled = !tempered;
     show("gallery", `/api/runs/${run.id}/samples.png?source=${source}&n=32&seed=${state.seed}${tempered ? `&temperature=${state.temperature}` : ""}`);
     document.getElementById("numbers").replaceWith(numbers(run));
   };
