@@ -97,8 +97,8 @@ def other_aeflow_commands() -> int:
 
 
 def apply_thread_policy(environ: dict[str, str] | None = None) -> int | None:
-    """Set the threads torch will start with (OMP_NUM_THREADS, read when torch loads) and how its waiting
-    threads behave; returns the threads, or None when torch's default is kept."""
+    """Set the threads torch will start with (OMP_NUM_THREADS, read when torch loads) and whether this process
+    takes turns at the cores; returns the threads, or None when torch's default is kept."""
     global ADAPTIVE, TURNS
     ADAPTIVE = TURNS = None
     environ = os.environ if environ is None else environ
@@ -125,7 +125,8 @@ def apply_thread_policy(environ: dict[str, str] | None = None) -> int | None:
 def share_cores() -> None:
     """Under AEFLOW_THREADS=adaptive, at most every RECHECK_S seconds: take this command's share of the cores
     again (a command that started alone gives cores back when another starts, and takes them when it ends).
-    Called by the training loop's CoreShare callback and by the samplers each batch; otherwise does nothing."""
+    Called through give_way by the training loop's GiveWay callback and by the samplers each batch; otherwise
+    does nothing."""
     if ADAPTIVE is None or time.monotonic() - ADAPTIVE.checked < RECHECK_S:
         return
     import torch

@@ -27,11 +27,7 @@ from aeflow.studies.lineage.book import Book, Chapter, chapter_groups, open_book
 from aeflow.studies.lineage.budgets import Budget
 from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.records import to_dict
-from aeflow.threads import divided
-
-
-def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+from aeflow.threads import cores, divided
 
 
 def default_workers(budget: Budget) -> int:
