@@ -24,6 +24,7 @@ TINY = {
     "denoising-ae": {"hidden": [32], "code_dim": 4},
     "flow": {"channels": [8, 16]},
     "gan": {"channels": [16, 8], "latent_dim": 8},
+    "judge": {"network": "mlp", "widths": [16], "feature_dim": 8},
     "kernel-pca": {"n_components": 4, "fit_subset": 200},
     "latent-flow": {"process_config": {"hidden": [16]}},
     "logistic-pca": {"n_components": 4, "iterations": 2},

@@ -36,6 +36,8 @@ class GeneratorRow:
     n_parameters: int
     train_time_s: float | None
     options: dict[str, Any] = field(default_factory=dict)   # the sampler's options
+    fd_judge: float | None = None             # FD in the judge's features: a second, independent space
+    fd_judge_floor: float | None = None
 
 
 def generator_row(images: torch.Tensor, seconds: float, made: dict[str, Any], scores: dict[str, Any],
@@ -52,4 +54,5 @@ def generator_row(images: torch.Tensor, seconds: float, made: dict[str, Any], sc
         test_confidence=scores["test_confidence"],
         fraction_closer_than_test_p1=scores["fraction_closer_than_test_p1"], sharpness=sharpness(images[:n]),
         diversity=diversity(images[:n], data.test_x[:n]), images_per_s=len(images) / max(seconds, 1e-9),
-        n_parameters=n_parameters, train_time_s=train_time_s, options=dict(made.get("options", {})))
+        n_parameters=n_parameters, train_time_s=train_time_s, options=dict(made.get("options", {})),
+        fd_judge=scores.get("fd_judge"), fd_judge_floor=scores.get("fd_judge_floor"))

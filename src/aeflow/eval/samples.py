@@ -81,6 +81,9 @@ class Reference:
     floor_fd: float
     radii: torch.Tensor
     test_distances: torch.Tensor
+    judge_probs: torch.Tensor | None            # the judge's calibrated probabilities (None: no judge)
+    judge_stats: tuple[torch.Tensor, torch.Tensor] | None
+    judge_floor_fd: float | None
 
 
 _references: list[Reference] = []   # the last few, newest last
@@ -92,16 +95,26 @@ def reference(data: Dataset, extractor: FeatureExtractor, n: int, seed: int) -> 
     for ref in _references:
         if ref.data is data and ref.extractor is extractor and (ref.n, ref.seed) == (n, seed):
             return ref
-    real = data.test_x[:n]
-    floor_images = data.train_x[torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(seed))[:n]]
+    real, floor = data.test_x[:n], floor_images(data, n, seed)
     features, probs = extract(extractor.model, real)
-    floor_features, _ = extract(extractor.model, floor_images)
+    floor_features, _ = extract(extractor.model, floor)
     stats = gaussian_stats(features)
+    judge_probs = judge_stats = judge_floor = None
+    if extractor.judge is not None:
+        judge_features, judge_probs = extract(extractor.judge.model, real, temperature=extractor.judge.temperature)
+        judge_stats = gaussian_stats(judge_features)
+        judge_floor = frechet_distance(*gaussian_stats(extract(extractor.judge.model, floor)[0]), *judge_stats)
     ref = Reference(data, extractor, n, seed, features, probs, stats,
                     floor_fd=frechet_distance(*gaussian_stats(floor_features), *stats),
-                    radii=neighbour_radii(features), test_distances=nearest_train_distances(real, data.train_x))
+                    radii=neighbour_radii(features), test_distances=nearest_train_distances(real, data.train_x),
+                    judge_probs=judge_probs, judge_stats=judge_stats, judge_floor_fd=judge_floor)
     _references[:] = [*_references[-2:], ref]
     return ref
+
+
+def floor_images(data: Dataset, n: int, seed: int) -> torch.Tensor:
+    """The n training images (drawn by `seed`) whose FD to the test images is the real-vs-real floor."""
+    return data.train_x[torch.randperm(len(data.train_x), generator=torch.Generator().manual_seed(seed))[:n]]
 
 
 def score_samples(samples: torch.Tensor, data: Dataset, extractor: FeatureExtractor, n: int | None = None,
@@ -113,25 +126,45 @@ def score_samples(samples: torch.Tensor, data: Dataset, extractor: FeatureExtrac
     fake = samples[torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed))[:n]]
     ref = reference(data, extractor, n, seed)
     fake_f, fake_p = extract(extractor.model, fake)
+    return {**_scores(fake, fake_f, fake_p, data, extractor, ref, n), **_judged(fake, extractor, ref)}
+
+
+def _scores(fake: torch.Tensor, fake_f: torch.Tensor, fake_p: torch.Tensor, data: Dataset,
+            extractor: FeatureExtractor, ref: Reference, n: int) -> dict:
     return {
         "n": n, "reference": f"{data.name} test split (first {n})",
         "extractor": extractor.description,
         "fd": frechet_distance(*gaussian_stats(fake_f), *ref.stats),
         "fd_real_floor": ref.floor_fd,
         **precision_recall(ref.features, fake_f, real_radii=ref.radii),
-        # how confidently the domain classifier reads each image as one class, beside the same for test images:
-        # "recognisable" in words, where FD mixes blur and strangeness into one distance
         "confidence": float(fake_p.max(-1).values.mean()), "test_confidence": float(ref.probs.max(-1).values.mean()),
+        "confidence_by": extractor.description,
         **mode_coverage(fake_p, data.classes or [str(i) for i in range(fake_p.shape[1])]),
         **memorisation(fake, data.train_x, data.test_x[:n], test_distances=ref.test_distances),
     }
+
+
+def _judged(fake: torch.Tensor, extractor: FeatureExtractor, ref: Reference) -> dict:
+    """How confidently the judge reads each image as one class, beside the same for the test images
+    ("recognisable" in words, where FD mixes blur and strangeness into one distance), and FD in its features."""
+    judge = extractor.judge
+    if judge is None:
+        return {}
+    features, probs = extract(judge.model, fake, temperature=judge.temperature)
+    return {"confidence": float(probs.max(-1).values.mean()),
+            "test_confidence": float(ref.judge_probs.max(-1).values.mean()), "confidence_by": judge.description,
+            "fd_judge": frechet_distance(*gaussian_stats(features), *ref.judge_stats),
+            "fd_judge_floor": ref.judge_floor_fd}
 
 
 def format_scores(scores: dict) -> str:
     lines = [f"N = {scores['n']}, reference: {scores['reference']}", f"features: {scores['extractor']}",
              f"FD {scores['fd']:.3f}   (real-vs-real floor {scores['fd_real_floor']:.3f})",
              f"precision {scores['precision']:.3f}   recall {scores['recall']:.3f}",
-             f"classifier confidence {scores['confidence']:.3f} (test images: {scores['test_confidence']:.3f})",
+             *([f"FD in the judge's features {scores['fd_judge']:.3f}   (floor {scores['fd_judge_floor']:.3f})"]
+               if "fd_judge" in scores else []),
+             f"confidence {scores['confidence']:.3f} (test images: {scores['test_confidence']:.3f}), by "
+             f"{scores['confidence_by']}",
              f"class entropy {scores['class_entropy']:.3f} nats (uniform: {scores['max_class_entropy']:.3f})",
              "class fractions " + " ".join(f"{k}:{v:.3f}" for k, v in scores["class_fractions"].items()),
              f"memorisation: median nearest-train distance {scores['sample_nn_train_median']:.3f} "

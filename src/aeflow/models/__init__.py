@@ -11,6 +11,7 @@ from aeflow.models.denoising import DenoisingAutoencoder
 from aeflow.models.flow import FlowMatching
 from aeflow.models.gan import GAN
 from aeflow.models.generator import Generator
+from aeflow.models.judge import Judge
 from aeflow.models.latent_generator import LatentGenerator
 from aeflow.models.mae import MaskedAutoencoder
 from aeflow.models.onestep import OneStep
@@ -22,5 +23,5 @@ from aeflow.models.vqvae import VQVAE
 
 __all__ = ["DDPM", "GAN", "PCA", "PPCA", "VAE", "VQVAE", "Autoencoder", "AutoencoderConfig", "Classifier",
            "ContractiveAutoencoder", "ConvAutoencoder", "DenoisingAutoencoder", "FittedModel", "FlowMatching",
-           "Generator", "KernelPCA", "LatentGenerator", "LogisticPCA", "MaskedAutoencoder", "Model", "OneStep",
+           "Generator", "Judge", "KernelPCA", "LatentGenerator", "LogisticPCA", "MaskedAutoencoder", "Model", "OneStep",
            "OrderedAutoencoder", "SparseAutoencoder"]

@@ -1,7 +1,10 @@
-"""The feature extractors behind FD: one small classifier per image dataset, trained once into the cache.
+"""The feature extractors behind FD: one small classifier per image dataset, trained once into the cache, and
+the judge of recognisability beside it (models/judge.py), trained on 90% of the training split, its temperature
+fitted on the other 10% and validated on reference sets (eval/recognisability.py) once, after training.
 
-The cache entry is an ordinary run folder, `<cache>/features/<dataset>-v<VERSION>/`, so its config,
-weights, metrics and test accuracy can be inspected like any run.
+Each cache entry is an ordinary run folder, `<cache>/features/<dataset>-v<VERSION>/` and
+`<cache>/features/<dataset>-judge-v<VERSION>/`, so its config, weights, metrics, test accuracy and (the judge's)
+calibration can be inspected like any run.
 """
 
 from __future__ import annotations
@@ -16,10 +19,16 @@ from aeflow.config import RunConfig
 from aeflow.data import Dataset, load_dataset
 from aeflow.data.download import cache_dir
 from aeflow.errors import ConfigError, DataError, Mismatch
-from aeflow.eval.features import VERSION, FeatureExtractor
+from aeflow.eval.features import VERSION, FeatureExtractor, JudgeOfImages, extract
+from aeflow.eval.recognisability import (
+    expected_calibration_error,
+    fit_temperature,
+    reference_sets,
+    validation_problems,
+)
 from aeflow.eval.rows import GeneratorRow, generator_row
 from aeflow.eval.samples import check_samples, score_samples
-from aeflow.runs.folder import SUMMARY, load, read_summary
+from aeflow.runs.folder import SUMMARY, load, read_summary, write_summary, writing_run
 from aeflow.runs.pipeline import ensure
 from aeflow.runs.sampling import SampleRequest, draw
 from aeflow.runs.train import make_config
@@ -31,9 +40,23 @@ RECIPES = {
          {"epochs": 4, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.05}),
 }
 
+# The judge: another network, objective, seed and order (models/judge.py says why each).
+JUDGE_RECIPES = {
+    8: ({"network": "mlp", "widths": [256], "feature_dim": 128, "blur_sigmas": [0.4, 0.8]},
+        {"epochs": 30, "batch_size": 64, "lr": 2e-3, "weight_decay": 0.01, "seed": 1}),
+    28: ({"network": "conv", "widths": [16, 32], "feature_dim": 128, "blur_sigmas": [0.7, 1.4]},
+         {"epochs": 3, "batch_size": 128, "lr": 2e-3, "weight_decay": 0.01, "seed": 1}),
+}
+HELD_OUT = 0.1          # of the training split: the judge's temperature is fitted there
+REFERENCE_N = 2000      # images per reference set
+
 
 def extractor_dir(dataset: str) -> Path:
     return cache_dir() / "features" / f"{dataset}-v{VERSION}"
+
+
+def judge_dir(dataset: str) -> Path:
+    return cache_dir() / "features" / f"{dataset}-judge-v{VERSION}"
 
 
 def build_extractor(data: Dataset, progress: bool = True, rerun: bool = False) -> Path:
@@ -48,10 +71,59 @@ def build_extractor(data: Dataset, progress: bool = True, rerun: bool = False) -
     if size not in RECIPES:
         raise DataError(f"no feature-extractor recipe for {size}x{size} images (have {sorted(RECIPES)})")
     try:
-        return ensure(recipe(data, progress), extractor_dir(data.name), dataset=data, rerun=rerun)
+        out = ensure(recipe(data, progress), extractor_dir(data.name), dataset=data, rerun=rerun)
+        build_judge(data, progress, rerun)
+        return out
     except Mismatch as e:
-        raise ConfigError(f"the cached feature extractor does not match this version's recipe ({e}); rebuild it with "
-                          f"`aeflow features build --dataset {data.name} --rerun`") from None
+        raise ConfigError(f"a cached feature classifier does not match this version's recipe ({e}); rebuild them "
+                          f"with `aeflow features build --dataset {data.name} --rerun`") from None
+
+
+def build_judge(data: Dataset, progress: bool = True, rerun: bool = False) -> Path:
+    """Train the judge on the first 90% of the training split, then fit its temperature on the rest and measure
+    it on the reference sets, into its summary (once)."""
+    model_cfg, train_cfg = JUDGE_RECIPES[data.shape[-1]]
+    kept = len(data.train_x) - int(HELD_OUT * len(data.train_x))
+    config = make_config("judge", data.name, {**model_cfg, "n_classes": len(data.classes)},
+                         {**train_cfg, "progress": progress}, train_subset=kept)
+    out = ensure(config, judge_dir(data.name), dataset=data.subset_train(kept), rerun=rerun)
+    if "calibration" not in read_summary(out):
+        with writing_run(out):
+            write_summary(out, calibrate(load(out), data, kept))
+    return out
+
+
+def calibrate(judge, data: Dataset, kept: int) -> dict[str, Any]:
+    """The judge's temperature from the held-out images (the training split after the first `kept`), its
+    calibration before and after, and its calibrated confidence on each reference set."""
+    held_x, held_y = data.train_x[kept:], data.train_y[kept:]
+    logits = extract_logits(judge, held_x)
+    temperature = fit_temperature(logits, held_y)
+    sets = reference_sets(data.test_x, data.test_y, held_x, data.train_x[:kept].mean(0, keepdim=True),
+                          min(REFERENCE_N, len(data.test_x), len(held_x)))
+    confidences = {name: float(extract(judge, images, temperature=temperature)[1].max(-1).values.mean())
+                   for name, images in sets.items()}
+    return {"calibration": {"temperature": temperature, "held_out": len(held_x),
+                            "held_out_accuracy": float((logits.argmax(-1) == held_y).float().mean()),
+                            "ece_before": expected_calibration_error(logits.softmax(-1), held_y),
+                            "ece_after": expected_calibration_error((logits / temperature).softmax(-1), held_y)},
+            "references": confidences, "validation_problems": validation_problems(confidences)}
+
+
+def extract_logits(model, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        model.eval()
+        return torch.cat([model(x[i:i + 1000]) for i in range(0, len(x), 1000)])
+
+
+def load_judge(dataset: str) -> JudgeOfImages:
+    out = judge_dir(dataset)
+    summary = read_summary(out)
+    calibration = summary["calibration"]
+    return JudgeOfImages(load(out), calibration["temperature"],
+                         f"{dataset} judge v{VERSION} (test accuracy {summary['final']['test/accuracy']:.4f}, "
+                         f"temperature {calibration['temperature']:.2f})",
+                         summary["references"], summary["validation_problems"])
 
 
 def recipe(data: Dataset, progress: bool = True) -> RunConfig:
@@ -69,13 +141,19 @@ def feature_extractor(dataset: str, data: Dataset | None = None, build: bool = T
                       progress: bool = True) -> FeatureExtractor:
     """The cached classifier for `dataset` (building it first if allowed), ready for the sample metrics."""
     out = extractor_dir(dataset)
-    if not (out / SUMMARY).exists() or build:   # ensure checks a cached one against the recipe, builds a missing one
+    if not _built(dataset) or build:   # ensure checks a cached one against the recipe, builds a missing one
         if not build:
-            raise DataError(f"no feature extractor for {dataset} in {out}; build it with "
+            raise DataError(f"no feature extractor for {dataset} in {out.parent}; build it with "
                             f"`aeflow features build --dataset {dataset}`")
         build_extractor(data or load_dataset(dataset), progress=progress)
     return FeatureExtractor(load(out), f"{dataset} classifier v{VERSION}, test accuracy "
-                                       f"{extractor_accuracy(dataset):.4f}")
+                                       f"{extractor_accuracy(dataset):.4f}", load_judge(dataset))
+
+
+def _built(dataset: str) -> bool:
+    judge = judge_dir(dataset)
+    return (extractor_dir(dataset) / SUMMARY).exists() and (judge / SUMMARY).exists() and \
+        "calibration" in read_summary(judge)
 
 
 def score(samples: torch.Tensor, data: Dataset, n: int | None = None, seed: int = 0, progress: bool = True) -> dict:

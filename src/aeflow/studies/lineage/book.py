@@ -170,7 +170,7 @@ class Book:
         if curve:
             self.current["curves"].setdefault(curve, []).append(to_dict(row))
             return row
-        self.current["generators"].append(to_dict(row))
+        self.current["generators"].append({**to_dict(row), "route": route(model, row)})
         atomic_save({"images": images[:16]}, self.out / "samples" / f"{name}.safetensors")
         if picture:
             self.figure(f"{name.replace(' ', '-').lower()}-samples.png",
@@ -222,6 +222,15 @@ class Book:
         self.current["digest"] = record_digest(self.current)
         write_json(self.chapter_file(index, chapter), self.current)
         return self.current
+
+
+def route(model, row: GeneratorRow) -> str:
+    """Which road a generator takes to an image, for the report's ending."""
+    if row.source != "model":
+        return "codes drawn from a prior, decoded"
+    if model.registry_name == "latent-flow":
+        return "noise to a code, decoded"
+    return "noise to pixels"
 
 
 def open_book(out: Path, dataset: str, budget: Budget, data_dir: str | None, progress: bool, rerun: bool,

@@ -39,7 +39,6 @@ class Budget:
     swissroll_epochs: int
     batch_size: int = 64
     seeds: int = 1                    # seeds of every cheap chapter (a claim's verdict counts them; claims.py)
-    latent_beta: float = 0.1          # the KL weight of the latent chapter's VAE (its code keeps information)
     ddpm_schedule: str = "linear"     # Ho et al.'s, for T = 1000; cosine for a short T (the test budget's 20)
     ancestral_steps: int | None = None   # DDPM's ancestral sampler respaced to this many of its T steps (DDIM with
     #                                      eta = 1: the same posterior noise, Nichol & Dhariwal 2021); None: all T

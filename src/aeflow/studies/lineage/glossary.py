@@ -37,7 +37,8 @@ GLOSSARY: dict[str, tuple[str, str]] = {
     "prior_precision": (FRACTION, "precision of the prior's samples"),
     "recall": (FRACTION, "test images within the samples' feature manifold"),
     "prior_recall": (FRACTION, "recall of the prior's samples"),
-    "confidence": ("probability", "the classifier's mean top-class probability on the images: how recognisable"),
+    "confidence": ("probability", "the judge's mean calibrated top-class probability on the images: how "
+                   "recognisable"),
     "prior_confidence": ("probability", "confidence on N(0, I) samples"),
     "test_confidence": ("probability", "confidence on real test images: the reference"),
     "coverage": (FRACTION, "entropy of the predicted classes / log(classes): 1 = every class equally"),
@@ -117,10 +118,22 @@ GLOSSARY: dict[str, tuple[str, str]] = {
     "d_fake_last": ("probability", "the discriminator's mean output on generated images, last epoch"),
     "pixels": ("numbers", "numbers in an image"),
     "compression": ("ratio", "pixels / code numbers: how much smaller the latent generator's state is"),
-    "images_per_s_latent": ("images/s", "sampling speed of the latent flow (decoder included)"),
-    "images_per_s_pixel": ("images/s", "sampling speed of the pixel flow at the setting that matches its FD"),
-    "pixel_matched": ("", "the pixel flow's cheapest sampler setting at least as good as the latent flow"),
-    "speedup": ("ratio", "images_per_s_latent / images_per_s_pixel at matched quality"),
+    "images_per_s": ("images/s", "sampling speed (decoder included), timed while it was scored"),
+    "images_per_s_pixel": ("images/s", "sampling speed of the pixel flow at the setting that matches the best "
+                           "latent generator's FD"),
+    "pixel_matched": ("", "the pixel flow's cheapest sampler setting at least as good as the best latent generator"),
+    "speedup": ("ratio", "images/s of the best latent generator / of the pixel flow at matched quality, timed in "
+                "one process"),
+    "rows": ("", "one generator over the autoencoder's codes per process"),
+    "process": ("", "flow matching or DDPM"),
+    "reconstruction_fd": ("FD", FD + " of the autoencoder's reconstructions of as many training images: the best "
+                          "its decoder gives"),
+    "gmm_fd": ("FD", FD + " of the Gaussian mixture on the same codes (the density chapter)"),
+    # -- the judge ----------------------------------------------------------------------------------------
+    "measure": ("", "the judge of recognisability and its validation"),
+    "judge": ("", "the classifier that judges recognisability: outlier exposure, calibrated temperature"),
+    "references": ("probability", "the judge's mean confidence on each reference set"),
+    "problems": ("", "why the judge fails its validation (empty: it passed)"),
 }
 
 

@@ -33,6 +33,14 @@ class Scored:
 
 
 @dataclass
+class Measure:
+    """The judge of "recognisable" and its validation (eval/recognisability.py), before it judges any claim."""
+    judge: str                                # which judge, its accuracy and temperature
+    references: dict[str, float]              # reference set -> the judge's mean calibrated confidence
+    problems: list[str]                       # why it fails its validation; empty: it passed
+
+
+@dataclass
 class CodeSpace:
     code_dim: int
     noise_scale: float
@@ -48,6 +56,7 @@ class CodeSpace:
     test_confidence: float
     fd_floor: float
     n: int
+    measure: Measure
 
 
 @dataclass
@@ -201,20 +210,29 @@ class GAN:
 
 
 @dataclass
-class Latent:
+class LatentRow:
+    """One generator over the compression autoencoder's codes."""
+    process: str                              # flow | ddpm
+    label: str
+    nfe: int
     fd: float
-    precision: float
-    recall: float
-    beta: float                               # the KL weight of the VAE whose codes it walks
-    rate: float                               # what that VAE's code keeps (nats, test set)
-    prior_fd: float                           # that VAE's own N(0, I) samples
+    confidence: float
+    images_per_s: float
+
+
+@dataclass
+class Latent:
+    rows: list[LatentRow]
+    best: LatentRow                           # the lower FD of the two
+    reconstruction_fd: float                  # the autoencoder's reconstructions of N training images
+    gmm_fd: float                             # the density chapter's mixture on the same codes
+    fd_floor: float
     pixels: int
     latent_dim: int
     compression: float
-    images_per_s_latent: float
     images_per_s_pixel: float
     pixel_matched: SamplerPoint
-    speedup: float
+    speedup: float                            # the best latent generator's images/s over the pixel flow's
 
 
 RECORDS: dict[str, type] = {

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from aeflow.eval.recognisability import RECOGNISABLE, SEEN_AS_OUTLIERS, SHOULD_NOT_READ, SHOULD_READ
 from aeflow.figures import Curves, ImageGrid
 from aeflow.progress import say
 from aeflow.report import flatten, render_report
@@ -49,9 +50,10 @@ def run_lineage(dataset: str = "digits", budget: str | Budget = "cpu", out: str 
 
 
 # Raised whenever a chapter measures something its saved records lack (2: classifier confidence; 3: seeds, the
-# regularised autoencoders, collapse with an autoregressive decoder): a folder of an
+# regularised autoencoders, collapse with an autoregressive decoder; 4: the judge of recognisability, latent
+# generators on the compression autoencoder's codes): a folder of an
 # earlier version is then another lineage, refused or redone, never read for numbers it does not hold.
-CHAPTERS_VERSION = 3
+CHAPTERS_VERSION = 4
 
 
 def lineage_identity(dataset: str, budget: Budget) -> dict[str, Any]:
@@ -116,4 +118,35 @@ def _assemble(book: Book, dataset: str, wall_time: float) -> dict[str, Any]:
             "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                         "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
             "n_eval": book.budget.n_eval, "claims": judge(seeds, applies), "chapters": records,
-            "comparison": generators, "figures": figures}
+            "measure": _measure(seeds), "comparison": generators, "ending": ending(generators), "figures": figures}
+
+
+def _measure(seeds: dict[str, list[Any]]) -> dict[str, Any] | None:
+    """The judge's reference sets beside the decoded codes the claims ask it about (seed 0)."""
+    code_space = seeds.get("code-space", [None])[0]
+    if code_space is None:
+        return None
+    m = code_space.measure
+    rows = [{"images": name, "confidence": value, "ratio": value / m.references["test images"],
+             "expected": "recognisable" if name in (*SHOULD_READ, "test images") else
+             ("not recognisable" if name in SHOULD_NOT_READ else "not judged"),
+             "seen_in_training": "as outliers" if name in SEEN_AS_OUTLIERS else "no"}
+            for name, value in m.references.items()]
+    rows.append({"images": "decoded N(0, I) codes (the autoencoder's)", "confidence": code_space.normal_codes.confidence,
+                 "ratio": code_space.normal_codes.confidence / code_space.test_confidence,
+                 "expected": "the claim: not recognisable", "seen_in_training": "no"})
+    return {"judge": m.judge, "threshold": RECOGNISABLE, "problems": m.problems, "rows": rows}
+
+
+def ending(generators: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every generator ranked by FD, with its recognisability, speed and cost, and the best of each road: which
+    route wins at this budget."""
+    if not generators:
+        return {"rows": [], "best": {}}
+    rows = sorted(({**g, "fd_over_floor": g["fd"] / g["fd_real_floor"],
+                    "confidence_ratio": g["confidence"] / g["test_confidence"]} for g in generators),
+                  key=lambda g: g["fd"])
+    best = {road: min((g for g in rows if g["route"] == road), key=lambda g: g["fd"])["name"]
+            for road in dict.fromkeys(g["route"] for g in rows)}
+    recognisable = max(rows, key=lambda g: g["confidence_ratio"])
+    return {"rows": rows, "best": best, "most_recognisable": recognisable["name"]}
