@@ -160,8 +160,8 @@ def _measure(problems: tuple[str, ...] = ()) -> records.Measure:
 def test_a_judge_that_fails_its_validation_judges_no_claim():
     """The claims that read "recognisable" wait for the judge's validation; a judge that reads the mean image as a
     digit leaves them "not judged", naming why, and every other claim judged as before."""
-    from aeflow.studies.lineage.claims import judge
     from aeflow.eval.recognisability import validation_problems
+    from aeflow.studies.lineage.claims import judge
 
     fine = {"test images": 0.97, "held-out training images": 0.96, "test images, blurred": 0.95,
             "the mean training image": 0.2, "uniform noise": 0.1, "test images, pixels shuffled": 0.3}

@@ -132,8 +132,9 @@ def _measure(seeds: dict[str, list[Any]]) -> dict[str, Any] | None:
              ("not recognisable" if name in SHOULD_NOT_READ else "not judged"),
              "seen_in_training": "as outliers" if name in SEEN_AS_OUTLIERS else "no"}
             for name, value in m.references.items()]
-    rows.append({"images": "decoded N(0, I) codes (the autoencoder's)", "confidence": code_space.normal_codes.confidence,
-                 "ratio": code_space.normal_codes.confidence / code_space.test_confidence,
+    codes = code_space.normal_codes.confidence
+    rows.append({"images": "decoded N(0, I) codes (the autoencoder's)", "confidence": codes,
+                 "ratio": codes / code_space.test_confidence,
                  "expected": "the claim: not recognisable", "seen_in_training": "no"})
     return {"judge": m.judge, "threshold": RECOGNISABLE, "problems": m.problems, "rows": rows}
 
