@@ -26,6 +26,7 @@ from aeflow.eval.samples import score_samples
 from aeflow.figures import Figure, ImageGrid
 from aeflow.files import atomic_save, read_json, read_tensors, write_json
 from aeflow.progress import say
+from aeflow.protocols import Encodes
 from aeflow.runs import (
     SampleRequest,
     ensure,
@@ -226,10 +227,10 @@ class Book:
 
 def route(model, row: GeneratorRow) -> str:
     """Which road a generator takes to an image, for the report's ending."""
-    if row.source != "model":
-        return "codes drawn from a prior, decoded"
     if model.registry_name == "latent-flow":
-        return "noise to a code, decoded"
+        return "noise to a code by many steps, decoded"
+    if row.source != "model" or isinstance(model, Encodes):   # a prior's codes, or a VAE's N(0, I) codes
+        return "a code drawn from a prior, decoded"
     return "noise to pixels"
 
 

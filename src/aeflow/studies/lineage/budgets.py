@@ -33,7 +33,7 @@ class Budget:
     reflow_pairs: int
     reflow_epochs: int
     gan_epochs: int
-    latent_epochs: int
+    latent_epochs: int                # the latent flow and DDPM (MLPs over the compression autoencoder's codes)
     latent_hidden: tuple[int, ...]
     shaping_epochs: int               # the regularised autoencoders (plain, denoising, contractive, ordered, ...)
     swissroll_epochs: int
@@ -57,10 +57,10 @@ _CPU_DIGITS = Budget(
     name="cpu", n_eval=360, ae_epochs=50, kernel_subset=None, byhand_epochs=30, plane_epochs=30, vae_epochs=40,
     betas=(0.5, 1.0, 4.0), collapse_beta=20.0, unet=(32, 64), onestep_epochs=3, gen_epochs=20,
     ddpm_timesteps=1000, ancestral_steps=250, ddim_steps=(10, 20, 50), flow_steps=FLOW_STEPS, reflow_pairs=2000,
-    reflow_epochs=12, gan_epochs=60, latent_epochs=40, latent_hidden=(256, 256, 256), seeds=3, shaping_epochs=10,
+    reflow_epochs=12, gan_epochs=60, latent_epochs=300, latent_hidden=(512, 512, 512), seeds=3, shaping_epochs=10,
     swissroll_epochs=60,
     seconds={"compression": 6, "byhand": 2, "code-space": 7, "density": 1, "vae": 40, "regularised": 28,
-             "swiss-roll": 7, "one-step": 8, "ddpm": 85, "flow": 55, "reflow": 50, "gan": 36, "latent": 18})
+             "swiss-roll": 7, "one-step": 8, "ddpm": 85, "flow": 55, "reflow": 50, "gan": 36, "latent": 120})
 
 # MNIST and Fashion-MNIST on 2 cores, within about an hour: a 28x28 UNet samples about as fast as it trains,
 # so sampling is priced like training: N = 2,000 per generator, DDPM's ancestral sampler respaced to 100 of its
@@ -71,7 +71,7 @@ _CPU_28 = Budget(
     betas=(0.5, 1.0, 4.0), collapse_beta=20.0, unet=(16, 32), onestep_epochs=1, gen_epochs=2,
     ddpm_timesteps=1000, ancestral_steps=100, ddim_steps=(10,),
     flow_steps={"euler": (4, 20), "midpoint": (2, 10), "heun": (10,)},
-    onestep_images=15_000, reflow_pairs=3000, reflow_epochs=4, gan_epochs=2, latent_epochs=10,
+    onestep_images=15_000, reflow_pairs=3000, reflow_epochs=4, gan_epochs=2, latent_epochs=30,
     latent_hidden=(512, 512, 512),
     shaping_epochs=2, swissroll_epochs=300,
     batch_size=128,

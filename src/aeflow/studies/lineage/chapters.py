@@ -322,7 +322,7 @@ def latent(book: Book) -> records.Latent:
         run = book.train(f"latent-{process}", "latent-flow",
                          {"autoencoder_run": str(ae_run), "process": process,
                           "process_config": {"hidden": list(b.latent_hidden)}},
-                         {"epochs": b.latent_epochs, "batch_size": b.batch_size, "lr": 2e-3, "ema_decay": 0.999})
+                         {"epochs": b.latent_epochs, "batch_size": b.batch_size, "lr": 1e-3, "ema_decay": 0.999})
         models[process] = load(run)
         row = book.generator(f"latent {process}", run, request, model=models[process], picture=True)
         rows.append(records.LatentRow(process=process, label=row.label, nfe=row.nfe, fd=row.fd,
