@@ -81,33 +81,94 @@ def test_bad_options_are_refused_in_one_line(args, message, tmp_path, capsys):
     assert e.value.code == 2 and len(err) == 1 and message in err[0]
 
 
+# Each peer's recipe as its cited source publishes it, copied here by hand from the files named in `sources`
+# (the values, not aeflow's reading of them): a recipe edited away from its source fails here.
+PUBLISHED = {
+    "pythae": ("examples/scripts/configs/mnist/base_training_config.json",
+               {"learning_rate": 1e-3, "per_device_train_batch_size": 100, "num_epochs": 100, "latent_dim": 16,
+                "reconstruction_loss": "mse", "optimizer_cls": "Adam"}),
+    "torchcfm": ("examples/images/mnist_example.ipynb",
+                 {"num_channels": 32, "num_res_blocks": 1, "lr": 1e-3, "batch_size": 128, "sigma": 0.0, "epochs": 3,
+                  "solver": "dopri5", "atol": 1e-4, "rtol": 1e-4}),
+    "diffusers": ("examples/unconditional_image_generation/train_unconditional.py",
+                  {"lr": 1e-4, "betas": (0.95, 0.999), "weight_decay": 1e-6, "eps": 1e-8, "warmup_steps": 500,
+                   "batch_size": 16, "grad_clip": 1.0, "ema_inv_gamma": 1.0, "ema_power": 0.75,
+                   "ema_max_decay": 0.9999, "timesteps": 1000, "beta_schedule": "linear"}),
+}
+
+
+def test_each_peers_recipe_is_its_published_one():
+    from aeflow.peers import diffusers_models, pythae_models, torchcfm_models
+    from aeflow.studies.peers import PAIRS
+
+    modules = {"pythae": pythae_models, "torchcfm": torchcfm_models, "diffusers": diffusers_models}
+    for library, (source, values) in PUBLISHED.items():
+        assert {k: modules[library].RECIPE[k] for k in values} == values, library
+        pairs = [p for p in PAIRS.values() if p.library == library]
+        assert pairs and all(source in p.sources and p.deviations for p in pairs), library
+    assert torchcfm_models.MATCHERS["ot"].__name__ == "ExactOptimalTransportConditionalFlowMatcher"
+    assert {p.key: p.rows[0].sampler for p in PAIRS.values() if p.library == "torchcfm"} == \
+        {"cfm": "adaptive", "icfm": "adaptive"}   # dopri5 at the example's tolerances
+    assert PAIRS["cfm"].rows[0].options == {"rtol": 1e-4, "atol": 1e-4}
+
+
+def test_a_row_is_won_only_beyond_the_spread_in_both_feature_spaces():
+    from aeflow.studies.peers.run import side_order, spread
+
+    def seeds(peer: list[float], ours: list[float], peer_judge: list[float], ours_judge: list[float]) -> list:
+        return [{"peer": {"fd": a, "fd_judge": c}, "aeflow": {"fd": b, "fd_judge": d}}
+                for a, b, c, d in zip(peer, ours, peer_judge, ours_judge)]
+
+    apart = spread(seeds([10, 11, 12], [5, 5.5, 6], [3, 3.1, 3.2], [2, 2.1, 2.2]))
+    assert apart["verdict"] == "won" and apart["stats"]["fd"]["peer"]["mean"] == pytest.approx(11)
+    overlapping = spread(seeds([10, 11, 12], [9, 10.5, 11.5], [3, 3.1, 3.2], [2, 2.1, 2.2]))
+    assert overlapping["verdict"] == "within the spread"          # ahead on the mean, not beyond the spread
+    one_space = spread(seeds([10, 11, 12], [5, 5.5, 6], [3, 3.1, 3.2], [3, 3.2, 3.1]))
+    assert one_space["verdict"] == "within the spread"            # won in one feature space only
+    behind = spread(seeds([5, 5.5, 6], [10, 11, 12], [2, 2.1, 2.2], [2, 2.1, 2.2]))
+    assert behind["verdict"] == "lost"
+    assert spread(seeds([10], [5], [3], [2]))["verdict"] == "within the spread"   # one seed: no spread to judge by
+    assert [side_order(s)[0] for s in range(4)] == ["peer", "aeflow", "peer", "aeflow"]
+
+
 def test_tiny_peers_run_end_to_end_and_is_reused(tmp_path, capsys):
     out = tmp_path / "peers"
     main(["peers", "--budget", "tiny", "--out", str(out), "--no-progress"])
     report = json.loads((out / "report.json").read_text())
     rows = [(c["key"], r["row"]) for c in report["comparisons"] for r in c["rows"]]
-    assert rows == [("vae", "prior"), ("vae", "gmm"), ("ae", "gmm"), ("cfm", "euler-20"), ("cfm", "euler-100"),
-                    ("ddpm", "ddim-50"), ("ddpm", "ancestral-1000")]
+    assert rows == [("vae", "prior"), ("vae", "gmm"), ("ae", "gmm"), ("cfm", "adaptive"), ("cfm", "euler-20"),
+                    ("icfm", "adaptive"), ("icfm", "euler-20"), ("ddpm", "ddim-50"), ("ddpm", "ancestral-1000")]
     for c in report["comparisons"]:
-        # The peer trains until its clock passes the budget; aeflow plans no more steps than the budget holds at
-        # its measured pace (rounded down) and ends at the budget should it run slower: one step past it at most
-        # (a tiny step takes milliseconds; 2 s leaves room for a loaded machine).
-        assert c["sides"]["peer"]["seconds"] >= c["budget_seconds"] and c["sides"]["peer"]["steps"] > 0
-        plan = json.loads((out / c["key"] / "aeflow-plan.json").read_text())
-        assert 0 < c["sides"]["aeflow"]["steps"] <= c["sides"]["aeflow"]["planned_steps"] <= plan["measured_steps"]
-        assert c["sides"]["aeflow"]["seconds"] < c["budget_seconds"] + 2
+        assert c["seeds"] == 2 and [s["order"][0] for s in c["by_seed"]] == ["peer", "aeflow"]
+        for seeded in c["by_seed"]:
+            seed, sides = seeded["seed"], seeded["sides"]
+            # The peer trains until its clock passes the budget; aeflow plans no more steps than the budget holds
+            # at its measured pace (rounded down) and ends at the budget should it run slower: one step past it at
+            # most (a tiny step takes milliseconds; 2 s leaves room for a loaded machine).
+            assert sides["peer"]["seconds"] >= c["budget_seconds"] and sides["peer"]["steps"] > 0
+            plan = json.loads((out / c["key"] / f"seed-{seed}" / "aeflow-plan.json").read_text())
+            assert 0 < sides["aeflow"]["steps"] <= sides["aeflow"]["planned_steps"] <= plan["measured_steps"]
+            assert sides["aeflow"]["seconds"] < c["budget_seconds"] + 2
+            assert sides["peer"]["threads"] == sides["aeflow"]["threads"] >= 1
+            assert sides["peer"]["images_seen"] > 0 and sides["aeflow"]["images_seen"] > 0
         assert len(c["curves"]["peer"]) == len(c["curves"]["aeflow"]) == 2   # a snapshot at half, and the end
         for row in c["rows"]:
+            assert len(row["seeds"]) == 2 and row["verdict"] in ("won", "lost", "within the spread")
+            for space in ("fd", "fd_judge"):
+                assert len(row["stats"][space]["peer"]["values"]) == 2
             assert row["ratio"] == pytest.approx(row["aeflow"]["fd"] / row["peer"]["fd"])
             for side in ("peer", "aeflow"):
-                samples = np.load(out / c["key"] / side / f"samples-{row['row']}.npy")
+                samples = np.load(out / c["key"] / "seed-1" / side / f"samples-{row['row']}.npy")
                 assert samples.shape == (row[side]["n"], 1, 8, 8) and 0 <= samples.min() <= samples.max() <= 1
         for figure in c["figures"]:
             assert (out / figure["file"]).stat().st_size > 1000
-    assert "ratio" in (out / "report.md").read_text() and (out / "report.html").exists()
+    ddpm = next(c for c in report["comparisons"] if c["key"] == "ddpm")
+    assert ddpm["sides"]["peer"]["schedule"]["cosine_steps"] > 0   # the cosine's planned length, recorded
+    assert "within the spread" in (out / "report.md").read_text() or "won" in (out / "report.md").read_text()
+    assert (out / "report.html").exists()
     capsys.readouterr()
     main(["peers", "--budget", "tiny", "--out", str(out), "--no-progress"])   # everything reused
-    assert capsys.readouterr().err.count("finished earlier, reused") == 4
+    assert capsys.readouterr().err.count("finished earlier, reused") == 5
     with pytest.raises(SystemExit) as e:
         main(["peers", "--budget", "cpu", "--out", str(out), "--no-progress"])
     assert e.value.code == 2

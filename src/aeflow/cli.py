@@ -510,7 +510,8 @@ def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no
 @click.option("--dataset", "-d", default="digits", help="digits (default), mnist or fashion-mnist")
 @click.option("--budget", "-b", default="cpu", help="tiny (seconds: the libraries end to end), cpu (MNIST in about "
               "two hours on 2 cores) or gpu")
-@click.option("--only", multiple=True, help="one comparison (repeat for more): vae, ae, cfm, ddpm (default all)")
+@click.option("--only", multiple=True, help="one comparison (repeat for more): vae, ae, cfm, icfm, ddpm (default "
+              "all)")
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
 @click.option("--out", "-o", default=None, help="folder of the runs, samples and report (default "
               "runs/peers-DATASET-BUDGET)")
@@ -520,9 +521,10 @@ def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no
 @launcher_options("the whole comparison")
 def peers(dataset: str, budget: str, only: tuple[str, ...], data_dir: str | None, out: str | None, no_progress: bool,
           rerun: bool, **launch) -> None:
-    """aeflow against pythae (VAE, autoencoder + GMM), torchcfm (flow matching) and diffusers (DDPM): each peer
-    trained with its documented recipe and aeflow's model for the same seconds on this machine, both sampled
-    the same way and scored with the same row, in one report (report.html). Needs the peers (README, Peers).
+    """aeflow against pythae (VAE, autoencoder + GMM), torchcfm (flow matching, OT and independent coupling) and
+    diffusers (DDPM): each peer trained with its published recipe and aeflow's model for the same seconds on this
+    machine, at several seeds, both sampled the same way and scored in two feature spaces, in one report
+    (report.html). Needs the peers (README, Peers).
     Interrupted, the same command continues."""
     from aeflow.config import choice
     from aeflow.studies.peers import BUDGETS, PAIRS

@@ -71,9 +71,10 @@ def cosine_with_warmup(step: int, warmup: int, total: int) -> float:
 
 
 def train_diffusers(unet: torch.nn.Module, scheduler: DDPMScheduler, train_x: torch.Tensor, clock: Clock,
-                    seed: int) -> None:
+                    seed: int) -> dict[str, int]:
     """The example's loop until `clock` says the budget is spent; the cosine's length is the number of steps
-    the budget holds at the pace of the first STEPS_TO_TIME steps. The EMA weights are left in `unet`."""
+    the budget holds at the pace of the first STEPS_TO_TIME steps. The EMA weights are left in `unet`; the
+    schedule it planned is returned."""
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=RECIPE["lr"], betas=RECIPE["betas"],
                                   weight_decay=RECIPE["weight_decay"], eps=RECIPE["eps"])
@@ -86,6 +87,7 @@ def train_diffusers(unet: torch.nn.Module, scheduler: DDPMScheduler, train_x: to
     unet.train()
     while True:
         for batch in data[torch.randperm(len(data))].split(RECIPE["batch_size"]):
+            clock.start()
             noise = torch.randn_like(batch)
             t = torch.randint(0, scheduler.config.num_train_timesteps, (len(batch),))
             loss = F.mse_loss(unet(scheduler.add_noise(batch, noise, t), t).sample, noise)
@@ -100,7 +102,8 @@ def train_diffusers(unet: torch.nn.Module, scheduler: DDPMScheduler, train_x: to
             if clock.tick(lambda: _ema_weights(unet, ema)):
                 ema.copy_to(unet.parameters())
                 unet.eval()
-                return
+                return {"warmup_steps": RECIPE["warmup_steps"], "cosine_steps": plan["total"],
+                        "timed_steps": STEPS_TO_TIME}
 
 
 def _ema_weights(unet: torch.nn.Module, ema: EMAModel) -> dict[str, torch.Tensor]:

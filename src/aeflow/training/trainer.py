@@ -13,10 +13,8 @@ saves and stops) followed by `resume=True` gives the same weights as an uninterr
 
 from __future__ import annotations
 
-import json
 import math
 import signal
-import sys
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager, nullcontext
@@ -27,11 +25,10 @@ from typing import Any
 import torch
 
 from aeflow.config import TrainConfig, WeightSchedule
-from aeflow.errors import ConfigError, DataError, Interrupted, TrainingError
-from aeflow.files import atomic_write_text
+from aeflow.errors import ConfigError, Interrupted, TrainingError
 from aeflow.protocols import Phased, WeightedTerms
 from aeflow.threads import pinned
-from aeflow.training.callbacks import Callback, MetricsLog, ProgressBar
+from aeflow.training.callbacks import Callback, MetricsLog, ProgressBar, Start, read_metrics
 from aeflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from aeflow.training.ema import EMA
 from aeflow.training.schedules import warmup_cosine
@@ -161,9 +158,6 @@ def _distributed(model: torch.nn.Module, modules: dict[str, torch.nn.Module], wo
     if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         if device.type == "cuda":   # batch statistics over the global batch, as in one process
             torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        elif world.main:
-            print("aeflow: note: BatchNorm normalises each process's slice of the batch here (SyncBatchNorm needs "
-                  "GPUs), so this run is not the one-process run step for step", file=sys.stderr, flush=True)
     ids = [device.index] if device.type == "cuda" else None
     return {phase: DistributedDataParallel(m, device_ids=ids) for phase, m in modules.items()}
 
@@ -195,8 +189,8 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
     losses, ema = loss_modules(model, params, world, cfg.compile), EMA(model, cfg.ema_decay) if cfg.ema_decay else None
     weight_schedules, shuffle = _weight_schedules(model, cfg), torch.Generator().manual_seed(cfg.seed)
     ckpt_path, metrics_path = run_dir / CHECKPOINT_NAME, run_dir / METRICS
-    at, epoch_shuffle_state, threads = _start(ckpt_path, metrics_path, resume, model, optimizers, ema, cfg,
-                                              steps_per_epoch, world, device, shuffle)
+    at, epoch_shuffle_state, threads, resumed = _start(ckpt_path, resume, model, optimizers, ema, cfg,
+                                                       steps_per_epoch, world, device, shuffle)
 
     def checkpoint() -> None:   # every process takes part (its random states and loss sums); the main one writes
         sums = {k: float(world.average(v)) for k, v in at.sums.items()}
@@ -212,6 +206,9 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
     step = at.epoch * steps_per_epoch + at.batch_index
     hooks = [*callbacks, MetricsLog(metrics_path),
              ProgressBar(cfg.epochs, step, total_steps, cfg.batch_size, cfg.progress)] if world.main else []
+    for hook in hooks:
+        hook.started(Start(run_dir, at.epoch, at.batch_index, cfg.epochs, steps_per_epoch, resumed,
+                           _notes(model, world, device)))
     check_every = 1 if device.type == "cpu" else SYNC_EVERY   # a check reads the loss back: on a GPU, a wait
     last: dict[str, Any] = {}
     def out_of_time(seconds: float) -> bool:   # every process ends at the same step
@@ -332,27 +329,27 @@ def _closing(hooks: Sequence[Callback]):
             hook.close()
 
 
-def _start(ckpt_path: Path, metrics_path: Path, resume: bool, model: torch.nn.Module,
-           optimizers: dict[str, torch.optim.Optimizer], ema: EMA | None, cfg: TrainConfig, steps_per_epoch: int,
-           world: World, device: torch.device, shuffle: torch.Generator) -> tuple[Position, torch.Tensor, int]:
-    """Where the loop starts: the checkpoint's position when resuming, else the beginning with an empty log.
-    (position, the first epoch's shuffle state, the CPU threads the run trains with: a resume takes the count
-    the run started with, since float sums depend on it)."""
+def _start(ckpt_path: Path, resume: bool, model: torch.nn.Module, optimizers: dict[str, torch.optim.Optimizer],
+           ema: EMA | None, cfg: TrainConfig, steps_per_epoch: int, world: World, device: torch.device,
+           shuffle: torch.Generator) -> tuple[Position, torch.Tensor, int, bool]:
+    """Where the loop starts: the checkpoint's position when resuming, else the beginning. (position, the first
+    epoch's shuffle state, the CPU threads the run trains with: a resume takes the count the run started with,
+    since float sums depend on it; whether it resumed)."""
     if resume and ckpt_path.exists():
-        at, epoch_shuffle_state, threads = _resumed(ckpt_path, model, optimizers, ema, cfg, steps_per_epoch, world,
-                                                    device)
-        if world.main:
-            _truncate_metrics(metrics_path, at.epoch)
-            where = (f"from epoch {at.epoch + 1} of {cfg.epochs}, step {at.batch_index} of {steps_per_epoch}"
-                     if at.epoch < cfg.epochs else f"after its last epoch ({cfg.epochs}): nothing left to train")
-            print(f"resuming {ckpt_path.parent} {where}", file=sys.stderr, flush=True)
-        return at, epoch_shuffle_state, threads
+        return (*_resumed(ckpt_path, model, optimizers, ema, cfg, steps_per_epoch, world, device), True)
     # a new run, or one killed before its first checkpoint: no epoch is done
-    if world.main:
-        metrics_path.unlink(missing_ok=True)
     if world.rank:   # every process draws its own noise (the weights start the same: DDP broadcasts rank 0's)
         torch.manual_seed(cfg.seed + world.rank)
-    return Position(), shuffle.get_state(), torch.get_num_threads()
+    return Position(), shuffle.get_state(), torch.get_num_threads(), False
+
+
+def _notes(model: torch.nn.Module, world: World, device: torch.device) -> list[str]:
+    """What the run should know before it starts, said by the progress callback."""
+    batch_norm = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if world.distributed and batch_norm and device.type != "cuda":
+        return ["BatchNorm normalises each process's slice of the batch here (SyncBatchNorm needs GPUs), so this "
+                "run is not the one-process run step for step"]
+    return []
 
 
 def _weight_schedules(model: torch.nn.Module, cfg: TrainConfig) -> dict[str, WeightSchedule]:
@@ -420,31 +417,3 @@ def _resumed(ckpt_path: Path, model: torch.nn.Module, optimizers: dict[str, torc
     sums = {k: torch.tensor(v, dtype=torch.float64, device=device) for k, v in state["epoch_sums"].items()}
     threads = state.get("threads") or torch.get_num_threads()   # a checkpoint from before threads were recorded
     return Position(state["epoch"], state["batch_index"], state["train_time"], sums), rng["shuffle"], threads
-
-
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                row = None
-            if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
-                raise DataError(f"{path}, line {number}, is not an epoch's JSON record: the file was damaged; delete "
-                                "that line (the checkpoint, not this log, is what a resume continues from)")
-            rows.append(row)
-    return rows
-
-
-def _truncate_metrics(path: Path, completed_epochs: int) -> None:
-    """Drop lines of epochs the checkpoint does not include (written just before an interruption)."""
-    kept = [m for m in read_metrics(path) if m["epoch"] <= completed_epochs]
-    missing = sorted(set(range(1, completed_epochs + 1)) - {m["epoch"] for m in kept})
-    if missing:   # a log edited or deleted by hand: training goes on, and says what the log will lack
-        shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
-        print(f"aeflow: warning: {path} lacks the lines of epoch(s) {shown}, which cannot be rebuilt; the loss "
-              "curve will have that gap", file=sys.stderr, flush=True)
-    atomic_write_text(path, "".join(json.dumps(m) + "\n" for m in kept))

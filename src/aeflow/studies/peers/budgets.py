@@ -23,6 +23,7 @@ class PeerBudget:
     latent_dim: int = 16               # the autoencoders' code (pythae's MLP: 784-512-d)
     unet: tuple[int, ...] = (32, 64, 64)   # the DDPM UNets' channels per level, both sides
     train_subset: int | None = None
+    seeds: int = 3                     # each comparison at seeds 0.. (the two sides' order alternating)
 
     def n_samples(self, nfe: int) -> int:
         """Samples a row of `nfe` network evaluations per sample draws from each side."""
@@ -34,11 +35,12 @@ class PeerBudget:
 # each UNet row draws what 40,000 evaluations per side allow (Euler-20: 2,000; DDIM-50: 800; Euler-100: 400;
 # ancestral-1000: 50), the MLP rows 5,000.
 _BUDGETS = {
-    "tiny": PeerBudget("tiny", seconds={"vae": 3, "ae": 3, "cfm": 4, "ddpm": 4}, n_eval=200, evals=10_000, n_min=32,
-                       n_curve=100, snapshots=(0.5,), unet=(16, 32), train_subset=512),
-    "cpu": PeerBudget("cpu", seconds={"vae": 150, "ae": 120, "cfm": 540, "ddpm": 540}, n_eval=5000, evals=40_000,
-                      n_min=50, n_curve=250, snapshots=(0.25, 0.5, 0.75)),
-    "gpu": PeerBudget("gpu", seconds={"vae": 300, "ae": 300, "cfm": 1800, "ddpm": 1800}, n_eval=10_000,
+    "tiny": PeerBudget("tiny", seconds={"vae": 2, "ae": 2, "cfm": 2, "icfm": 2, "ddpm": 2}, n_eval=200,
+                       evals=10_000, n_min=32, n_curve=100, snapshots=(0.5,), unet=(16, 32), train_subset=512,
+                       seeds=2),
+    "cpu": PeerBudget("cpu", seconds={"vae": 150, "ae": 120, "cfm": 540, "icfm": 540, "ddpm": 540}, n_eval=5000,
+                      evals=40_000, n_min=50, n_curve=250, snapshots=(0.25, 0.5, 0.75)),
+    "gpu": PeerBudget("gpu", seconds={"vae": 300, "ae": 300, "cfm": 1800, "icfm": 1800, "ddpm": 1800}, n_eval=10_000,
                       evals=10_000_000, n_min=10_000, n_curve=2000, snapshots=(0.125, 0.25, 0.5, 0.75)),
 }
 

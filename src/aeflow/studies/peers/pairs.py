@@ -39,14 +39,19 @@ class Pair:
     key: str
     title: str
     library: str
-    recipe: str          # the peer's recipe in words, with every deviation from its documentation
+    recipe: str          # the peer's published recipe in words
+    sources: str         # where it is published: the files its values are read from (tests/test_peers.py checks)
+    deviations: str      # every way this comparison runs it otherwise, with the reason
+    peer_batch_size: int
     rows: tuple[Row, ...]
     aeflow_model: str
 
     def build_peer(self, budget: PeerBudget, data: Dataset) -> torch.nn.Module:
         raise NotImplementedError
 
-    def train_peer(self, model: torch.nn.Module, data: Dataset, clock: Clock, seed: int, workdir: Path) -> None:
+    def train_peer(self, model: torch.nn.Module, data: Dataset, clock: Clock, seed: int, workdir: Path
+                   ) -> dict[str, Any] | None:
+        """Train in place until `clock` is spent; return any schedule planned on the way (recorded)."""
         raise NotImplementedError
 
     def adapt(self, model: torch.nn.Module, data: Dataset) -> torch.nn.Module:
@@ -61,10 +66,28 @@ class _Pythae(Pair):
     library = "pythae"
     kind: str
 
+    @property
+    def sources(self) -> str:
+        from aeflow.peers.pythae_models import SOURCES
+
+        return SOURCES
+
+    @property
+    def peer_batch_size(self) -> int:
+        from aeflow.peers.pythae_models import RECIPE
+
+        return RECIPE["per_device_train_batch_size"]
+
+    deviations = ("its MNIST script's convolutional encoder and decoder (128-1024 channels) only at the gpu budget; "
+                  "pythae's default MLP (784-512-16) at the cpu and tiny budgets, where the convolutional ones "
+                  "would see a tenth of an epoch, and always on 8x8 digits, which four stride-2 convolutions do "
+                  "not fit; no evaluation set (the training seconds alone are compared); trained for the "
+                  "budget's seconds, not 100 epochs")
+
     def build_peer(self, budget, data):
         from aeflow.peers.pythae_models import build
 
-        return build(self.kind, data.shape, budget.latent_dim)
+        return build(self.kind, data.shape, budget.latent_dim, conv=budget.name == "gpu")
 
     def train_peer(self, model, data, clock, seed, workdir):
         from aeflow.peers.pythae_models import train_pythae
@@ -78,35 +101,43 @@ class _Pythae(Pair):
 
 
 class VAEPair(_Pythae):
-    key, title, kind, aeflow_model = "vae", "VAE (MLP: 512 hidden, 16-d code)", "vae", "vae"
-    recipe = ("pythae's VAE with its default MLP encoder and decoder (one hidden layer of 512), MSE "
-              "reconstruction, TrainingPipeline with BaseTrainerConfig's defaults (Adam, lr 1e-4, batch 64); "
-              "no evaluation set (only training time is compared)")
+    key, title, kind, aeflow_model = "vae", "VAE (16-d code, Gaussian likelihood with sigma 1)", "vae", "vae"
+    recipe = ("pythae's VAE as its MNIST script trains it: latent_dim 16, \"mse\" reconstruction (a Gaussian "
+              "likelihood with sigma 1), TrainingPipeline with Adam at lr 1e-3, batch 100")
     rows = (Row("prior", "N(0, I) prior"), Row("gmm", "GMM, 10 components", source="gmm", prior_options=GMM))
 
     def aeflow_options(self, budget, data):
-        return ({"hidden": [512], "latent_dim": budget.latent_dim},
+        # the peer's objective: the same likelihood on both sides, so that the row compares training, not losses
+        return ({"hidden": [512], "latent_dim": budget.latent_dim, "likelihood": "gaussian", "gaussian_std": 1.0},
                 {"batch_size": 128, "lr": 1e-3})
 
 
 class AEPair(_Pythae):
-    key, title, kind, aeflow_model = "ae", "Autoencoder + GMM (MLP: 512 hidden, 16-d code)", "ae", "autoencoder"
-    recipe = ("pythae's AE with its default MLP encoder and decoder, MSE reconstruction, TrainingPipeline with "
-              "BaseTrainerConfig's defaults (Adam, lr 1e-4, batch 64); the GMM is aeflow's 10-component prior "
-              "on both sides (pythae's GaussianMixtureSampler fits the same full-covariance mixture)")
+    key, title, kind, aeflow_model = "ae", "Autoencoder + GMM (16-d code, squared error)", "ae", "autoencoder"
+    recipe = ("pythae's AE as its MNIST script trains it: latent_dim 16, \"mse\" reconstruction, "
+              "TrainingPipeline with Adam at lr 1e-3, batch 100; the GMM is aeflow's 10-component prior on both "
+              "sides (pythae's GaussianMixtureSampler fits the same full-covariance mixture)")
     rows = (Row("gmm", "GMM, 10 components", source="gmm", prior_options=GMM),)
 
     def aeflow_options(self, budget, data):
-        return ({"hidden": [512], "code_dim": budget.latent_dim}, {"batch_size": 128, "lr": 1e-3})
+        return ({"hidden": [512], "code_dim": budget.latent_dim, "recon_loss": "mse"},
+                {"batch_size": 128, "lr": 1e-3})
 
 
-class FlowPair(Pair):
-    key, title, library, aeflow_model = "cfm", "Conditional flow matching (UNet)", "torchcfm", "flow"
-    recipe = ("torchcfm's MNIST example (examples/images/conditional_mnist.ipynb): UNetModel with 32 channels and "
-              "one residual block per level, ConditionalFlowMatcher(sigma=0), Adam at lr 1e-3, batch 128; "
-              "unconditional here (no class labels)")
-    rows = (Row("euler-20", "Euler, 20 steps", sampler="euler", options={"steps": 20}, nfe=20),
-            Row("euler-100", "Euler, 100 steps", sampler="euler", options={"steps": 100}, nfe=100))
+class _TorchCFM(Pair):
+    library, aeflow_model, peer_batch_size = "torchcfm", "flow", 128
+    coupling: str
+    rows = (Row("adaptive", "dopri5, atol = rtol = 1e-4", sampler="adaptive", options={"rtol": 1e-4, "atol": 1e-4},
+                nfe=100),
+            Row("euler-20", "Euler, 20 steps", sampler="euler", options={"steps": 20}, nfe=20))
+    deviations = ("unconditional MNIST as in the example; trained for the budget's seconds, not its 3 epochs; its "
+                  "dopri5 run by aeflow's `adaptive` sampler (scipy's RK45 at the same tolerances) on both sides")
+
+    @property
+    def sources(self) -> str:
+        from aeflow.peers.torchcfm_models import SOURCES
+
+        return SOURCES
 
     def build_peer(self, budget, data):
         from aeflow.peers.torchcfm_models import build
@@ -116,7 +147,7 @@ class FlowPair(Pair):
     def train_peer(self, model, data, clock, seed, workdir):
         from aeflow.peers.torchcfm_models import train_torchcfm
 
-        train_torchcfm(model, data.train_x, clock, seed)
+        train_torchcfm(model, data.train_x, clock, seed, self.coupling)
 
     def adapt(self, model, data):
         from aeflow.peers.torchcfm_models import TorchCFMVelocity
@@ -129,13 +160,29 @@ class FlowPair(Pair):
         return ({"channels": level_channels(data.shape)}, {"batch_size": 128, "lr": 2e-3, "ema_decay": 0.999})
 
 
+class FlowPair(_TorchCFM):
+    key, title, coupling = "cfm", "Flow matching, OT-CFM (UNet)", "ot"
+    recipe = ("torchcfm's unconditional MNIST example: UNetModel with 32 channels and one residual block per "
+              "level, ExactOptimalTransportConditionalFlowMatcher(sigma=0), Adam at lr 1e-3, batch 128, sampled "
+              "with dopri5 at atol = rtol = 1e-4")
+
+
+class IndependentFlowPair(_TorchCFM):
+    key, title, coupling = "icfm", "Flow matching, I-CFM (UNet)", "independent"
+    recipe = ("torchcfm's unconditional MNIST example with its other matcher (commented out there): "
+              "ConditionalFlowMatcher(sigma=0), the independent coupling; otherwise the same")
+
+
 class DDPMPair(Pair):
     key, title, library, aeflow_model = "ddpm", "DDPM (UNet, 1,000 linear-beta steps)", "diffusers", "ddpm"
     recipe = ("diffusers' examples/unconditional_image_generation/train_unconditional.py: DDPMScheduler (1,000 "
               "linear betas), AdamW lr 1e-4 betas (0.95, 0.999) weight decay 1e-6, cosine after 500 warm-up "
-              "steps, batch 16, gradient clipping at 1, EMA with warm-up; UNet2DModel with two resnet blocks per "
-              "level sized to the image (the budget's channels, attention at the lowest level; the example's is "
-              "for 64x64 RGB)")
+              "steps, batch 16, gradient clipping at 1, EMA with warm-up")
+    sources = "huggingface/diffusers: examples/unconditional_image_generation/train_unconditional.py"
+    deviations = ("UNet2DModel with two resnet blocks per level sized to the image (the budget's channels, attention "
+                  "at the lowest level; the example's is for 64x64 RGB); the cosine's length is the steps the "
+                  "budget holds at the pace of the first 20 (recorded as the peer's schedule)")
+    peer_batch_size = 16
     rows = (Row("ddim-50", "DDIM, 50 steps", sampler="ddim", options={"steps": 50}, nfe=50),
             Row("ancestral-1000", "ancestral, 1,000 steps", sampler="ddpm", nfe=1000))
 
@@ -147,7 +194,7 @@ class DDPMPair(Pair):
     def train_peer(self, model, data, clock, seed, workdir):
         from aeflow.peers.diffusers_models import scheduler, train_diffusers
 
-        train_diffusers(model, scheduler(), data.train_x, clock, seed)
+        return train_diffusers(model, scheduler(), data.train_x, clock, seed)
 
     def adapt(self, model, data):
         from aeflow.peers.diffusers_models import DiffusersNoisePredictor, scheduler
@@ -159,4 +206,4 @@ class DDPMPair(Pair):
                 {"batch_size": 128, "lr": 2e-3, "ema_decay": 0.999})
 
 
-PAIRS: dict[str, Pair] = {p.key: p for p in (VAEPair(), AEPair(), FlowPair(), DDPMPair())}
+PAIRS: dict[str, Pair] = {p.key: p for p in (VAEPair(), AEPair(), FlowPair(), IndependentFlowPair(), DDPMPair())}

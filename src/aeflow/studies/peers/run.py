@@ -11,6 +11,7 @@ import copy
 import io
 import json
 import platform
+import statistics
 import tempfile
 import time
 from dataclasses import asdict, replace
@@ -41,10 +42,9 @@ from aeflow.training import read_metrics
 from aeflow.training.trainer import train as train_loop
 from aeflow.viz import save_figures
 
-VERSION = 1            # what a comparison's record holds; another version is redone, not read
+VERSION = 2            # what a comparison's record holds; another version is redone, not read
 PROBE_SECONDS = 3.0    # aeflow's training loop run this long, or for this share of the budget when that is
 PROBE_SHARE = 0.03     # longer (a dozen UNet steps on 2 cores), to turn the budget's seconds into steps
-SEED = 0
 
 
 def default_out(dataset: str, budget: str) -> Path:
@@ -81,8 +81,9 @@ def run_peers(dataset: str = "digits", budget: str | PeerBudget = "cpu", out: st
                 record = compare(pair, budget, data, extractor, out / pair.key, progress)
             records.append(record)
             for row in record["rows"]:
-                say(f"  {row['label']:<24} FD {pair.library} {row['peer']['fd']:8.2f}   aeflow "
-                    f"{row['aeflow']['fd']:8.2f}   ratio {row['ratio']:.2f}")
+                fd = row["stats"]["fd"]
+                say(f"  {row['label']:<24} FD {pair.library} {fd['peer']['mean']:8.2f} +/- {fd['peer']['std']:.2f}"
+                    f"   aeflow {fd['aeflow']['mean']:8.2f} +/- {fd['aeflow']['std']:.2f}   {row['verdict']}")
         report = {"dataset": dataset, "budget": budget.name, "wall_time_s": round(time.perf_counter() - started, 1),
                   "machine": {"platform": platform.platform(), "processor": platform.processor() or
                               platform.machine(), "torch_threads": torch.get_num_threads(),
@@ -96,16 +97,51 @@ def run_peers(dataset: str = "digits", budget: str | PeerBudget = "cpu", out: st
 
 def compare(pair: Pair, budget: PeerBudget, data: Dataset, extractor: FeatureExtractor, folder: Path,
             progress: bool) -> dict[str, Any]:
+    """The pair at each of the budget's seeds (the two sides' order alternating with the seed), every row scored
+    in both feature spaces, and per row the verdict the seeds allow (`verdict`)."""
+    seeds = [compare_seed(pair, budget, data, extractor, folder / f"seed-{seed}", seed, progress)
+             for seed in range(budget.seeds)]
+    first = seeds[0]
+    rows = [{**row, "seeds": [s["rows"][i] for s in seeds], **spread([s["rows"][i] for s in seeds])}
+            for i, row in enumerate(first["rows"])]
+    record = {"version": VERSION, "key": pair.key, "title": pair.title, "library": pair.library,
+              "library_version": version(pair.library), "recipe": pair.recipe, "sources": pair.sources,
+              "deviations": pair.deviations, "budget_seconds": budget.seconds[pair.key], "seeds": budget.seeds,
+              "sides": first["sides"], "by_seed": [{"seed": s["seed"], "order": s["order"], "sides": s["sides"]}
+                                                   for s in seeds],
+              "rows": rows, "curves": first["curves"], "figures": figures(pair, folder, first["curves"], rows,
+                                                                          budget.n_curve)}
+    write_json(folder / "record.json", record)
+    return record
+
+
+def side_order(seed: int) -> tuple[str, str]:
+    """Which side trains first at `seed`: the peer at even seeds, aeflow at odd ones, so that neither always
+    meets the machine's caches (and whatever else runs) first."""
+    return ("peer", "aeflow") if seed % 2 == 0 else ("aeflow", "peer")
+
+
+def compare_seed(pair: Pair, budget: PeerBudget, data: Dataset, extractor: FeatureExtractor, folder: Path,
+                 seed: int, progress: bool) -> dict[str, Any]:
     seconds = budget.seconds[pair.key]
-    raw, peer_side = peer_trained(pair, budget, data, folder / "peer", seconds)
+    trained: dict[str, Any] = {}
+    for side in side_order(seed):
+        if side == "peer":
+            trained["peer"] = peer_trained(pair, budget, data, folder / "peer", seconds, seed)
+        else:
+            trained["aeflow"] = aeflow_trained(pair, budget, data, folder / "aeflow", seconds, progress, seed)
+    raw, peer_side = trained["peer"]
     peer = pair.adapt(raw, data)
-    run = aeflow_trained(pair, budget, data, folder / "aeflow", seconds, progress)
+    run = trained["aeflow"]
     ours = load(run)
     metrics = read_metrics(run / "metrics.jsonl")
-    aeflow_side = {"seconds": round(read_summary(run)["train_time_s"], 2), "epochs": metrics[-1]["epoch"],
+    summary = read_summary(run)
+    aeflow_side = {"seconds": round(summary["train_time_s"], 2), "epochs": metrics[-1]["epoch"],
                    "steps": metrics[-1]["step"], "planned_steps": _saved(folder / "aeflow-plan.json")["steps"],
+                   "images_seen": metrics[-1]["step"] * pair.aeflow_options(budget, data)[1]["batch_size"],
+                   "threads": summary["machine"]["torch_threads"],
                    "n_parameters": sum(p.numel() for p in ours.parameters()),
-                   "run": str(run.relative_to(folder.parent)),
+                   "run": str(run.relative_to(folder.parent.parent)),
                    "snapshots": [{"seconds": m["train_time"], "epoch": m["epoch"]} for m in metrics
                                  if snapshot_path(run, m["epoch"]).exists()]}
     sides = {"peer": (peer, None, peer_side), "aeflow": (ours, run, aeflow_side)}
@@ -114,27 +150,57 @@ def compare(pair: Pair, budget: PeerBudget, data: Dataset, extractor: FeatureExt
         n = budget.n_samples(row.nfe)
         measured = {}
         for side, (model, run_dir, info) in sides.items():
-            found, images, _ = measure_generator(model, run_dir, row.request(n, SEED), data, extractor,
+            found, images, _ = measure_generator(model, run_dir, row.request(n, seed), data, extractor,
                                                  f"{pair.library if side == 'peer' else 'aeflow'} {pair.key}",
                                                  row.label)
             atomic_save_array(folder / side / f"samples-{row.key}.npy", images.numpy())
             measured[side] = asdict(replace(found, train_time_s=info["seconds"]))
         rows.append({"row": row.key, "label": row.label, **measured,
                      "ratio": measured["aeflow"]["fd"] / measured["peer"]["fd"]})
-    curves = {"peer": curve(pair, peer, raw, None, folder / "peer", peer_side, budget, data, extractor),
-              "aeflow": curve(pair, ours, ours, run, run, aeflow_side, budget, data, extractor)}
-    record = {"version": VERSION, "key": pair.key, "title": pair.title, "library": pair.library,
-              "library_version": version(pair.library), "recipe": pair.recipe, "budget_seconds": seconds,
-              "sides": {"peer": peer_side, "aeflow": aeflow_side}, "rows": rows, "curves": curves,
-              "figures": figures(pair, folder, curves, rows, budget.n_curve)}
-    write_json(folder / "record.json", record)
-    return record
+    curves = {"peer": curve(pair, peer, raw, None, folder / "peer", peer_side, budget, data, extractor, seed),
+              "aeflow": curve(pair, ours, ours, run, run, aeflow_side, budget, data, extractor, seed)} \
+        if seed == 0 else {}
+    return {"seed": seed, "order": list(side_order(seed)), "sides": {"peer": peer_side, "aeflow": aeflow_side},
+            "rows": rows, "curves": curves}
 
 
-def peer_trained(pair: Pair, budget: PeerBudget, data: Dataset, folder: Path, seconds: float
+SPACES = {"fd": "the feature classifier's", "fd_judge": "the judge's"}
+
+
+def spread(seeds: list[dict[str, Any]]) -> dict[str, Any]:
+    """A row over its seeds: per feature space and side the mean and standard deviation of FD, and the row's
+    verdict (`verdict`)."""
+    stats = {}
+    for space in SPACES:
+        stats[space] = {}
+        for side in ("peer", "aeflow"):
+            values = [s[side][space] for s in seeds if s[side].get(space) is not None]
+            stats[space][side] = {"values": values, "mean": statistics.fmean(values) if values else None,
+                                  "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+    return {"stats": stats, "verdict": verdict(stats), "mean_ratio": stats["fd"]["aeflow"]["mean"] /
+            stats["fd"]["peer"]["mean"]}
+
+
+def verdict(stats: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """"won" when aeflow's mean FD is below the peer's by more than the two spreads together in every feature
+    space, "lost" when above by as much in any, "within the spread" otherwise (or with one seed: no spread to
+    judge by). Written before the first run with seeds."""
+    results = []
+    for space in SPACES:
+        peer, ours = stats[space]["peer"], stats[space]["aeflow"]
+        if peer["mean"] is None or ours["mean"] is None or len(peer["values"]) < 2:
+            return "within the spread"
+        gap, spreads = peer["mean"] - ours["mean"], peer["std"] + ours["std"]
+        results.append("won" if gap > spreads else ("lost" if -gap > spreads else "within"))
+    if all(r == "won" for r in results):
+        return "won"
+    return "lost" if "lost" in results else "within the spread"
+
+
+def peer_trained(pair: Pair, budget: PeerBudget, data: Dataset, folder: Path, seconds: float, seed: int
                  ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The peer's model trained for `seconds` with its library's recipe (or read back when it was)."""
-    torch.manual_seed(SEED)
+    torch.manual_seed(seed)
     model = pair.build_peer(budget, data)
     side = _saved(folder / "side.json")
     if isinstance(side, dict) and (folder / "weights.safetensors").exists():
@@ -142,16 +208,17 @@ def peer_trained(pair: Pair, budget: PeerBudget, data: Dataset, folder: Path, se
     else:   # a peer's library cannot resume: its training starts again, the snapshots of an earlier try dropped
         remove_made((folder / "snapshots").glob("step-*.safetensors"))
         clock = Clock(seconds, budget.snapshots, folder)
-        pair.train_peer(model, data, clock, SEED, folder / pair.library)
+        plan = pair.train_peer(model, data, clock, seed, folder / pair.library) or {}
         atomic_save(model.state_dict(), folder / "weights.safetensors")
         side = {"seconds": round(clock.elapsed(), 2), "steps": clock.steps, "snapshots": clock.snapshots,
-                "n_parameters": sum(p.numel() for p in model.parameters())}
+                "images_seen": clock.steps * pair.peer_batch_size, "threads": torch.get_num_threads(),
+                "n_parameters": sum(p.numel() for p in model.parameters()), "schedule": plan}
         write_json(folder / "side.json", side)
     return model.eval(), side
 
 
 def aeflow_trained(pair: Pair, budget: PeerBudget, data: Dataset, out: Path, seconds: float,
-                   progress: bool) -> Path:
+                   progress: bool, seed: int) -> Path:
     """aeflow's run for the pair: its schedule planned for as many steps as `seconds` hold at the pace of its
     first steps, rounded down, decided once and kept in aeflow-plan.json so that a resumed run is the same run;
     and ended at `seconds` of training should the loop run slower than its probe (aeflow never trains longer
@@ -177,7 +244,7 @@ def aeflow_trained(pair: Pair, budget: PeerBudget, data: Dataset, out: Path, sec
     subset = plan["train_subset"]
     config = make_config(pair.aeflow_model, data.name, model_options,
                          {**train_options, "epochs": plan["epochs"], "snapshot_epochs": plan["snapshot_epochs"],
-                          "max_train_seconds": seconds, "progress": progress, "seed": SEED},
+                          "max_train_seconds": seconds, "progress": progress, "seed": seed},
                          train_subset=subset if subset is not None else budget.train_subset)
     return ensure(config, out, dataset=trained.subset_train(subset))
 
@@ -196,7 +263,8 @@ def seconds_per_step(config, data: Dataset, seconds: float) -> float:
 
 
 def curve(pair: Pair, model: torch.nn.Module, weights_of: torch.nn.Module, run_dir: Path | None, folder: Path,
-          side: dict[str, Any], budget: PeerBudget, data: Dataset, extractor: FeatureExtractor) -> list[list[float]]:
+          side: dict[str, Any], budget: PeerBudget, data: Dataset, extractor: FeatureExtractor, seed: int
+          ) -> list[list[float]]:
     """[training seconds, FD] at each snapshot and at the end, for the pair's first row on n_curve samples
     (`weights_of`: the module the snapshots are of, inside the adapter `model` for a peer)."""
     final = {k: v.detach().clone() for k, v in weights_of.state_dict().items()}
@@ -205,7 +273,7 @@ def curve(pair: Pair, model: torch.nn.Module, weights_of: torch.nn.Module, run_d
     points = []
     for seconds, weights in [*snapshots, (side["seconds"], None)]:
         weights_of.load_state_dict(final if weights is None else read_tensors(weights)[0])
-        row, _, _ = measure_generator(model, run_dir, pair.rows[0].request(budget.n_curve, SEED), data, extractor,
+        row, _, _ = measure_generator(model, run_dir, pair.rows[0].request(budget.n_curve, seed), data, extractor,
                                       pair.key, pair.rows[0].label)
         points.append([seconds, row.fd])
     weights_of.load_state_dict(final)
@@ -217,12 +285,13 @@ def figures(pair: Pair, folder: Path, curves: dict[str, list[list[float]]], rows
     """FD against training seconds for both sides, and 16 samples of each side's first row."""
     names = {"peer": pair.library, "aeflow": "aeflow"}
     series = {names[side]: ([p[0] for p in points], [p[1] for p in points]) for side, points in curves.items()}
-    samples = [torch.from_numpy(_read_npy(folder / side / f"samples-{rows[0]['row']}.npy")[:16]) for side in names]
+    samples = [torch.from_numpy(_read_npy(folder / "seed-0" / side / f"samples-{rows[0]['row']}.npy")[:16])
+               for side in names]
     made = {"fd-vs-seconds.png": Curves(series, "training seconds", "FD (lower is better)",
                                         f"{pair.title}: FD of {rows[0]['label']} along the way "
                                         f"({n_curve} samples each)"),
             "samples.png": ImageGrid(samples, list(names.values()), f"{pair.title}: 16 samples each "
-                                                                      f"({rows[0]['label']}, seed {SEED})")}
+                                                                      f"({rows[0]['label']}, seed 0)")}
     save_figures(made, folder / "figures")
     captions = {"fd-vs-seconds.png": "FD against training seconds, from snapshots of both sides' weights.",
                 "samples.png": "The same request drawn from each side."}
