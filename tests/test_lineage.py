@@ -391,3 +391,23 @@ def test_chapters_in_lanes_give_what_one_process_gives(tmp_path, monkeypatch, ca
         numbers = {k for k, v in a.items() if isinstance(v, (int, float))}
         assert {k: b[k] for k in numbers} == pytest.approx({k: a[k] for k in numbers}, rel=1e-3, abs=1e-4), key
         assert {k: b[k] for k in a.keys() - numbers} == {k: a[k] for k in a.keys() - numbers}, key
+
+
+def test_the_ending_ranks_by_fd_prices_the_latent_road_with_its_autoencoder_and_says_each_target():
+    from aeflow.studies.lineage.book import LATENT_ROAD, PIXEL_ROAD, PRIOR_ROAD
+    from aeflow.studies.lineage.run import ending
+
+    def row(name: str, route: str, fd: float, confidence: float = 0.9, rarest: float = 0.08) -> dict:
+        return {"name": name, "route": route, "fd": fd, "fd_real_floor": 10.0, "confidence": confidence,
+                "test_confidence": 1.0, "train_time_s": 50.0, "min_class_fraction": rarest}
+
+    rows = [row("autoencoder + GMM", PRIOR_ROAD, 30.0), row("DCGAN", PIXEL_ROAD, 50.0, rarest=0.01),
+            row("latent ddpm", LATENT_ROAD, 18.0, confidence=0.97), row("flow matching", PIXEL_ROAD, 45.0)]
+    end = ending(rows, autoencoder_seconds=100.0)
+    assert [g["name"] for g in end["rows"]] == ["latent ddpm", "autoencoder + GMM", "flow matching", "DCGAN"]
+    assert [g["cost_s"] for g in end["rows"]] == [150.0, 50.0, 50.0, 50.0]
+    assert end["best"] == {LATENT_ROAD: "latent ddpm", PRIOR_ROAD: "autoencoder + GMM", PIXEL_ROAD: "flow matching"}
+    met = {t["target"].split(",")[0]: t["met"] for t in end["targets"]}
+    assert met == {"the best generator's FD": True, "the most recognisable generator's confidence": True,
+                   "the best noise-to-pixels generator's FD": False, "the GAN's rarest class": False,
+                   "the best noise-to-data or latent generator's FD": True}

@@ -474,7 +474,7 @@ def reproduce(experiment: str, dataset: str, data_dir: str | None, out: str | No
 @cli.command()
 @click.option("--dataset", "-d", default="digits", help="digits (default), mnist or fashion-mnist")
 @click.option("--budget", "-b", default="cpu", help="cpu (default: digits in minutes, MNIST within the hour "
-              "minutes on 2 cores), gpu (docs/benchmarks.md's full recipes) or test (seconds)")
+              "on 2 cores), gpu (docs/benchmarks.md's full recipes) or test (seconds)")
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
 @click.option("--out", "-o", default=None, help="folder of the chapters and the report (default "
               "runs/lineage-DATASET-BUDGET)")

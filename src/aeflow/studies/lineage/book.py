@@ -225,13 +225,17 @@ class Book:
         return self.current
 
 
+LATENT_ROAD, PRIOR_ROAD, PIXEL_ROAD = ("noise to a code by many steps, decoded", "a code drawn from a prior, decoded",
+                                      "noise to pixels")
+
+
 def route(model, row: GeneratorRow) -> str:
     """Which road a generator takes to an image, for the report's ending."""
     if model.registry_name == "latent-flow":
-        return "noise to a code by many steps, decoded"
+        return LATENT_ROAD
     if row.source != "model" or isinstance(model, Encodes):   # a prior's codes, or a VAE's N(0, I) codes
-        return "a code drawn from a prior, decoded"
-    return "noise to pixels"
+        return PRIOR_ROAD
+    return PIXEL_ROAD
 
 
 def open_book(out: Path, dataset: str, budget: Budget, data_dir: str | None, progress: bool, rerun: bool,

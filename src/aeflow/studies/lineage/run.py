@@ -18,7 +18,7 @@ from aeflow.progress import say
 from aeflow.report import flatten, render_report
 from aeflow.runs.folder import locked
 from aeflow.studies.claim import claim_study
-from aeflow.studies.lineage.book import Book, open_book, saved_samples
+from aeflow.studies.lineage.book import LATENT_ROAD, PIXEL_ROAD, Book, open_book, saved_samples
 from aeflow.studies.lineage.budgets import Budget, budget_for
 from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.claims import judge
@@ -118,7 +118,14 @@ def _assemble(book: Book, dataset: str, wall_time: float) -> dict[str, Any]:
             "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                         "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
             "n_eval": book.budget.n_eval, "claims": judge(seeds, applies), "chapters": records,
-            "measure": _measure(seeds), "comparison": generators, "ending": ending(generators), "figures": figures}
+            "measure": _measure(seeds), "comparison": generators,
+            "ending": ending(generators, _autoencoder_seconds(book.results)), "figures": figures}
+
+
+def _autoencoder_seconds(results: dict[str, dict[str, Any]]) -> float:
+    """The compression autoencoder's training seconds: part of what a generator over its codes cost."""
+    runs = results.get("compression", {}).get("runs", {})
+    return runs["autoencoder"]["train_time_s"] if "autoencoder" in runs else 0.0
 
 
 def _measure(seeds: dict[str, list[Any]]) -> dict[str, Any] | None:
@@ -139,15 +146,43 @@ def _measure(seeds: dict[str, list[Any]]) -> dict[str, Any] | None:
     return {"judge": m.judge, "threshold": RECOGNISABLE, "problems": m.problems, "rows": rows}
 
 
-def ending(generators: list[dict[str, Any]]) -> dict[str, Any]:
-    """Every generator ranked by FD, with its recognisability, speed and cost, and the best of each road: which
+def ending(generators: list[dict[str, Any]], autoencoder_seconds: float = 0.0) -> dict[str, Any]:
+    """Every generator ranked by FD, with its recognisability, speed and cost (its training seconds, and for a
+    generator over the compression autoencoder's codes that autoencoder's too), and the best of each road: which
     route wins at this budget."""
     if not generators:
         return {"rows": [], "best": {}}
     rows = sorted(({**g, "fd_over_floor": g["fd"] / g["fd_real_floor"],
-                    "confidence_ratio": g["confidence"] / g["test_confidence"]} for g in generators),
-                  key=lambda g: g["fd"])
+                    "confidence_ratio": g["confidence"] / g["test_confidence"],
+                    "cost_s": (g["train_time_s"] or 0.0) + (autoencoder_seconds if g["route"] == LATENT_ROAD else 0)}
+                   for g in generators), key=lambda g: g["fd"])
     best = {road: min((g for g in rows if g["route"] == road), key=lambda g: g["fd"])["name"]
             for road in dict.fromkeys(g["route"] for g in rows)}
     recognisable = max(rows, key=lambda g: g["confidence_ratio"])
-    return {"rows": rows, "best": best, "most_recognisable": recognisable["name"]}
+    return {"rows": rows, "best": best, "most_recognisable": recognisable["name"], "targets": targets(rows)}
+
+
+def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The quality targets set for the cpu budget before its runs, each met or missed by how much (a ratio to
+    the target: below 1 is met for an upper bound, above 1 for a lower one)."""
+    pixel = [g for g in rows if g["route"] == PIXEL_ROAD and g["name"] != "one-step"]
+    gan = [g for g in rows if g["name"] == "DCGAN"]
+    gmm = [g for g in rows if g["name"] == "autoencoder + GMM"]
+    found = [("the best generator's FD, over the floor", rows[0]["name"], rows[0]["fd_over_floor"], "at most", 2.0),
+             ("the most recognisable generator's confidence, over the test images'",
+              max(rows, key=lambda g: g["confidence_ratio"])["name"], max(g["confidence_ratio"] for g in rows),
+              "at least", 0.95)]
+    if pixel:
+        best = min(pixel, key=lambda g: g["fd"])
+        found.append(("the best noise-to-pixels generator's FD, over the floor", best["name"], best["fd_over_floor"],
+                      "at most", 4.0))
+    if gan:
+        found.append(("the GAN's rarest class, share of its samples", "DCGAN", gan[0]["min_class_fraction"],
+                      "at least", 0.05))
+    if gmm:
+        rival = min((g for g in rows if g["route"] in (PIXEL_ROAD, LATENT_ROAD)), key=lambda g: g["fd"])
+        found.append(("the best noise-to-data or latent generator's FD, over the autoencoder + GMM's",
+                      rival["name"], rival["fd"] / gmm[0]["fd"], "below", 1.0))
+    return [{"target": what, "generator": name, "measured": value, "bound": f"{how} {bound:g}",
+             "met": value <= bound if how in ("at most", "below") else value >= bound,
+             "ratio": value / bound} for what, name, value, how, bound in found]
