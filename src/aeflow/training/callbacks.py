@@ -58,7 +58,7 @@ class ProgressBar(Callback):
 
     def __init__(self, epochs: int, first_step: int, total_steps: int, images_per_step: int, show: bool) -> None:
         self.epochs, self.first_step, self.total_steps = epochs, first_step, total_steps
-        self.images_per_step, self.started = images_per_step, time.perf_counter()
+        self.images_per_step, self.began = images_per_step, time.perf_counter()
         self.bar = tqdm(total=total_steps, initial=first_step, unit="step", dynamic_ncols=True,
                         disable=not (show and sys.stderr.isatty()))
 
@@ -74,7 +74,7 @@ class ProgressBar(Callback):
     def step_end(self, step: int, epoch: int, lr: float, loss: torch.Tensor, train_time: float) -> None:
         self.bar.update(1)
         if step - self.first_step == ESTIMATE_AFTER_STEPS:   # evaluations not counted
-            announce_from_first(f"training {self.epochs} epochs", self.started, ESTIMATE_AFTER_STEPS,
+            announce_from_first(f"training {self.epochs} epochs", self.began, ESTIMATE_AFTER_STEPS,
                                 self.total_steps - self.first_step, "steps", "--epochs or --train-subset")
         if not self.bar.disable and step % 10 == 0:
             self.bar.set_postfix(epoch=epoch, loss=f"{float(loss):.4g}", lr=f"{lr:.2e}",

@@ -204,11 +204,8 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                             ema.shadow if ema else None)
 
     step = at.epoch * steps_per_epoch + at.batch_index
-    hooks = [*callbacks, MetricsLog(metrics_path),
-             ProgressBar(cfg.epochs, step, total_steps, cfg.batch_size, cfg.progress)] if world.main else []
-    for hook in hooks:
-        hook.started(Start(run_dir, at.epoch, at.batch_index, cfg.epochs, steps_per_epoch, resumed,
-                           _notes(model, world, device)))
+    hooks = _started_hooks(callbacks, cfg, Start(run_dir, at.epoch, at.batch_index, cfg.epochs, steps_per_epoch,
+                                                 resumed, _notes(model, world, device)), total_steps, world)
     check_every = 1 if device.type == "cpu" else SYNC_EVERY   # a check reads the loss back: on a GPU, a wait
     last: dict[str, Any] = {}
     def out_of_time(seconds: float) -> bool:   # every process ends at the same step
@@ -341,6 +338,20 @@ def _start(ckpt_path: Path, resume: bool, model: torch.nn.Module, optimizers: di
     if world.rank:   # every process draws its own noise (the weights start the same: DDP broadcasts rank 0's)
         torch.manual_seed(cfg.seed + world.rank)
     return Position(), shuffle.get_state(), torch.get_num_threads(), False
+
+
+def _started_hooks(callbacks: Sequence[Callback], cfg: TrainConfig, start: Start, total_steps: int, world: World
+                   ) -> list[Callback]:
+    """The caller's callbacks, the metrics log and the progress bar, told where the loop starts (the main process
+    alone has them: it writes the files and says the lines)."""
+    if not world.main:
+        return []
+    step = start.epoch * start.steps_per_epoch + start.batch_index
+    hooks = [*callbacks, MetricsLog(start.run_dir / METRICS),
+             ProgressBar(cfg.epochs, step, total_steps, cfg.batch_size, cfg.progress)]
+    for hook in hooks:
+        hook.started(start)
+    return hooks
 
 
 def _notes(model: torch.nn.Module, world: World, device: torch.device) -> list[str]:
