@@ -157,7 +157,9 @@ def test_sweep_beta(tmp_path, capsys):
 
 def test_features_build(capsys):
     assert main(["features", "build", "--dataset", "digits"]) is None
-    assert "test accuracy 0.9" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "test accuracy 0.9" in out and "digits judge v1" in out and "validation: passed" in out
+    assert "the mean training image" in out
     code, _, err = run_cli(["features", "build", "--dataset", "swissroll"], capsys)
     assert code == 2 and "not an image dataset" in err
     # a cached classifier made with another recipe is refused, and rebuilt with --rerun

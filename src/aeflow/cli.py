@@ -407,12 +407,18 @@ def features() -> None:
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
 @click.option("--rerun", is_flag=True, help="replace a cached classifier made with another recipe")
 def features_build(dataset: str, data_dir: str | None, rerun: bool) -> None:
-    """Train (once) and cache the feature classifier of a dataset; print its test accuracy."""
+    """Train (once) and cache the feature classifier of a dataset and its judge of "recognisable"; print the
+    classifier's test accuracy and the judge's calibration and validation."""
     import aeflow
-    from aeflow.runs.features import build_extractor, extractor_accuracy
+    from aeflow.runs.features import build_extractor, extractor_accuracy, judge_dir, load_judge
 
     out = build_extractor(aeflow.load_dataset(dataset, data_dir), rerun=rerun)
     click.echo(f"{dataset} feature extractor: {out} (test accuracy {extractor_accuracy(dataset):.4f})")
+    judge = load_judge(dataset)
+    click.echo(f"{judge.description}: {judge_dir(dataset)}")
+    for name, confidence in judge.references.items():
+        click.echo(f"  {name:<30} confidence {confidence:.3f}")
+    click.echo("  validation: " + ("passed" if not judge.problems else "failed: " + "; ".join(judge.problems)))
 
 
 @cli.command()
