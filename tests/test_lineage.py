@@ -128,9 +128,9 @@ def test_each_generators_scores_are_kept_in_its_own_run(lineage):
     assert all("samples" not in read_summary(out / r["path"]) for r in autoencoder.values())
 
 
-def test_recognisable_is_judged_on_classifier_confidence_against_test_images():
+def test_recognisable_is_judged_on_the_judges_confidence_against_test_images():
     """The two claims that read "recognisable" use one measure, so they cannot contradict each other: garbage is
-    below 0.9x the test images' classifier confidence, recognisable at or above it."""
+    below 0.9x the test images' confidence (the judge's), recognisable at or above it."""
     from aeflow.studies.lineage.claims import _holes, _vae_recognisable
 
     def numbers(ae: float, vae: float) -> dict:

@@ -110,7 +110,7 @@ def _holes(n: Numbers) -> tuple[float, str]:
     c = n["code-space"]
     confidence, test = c.normal_codes.confidence, c.test_confidence
     return -_recognisable(confidence, test), (
-        f"classifier confidence on decoded N(0, I) codes {confidence:.3f} vs test images {test:.3f} "
+        f"the judge's confidence on decoded N(0, I) codes {confidence:.3f} vs test images {test:.3f} "
         f"({confidence / test:.2f}x; garbage: below {RECOGNISABLE}x); FD {c.normal_codes.fd:.1f} vs "
         f"reconstructions {c.reconstructions.fd:.1f} (floor {c.fd_floor:.1f}, N = {c.n})")
 
@@ -134,18 +134,18 @@ def _vae_recognisable(n: Numbers) -> tuple[float, str]:
     v, c = n["vae"], n["code-space"]
     vae, ae, test = v.prior_confidence, c.normal_codes.confidence, v.test_confidence
     return min(_recognisable(vae, test), -_recognisable(ae, test)), (
-        f"classifier confidence: the VAE's N(0, I) samples {vae:.3f}, the autoencoder's decoded N(0, I) "
+        f"the judge's confidence: the VAE's N(0, I) samples {vae:.3f}, the autoencoder's decoded N(0, I) "
         f"codes {ae:.3f}, test images {test:.3f} (recognisable: at least {RECOGNISABLE}x the test "
         f"images'); FD {v.prior_fd:.1f} vs {c.normal_codes.fd:.1f}")
 
 
 def _vae_by_beta(seeds: list[Numbers]) -> str:
-    """What moves the prior samples: the beta sweep, each beta's rate and its samples' classifier confidence."""
+    """What moves the prior samples: the beta sweep, each beta's rate and the judge's confidence on its samples."""
     n = seeds[0]
     test = n["vae"].test_confidence
     rows = sorted(n["vae"].sweep, key=lambda r: r.beta)
     held = [r.beta for r in rows if _recognisable(r.prior_confidence, test) > 0]
-    return ("prior samples by beta (rate, classifier confidence against the test images'): " + ", ".join(
+    return ("prior samples by beta (rate, the judge's confidence against the test images'): " + ", ".join(
         f"{r.beta:g}: {r.rate:.1f} nats, {r.prior_confidence / test:.2f}x" for r in rows) +
         (f"; recognisable at beta = {', '.join(f'{b:g}' for b in held)}" if held else "; recognisable at no beta"))
 
