@@ -13,6 +13,7 @@ import aeflow
 from aeflow.cli import main
 from aeflow.models import GAN
 from aeflow.models.registry import build_model
+from aeflow.runs.parents import saved_batches
 from aeflow.samplers import choose_sampler, generate
 from aeflow.training import Interrupted
 from aeflow.training.checkpoint import save_weights
@@ -217,7 +218,8 @@ def test_latent_generators_over_a_plain_autoencoders_codes_conform_and_sample(tm
     run = tiny_run(tmp_path, "latent-flow", {"autoencoder_run": str(ae), "process": process,
                                              "process_config": {"hidden": [16]}}, name=f"latent-{process}")
     model = aeflow.load(run)
-    assert "NoiseToData" in aeflow.check_model(model, aeflow.load_dataset("digits").test_x[:6])
+    codes = {k: v[:6] for k, v in saved_batches(run)[0].items()}   # what its loss trains on: the standardised codes
+    assert "NoiseToData" in aeflow.check_model(model, aeflow.load_dataset("digits").test_x[:6], codes)
     main(["sample", str(run), "--sampler", sampler, *options, "--n", "20"])
     images = np.load(next(run.glob(f"samples-{sampler}-*.npy")))
     assert images.shape == (20, 1, 8, 8) and 0 <= images.min() <= images.max() <= 1
