@@ -18,13 +18,14 @@ OPTIONS = {"hidden": [32], "code_dim": 4}
 TRAIN = {"epochs": 6, "batch_size": 32, "progress": False}
 
 # The trainer in a child process; every checkpoint write pauses halfway (the temp file written, not yet renamed),
-# so that kills land inside writes as well as inside steps.
+# so that kills land inside writes as well as inside steps, and so that the six epochs outlast the longest wait
+# before a kill (1.5 s) on a fast machine: a run that finishes before its second kill tests too little.
 CHILD = """
 import sys, time
 import aeflow, aeflow.files as files
 write = files.atomic_save
 def slow(tensors, path, metadata=None):
-    time.sleep(0.05)
+    time.sleep(0.3)
     write(tensors, path, metadata)
 files.atomic_save = slow
 import aeflow.training.checkpoint as checkpoint
