@@ -5,9 +5,9 @@ pythae's own TrainingPipeline and its published MNIST recipe (RECIPE: the values
 examples/scripts/configs/mnist/ files, which examples/scripts/training.py runs) for a wall-clock budget.
 
 One deviation, by budget: the MNIST script builds its benchmark convolutional networks (Encoder_Conv_VAE_MNIST,
-Decoder_Conv_AE_MNIST: 128-1024 channels, about 20x the compute per image of the MLP); they run at `gpu` only
+Decoder_Conv_AE_MNIST: 128-1024 channels, many times the MLP's compute per image); they run at `gpu` only
 (`conv=True`), and the cpu and tiny budgets use pythae's default MLP encoder and decoder (784-512-d), where a
-cpu budget of minutes would see a tenth of an epoch of the convolutional ones. 8x8 images (digits) always take
+cpu budget of minutes would see a fraction of an epoch of the convolutional ones. 8x8 images (digits) always take
 the MLP: four stride-2 convolutions do not fit them.
 """
 

@@ -80,7 +80,7 @@ class _Pythae(Pair):
 
     deviations = ("its MNIST script's convolutional encoder and decoder (128-1024 channels) only at the gpu budget; "
                   "pythae's default MLP (784-512-16) at the cpu and tiny budgets, where the convolutional ones "
-                  "would see a tenth of an epoch, and always on 8x8 digits, which four stride-2 convolutions do "
+                  "would see a fraction of an epoch, and always on 8x8 digits, which four stride-2 convolutions do "
                   "not fit; no evaluation set (the training seconds alone are compared); trained for the "
                   "budget's seconds, not 100 epochs")
 
