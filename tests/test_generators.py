@@ -13,11 +13,11 @@ import aeflow
 from aeflow.cli import main
 from aeflow.models import GAN
 from aeflow.models.registry import build_model
+from aeflow.nn.ema import EMA
 from aeflow.runs.parents import saved_batches
 from aeflow.samplers import choose_sampler, generate
 from aeflow.training import Interrupted
 from aeflow.training.checkpoint import save_weights
-from aeflow.training.ema import EMA
 
 TINY_UNET = {"channels": [8, 16]}
 TINY_MLP = {"network": "mlp", "hidden": [64, 64]}

@@ -5,6 +5,8 @@ one as diffusers' examples/unconditional_image_generation/train_unconditional.py
 (0.95, 0.999), weight decay 1e-6, cosine learning rate after 500 warm-up steps, batch 16, gradient norm
 clipped at 1, EMA with warm-up (inv_gamma 1, power 3/4, max 0.9999), 1,000 linear-beta timesteps, the MSE of
 epsilon) for a wall-clock budget. Its UNet is sized for the image (below), not the example's 64x64 one.
+`AsUNet2D` and `ScaledTime` swap the two calling conventions of a noise-prediction network, so that each side's
+network can be trained by the other side's loop (the comparison's 2x2).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
+from diffusers.models.unets.unet_2d import UNet2DOutput
 from diffusers.training_utils import EMAModel
 
 from aeflow.diffusion.ddpm import DDPMSchedule
@@ -71,12 +74,12 @@ def cosine_with_warmup(step: int, warmup: int, total: int) -> float:
 
 
 def train_diffusers(unet: torch.nn.Module, scheduler: DDPMScheduler, train_x: torch.Tensor, clock: Clock,
-                    seed: int) -> dict[str, int]:
-    """The example's loop until `clock` says the budget is spent; the cosine's length is the number of steps
-    the budget holds at the pace of the first STEPS_TO_TIME steps. The EMA weights are left in `unet`; the
-    schedule it planned is returned."""
+                    seed: int, lr: float = RECIPE["lr"]) -> tuple[dict[str, int], dict[str, torch.Tensor]]:
+    """The example's loop (its learning rate `lr`) until `clock` says the budget is spent; the cosine's length
+    is the number of steps the budget holds at the pace of the first STEPS_TO_TIME steps. Returns the schedule
+    it planned and the EMA weights (what the example samples); the trained weights stay in `unet`."""
     torch.manual_seed(seed)
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=RECIPE["lr"], betas=RECIPE["betas"],
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=lr, betas=RECIPE["betas"],
                                   weight_decay=RECIPE["weight_decay"], eps=RECIPE["eps"])
     plan = {"total": 10 ** 9}
     lr_schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -100,10 +103,9 @@ def train_diffusers(unet: torch.nn.Module, scheduler: DDPMScheduler, train_x: to
             if clock.steps + 1 == STEPS_TO_TIME:
                 plan["total"] = int(STEPS_TO_TIME * clock.seconds / max(clock.elapsed(), 1e-9))
             if clock.tick(lambda: _ema_weights(unet, ema)):
-                ema.copy_to(unet.parameters())
                 unet.eval()
-                return {"warmup_steps": RECIPE["warmup_steps"], "cosine_steps": plan["total"],
-                        "timed_steps": STEPS_TO_TIME}
+                return ({"warmup_steps": RECIPE["warmup_steps"], "cosine_steps": plan["total"],
+                         "timed_steps": STEPS_TO_TIME}, _ema_weights(unet, ema))
 
 
 def _ema_weights(unet: torch.nn.Module, ema: EMAModel) -> dict[str, torch.Tensor]:
@@ -112,3 +114,27 @@ def _ema_weights(unet: torch.nn.Module, ema: EMAModel) -> dict[str, torch.Tensor
     state = {k: v.detach().clone() for k, v in unet.state_dict().items()}
     ema.restore(unet.parameters())
     return state
+
+
+class AsUNet2D(torch.nn.Module):
+    """aeflow's noise-prediction network `net(x, t / T)` called as diffusers' loop calls a UNet2DModel:
+    `net(x, t).sample`, t the integer timestep."""
+
+    def __init__(self, net: torch.nn.Module, timesteps: int = RECIPE["timesteps"]) -> None:
+        super().__init__()
+        self.net, self.timesteps = net, timesteps
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> UNet2DOutput:
+        t = t.expand(len(x)) if t.dim() == 0 else t
+        return UNet2DOutput(sample=self.net(x, t.float() / self.timesteps))
+
+
+class ScaledTime(torch.nn.Module):
+    """A UNet2DModel called as aeflow's DDPM calls its network: `net(x, t / T)`, the output tensor itself."""
+
+    def __init__(self, unet: torch.nn.Module, timesteps: int = RECIPE["timesteps"]) -> None:
+        super().__init__()
+        self.unet, self.timesteps = unet, timesteps
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.unet(x, t * self.timesteps).sample

@@ -99,13 +99,15 @@ class _OnBudget(TrainingCallback):
             raise BudgetSpent
 
 
-def train_pythae(model: torch.nn.Module, train_x: torch.Tensor, clock: Clock, seed: int, workdir: Path) -> None:
-    """Train `model` in place with pythae's TrainingPipeline until `clock` says the budget is spent (pythae
-    writes its own logs and checkpoints under `workdir`). No evaluation set: training time alone is compared."""
+def train_pythae(model: torch.nn.Module, train_x: torch.Tensor, clock: Clock, seed: int, workdir: Path,
+                 lr: float = RECIPE["learning_rate"]) -> None:
+    """Train `model` in place with pythae's TrainingPipeline at learning rate `lr` until `clock` says the budget
+    is spent (pythae writes its own logs and checkpoints under `workdir`). No evaluation set: training time
+    alone is compared."""
     for name in [n for n in logging.root.manager.loggerDict if n.startswith("pythae")]:
         logging.getLogger(name).setLevel(logging.WARNING)   # its INFO lines and epoch tables would bury aeflow's
     config = BaseTrainerConfig(output_dir=str(workdir), num_epochs=1_000_000, seed=seed, no_cuda=True,
-                               learning_rate=RECIPE["learning_rate"],
+                               learning_rate=lr,
                                per_device_train_batch_size=RECIPE["per_device_train_batch_size"],
                                optimizer_cls=RECIPE["optimizer_cls"])
     workdir.mkdir(parents=True, exist_ok=True)

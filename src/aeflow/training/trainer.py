@@ -26,11 +26,11 @@ import torch
 
 from aeflow.config import TrainConfig, WeightSchedule
 from aeflow.errors import ConfigError, Interrupted, TrainingError
+from aeflow.nn.ema import EMA
 from aeflow.protocols import Phased, WeightedTerms
 from aeflow.threads import pinned
 from aeflow.training.callbacks import Callback, MetricsLog, ProgressBar, Start, read_metrics
 from aeflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from aeflow.training.ema import EMA
 from aeflow.training.schedules import warmup_cosine
 from aeflow.training.world import World, current
 

@@ -16,6 +16,7 @@ from aeflow.runs.sampling import SampleRequest
 from aeflow.studies.peers.budgets import PeerBudget
 
 GMM = {"n_components": 10}
+AVERAGE_DECAY = 0.999   # aeflow's UNets' EMA, and the peer's in the search where its recipe keeps none
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ class Row:
 
 
 class Pair:
-    """Subclasses say which library, which rows, how the peer is built, trained and adapted, and aeflow's run."""
+    """Subclasses say which library, which rows, how the peer is built, trained and adapted, and aeflow's run;
+    the UNet pairs also how each side's network is called by the other side's loop (`crossed`: the 2x2)."""
 
     key: str
     title: str
@@ -43,15 +45,34 @@ class Pair:
     sources: str         # where it is published: the files its values are read from (tests/test_peers.py checks)
     deviations: str      # every way this comparison runs it otherwise, with the reason
     peer_batch_size: int
+    peer_lr: float       # the published learning rate, which the tuning search scales
     rows: tuple[Row, ...]
     aeflow_model: str
+    searches_averaging = False   # the tuning search tries EMA on and off (the UNets); the MLPs keep none
+    peer_averaged = False        # what the peer's recipe samples: its weights' moving average, or the weights
+    aeflow_averaged = False
+    crossed = False              # the 2x2: each network under the other side's recipe
+
+    @property
+    def selection_row(self) -> Row:
+        """The row the tuning search chooses by: the cheapest to draw."""
+        return min(self.rows, key=lambda row: row.nfe)
 
     def build_peer(self, budget: PeerBudget, data: Dataset) -> torch.nn.Module:
         raise NotImplementedError
 
-    def train_peer(self, model: torch.nn.Module, data: Dataset, clock: Clock, seed: int, workdir: Path
-                   ) -> dict[str, Any] | None:
-        """Train in place until `clock` is spent; return any schedule planned on the way (recorded)."""
+    def train_peer(self, model: torch.nn.Module, train_x: torch.Tensor, clock: Clock, seed: int, workdir: Path,
+                   lr: float) -> tuple[dict[str, Any] | None, dict[str, torch.Tensor] | None]:
+        """Train in place at learning rate `lr` until `clock` is spent; (any schedule planned on the way, the
+        moving average of the weights where one is kept); the trained weights stay in `model`."""
+        raise NotImplementedError
+
+    def for_peer_loop(self, network: torch.nn.Module) -> torch.nn.Module:
+        """aeflow's network as the peer's loop and adapter call theirs (`crossed` pairs)."""
+        raise NotImplementedError
+
+    def for_aeflow_loop(self, network: torch.nn.Module) -> torch.nn.Module:
+        """The peer's network as aeflow's model calls its own (`crossed` pairs)."""
         raise NotImplementedError
 
     def adapt(self, model: torch.nn.Module, data: Dataset) -> torch.nn.Module:
@@ -78,6 +99,12 @@ class _Pythae(Pair):
 
         return RECIPE["per_device_train_batch_size"]
 
+    @property
+    def peer_lr(self) -> float:
+        from aeflow.peers.pythae_models import RECIPE
+
+        return RECIPE["learning_rate"]
+
     deviations = ("its MNIST script's convolutional encoder and decoder (128-1024 channels) only at the gpu budget; "
                   "pythae's default MLP (784-512-16) at the cpu and tiny budgets, where the convolutional ones "
                   "would see a fraction of an epoch, and always on 8x8 digits, which four stride-2 convolutions do "
@@ -89,10 +116,11 @@ class _Pythae(Pair):
 
         return build(self.kind, data.shape, budget.latent_dim, conv=budget.name == "gpu")
 
-    def train_peer(self, model, data, clock, seed, workdir):
+    def train_peer(self, model, train_x, clock, seed, workdir, lr):
         from aeflow.peers.pythae_models import train_pythae
 
-        train_pythae(model, data.train_x, clock, seed, workdir)
+        train_pythae(model, train_x, clock, seed, workdir, lr)
+        return None, None
 
     def adapt(self, model, data):
         from aeflow.peers.pythae_models import adapt
@@ -125,7 +153,8 @@ class AEPair(_Pythae):
 
 
 class _TorchCFM(Pair):
-    library, aeflow_model, peer_batch_size = "torchcfm", "flow", 128
+    library, aeflow_model, peer_batch_size, peer_lr = "torchcfm", "flow", 128, 1e-3
+    searches_averaging, aeflow_averaged, crossed = True, True, True
     coupling: str
     rows = (Row("adaptive", "dopri5, atol = rtol = 1e-4", sampler="adaptive", options={"rtol": 1e-4, "atol": 1e-4},
                 nfe=100),
@@ -144,10 +173,21 @@ class _TorchCFM(Pair):
 
         return build(data.shape)
 
-    def train_peer(self, model, data, clock, seed, workdir):
+    def train_peer(self, model, train_x, clock, seed, workdir, lr):
         from aeflow.peers.torchcfm_models import train_torchcfm
 
-        train_torchcfm(model, data.train_x, clock, seed, self.coupling)
+        # "EMA on" in the search: the same average as aeflow's side keeps (its decay and warm-up)
+        return None, train_torchcfm(model, train_x, clock, seed, self.coupling, lr, AVERAGE_DECAY)
+
+    def for_peer_loop(self, network):
+        from aeflow.peers.torchcfm_models import TimeFirst
+
+        return TimeFirst(network)
+
+    def for_aeflow_loop(self, network):
+        from aeflow.peers.torchcfm_models import TimeLast
+
+        return TimeLast(network)
 
     def adapt(self, model, data):
         from aeflow.peers.torchcfm_models import TorchCFMVelocity
@@ -157,7 +197,7 @@ class _TorchCFM(Pair):
     def aeflow_options(self, budget, data):
         from aeflow.peers.torchcfm_models import level_channels
 
-        return ({"channels": level_channels(data.shape)}, {"batch_size": 128, "lr": 2e-3, "ema_decay": 0.999})
+        return ({"channels": level_channels(data.shape)}, {"batch_size": 128, "lr": 2e-3, "ema_decay": AVERAGE_DECAY})
 
 
 class FlowPair(_TorchCFM):
@@ -182,7 +222,8 @@ class DDPMPair(Pair):
     deviations = ("UNet2DModel with two resnet blocks per level sized to the image (the budget's channels, attention "
                   "at the lowest level; the example's is for 64x64 RGB); the cosine's length is the steps the "
                   "budget holds at the pace of the first 20 (recorded as the peer's schedule)")
-    peer_batch_size = 16
+    peer_batch_size, peer_lr = 16, 1e-4
+    searches_averaging, peer_averaged, aeflow_averaged, crossed = True, True, True, True
     rows = (Row("ddim-50", "DDIM, 50 steps", sampler="ddim", options={"steps": 50}, nfe=50),
             Row("ancestral-1000", "ancestral, 1,000 steps", sampler="ddpm", nfe=1000))
 
@@ -191,10 +232,20 @@ class DDPMPair(Pair):
 
         return build(data.shape, budget.unet)
 
-    def train_peer(self, model, data, clock, seed, workdir):
+    def train_peer(self, model, train_x, clock, seed, workdir, lr):
         from aeflow.peers.diffusers_models import scheduler, train_diffusers
 
-        return train_diffusers(model, scheduler(), data.train_x, clock, seed)
+        return train_diffusers(model, scheduler(), train_x, clock, seed, lr)
+
+    def for_peer_loop(self, network):
+        from aeflow.peers.diffusers_models import AsUNet2D
+
+        return AsUNet2D(network)
+
+    def for_aeflow_loop(self, network):
+        from aeflow.peers.diffusers_models import ScaledTime
+
+        return ScaledTime(network)
 
     def adapt(self, model, data):
         from aeflow.peers.diffusers_models import DiffusersNoisePredictor, scheduler
@@ -203,7 +254,7 @@ class DDPMPair(Pair):
 
     def aeflow_options(self, budget, data):
         return ({"channels": list(budget.unet), "timesteps": 1000, "schedule": "linear"},
-                {"batch_size": 128, "lr": 2e-3, "ema_decay": 0.999})
+                {"batch_size": 128, "lr": 2e-3, "ema_decay": AVERAGE_DECAY})
 
 
 PAIRS: dict[str, Pair] = {p.key: p for p in (VAEPair(), AEPair(), FlowPair(), IndependentFlowPair(), DDPMPair())}

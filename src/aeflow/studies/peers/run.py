@@ -1,20 +1,18 @@
-"""Running `aeflow peers`: for each comparison, the peer trained with its recipe and aeflow's model trained for
-the same wall-clock seconds on the same machine, both sampled by the same requests and scored with the one
-scoring row, FD measured along the way from snapshots; then report.html, report.md and report.json. A finished
-comparison is reused; an interrupted one continues (aeflow's run resumes from its checkpoint; a peer's
-training, which its library cannot resume, starts again)."""
+"""Running `aeflow peers`: for each comparison, the same small tuning search for both sides (the published
+learning rate x 0.3, 1 and 3, with and without a moving average of the weights where that applies), chosen on a
+validation split; then the published recipes and the tuned ones, each side trained for the same wall-clock
+seconds at every seed, both sampled by the same requests and scored with the one scoring row in two feature
+spaces; for the UNets a 2x2 of network against recipe; FD along the way from snapshots; then report.html,
+report.md and report.json. A finished comparison is reused, and so is every finished training of an unfinished
+one (cells.py)."""
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
 import json
 import platform
 import statistics
-import tempfile
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -25,26 +23,21 @@ from aeflow.data import Dataset, load_dataset
 from aeflow.errors import DataError
 from aeflow.eval.features import FeatureExtractor
 from aeflow.figures import Curves, ImageGrid
-from aeflow.files import atomic_save, atomic_save_array, read_json, read_tensors, remove_made, write_json
+from aeflow.files import atomic_save_array, read_json, read_tensors, write_json
 from aeflow.peers import require_library
-from aeflow.peers.clock import Clock
 from aeflow.progress import say
 from aeflow.report import render_report
-from aeflow.runs import feature_extractor, load
+from aeflow.runs import feature_extractor
 from aeflow.runs.features import measure_generator
-from aeflow.runs.folder import locked, read_summary
-from aeflow.runs.pipeline import ensure
-from aeflow.runs.train import build, make_config, snapshot_path
+from aeflow.runs.folder import locked
+from aeflow.runs.train import snapshot_path
 from aeflow.studies.claim import claim_study
 from aeflow.studies.peers.budgets import PeerBudget, peer_budget
-from aeflow.studies.peers.pairs import PAIRS, Pair
-from aeflow.training import read_metrics
-from aeflow.training.trainer import train as train_loop
+from aeflow.studies.peers.cells import SIDES, Cell, Trained, standard, train_cell
+from aeflow.studies.peers.pairs import PAIRS, Pair, Row
 from aeflow.viz import save_figures
 
-VERSION = 2            # what a comparison's record holds; another version is redone, not read
-PROBE_SECONDS = 3.0    # aeflow's training loop run this long, or for this share of the budget when that is
-PROBE_SHARE = 0.03     # longer (a dozen UNet steps on 2 cores), to turn the budget's seconds into steps
+VERSION = 3            # what a comparison's record holds; another version is redone, not read
 
 
 def default_out(dataset: str, budget: str) -> Path:
@@ -80,10 +73,12 @@ def run_peers(dataset: str = "digits", budget: str | PeerBudget = "cpu", out: st
                 say(f"{head}: {budget.seconds[pair.key]:g} s of training each")
                 record = compare(pair, budget, data, extractor, out / pair.key, progress)
             records.append(record)
-            for row in record["rows"]:
-                fd = row["stats"]["fd"]
-                say(f"  {row['label']:<24} FD {pair.library} {fd['peer']['mean']:8.2f} +/- {fd['peer']['std']:.2f}"
-                    f"   aeflow {fd['aeflow']['mean']:8.2f} +/- {fd['aeflow']['std']:.2f}   {row['verdict']}")
+            for kind, compared in record["comparisons"].items():
+                for row in compared["rows"]:
+                    fd = row["stats"]["fd"]
+                    say(f"  {kind:<9} {row['label']:<24} FD {pair.library} {fd['peer']['mean']:8.2f} +/- "
+                        f"{fd['peer']['std']:.2f}   aeflow {fd['aeflow']['mean']:8.2f} +/- {fd['aeflow']['std']:.2f}"
+                        f"   {row['verdict']}")
         report = {"dataset": dataset, "budget": budget.name, "wall_time_s": round(time.perf_counter() - started, 1),
                   "machine": {"platform": platform.platform(), "processor": platform.processor() or
                               platform.machine(), "torch_threads": torch.get_num_threads(),
@@ -95,73 +90,159 @@ def run_peers(dataset: str = "digits", budget: str | PeerBudget = "cpu", out: st
         return report
 
 
-def compare(pair: Pair, budget: PeerBudget, data: Dataset, extractor: FeatureExtractor, folder: Path,
-            progress: bool) -> dict[str, Any]:
-    """The pair at each of the budget's seeds (the two sides' order alternating with the seed), every row scored
-    in both feature spaces, and per row the verdict the seeds allow (`verdict`)."""
-    seeds = [compare_seed(pair, budget, data, extractor, folder / f"seed-{seed}", seed, progress)
-             for seed in range(budget.seeds)]
-    first = seeds[0]
-    rows = [{**row, "seeds": [s["rows"][i] for s in seeds], **spread([s["rows"][i] for s in seeds])}
-            for i, row in enumerate(first["rows"])]
-    record = {"version": VERSION, "key": pair.key, "title": pair.title, "library": pair.library,
-              "library_version": version(pair.library), "recipe": pair.recipe, "sources": pair.sources,
-              "deviations": pair.deviations, "budget_seconds": budget.seconds[pair.key], "seeds": budget.seeds,
-              "sides": first["sides"], "by_seed": [{"seed": s["seed"], "order": s["order"], "sides": s["sides"]}
-                                                   for s in seeds],
-              "rows": rows, "curves": first["curves"], "figures": figures(pair, folder, first["curves"], rows,
-                                                                          budget.n_curve)}
-    write_json(folder / "record.json", record)
-    return record
-
-
 def side_order(seed: int) -> tuple[str, str]:
     """Which side trains first at `seed`: the peer at even seeds, aeflow at odd ones, so that neither always
     meets the machine's caches (and whatever else runs) first."""
     return ("peer", "aeflow") if seed % 2 == 0 else ("aeflow", "peer")
 
 
-def compare_seed(pair: Pair, budget: PeerBudget, data: Dataset, extractor: FeatureExtractor, folder: Path,
-                 seed: int, progress: bool) -> dict[str, Any]:
-    seconds = budget.seconds[pair.key]
-    trained: dict[str, Any] = {}
-    for side in side_order(seed):
-        if side == "peer":
-            trained["peer"] = peer_trained(pair, budget, data, folder / "peer", seconds, seed)
-        else:
-            trained["aeflow"] = aeflow_trained(pair, budget, data, folder / "aeflow", seconds, progress, seed)
-    raw, peer_side = trained["peer"]
-    peer = pair.adapt(raw, data)
-    run = trained["aeflow"]
-    ours = load(run)
-    metrics = read_metrics(run / "metrics.jsonl")
-    summary = read_summary(run)
-    aeflow_side = {"seconds": round(summary["train_time_s"], 2), "epochs": metrics[-1]["epoch"],
-                   "steps": metrics[-1]["step"], "planned_steps": _saved(folder / "aeflow-plan.json")["steps"],
-                   "images_seen": metrics[-1]["step"] * pair.aeflow_options(budget, data)[1]["batch_size"],
-                   "threads": summary["machine"]["torch_threads"],
-                   "n_parameters": sum(p.numel() for p in ours.parameters()),
-                   "run": str(run.relative_to(folder.parent.parent)),
-                   "snapshots": [{"seconds": m["train_time"], "epoch": m["epoch"]} for m in metrics
-                                 if snapshot_path(run, m["epoch"]).exists()]}
-    sides = {"peer": (peer, None, peer_side), "aeflow": (ours, run, aeflow_side)}
-    rows = []
-    for row in pair.rows:
-        n = budget.n_samples(row.nfe)
-        measured = {}
-        for side, (model, run_dir, info) in sides.items():
-            found, images, _ = measure_generator(model, run_dir, row.request(n, seed), data, extractor,
-                                                 f"{pair.library if side == 'peer' else 'aeflow'} {pair.key}",
-                                                 row.label)
-            atomic_save_array(folder / side / f"samples-{row.key}.npy", images.numpy())
-            measured[side] = asdict(replace(found, train_time_s=info["seconds"]))
-        rows.append({"row": row.key, "label": row.label, **measured,
-                     "ratio": measured["aeflow"]["fd"] / measured["peer"]["fd"]})
-    curves = {"peer": curve(pair, peer, raw, None, folder / "peer", peer_side, budget, data, extractor, seed),
-              "aeflow": curve(pair, ours, ours, run, run, aeflow_side, budget, data, extractor, seed)} \
-        if seed == 0 else {}
-    return {"seed": seed, "order": list(side_order(seed)), "sides": {"peer": peer_side, "aeflow": aeflow_side},
-            "rows": rows, "curves": curves}
+MIN_EPOCHS = 2   # a side that saw fewer in any seed leaves its rows unjudged: a recipe needs epochs to mean anything
+LR_FACTORS = (1.0, 0.3, 3.0)   # the tuning search, both sides: the published learning rate first (ties keep it)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A side's recipe as run: its learning rate's factor and whether the moving average is sampled."""
+
+    lr_factor: float
+    averaged: bool
+
+    def describe(self, lr: float) -> dict[str, Any]:
+        return {"lr_factor": self.lr_factor, "lr": float(f"{lr * self.lr_factor:.4g}"), "averaged": self.averaged}
+
+
+def published(pair: Pair, side: str) -> Variant:
+    return Variant(1.0, pair.peer_averaged if side == "peer" else pair.aeflow_averaged)
+
+
+def compare(pair: Pair, budget: PeerBudget, data: Dataset, extractor: FeatureExtractor, folder: Path,
+            progress: bool) -> dict[str, Any]:
+    """The pair's tuning search (seed 0, scored on the validation split), then its published and its tuned
+    recipes at each of the budget's seeds (the two sides' order alternating), every row scored on the test
+    images in both feature spaces with per row the verdict the seeds allow (`verdict`); for the UNet pairs the
+    2x2 of network against recipe."""
+    started = time.perf_counter()
+    fit, final = split(data, budget)
+    study = Study(pair, budget, fit, final, extractor, folder, progress)
+    search = study.search()
+    variants = {"published": {side: published(pair, side) for side in SIDES},
+                "tuned": {side: min(search[side], key=lambda c: c["fd"])["variant"] for side in SIDES}}
+    lrs = {"peer": pair.peer_lr, "aeflow": pair.aeflow_options(budget, data)[1]["lr"]}
+    comparisons = {kind: {"recipes": {side: chosen[side].describe(lrs[side]) for side in SIDES},
+                          **study.seeded(kind, chosen)} for kind, chosen in variants.items()}
+    for side in SIDES:
+        for candidate in search[side]:
+            candidate["variant"] = candidate["variant"].describe(lrs[side])
+    first = comparisons["published"]
+    record = {"version": VERSION, "key": pair.key, "title": pair.title, "library": pair.library,
+              "library_version": version(pair.library), "recipe": pair.recipe, "sources": pair.sources,
+              "deviations": pair.deviations, "budget_seconds": budget.seconds[pair.key], "seeds": budget.seeds,
+              "training_images": len(fit.train_x),
+              "validation": {"images": len(fit.test_x), "row": pair.selection_row.label}, "search": search,
+              "comparisons": comparisons, "crossed": study.crossed() if pair.crossed else None,
+              "curves": study.curves(), "figures": []}
+    record["figures"] = figures(pair, folder, record["curves"], first["rows"], budget.n_curve)
+    record["wall_time_s"] = round(time.perf_counter() - started, 1)   # this sitting's share (cells reused)
+    write_json(folder / "record.json", record)
+    return record
+
+
+def split(data: Dataset, budget: PeerBudget) -> tuple[Dataset, Dataset]:
+    """(the training images less the validation ones, scored against those: what the tuning search chooses
+    on; the same training images, scored against the test images: what the comparison reports). The validation
+    images are the training split's last tenth (at most `budget.validation`), held out from every cell."""
+    held = max(1, min(budget.validation, len(data.train_x) // 10))
+    n = len(data.train_x) - held
+    y = data.train_y
+    fit = Dataset(data.name, data.train_x[:n], None if y is None else y[:n], data.train_x[n:],
+                  None if y is None else y[n:], f"{data.source}, less its last {held} (validation)", data.classes)
+    return fit, replace(fit, test_x=data.test_x, test_y=data.test_y, source=f"{data.source}, less its last {held}")
+
+
+class Study:
+    """The cells of one comparison, each trained once (cached in memory and on disk), and their scores."""
+
+    def __init__(self, pair: Pair, budget: PeerBudget, fit: Dataset, final: Dataset, extractor: FeatureExtractor,
+                 folder: Path, progress: bool) -> None:
+        self.pair, self.budget, self.fit, self.final, self.extractor = pair, budget, fit, final, extractor
+        self.folder, self.progress = folder, progress
+        self.trained: dict[Cell, Trained] = {}
+        self.scores: dict[tuple, dict[str, Any]] = {}
+
+    def cell(self, cell: Cell) -> Trained:
+        if cell not in self.trained:
+            self.trained[cell] = train_cell(self.pair, cell, self.budget, self.fit, self.folder / "cells" / cell.name,
+                                            self.progress)
+        return self.trained[cell]
+
+    def score(self, cell: Cell, averaged: bool, row: Row, on: str) -> dict[str, Any]:
+        """`row` drawn from `cell`'s weights (`averaged` or not) at the cell's seed, scored against the validation
+        images (`on` "validation") or the test images ("test"); the test draws kept as samples files."""
+        key = (cell, averaged, row.key, on)
+        if key not in self.scores:
+            data = self.fit if on == "validation" else self.final
+            trained = self.cell(cell)
+            n = min(len(data.test_x), self.budget.n_samples(row.nfe))
+            name = f"{self.pair.library if cell.network == 'peer' else 'aeflow'} network, {cell.recipe} recipe"
+            found, images, _ = measure_generator(trained.use(averaged), None, row.request(n, cell.seed), data,
+                                                 self.extractor, name, row.label)
+            if on == "test":
+                averaging = "averaged" if averaged else "trained"
+                atomic_save_array(self.folder / "samples" / f"{cell.name}.{averaging}.{row.key}.npy", images.numpy())
+            self.scores[key] = asdict(replace(found, train_time_s=trained.info["seconds"]))
+        return self.scores[key]
+
+    def search(self) -> dict[str, list[dict[str, Any]]]:
+        """Each side at every learning-rate factor (and with and without its moving average, where the pair
+        searches it), seed 0, the selection row's FD on the validation images: the same grid and rule for both."""
+        found: dict[str, list[dict[str, Any]]] = {side: [] for side in SIDES}
+        averagings = (False, True) if self.pair.searches_averaging else (None,)
+        for index, factor in enumerate(LR_FACTORS):
+            for side in side_order(index):
+                cell = standard(side, factor, 0)
+                for averaged in averagings:
+                    variant = Variant(factor, published(self.pair, side).averaged if averaged is None else averaged)
+                    fd = self.score(cell, variant.averaged, self.pair.selection_row, "validation")["fd"]
+                    found[side].append({"variant": variant, "fd": fd, "seconds": self.cell(cell).info["seconds"]})
+            for side in SIDES:   # the published variant first, so that a tie keeps it
+                found[side].sort(key=lambda c: c["variant"] != published(self.pair, side))
+        return found
+
+    def seeded(self, kind: str, chosen: dict[str, Variant]) -> dict[str, Any]:
+        """Both sides at `chosen` at every seed (the order alternating), every row on the test images."""
+        by_seed, per_seed = [], []
+        for seed in range(self.budget.seeds):
+            cells = {side: standard(side, chosen[side].lr_factor, seed) for side in side_order(seed)}
+            sides = {side: self.cell(cell).info for side, cell in cells.items()}   # trained in this order
+            by_seed.append({"seed": seed, "order": list(cells), "sides": sides})
+            per_seed.append([{side: self.score(cells[side], chosen[side].averaged, row, "test") for side in SIDES}
+                             for row in self.pair.rows])
+        rows = [{"row": row.key, "label": row.label, **per_seed[0][i], "seeds": [s[i] for s in per_seed],
+                 "ratio": per_seed[0][i]["aeflow"]["fd"] / per_seed[0][i]["peer"]["fd"],
+                 **spread([s[i] for s in per_seed])} for i, row in enumerate(self.pair.rows)]
+        return {"by_seed": by_seed, "sides": by_seed[0]["sides"], "rows": unjudged_when_short(rows, by_seed)}
+
+    def crossed(self) -> dict[str, Any]:
+        """The 2x2: each network under each recipe (published, every seed), the selection row on the test
+        images: does a side's lead come from its network or from its recipe?"""
+        row, cells = self.pair.selection_row, {}
+        for seed in range(self.budget.seeds):
+            for network in side_order(seed):
+                for recipe in SIDES:
+                    cell = Cell(network, recipe, 1.0, seed)
+                    scored = self.score(cell, published(self.pair, recipe).averaged, row, "test")
+                    entry = cells.setdefault(f"{network}|{recipe}", {"network": network, "recipe": recipe,
+                                                                     "values": {s: [] for s in SPACES}, "sides": []})
+                    for space in SPACES:
+                        entry["values"][space].append(scored[space])
+                    entry["sides"].append(self.cell(cell).info)
+        for entry in cells.values():
+            entry["stats"] = {space: _mean_std(values) for space, values in entry.pop("values").items()}
+        return {"row": row.label, "cells": list(cells.values())}
+
+    def curves(self) -> dict[str, list[list[float]]]:
+        return {side: curve(self.pair, self.cell(standard(side, 1.0, 0)), published(self.pair, side).averaged,
+                            self.budget, self.final, self.extractor) for side in SIDES}
 
 
 SPACES = {"fd": "the feature classifier's", "fd_judge": "the judge's"}
@@ -170,15 +251,24 @@ SPACES = {"fd": "the feature classifier's", "fd_judge": "the judge's"}
 def spread(seeds: list[dict[str, Any]]) -> dict[str, Any]:
     """A row over its seeds: per feature space and side the mean and standard deviation of FD, and the row's
     verdict (`verdict`)."""
-    stats = {}
-    for space in SPACES:
-        stats[space] = {}
-        for side in ("peer", "aeflow"):
-            values = [s[side][space] for s in seeds if s[side].get(space) is not None]
-            stats[space][side] = {"values": values, "mean": statistics.fmean(values) if values else None,
-                                  "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+    stats = {space: {side: _mean_std([s[side].get(space) for s in seeds]) for side in SIDES} for space in SPACES}
     return {"stats": stats, "verdict": verdict(stats), "mean_ratio": stats["fd"]["aeflow"]["mean"] /
             stats["fd"]["peer"]["mean"]}
+
+
+def unjudged_when_short(rows: list[dict[str, Any]], by_seed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rows`, their verdicts replaced by "too short to judge" when a side saw fewer than MIN_EPOCHS epochs at
+    any seed."""
+    fewest = min(info["epochs"] for seeded in by_seed for info in seeded["sides"].values())
+    if fewest >= MIN_EPOCHS:
+        return rows
+    return [{**row, "verdict": f"too short to judge (a side saw {fewest:g} epochs)"} for row in rows]
+
+
+def _mean_std(values: list[float | None]) -> dict[str, Any]:
+    values = [v for v in values if v is not None]
+    return {"values": values, "mean": statistics.fmean(values) if values else None,
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0}
 
 
 def verdict(stats: dict[str, dict[str, dict[str, Any]]]) -> str:
@@ -197,86 +287,20 @@ def verdict(stats: dict[str, dict[str, dict[str, Any]]]) -> str:
     return "lost" if "lost" in results else "within the spread"
 
 
-def peer_trained(pair: Pair, budget: PeerBudget, data: Dataset, folder: Path, seconds: float, seed: int
-                 ) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The peer's model trained for `seconds` with its library's recipe (or read back when it was)."""
-    torch.manual_seed(seed)
-    model = pair.build_peer(budget, data)
-    side = _saved(folder / "side.json")
-    if isinstance(side, dict) and (folder / "weights.safetensors").exists():
-        model.load_state_dict(read_tensors(folder / "weights.safetensors")[0])
-    else:   # a peer's library cannot resume: its training starts again, the snapshots of an earlier try dropped
-        remove_made((folder / "snapshots").glob("step-*.safetensors"))
-        clock = Clock(seconds, budget.snapshots, folder)
-        plan = pair.train_peer(model, data, clock, seed, folder / pair.library) or {}
-        atomic_save(model.state_dict(), folder / "weights.safetensors")
-        side = {"seconds": round(clock.elapsed(), 2), "steps": clock.steps, "snapshots": clock.snapshots,
-                "images_seen": clock.steps * pair.peer_batch_size, "threads": torch.get_num_threads(),
-                "n_parameters": sum(p.numel() for p in model.parameters()), "schedule": plan}
-        write_json(folder / "side.json", side)
-    return model.eval(), side
-
-
-def aeflow_trained(pair: Pair, budget: PeerBudget, data: Dataset, out: Path, seconds: float,
-                   progress: bool, seed: int) -> Path:
-    """aeflow's run for the pair: its schedule planned for as many steps as `seconds` hold at the pace of its
-    first steps, rounded down, decided once and kept in aeflow-plan.json so that a resumed run is the same run;
-    and ended at `seconds` of training should the loop run slower than its probe (aeflow never trains longer
-    than the peer). Whole epochs when the budget holds at least one per snapshot; fewer steps than that (a UNet
-    on 2 cores) are taken as epochs over the first images, so that the snapshots still fall along the way."""
-    model_options, train_options = pair.aeflow_options(budget, data)
-    trained = data.subset_train(budget.train_subset)
-    plan_path = out.parent / "aeflow-plan.json"
-    plan = _saved(plan_path)
-    if not isinstance(plan, dict):
-        probe = make_config(pair.aeflow_model, data.name, model_options, {**train_options, "epochs": 1})
-        batch = train_options["batch_size"]
-        steps = int(seconds / seconds_per_step(probe, trained, max(PROBE_SECONDS, PROBE_SHARE * seconds)))
-        least = len(budget.snapshots) + 1
-        epochs = steps // (len(trained.train_x) // batch)
-        subset = None
-        if epochs < least:
-            epochs, subset = least, max(1, steps // least) * batch
-        plan = {"epochs": epochs, "train_subset": subset, "measured_steps": steps,
-                "steps": epochs * (len(trained.subset_train(subset).train_x) // batch),
-                "snapshot_epochs": sorted({e for f in budget.snapshots if 1 <= (e := round(f * epochs)) < epochs})}
-        write_json(plan_path, plan)
-    subset = plan["train_subset"]
-    config = make_config(pair.aeflow_model, data.name, model_options,
-                         {**train_options, "epochs": plan["epochs"], "snapshot_epochs": plan["snapshot_epochs"],
-                          "max_train_seconds": seconds, "progress": progress, "seed": seed},
-                         train_subset=subset if subset is not None else budget.train_subset)
-    return ensure(config, out, dataset=trained.subset_train(subset))
-
-
-def seconds_per_step(config, data: Dataset, seconds: float) -> float:
-    """The seconds a step of aeflow's training loop takes for `config`, all the loop does between evaluations
-    counted (the first, slow steps of a process too): the loop itself run for `seconds` in a folder thrown
-    away. (A median of bare optimiser steps planned up to 27% more steps than the loop then took.)"""
-    probe = copy.deepcopy(config)
-    probe.train.max_train_seconds, probe.train.progress, probe.train.epochs = seconds, False, 1_000_000
-    model = build(probe, data)
-    with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stderr(io.StringIO()):   # its epoch lines
-        last, _ = train_loop(model, {"x": data.train_x}, {"x": data.test_x[:probe.train.batch_size]}, probe.train,
-                             Path(folder))
-    return last["train_time"] / last["step"]
-
-
-def curve(pair: Pair, model: torch.nn.Module, weights_of: torch.nn.Module, run_dir: Path | None, folder: Path,
-          side: dict[str, Any], budget: PeerBudget, data: Dataset, extractor: FeatureExtractor, seed: int
-          ) -> list[list[float]]:
-    """[training seconds, FD] at each snapshot and at the end, for the pair's first row on n_curve samples
-    (`weights_of`: the module the snapshots are of, inside the adapter `model` for a peer)."""
-    final = {k: v.detach().clone() for k, v in weights_of.state_dict().items()}
-    snapshots = [(s["seconds"], folder / s["weights"] if "weights" in s else snapshot_path(folder, s["epoch"]))
-                 for s in side["snapshots"]]
+def curve(pair: Pair, trained: Trained, averaged: bool, budget: PeerBudget, data: Dataset,
+          extractor: FeatureExtractor) -> list[list[float]]:
+    """[training seconds, FD] at each snapshot and at the end, for the pair's first row on n_curve samples (the
+    snapshots are of the weights the published recipe samples)."""
+    snapshots = [(s["seconds"], trained.folder / s["weights"] if "weights" in s else
+                  snapshot_path(trained.folder, s["epoch"])) for s in trained.info["snapshots"]]
     points = []
-    for seconds, weights in [*snapshots, (side["seconds"], None)]:
-        weights_of.load_state_dict(final if weights is None else read_tensors(weights)[0])
-        row, _, _ = measure_generator(model, run_dir, pair.rows[0].request(budget.n_curve, seed), data, extractor,
+    for seconds, weights in [*snapshots, (trained.info["seconds"], None)]:
+        model = trained.use(averaged)
+        if weights is not None:
+            trained.module.load_state_dict(read_tensors(weights)[0])
+        row, _, _ = measure_generator(model, None, pair.rows[0].request(budget.n_curve, 0), data, extractor,
                                       pair.key, pair.rows[0].label)
         points.append([seconds, row.fd])
-    weights_of.load_state_dict(final)
     return points
 
 
@@ -285,8 +309,8 @@ def figures(pair: Pair, folder: Path, curves: dict[str, list[list[float]]], rows
     """FD against training seconds for both sides, and 16 samples of each side's first row."""
     names = {"peer": pair.library, "aeflow": "aeflow"}
     series = {names[side]: ([p[0] for p in points], [p[1] for p in points]) for side, points in curves.items()}
-    samples = [torch.from_numpy(_read_npy(folder / "seed-0" / side / f"samples-{rows[0]['row']}.npy")[:16])
-               for side in names]
+    samples = [torch.from_numpy(_read_npy(next((folder / "samples").glob(
+        f"{side}-network.{side}-recipe.lr-x1.seed-0.*.{rows[0]['row']}.npy")))[:16]) for side in names]
     made = {"fd-vs-seconds.png": Curves(series, "training seconds", "FD (lower is better)",
                                         f"{pair.title}: FD of {rows[0]['label']} along the way "
                                         f"({n_curve} samples each)"),
