@@ -16,20 +16,7 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("aeflow.report", "templates"), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _number
-    env.filters["flat"] = flatten
     return env
-
-
-def flatten(numbers: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """Nested numbers as (dotted name, value) rows; a list of records stays one row (shown as a table)."""
-    rows: list[tuple[str, Any]] = []
-    for key, value in numbers.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            rows += flatten(value, f"{name}.")
-        else:
-            rows.append((name, value))
-    return rows
 
 
 def _number(value: Any, digits: int = 2) -> str:

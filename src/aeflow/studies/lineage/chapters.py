@@ -49,7 +49,8 @@ def compression(book: Book) -> records.Compression:
     book.figure("reconstructions.png", ImageGrid([data.test_x[:12], *rows.values()], ["test", *rows],
                                                  f"test images and their reconstructions from {code}-d codes"),
                 "Test images (top) and their reconstructions from each method's code.")
-    return records.Compression(code_dim=code, test_error=errors)
+    return records.Compression(code_dim=code, test_error=records.ByMethod(**{k.replace("-", "_"): v
+                                                                              for k, v in errors.items()}))
 
 
 def byhand(book: Book) -> records.ByHand:
@@ -71,12 +72,12 @@ def byhand(book: Book) -> records.ByHand:
         per_epoch = len(order) // b.byhand_epochs
         final_own, final_twin = float(np.mean(own[-per_epoch:])), float(np.mean(twin[-per_epoch:]))
         test_eps = np.random.default_rng(12345).standard_normal((len(test), 2))
-        results[name] = {"final_loss_numpy": final_own, "final_loss_torch": final_twin,
-                         "relative_difference": abs(final_own - final_twin) / abs(final_twin),
-                         "early_relative_difference": float(np.max(np.abs(np.subtract(own[:100], twin[:100]))
-                                                                   / np.abs(twin[:100]))),
-                         "first_loss": own[0], "test_loss_numpy": model.loss_and_grads(test, test_eps)[0],
-                         "steps": len(order), "seconds_numpy": round(own_s, 2), "seconds_torch": round(twin_s, 2)}
+        results[name] = records.HandAndTwin(
+            final_loss_numpy=final_own, final_loss_torch=final_twin,
+            relative_difference=abs(final_own - final_twin) / abs(final_twin),
+            early_relative_difference=float(np.max(np.abs(np.subtract(own[:100], twin[:100])) / np.abs(twin[:100]))),
+            first_loss=float(own[0]), test_loss_numpy=float(model.loss_and_grads(test, test_eps)[0]),
+            steps=len(order), seconds_numpy=round(own_s, 2), seconds_torch=round(twin_s, 2))
         codes[name] = model.encode(test)
         epochs = list(range(1, b.byhand_epochs + 1))
         curves[f"{name}, NumPy"] = (epochs, [float(np.mean(own[i * per_epoch:(i + 1) * per_epoch])) for i in

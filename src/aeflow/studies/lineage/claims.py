@@ -50,10 +50,9 @@ def _falls(values: list[float]) -> float:
 
 def _compression(n: Numbers) -> tuple[float, str]:
     e = n["compression"].test_error
-    return below(e["autoencoder"], e["pca"]), (
-        f"test error per image: autoencoder {e['autoencoder']:.3f}, "
-        f"PCA {e['pca']:.3f}, logistic PCA {e['logistic-pca']:.3f}, "
-        f"kernel PCA {e['kernel-pca']:.3f}")
+    return below(e.autoencoder, e.pca), (
+        f"test error per image: autoencoder {e.autoencoder:.3f}, PCA {e.pca:.3f}, "
+        f"logistic PCA {e.logistic_pca:.3f}, kernel PCA {e.kernel_pca:.3f}")
 
 
 _BYHAND_NAMES = {"autoencoder": "autoencoder", "vae": "VAE"}
@@ -64,13 +63,13 @@ def _byhand(n: Numbers) -> tuple[float, str]:
     on a nonlinear network amplifies the rounding differences (summation order), so the final losses are
     compared with a looser, stated tolerance, each model's on its own."""
     m = n["byhand"].models
-    early = max(r["early_relative_difference"] for r in m.values())
-    final = max(r["relative_difference"] for r in m.values())
-    finals = ", ".join(f"{_BYHAND_NAMES[name]} {r['final_loss_numpy']:.4f} vs {r['final_loss_torch']:.4f} "
-                       f"({100 * r['relative_difference']:.2f}% apart)" for name, r in m.items())
+    early = max(r.early_relative_difference for r in m.values())
+    final = max(r.relative_difference for r in m.values())
+    finals = ", ".join(f"{_BYHAND_NAMES[name]} {r.final_loss_numpy:.4f} vs {r.final_loss_torch:.4f} "
+                       f"({100 * r.relative_difference:.2f}% apart)" for name, r in m.items())
     return min(below(early, 1e-9), below(final, 0.01)), (
         f"per-step loss, NumPy vs torch, over the first 100 steps: largest relative difference {early:.1e} "
-        f"(tolerance 1e-9); final-epoch loss after {m['vae']['steps']:.0f} steps: {finals} (tolerance 1% for "
+        f"(tolerance 1e-9); final-epoch loss after {m['vae'].steps:.0f} steps: {finals} (tolerance 1% for "
         "each: rounding differences grow as SGD amplifies them)")
 
 
@@ -79,9 +78,9 @@ def _byhand_by_seed(seeds: list[Numbers]) -> str:
     parts = []
     for name in seeds[0]["byhand"].models:
         runs = [s["byhand"].models[name] for s in seeds]
-        finals = [r["final_loss_torch"] for r in runs]
+        finals = [r.final_loss_torch for r in runs]
         spread = 100 * statistics.stdev(finals) / statistics.fmean(finals) if len(finals) > 1 else float("nan")
-        gaps = ", ".join(f"{100 * r['relative_difference']:.2f}%" for r in runs)
+        gaps = ", ".join(f"{100 * r.relative_difference:.2f}%" for r in runs)
         parts.append(f"{_BYHAND_NAMES[name]} {gaps} apart, its torch twin's own final loss moving by {spread:.2f}% "
                      "from one seed to the next")
     return ("final-epoch loss, NumPy vs torch, per seed (spread: standard deviation over the seeds): "

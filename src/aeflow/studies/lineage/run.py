@@ -15,16 +15,15 @@ import torch
 from aeflow.eval.recognisability import RECOGNISABLE, SEEN_AS_OUTLIERS, SHOULD_NOT_READ, SHOULD_READ
 from aeflow.figures import Curves, ImageGrid
 from aeflow.progress import say
-from aeflow.report import flatten, render_report
+from aeflow.report import render_report
 from aeflow.runs.folder import locked
 from aeflow.studies.claim import claim_study
 from aeflow.studies.lineage.book import LATENT_ROAD, PIXEL_ROAD, Book, open_book, saved_samples
 from aeflow.studies.lineage.budgets import Budget, budget_for
 from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.claims import judge
-from aeflow.studies.lineage.glossary import describe
 from aeflow.studies.lineage.lanes import run_chapters
-from aeflow.studies.lineage.records import read_numbers
+from aeflow.studies.lineage.records import described, read_numbers
 from aeflow.studies.lineage.workers import Setup, Workers, default_workers, lineage_workers
 
 
@@ -51,9 +50,10 @@ def run_lineage(dataset: str = "digits", budget: str | Budget = "cpu", out: str 
 
 # Raised whenever a chapter measures something its saved records lack (2: classifier confidence; 3: seeds, the
 # regularised autoencoders, collapse with an autoregressive decoder; 4: the judge of recognisability, latent
-# generators on the compression autoencoder's codes): a folder of an
-# earlier version is then another lineage, refused or redone, never read for numbers it does not hold.
-CHAPTERS_VERSION = 4
+# generators on the compression autoencoder's codes; 5: the compression errors and the by-hand models as typed
+# records): a folder of an earlier version is then another lineage, refused or redone, never read for numbers it
+# does not hold.
+CHAPTERS_VERSION = 5
 
 
 def lineage_identity(dataset: str, budget: Budget) -> dict[str, Any]:
@@ -112,9 +112,9 @@ def _assemble(book: Book, dataset: str, wall_time: float) -> dict[str, Any]:
                                              "16 samples from every generator (seed 0)"),
                     "Samples from every generator, side by side.")
         figures = book.current["figures"]
-    names = {name for r in records for numbers in (r["numbers"], *r["other_seeds"]) for name, _ in flatten(numbers)}
+    for r in records:   # seed 0's numbers in words and units, from the records' fields
+        r["table"] = described(seeds[r["key"]][0]) if seeds[r["key"]][0] is not None else []
     return {"dataset": dataset, "budget": book.budget.name, "wall_time_s": round(wall_time, 1),
-            "glossary": {name: describe(name) for name in sorted(names)},
             "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                         "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
             "n_eval": book.budget.n_eval, "claims": judge(seeds, applies), "chapters": records,
