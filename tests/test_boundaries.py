@@ -336,6 +336,7 @@ WRITERS = {
     "config/runs.py": "config.yaml", "priors/base.py": "a run's code prior", "report/render.py": "reports",
     "runs/folder.py": "the folder's marker, summary.json", "runs/parents.py": "a run's derived training data",
     "runs/pipeline.py": "a rerun's removals", "runs/train.py": "model.safetensors",
+    "runs/measured.py": "a run's steps sweep, as measured",
     "training/checkpoint.py": "checkpoints", "viz/plots.py": "every figure",
     "training/callbacks.py": "metrics.jsonl (its lines, and kept to the checkpoint's epochs on a resume)",
     "studies/claim.py": "a study's marker", "studies/lineage/book.py": "chapter records and samples",

@@ -358,7 +358,8 @@ def sweep_steps_command(run_dir: str, steps_list: str, samplers: str | None, shi
     """Sample a trained generator with each sampler and number of steps: FD, precision/recall and
     images/s per setting (printed as they finish), and FD against NFE in RUN_DIR/steps-sweep/."""
     from aeflow.runs.folder import writing_run
-    from aeflow.studies.sweeps import sweep_steps, sweep_steps_folder
+    from aeflow.runs.measured import sweep_steps_folder
+    from aeflow.studies.sweeps import sweep_steps
 
     steps = _number_list(steps_list, "--steps", int, minimum=1)
     names = [v.strip() for v in samplers.split(",") if v.strip()] if samplers else None
@@ -514,10 +515,10 @@ def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no
 
 @cli.command()
 @click.option("--dataset", "-d", default="digits", help="digits (default), mnist or fashion-mnist")
-@click.option("--budget", "-b", default="cpu", help="tiny (seconds: the libraries end to end), cpu (MNIST in about "
-              "two hours on 2 cores) or gpu")
-@click.option("--only", multiple=True, help="one comparison (repeat for more): vae, ae, cfm, icfm, ddpm (default "
-              "all)")
+@click.option("--budget", "-b", default="cpu", help="tiny (minutes: the libraries end to end), cpu (8x8 digits on "
+              "2 cores) or gpu (MNIST)")
+@click.option("--only", multiple=True, help="one comparison (repeat for more): vae, vae-bce, ae, cfm, icfm, ddpm "
+              "(default all)")
 @click.option("--data-dir", default=None, help=DATA_DIR_HELP)
 @click.option("--out", "-o", default=None, help="folder of the runs, samples and report (default "
               "runs/peers-DATASET-BUDGET)")
@@ -528,9 +529,9 @@ def lineage(dataset: str, budget: str, data_dir: str | None, out: str | None, no
 def peers(dataset: str, budget: str, only: tuple[str, ...], data_dir: str | None, out: str | None, no_progress: bool,
           rerun: bool, **launch) -> None:
     """aeflow against pythae (VAE, autoencoder + GMM), torchcfm (flow matching, OT and independent coupling) and
-    diffusers (DDPM): each peer trained with its published recipe and aeflow's model for the same seconds on this
-    machine, at several seeds, both sampled the same way and scored in two feature spaces, in one report
-    (report.html). Needs the peers (README, Peers).
+    diffusers (DDPM): each peer at its published recipe and at the one the same small search tunes, beside aeflow's
+    model likewise, for the same seconds on this machine, at several seeds, both sampled the same way and scored in
+    two feature spaces, in one report (report.html). Needs the peers (README, Peers).
     Interrupted, the same command continues."""
     from aeflow.config import choice
     from aeflow.studies.peers import BUDGETS, PAIRS

@@ -35,12 +35,12 @@ SOURCES = ("clementchadebec/benchmark_VAE: examples/scripts/configs/mnist/base_t
            "examples/scripts/configs/mnist/vae_config.json, examples/scripts/training.py")
 
 
-def build(kind: str, input_shape: tuple[int, ...], latent_dim: int, conv: bool = False) -> torch.nn.Module:
+def build(kind: str, input_shape: tuple[int, ...], latent_dim: int, conv: bool = False,
+          reconstruction_loss: str = RECIPE["reconstruction_loss"]) -> torch.nn.Module:
     """A pythae AE or VAE: its MNIST script's convolutional networks where `conv` (28x28 only), else its default
-    MLP encoder and decoder (one hidden layer of 512)."""
+    MLP encoder and decoder (one hidden layer of 512); "mse" (its MNIST configs') or "bce" reconstruction."""
     cls, config_cls = KINDS[kind]
-    config = config_cls(input_dim=tuple(input_shape), latent_dim=latent_dim,
-                        reconstruction_loss=RECIPE["reconstruction_loss"])
+    config = config_cls(input_dim=tuple(input_shape), latent_dim=latent_dim, reconstruction_loss=reconstruction_loss)
     if not conv or tuple(input_shape)[-1] != 28:
         return cls(config)
     from pythae.models.nn.benchmarks.mnist import Decoder_Conv_AE_MNIST, Encoder_Conv_AE_MNIST, Encoder_Conv_VAE_MNIST

@@ -16,13 +16,14 @@ import torch
 
 from aeflow.config import to_dict
 from aeflow.data import load_dataset
-from aeflow.errors import ConfigError, DataError
+from aeflow.errors import ConfigError
 from aeflow.eval.latent import active_units
-from aeflow.files import read_json, write_json
+from aeflow.files import write_json
 from aeflow.runs import SampleRequest, load, load_config, make_config, read_summary, score, weights_digest
 from aeflow.runs.features import feature_extractor, measure_generator
 from aeflow.runs.folder import locked
 from aeflow.runs.launch import Launcher
+from aeflow.runs.measured import given_options, merged_sweep_rows, sweep_steps_folder
 from aeflow.samplers import SAMPLERS, choose_sampler, samplers_for
 from aeflow.viz import save_curve, save_curves, save_image_grid
 
@@ -83,28 +84,6 @@ def markdown_rows(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def sampler_options_label(options: dict[str, Any]) -> str:
-    """"-shift3-churn8" for the sampler options of a sweep (besides steps), "" for none."""
-    return "".join(f"-{name}{value:g}" for name, value in options.items())
-
-
-def _is_default(option: str, value: Any) -> bool:
-    """True when every sampler with this option has `value` as its default (shift 1, churn 0...)."""
-    defaults = [getattr(cls.Options(), option) for cls in SAMPLERS.values()
-                if option in {f.name for f in dataclasses.fields(cls.Options)}]
-    return bool(defaults) and all(d == value for d in defaults)
-
-
-def given_options(options: dict[str, Any] | None) -> dict[str, Any]:
-    """The sampler options that were given (not None) and differ from the defaults."""
-    return {k: v for k, v in (options or {}).items() if v is not None and not _is_default(k, v)}
-
-
-def sweep_steps_folder(run_dir: str | Path, options: dict[str, Any] | None = None) -> Path:
-    """RUN_DIR/steps-sweep, with -shiftS, -churnC... for the samplers' options other than steps."""
-    return Path(run_dir) / ("steps-sweep" + sampler_options_label(given_options(options)))
-
-
 def sweep_steps(run_dir: str | Path, steps: list[int], samplers: list[str] | None = None, n: int = 10_000,
                 data_dir: str | None = None, seed: int = 0, progress: bool = True,
                 options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -157,24 +136,6 @@ def sweep_steps(run_dir: str | Path, steps: list[int], samplers: list[str] | Non
                 f"{model.registry_name} on {data.name}: FD against sampling cost", log_x=True, log_y=True)
     save_image_grid(grids, labels, out / "samples.png", title="samples per sampler and number of evaluations")
     return rows
-
-
-def merged_sweep_rows(path: Path, rows: list[dict[str, Any]], weights: str) -> list[dict[str, Any]]:
-    """Write `rows` into the sweep file at `path`, keeping its earlier rows of the same `weights` (see
-    `weights_digest`) except the settings measured again, so that sweeps of one run accumulate (one sampler
-    today, another tomorrow) and rows of weights trained further are dropped as stale; the rows written."""
-    def setting(r: dict[str, Any]) -> tuple:
-        return r["sampler"], r["steps"], r["n"], r.get("seed", 0)
-
-    again = {setting(r) for r in rows}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    saved = read_json(path) if path.exists() else []
-    if not isinstance(saved, list) or not all(isinstance(r, dict) and {"sampler", "steps", "n"} <= set(r)
-                                              for r in saved):
-        raise DataError(f"{path} is not a list of sweep rows; it is damaged: delete it and run the sweep again")
-    earlier = [r for r in saved if setting(r) not in again and r.get("weights") == weights]
-    write_json(path, earlier + rows)
-    return earlier + rows
 
 
 def markdown_steps_rows(rows: list[dict[str, Any]], header: bool = True) -> str:

@@ -175,7 +175,7 @@ class Position:
 # state (placing the data, a step, an epoch's line, the schedules) is split out below.
 def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data: dict[str, torch.Tensor],
           cfg: TrainConfig, run_dir: Path, resume: bool = False, callbacks: Sequence[Callback] = ()
-          ) -> tuple[dict[str, Any], EMA | None]:
+          ) -> tuple[dict[str, Any], EMA | None]:   # over 60 lines: the one loop, read top to bottom (nanoGPT's way)
     """Train `model` in place; write metrics.jsonl and checkpoint.safetensors into `run_dir`; (the last epoch's
     metrics, the weight average or None). `callbacks` run after each step and epoch, before the metrics log and
     the progress line; under torchrun the main process alone runs them and writes files (training/world.py)."""

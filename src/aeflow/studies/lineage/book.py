@@ -35,14 +35,12 @@ from aeflow.runs import (
     make_config,
     read_summary,
     weights_digest,
-    write_summary,
 )
 from aeflow.runs.features import measure_generator
-from aeflow.runs.folder import writing_run
+from aeflow.runs.measured import record_measurement
 from aeflow.runs.sampling import default_source
 from aeflow.studies.lineage.budgets import Budget
 from aeflow.studies.lineage.records import read_numbers
-from aeflow.studies.sweeps import merged_sweep_rows, sweep_steps_folder
 from aeflow.viz import save_figures
 
 
@@ -155,19 +153,14 @@ class Book:
         and 32 for the chapter's picture. At a seed other than 0 the row is only returned: the comparison, the
         grids and the run's summary hold seed 0's."""
         model = model if model is not None else load(run)
-        if request.n == SampleRequest.n:
-            request.n = self.budget.n_eval
-        if request.seed == SampleRequest.seed:
-            request.seed = self.seed
+        request = replace(request, n=self.budget.n_eval if request.n == SampleRequest.n else request.n,
+                          seed=self.seed if request.seed == SampleRequest.seed else request.seed)
         row, images, scores = self._measured(model, run, request, name, label)
         if self.seed != 0:
             return row
-        if run is not None and row.sampler is not None:   # a point of FD against NFE, where `aeflow sweep steps`
-            with writing_run(run):                        # keeps its own: the explorer draws them from there
-                weights = weights_digest(run)
-                folder = sweep_steps_folder(run, {k: v for k, v in row.options.items() if k != "steps"})
-                merged_sweep_rows(folder / "steps_sweep.json",
-                                  [{**to_dict(row), "steps": row.options.get("steps"), "weights": weights}], weights)
+        if run is not None:   # the run's folder keeps what was measured of it: the explorer and the CLI read it
+            record_measurement(run, row, scores, own=not curve and row.source == default_source(model),
+                               measured_by="aeflow lineage")
         if curve:
             self.current["curves"].setdefault(curve, []).append(to_dict(row))
             return row
@@ -178,10 +171,6 @@ class Book:
                         ImageGrid([images[:16], images[16:32]], ["", ""], f"{name}: {row.label}"),
                         f"Samples of {name} ({row.label}, {row.nfe} network evaluations each; FD {row.fd:.1f}, "
                         f"floor {row.fd_real_floor:.1f}).")
-        if run is not None and row.source == default_source(model):   # the run's own samples, scored
-            with writing_run(run):   # where `aeflow eval` keeps them: the explorer and the CLI read them there
-                write_summary(run, {"samples": {**scores, "label": row.label, "nfe": row.nfe,
-                                                "measured_by": "aeflow lineage"}})
         return row
 
     def figure(self, name: str, figure: Figure, caption: str) -> None:

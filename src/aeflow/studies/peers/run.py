@@ -54,7 +54,9 @@ def run_peers(dataset: str = "digits", budget: str | PeerBudget = "cpu", out: st
         require_library(pair.library)
     out = Path(out or default_out(dataset, budget.name))
     with locked(out, "peers"):
-        identity = {"dataset": dataset, "budget": json.loads(json.dumps(asdict(budget))), "version": VERSION,
+        # the seconds are each comparison's own (checked with its record), so that a comparison can be added
+        fields = {k: v for k, v in asdict(budget).items() if k != "seconds"}
+        identity = {"dataset": dataset, "budget": json.loads(json.dumps(fields)), "version": VERSION,
                     "versions": {p.library: _installed(p.library) for p in PAIRS.values()}}
         claim_study(out, "peers", identity, rerun, lambda i: f"{i.get('dataset')} peers at the "
                     f"{i.get('budget', {}).get('name')} budget", "*/record.json")
@@ -67,7 +69,8 @@ def run_peers(dataset: str = "digits", budget: str | PeerBudget = "cpu", out: st
         for index, pair in enumerate(pairs, 1):
             head = f"[{index}/{len(pairs)}] {pair.title}: {pair.library} against aeflow"
             record = _saved(out / pair.key / "record.json")
-            if isinstance(record, dict) and record.get("version") == VERSION:
+            if isinstance(record, dict) and record.get("version") == VERSION and \
+                    record.get("budget_seconds") == budget.seconds[pair.key]:
                 say(f"{head}: finished earlier, reused")
             else:
                 say(f"{head}: {budget.seconds[pair.key]:g} s of training each")
