@@ -113,6 +113,15 @@ def test_each_peers_recipe_is_its_published_one():
     assert PAIRS["cfm"].rows[0].options == {"rtol": 1e-4, "atol": 1e-4}
 
 
+def test_diffusers_warm_up_keeps_the_examples_share_of_its_run():
+    """500 warm-up steps of the 51,200 its README's run schedules: the same share of a budget's run (at least the
+    steps timed before the share is known)."""
+    from aeflow.peers.diffusers_models import STEPS_TO_TIME, scaled_warmup
+
+    assert scaled_warmup(51_200) == 500 and scaled_warmup(102_400) == 1000
+    assert scaled_warmup(900) == STEPS_TO_TIME
+
+
 def test_a_row_is_won_only_beyond_the_spread_in_both_feature_spaces():
     from aeflow.studies.peers.run import side_order, spread
 

@@ -94,7 +94,7 @@ def _by_peer_recipe(pair: Pair, cell: Cell, budget: PeerBudget, fit: Dataset, fo
         pair.for_peer_loop(build(_aeflow_config(pair, cell, budget, fit, 1), fit).network)
     info = _saved(folder / "side.json")
     files = {False: folder / "weights.safetensors", True: folder / "weights-averaged.safetensors"}
-    if _finished(info, files[False], budget.seconds[pair.key], "peer"):
+    if _finished(info, files[False], budget.seconds[pair.key], "peer", pair.recipe + pair.deviations):
         weights = {averaged: read_tensors(path)[0] for averaged, path in files.items() if path.exists()}
     else:   # a peer's library cannot resume: its training starts again, the snapshots of an earlier try dropped
         remove_made((folder / "snapshots").glob("step-*.safetensors"))
@@ -106,7 +106,8 @@ def _by_peer_recipe(pair: Pair, cell: Cell, budget: PeerBudget, fit: Dataset, fo
             weights[True] = averaged
         for key, state in weights.items():
             atomic_save(state, files[key])
-        info = {"budget_seconds": clock.seconds, "seconds": round(clock.elapsed(), 2), "steps": clock.steps,
+        info = {"budget_seconds": clock.seconds, "recipe": pair.recipe + pair.deviations,
+                "seconds": round(clock.elapsed(), 2), "steps": clock.steps,
                 "snapshots": clock.snapshots,
                 "images_seen": clock.steps * pair.peer_batch_size, "lr": pair.peer_lr * cell.lr_factor,
                 "epochs": epochs_seen(clock.steps * pair.peer_batch_size, fit), "threads": torch.get_num_threads(),
@@ -165,7 +166,7 @@ def _aeflow_loop_on_peer_network(pair: Pair, cell: Cell, budget: PeerBudget, fit
     model = make(config)
     info = _saved(folder / "side.json")
     files = {False: folder / "weights.safetensors", True: folder / "weights-averaged.safetensors"}
-    if _finished(info, files[False], budget.seconds[pair.key], "aeflow"):
+    if _finished(info, files[False], budget.seconds[pair.key], "aeflow", pair.recipe + pair.deviations):
         weights = {averaged: read_tensors(path)[0] for averaged, path in files.items() if path.exists()}
     else:
         trained = fit.subset_train(plan["train_subset"])
@@ -180,7 +181,8 @@ def _aeflow_loop_on_peer_network(pair: Pair, cell: Cell, budget: PeerBudget, fit
         for key, state in weights.items():
             atomic_save(state, files[key])
         images = last["step"] * config.train.batch_size
-        info = {"budget_seconds": budget.seconds[pair.key], "seconds": round(last["train_time"], 2),
+        info = {"budget_seconds": budget.seconds[pair.key], "recipe": pair.recipe + pair.deviations,
+                "seconds": round(last["train_time"], 2),
                 "steps": last["step"], "planned_steps": plan["steps"],
                 "images_seen": images, "lr": config.train.lr, "epochs": epochs_seen(images, fit),
                 "threads": torch.get_num_threads(), "n_parameters": sum(p.numel() for p in model.parameters()),
@@ -189,14 +191,14 @@ def _aeflow_loop_on_peer_network(pair: Pair, cell: Cell, budget: PeerBudget, fit
     return Trained(cell, model, model, weights, info, folder)
 
 
-def _finished(info: Any, weights: Path, seconds: float, recipe: str) -> bool:
-    """Whether a cell's folder holds its training at `seconds`: its record and weights there, of this budget
-    (by the budget it records, or, for a record without one, by the seconds it trained: a peer's loop ends at
-    the first step past the budget, aeflow's at its planned steps, within a step of it)."""
+def _finished(info: Any, weights: Path, seconds: float, recipe: str, recipe_text: str) -> bool:
+    """Whether a cell's folder holds its training at `seconds` by the recipe `recipe_text` says: its record and
+    weights there, of this budget and recipe (by those it records, or, for a record without them, by the seconds
+    it trained: a peer's loop ends at the first step past the budget, aeflow's within a step of it)."""
     if not isinstance(info, dict) or not weights.exists():
         return False
     if "budget_seconds" in info:
-        return info["budget_seconds"] == seconds
+        return info["budget_seconds"] == seconds and info.get("recipe", recipe_text) == recipe_text
     took = info.get("seconds", -1)
     return seconds <= took < 1.1 * seconds + 5 if recipe == "peer" else 0.5 * seconds <= took <= seconds + 2
 

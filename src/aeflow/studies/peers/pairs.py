@@ -240,7 +240,9 @@ class DDPMPair(Pair):
     sources = "huggingface/diffusers: examples/unconditional_image_generation/train_unconditional.py"
     deviations = ("UNet2DModel with two resnet blocks per level sized to the image (the budget's channels, attention "
                   "at the lowest level; the example's is for 64x64 RGB); the cosine's length is the steps the "
-                  "budget holds at the pace of the first 20 (recorded as the peer's schedule)")
+                  "budget holds at the pace of the first 20, and its warm-up the example's share of its run (500 of "
+                  "the 51,200 steps its README's flowers run schedules; at least those 20): both recorded as the "
+                  "peer's schedule")
     peer_batch_size, peer_lr = 16, 1e-4
     searches_averaging, peer_averaged, aeflow_averaged, crossed = True, True, True, True
     rows = (Row("ddim-50", "DDIM, 50 steps", sampler="ddim", options={"steps": 50}, nfe=50),
