@@ -35,10 +35,8 @@ SHARED: dict[str, tuple[str, str]] = {
     "active_units": ("units", "code units whose posterior mean varies across test images (Cov > 0.01)"),
     "prior_confidence": ("probability", "confidence on N(0, I) samples"),
     "prior_fd": ("FD", FD + " of N(0, I) codes decoded"),
-    "latent_dim": ("units", "numbers in a VAE's code"),
     "nfe": ("evaluations", "network evaluations per sample"),
     "label": ("", "the sampler setting"),
-    "best": ("", "the sampler setting with the best FD within the limit"),
 }
 
 
@@ -106,7 +104,7 @@ class CodeSpace:
     code_std: float = number("", "standard deviation of the test codes")
     noise_change: float = number("per image", SQUARED_ERROR + " a nudge of the codes makes to the decoded image")
     image_spread: float = number("per image", SQUARED_ERROR + " between two different test images' reconstructions")
-    relative_change: float = number("ratio", "noise_change / image_spread: how much a small nudge changes the image")
+    relative_change: float = number("ratio", "noise change / image spread: how much a small nudge changes the image")
     zeroed: int = number("units", "code units set to zero in the zeroed-half test")
     reconstructions: Scored = number("", "the test images' reconstructions, scored")
     noisy_codes: Scored = number("", "test codes plus the nudge, decoded and scored")
@@ -153,7 +151,7 @@ class Trained:
 @dataclass
 class WarmUpPair:
     beta: float = shared("beta")
-    latent_dim: int = shared("latent_dim")
+    latent_dim: int = number("units", "numbers in a VAE's code")
     decoder: str = number("", "factorised (pixels independent given z) or autoregressive (a MADE on z)")
     no_warm_up: Trained = number("", "trained with the KL weight at beta from the start")
     warm_up: Trained = number("", "trained with the KL weight rising linearly from 0")
@@ -182,8 +180,8 @@ class TopK:
     mean_active: float = number("units", "active units per test image")
     dead_fraction: float = number(FRACTION, "units that fire on no training image")
     dead_after: int = number("images", "training images of silence after which the auxiliary loss revives a unit")
-    revived_dead_after: int = number("images", "dead_after of the follow-up model (one epoch)")
-    revived_dead_fraction: float = number(FRACTION, "dead_fraction of the follow-up model")
+    revived_dead_after: int = number("images", "dead after of the follow-up model (one epoch)")
+    revived_dead_fraction: float = number(FRACTION, "dead fraction of the follow-up model")
 
 
 @dataclass
@@ -253,7 +251,7 @@ class SamplerPoint:
 @dataclass
 class Flow:
     best_fd: float = number("FD", FD + ", the best sampler setting within the chapter's step limit")
-    best: SamplerPoint = shared("best")
+    best: SamplerPoint = number("", "the sampler setting with the best FD within the limit")
     points: list[SamplerPoint] = number("", "every sampler setting measured")
 
 
@@ -291,13 +289,13 @@ class LatentRow:
 @dataclass
 class Latent:
     rows: list[LatentRow] = number("", "one generator over the autoencoder's codes per process")
-    best: LatentRow = shared("best")
+    best: LatentRow = number("", "the generator of the two with the lower FD")
     reconstruction_fd: float = number(
         "FD", FD + " of the autoencoder's reconstructions of as many training images: the best its decoder gives")
     gmm_fd: float = number("FD", FD + " of the Gaussian mixture on the same codes (the density chapter)")
     fd_floor: float = shared("fd_floor")
     pixels: int = number("numbers", "numbers in an image")
-    latent_dim: int = shared("latent_dim")
+    latent_dim: int = number("units", "numbers in the autoencoder's code the generators run over")
     compression: float = number("ratio", "pixels / code numbers: how much smaller the latent generator's state is")
     images_per_s_pixel: float = number(
         "images/s", "sampling speed of the pixel flow at the setting that matches the best latent generator's FD")
