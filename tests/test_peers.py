@@ -113,6 +113,21 @@ def test_each_peers_recipe_is_its_published_one():
     assert PAIRS["cfm"].rows[0].options == {"rtol": 1e-4, "atol": 1e-4}
 
 
+def test_a_cell_is_reused_only_for_its_budget_and_recipe(tmp_path):
+    from aeflow.studies.peers.cells import _finished
+
+    weights = tmp_path / "weights.safetensors"
+    info = {"budget_seconds": 40, "recipe": "r", "seconds": 40.1}
+    assert not _finished(info, weights, 40, "peer", "r")            # no weights: not finished
+    weights.write_bytes(b"x")
+    assert _finished(info, weights, 40, "peer", "r")
+    assert not _finished(info, weights, 15, "peer", "r")            # another budget
+    assert not _finished(info, weights, 40, "peer", "another")      # another recipe
+    assert _finished({"seconds": 40.3}, weights, 40, "peer", "r")   # an older record: by the seconds it trained
+    assert not _finished({"seconds": 1.2}, weights, 40, "peer", "r")
+    assert not _finished({"seconds": 15.0}, weights, 40, "aeflow", "r")
+
+
 def test_diffusers_warm_up_keeps_the_examples_share_of_its_run():
     """500 warm-up steps of the 51,200 its README's run schedules: the same share of a budget's run (at least the
     steps timed before the share is known)."""

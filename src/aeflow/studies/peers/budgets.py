@@ -34,7 +34,7 @@ class PeerBudget:
 # cpu: sized for 8x8 digits on 2 cores in about an hour and a half: each comparison trains up to 14 cells (the search's
 # 3 learning rates per side, then 2 more seeds of the published and of the tuned recipes) and a UNet pair 6 more
 # (the 2x2), each for its seconds; every side still sees tens of epochs. On 28x28 images these seconds hold a
-# fraction of a UNet epoch (torchcfm's UNet trains about 30 MNIST images a second here): the rows say so rather
+# fraction of a UNet epoch (torchcfm's UNet with attention at 28x28 is slow on a CPU): the rows say so rather
 # than judge (MIN_EPOCHS), and the gpu budget is MNIST's. Each UNet row draws what 40,000 evaluations per side
 # allow (Euler-20: 2,000; DDIM-50: 800; dopri5, about 100: 400; ancestral-1000: 50), the MLP rows 5,000, as many
 # as there are test images at most.

@@ -71,7 +71,8 @@ class Trained:
     folder: Path
 
     def use(self, averaged: bool) -> torch.nn.Module:
-        self.module.load_state_dict(self.weights[averaged if averaged in self.weights else False])
+        """The model with the trained weights, or their moving average (a cell that kept none has none)."""
+        self.module.load_state_dict(self.weights[averaged])
         return self.model.eval()
 
 
@@ -93,9 +94,9 @@ def _by_peer_recipe(pair: Pair, cell: Cell, budget: PeerBudget, fit: Dataset, fo
     net = pair.build_peer(budget, fit) if cell.network == "peer" else \
         pair.for_peer_loop(build(_aeflow_config(pair, cell, budget, fit, 1), fit).network)
     info = _saved(folder / "side.json")
-    files = {False: folder / "weights.safetensors", True: folder / "weights-averaged.safetensors"}
+    files = _weight_files(folder)
     if _finished(info, files[False], budget.seconds[pair.key], "peer", pair.recipe + pair.deviations):
-        weights = {averaged: read_tensors(path)[0] for averaged, path in files.items() if path.exists()}
+        weights = _read_weights(files)
     else:   # a peer's library cannot resume: its training starts again, the snapshots of an earlier try dropped
         remove_made((folder / "snapshots").glob("step-*.safetensors"))
         clock = Clock(budget.seconds[pair.key], budget.snapshots if cell.traced else (), folder)
@@ -104,8 +105,7 @@ def _by_peer_recipe(pair: Pair, cell: Cell, budget: PeerBudget, fit: Dataset, fo
         weights = {False: {k: v.detach().clone() for k, v in net.state_dict().items()}}
         if averaged is not None:
             weights[True] = averaged
-        for key, state in weights.items():
-            atomic_save(state, files[key])
+        _save_weights(weights, files)
         info = {"budget_seconds": clock.seconds, "recipe": pair.recipe + pair.deviations,
                 "seconds": round(clock.elapsed(), 2), "steps": clock.steps,
                 "snapshots": clock.snapshots,
@@ -165,9 +165,9 @@ def _aeflow_loop_on_peer_network(pair: Pair, cell: Cell, budget: PeerBudget, fit
     config = _aeflow_config(pair, cell, budget, fit, plan["epochs"])
     model = make(config)
     info = _saved(folder / "side.json")
-    files = {False: folder / "weights.safetensors", True: folder / "weights-averaged.safetensors"}
+    files = _weight_files(folder)
     if _finished(info, files[False], budget.seconds[pair.key], "aeflow", pair.recipe + pair.deviations):
-        weights = {averaged: read_tensors(path)[0] for averaged, path in files.items() if path.exists()}
+        weights = _read_weights(files)
     else:
         trained = fit.subset_train(plan["train_subset"])
         remove_made([folder / CHECKPOINT_NAME, folder / "metrics.jsonl"])
@@ -178,8 +178,7 @@ def _aeflow_loop_on_peer_network(pair: Pair, cell: Cell, budget: PeerBudget, fit
         weights = {False: {k: v.detach().clone() for k, v in model.state_dict().items()}}
         if ema is not None:
             weights[True] = ema.shadow
-        for key, state in weights.items():
-            atomic_save(state, files[key])
+        _save_weights(weights, files)
         images = last["step"] * config.train.batch_size
         info = {"budget_seconds": budget.seconds[pair.key], "recipe": pair.recipe + pair.deviations,
                 "seconds": round(last["train_time"], 2),
@@ -189,6 +188,20 @@ def _aeflow_loop_on_peer_network(pair: Pair, cell: Cell, budget: PeerBudget, fit
                 "snapshots": []}
         write_json(folder / "side.json", info)
     return Trained(cell, model, model, weights, info, folder)
+
+
+def _weight_files(folder: Path) -> dict[bool, Path]:
+    """A cell's weight files: the trained weights (False) and their moving average (True)."""
+    return {False: folder / "weights.safetensors", True: folder / "weights-averaged.safetensors"}
+
+
+def _read_weights(files: dict[bool, Path]) -> dict[bool, dict[str, torch.Tensor]]:
+    return {averaged: read_tensors(path)[0] for averaged, path in files.items() if path.exists()}
+
+
+def _save_weights(weights: dict[bool, dict[str, torch.Tensor]], files: dict[bool, Path]) -> None:
+    for averaged, state in weights.items():
+        atomic_save(state, files[averaged])
 
 
 def _finished(info: Any, weights: Path, seconds: float, recipe: str, recipe_text: str) -> bool:
