@@ -22,17 +22,17 @@ def pool(monkeypatch):
     size = {"size": 16}
     monkeypatch.setattr("torch.set_num_threads", lambda n: size.update(size=n))
     monkeypatch.setattr("torch.get_num_threads", lambda: size["size"])
-    monkeypatch.setattr(threads, "ADAPTIVE", None)
-    monkeypatch.setattr(threads, "TURNS", None)
     monkeypatch.setattr(threads, "cores", lambda: 16)
-    return size
+    threads.use(threads.ALONE)
+    yield size
+    threads.use(threads.ALONE)
 
 
 def test_by_default_the_threads_depend_on_the_machine_alone(pool, monkeypatch):
     monkeypatch.setattr(threads, "other_aeflow_commands", lambda: 3)   # whatever else runs
     env = {}
     assert apply_thread_policy(env) == 16 and env["OMP_NUM_THREADS"] == "16"
-    assert threads.ADAPTIVE is None and threads.TURNS is not None      # it takes turns at the cores
+    assert threads.sharing().adaptive is None and threads.sharing().turns is not None   # it takes turns
     assert apply_thread_policy({"AEFLOW_THREADS": "auto"}) == 16
     assert apply_thread_policy({"AEFLOW_THREADS": "3"}) == 3
     assert apply_thread_policy({"AEFLOW_THREADS": "torch"}) is None
@@ -49,18 +49,18 @@ def test_adaptive_sharing_is_asked_for_and_follows_the_other_commands(pool, monk
     assert apply_thread_policy({"AEFLOW_THREADS": "adaptive"}) == 8
     assert [auto_threads(c, 1) for c in (1, 2, 3, 16)] == [1, 1, 1, 8]
     monkeypatch.setattr(threads, "other_aeflow_commands", lambda: 3)
-    threads.ADAPTIVE.checked = 0.0
-    threads.share_cores()
+    threads.sharing().adaptive.checked = 0.0
+    threads.sharing().share_cores()
     assert pool["size"] == 4
     monkeypatch.setattr(threads, "other_aeflow_commands", lambda: 0)
-    threads.share_cores()   # within RECHECK_S: not checked again
+    threads.sharing().share_cores()   # within RECHECK_S: not checked again
     assert pool["size"] == 4
 
 
 def test_share_cores_does_nothing_under_the_fixed_policy(pool, monkeypatch):
     monkeypatch.setattr(threads, "other_aeflow_commands", lambda: 3)
     apply_thread_policy({})
-    threads.share_cores()
+    threads.sharing().share_cores()
     assert pool["size"] == 16
 
 
@@ -77,10 +77,10 @@ def test_other_aeflow_commands_are_counted_from_their_command_lines(tmp_path):
 
 
 def test_a_command_running_workers_divides_its_threads_among_them(pool):
-    with threads.divided(3) as share:
+    with threads.sharing().divided(3) as share:
         assert share == pool["size"] == 5
     assert pool["size"] == 16
-    with threads.divided(32) as share:   # never below one thread
+    with threads.sharing().divided(32) as share:   # never below one thread
         assert share == 1
 
 
@@ -91,24 +91,24 @@ def test_lanes_keep_their_share_when_others_end_unless_adaptive(pool, monkeypatc
     from aeflow.studies.lineage.lanes import lanes
 
     running = multiprocessing.get_context("spawn").Value("i", 2)
-    with threads.divided(lanes(running, 2), whole=4) as share:
+    with threads.sharing().divided(lanes(running, 2), whole=4) as share:
         assert share == pool["size"] == 2
         running.value = 1                                  # the other lane ended
-        threads.share_cores()
+        threads.sharing().share_cores()
         assert pool["size"] == 2
     monkeypatch.setattr(threads, "other_aeflow_commands", lambda: 0)
     apply_thread_policy({"AEFLOW_THREADS": "adaptive"})
     running.value = 2
-    with threads.divided(lanes(running, 2), whole=4) as share:
+    with threads.sharing().divided(lanes(running, 2), whole=4) as share:
         assert share == pool["size"] == 2
         running.value = 1
-        threads.ADAPTIVE.checked = 0.0
-        threads.share_cores()
+        threads.sharing().adaptive.checked = 0.0
+        threads.sharing().share_cores()
         assert pool["size"] == 16   # alone on the machine (cores 16), the other lane ended
 
 
 def test_pinned_trains_a_resumed_run_at_the_threads_it_started_with(pool):
-    with threads.pinned(2):
+    with threads.sharing().pinned(2):
         assert pool["size"] == 2
     assert pool["size"] == 16
 

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,9 +67,6 @@ class Adaptive:
         return max(1, self.whole // max(1, divided))
 
 
-ADAPTIVE: Adaptive | None = None   # set by apply_thread_policy under AEFLOW_THREADS=adaptive only
-
-
 def auto_threads(cores: int, others: int) -> int:
     """This command's share of the cores when `others` aeflow commands run beside it."""
     return max(1, cores // (1 + others))
@@ -96,85 +94,132 @@ def other_aeflow_commands() -> int:
     return count
 
 
+@dataclass
+class CoreSharing:
+    """How this process shares the machine's cores with the other aeflow jobs: turns at the cores (`turns`, the
+    default policy), its share of them re-taken every few seconds (`adaptive`, AEFLOW_THREADS=adaptive), or
+    neither. The command line makes one (`apply_thread_policy`) and sets it as the process's (`use`); a
+    training or sampling loop is handed `sharing()` and calls `give_way` between its steps. Only the main
+    thread takes turns: the explorer's requests run in threads of their own."""
+    turns: Turns | None = None
+    adaptive: Adaptive | None = None
+    working: Synchronized | None = None   # a count of this command's processes still working (a lineage's lanes)
+
+    def share_cores(self) -> None:
+        """Under the adaptive policy, at most every RECHECK_S seconds: take this command's share of the cores
+        again (a command that started alone gives cores back when another starts, and takes them when it
+        ends); otherwise nothing."""
+        if self.adaptive is None or time.monotonic() - self.adaptive.checked < RECHECK_S:
+            return
+        import torch
+
+        self.adaptive.checked = time.monotonic()
+        self.adaptive.whole = auto_threads(cores(), other_aeflow_commands())
+        if self.adaptive.share() != torch.get_num_threads():
+            torch.set_num_threads(self.adaptive.share())
+
+    def _main_thread_turns(self) -> Turns | None:
+        return self.turns if threading.current_thread() is threading.main_thread() else None
+
+    @contextmanager
+    def taking_turns(self) -> Iterator[None]:
+        """Within the block (a training loop, a sampling loop), `give_way()` passes the turn between steps; it
+        is taken at the start and given back at the end; a nested block keeps the turn of the outer one."""
+        turns = self._main_thread_turns()
+        outer = turns is None or bool(turns.held)
+        if not outer:
+            turns.take()
+        try:
+            yield
+        finally:
+            if not outer:
+                turns.give()
+
+    def give_way(self) -> None:
+        """Between two steps or sampling batches: pass the turn (the fixed policy) or re-take this command's
+        share of the cores (the adaptive one)."""
+        turns = self._main_thread_turns()
+        if turns is not None and turns.held:
+            turns.give_way()
+        self.share_cores()
+
+    @contextmanager
+    def divided(self, processes: int | Synchronized, whole: int | None = None) -> Iterator[int]:
+        """While this command runs `processes` processes at once (itself and the workers it started), each
+        takes 1/processes of the threads it would take alone (`whole`: torch's threads now), at least one;
+        yields that share, fixed for the whole block. Under the adaptive policy only, `processes` may be a count
+        the processes share (a multiprocessing.Value), lowered as each one's work ends: share_cores then gives
+        its threads to those still working."""
+        import torch
+
+        before = torch.get_num_threads()
+        whole = whole or before
+        if self.adaptive is not None:
+            self.adaptive.whole, self.adaptive.processes = whole, processes
+        elif not isinstance(processes, int):
+            processes = processes.value
+        share = max(1, whole // max(1, processes if isinstance(processes, int) else processes.value))
+        torch.set_num_threads(share)
+        try:
+            yield share
+        finally:
+            if self.adaptive is not None:
+                self.adaptive.processes = 1
+            torch.set_num_threads(before)
+
+    @contextmanager
+    def pinned(self, threads: int | None) -> Iterator[None]:
+        """torch at `threads` threads for the block (a run resumed with the count it started with), then as
+        before; None leaves it, and so does the adaptive policy (it trades that reproducibility away)."""
+        import torch
+
+        before = torch.get_num_threads()
+        if threads and self.adaptive is None:
+            torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+
+ALONE = CoreSharing()   # no turns, no adaptive state: it holds nothing that changes
+# The process's sharing: a context the command line sets once; library calls made from Python outside a
+# command share nothing unless they set one.
+_SHARING: ContextVar[CoreSharing] = ContextVar("aeflow_core_sharing", default=ALONE)
+
+
+def sharing() -> CoreSharing:
+    return _SHARING.get()
+
+
+def use(policy: CoreSharing) -> None:
+    """Make `policy` how this process (its main thread, and what runs in its context) shares the cores."""
+    _SHARING.set(policy)
+
+
 def apply_thread_policy(environ: dict[str, str] | None = None) -> int | None:
-    """Set the threads torch will start with (OMP_NUM_THREADS, read when torch loads) and whether this process
-    takes turns at the cores; returns the threads, or None when torch's default is kept."""
-    global ADAPTIVE, TURNS
-    ADAPTIVE = TURNS = None
+    """Set the threads torch will start with (OMP_NUM_THREADS, read when torch loads) and how this process
+    shares the cores (`use`); returns the threads, or None when torch's default is kept."""
     environ = os.environ if environ is None else environ
     setting = environ.get(ENV, "").strip().lower()
+    use(ALONE)
     if setting == "torch" or not setting and "OMP_NUM_THREADS" in environ:
         return None
     if setting in ("", "auto"):
         threads = cores()
+        use(CoreSharing(turns=turns_if_possible()))
     elif setting == "adaptive":
         threads = auto_threads(cores(), other_aeflow_commands())
-        ADAPTIVE = Adaptive(whole=threads, checked=time.monotonic())
+        use(CoreSharing(adaptive=Adaptive(whole=threads, checked=time.monotonic())))
     elif setting.isascii() and setting.isdigit() and int(setting) >= 1:
         threads = int(setting)
+        use(CoreSharing(turns=turns_if_possible()))
     else:
         raise ConfigError(f"{ENV}={setting[:40]!r}: give a number of threads >= 1, auto, adaptive or torch")
     environ["OMP_NUM_THREADS"] = str(threads)
-    if ADAPTIVE is None:
-        take_turns()
     if "torch" in sys.modules:   # already loaded (aeflow called from Python): its pool is resized instead
         sys.modules["torch"].set_num_threads(threads)
     return threads
-
-
-def share_cores() -> None:
-    """Under AEFLOW_THREADS=adaptive, at most every RECHECK_S seconds: take this command's share of the cores
-    again (a command that started alone gives cores back when another starts, and takes them when it ends).
-    Called through give_way by the training loop's GiveWay callback and by the samplers each batch; otherwise
-    does nothing."""
-    if ADAPTIVE is None or time.monotonic() - ADAPTIVE.checked < RECHECK_S:
-        return
-    import torch
-
-    ADAPTIVE.checked = time.monotonic()
-    ADAPTIVE.whole = auto_threads(cores(), other_aeflow_commands())
-    if ADAPTIVE.share() != torch.get_num_threads():
-        torch.set_num_threads(ADAPTIVE.share())
-
-
-@contextmanager
-def divided(processes: int | Synchronized, whole: int | None = None) -> Iterator[int]:
-    """While this command runs `processes` processes at once (itself and the workers it started), each takes
-    1/processes of the threads it would take alone (`whole`: torch's threads now), at least one; yields that
-    share, fixed for the whole block. Under AEFLOW_THREADS=adaptive only, `processes` may be a count the
-    processes share (a multiprocessing.Value), lowered as each one's work ends: share_cores then gives its
-    threads to those still working."""
-    import torch
-
-    before = torch.get_num_threads()
-    whole = whole or before
-    if ADAPTIVE is not None:
-        ADAPTIVE.whole, ADAPTIVE.processes = whole, processes
-    elif not isinstance(processes, int):
-        processes = processes.value
-    share = max(1, whole // max(1, processes if isinstance(processes, int) else processes.value))
-    torch.set_num_threads(share)
-    try:
-        yield share
-    finally:
-        if ADAPTIVE is not None:
-            ADAPTIVE.processes = 1
-        torch.set_num_threads(before)
-
-
-@contextmanager
-def pinned(threads: int | None) -> Iterator[None]:
-    """torch at `threads` threads for the block (a run resumed with the count it started with), then as
-    before; None leaves it, and so does the adaptive policy (it trades that reproducibility away)."""
-    import torch
-
-    before = torch.get_num_threads()
-    if threads and ADAPTIVE is None:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class Turns:
@@ -270,38 +315,12 @@ def _at_most(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-TURNS: Turns | None = None   # set by apply_thread_policy (and a lineage's workers) where turns are taken
-
-
-def take_turns() -> None:
-    """This process takes turns at the cores with the other aeflow jobs (where the platform has file locks)."""
-    global TURNS
-    if fcntl is not None and TURNS is None:
-        try:
-            TURNS = Turns()
-        except OSError:   # no temp folder to share with the others: the job runs without turns
-            TURNS = None
-
-
-@contextmanager
-def taking_turns() -> Iterator[None]:
-    """Within the block (a training loop, a sampling loop), `give_way()` passes the turn between steps; it is
-    taken at the start and given back at the end. Only the main thread takes turns (the explorer's requests run
-    in threads of their own); a nested block keeps the turn of the outer one."""
-    turns = TURNS if threading.current_thread() is threading.main_thread() else None
-    outer = turns is None or bool(turns.held)
-    if not outer:
-        turns.take()
+def turns_if_possible() -> Turns | None:
+    """Turns at the cores with the other aeflow jobs, where the platform has file locks and a temp folder to
+    share them in; None (no turns) otherwise."""
+    if fcntl is None:
+        return None
     try:
-        yield
-    finally:
-        if not outer:
-            turns.give()
-
-
-def give_way() -> None:
-    """Between two steps or sampling batches: pass the turn (the fixed policy) or re-take this command's share of
-    the cores (the adaptive one)."""
-    if TURNS is not None and TURNS.held and threading.current_thread() is threading.main_thread():
-        TURNS.give_way()
-    share_cores()
+        return Turns()
+    except OSError:
+        return None

@@ -26,7 +26,7 @@ from aeflow.protocols import Reconstructs, Tokenizes
 from aeflow.runs.folder import CONFIG, WEIGHTS, load_config, locked, write_summary
 from aeflow.runs.parents import derived_batches, embed_parents
 from aeflow.runs.sampling import SampleRequest, default_source, draw
-from aeflow.threads import taking_turns
+from aeflow.threads import sharing
 from aeflow.training import read_metrics, resolve_device
 from aeflow.training import train as train_loop
 from aeflow.training.callbacks import Callback, GiveWay
@@ -182,11 +182,13 @@ def prepare_batches(model: Model, data: Dataset, out: Path, progress: bool = Tru
 def loop(model: Model, train_batch: dict, test_batch: dict, config: RunConfig, out: Path, resume: bool
          ) -> tuple[dict[str, Any], float]:
     """The one training loop; the weight average becomes the model. (last epoch's metrics, images/s)."""
+    cores = sharing()
     callbacks = [*([SampleGrids(out, config.train.sample_every)] if config.train.sample_every else []),
                  *([Snapshots(out, config.train.snapshot_epochs)] if config.train.snapshot_epochs else []),
-                 GiveWay()]
-    with taking_turns() if not current().distributed else nullcontext():   # ranks wait for each other, not turns
-        last, ema = train_loop(model, train_batch, test_batch, config.train, out, resume=resume, callbacks=callbacks)
+                 GiveWay(cores)]
+    with cores.taking_turns() if not current().distributed else nullcontext():   # ranks wait for each other
+        last, ema = train_loop(model, train_batch, test_batch, config.train, out, resume=resume, callbacks=callbacks,
+                               sharing=cores)
     if ema:  # the averaged weights are the model (the trained ones stay in the checkpoint)
         model.load_state_dict(ema.shadow)
     return last, last["step"] * config.train.batch_size / max(last["train_time"], 1e-9)

@@ -15,7 +15,7 @@ from aeflow.errors import ConfigError
 from aeflow.progress import announce_from_first
 from aeflow.protocols import NoiseToData
 from aeflow.samplers.base import Sampler, get_sampler, samplers_for
-from aeflow.threads import give_way, taking_turns
+from aeflow.threads import sharing
 
 
 def sampling_batch_size(device: torch.device) -> int:
@@ -65,9 +65,10 @@ def generate_endpoints(model, n: int, choice: SamplerChoice, generator: torch.Ge
     started = time.perf_counter()
     batches = tqdm(range(0, n, batch_size), desc=progress, unit="batch", disable=not (progress and sys.stderr.isatty()),
                    leave=False)
-    with taking_turns():
+    cores = sharing()
+    with cores.taking_turns():
         for i in batches:
-            give_way()   # another aeflow job may compute between two batches (aeflow.threads)
+            cores.give_way()   # another aeflow job may compute between two batches (aeflow.threads)
             noise = model.noise(min(batch_size, n - i), generator)
             x, nfe = choice.sampler.run(model, noise, choice.options, generator)
             noises.append(noise)

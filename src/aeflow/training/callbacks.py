@@ -18,7 +18,7 @@ from tqdm import tqdm
 from aeflow.errors import DataError
 from aeflow.files import atomic_write_text
 from aeflow.progress import announce_from_first, duration, say
-from aeflow.threads import give_way
+from aeflow.threads import CoreSharing
 
 ESTIMATE_AFTER_STEPS = 20   # the time they take, times the steps left, is said when it is over a minute
 
@@ -119,8 +119,11 @@ class GiveWay(Callback):
     """After each step, another aeflow job on the machine may compute its step (aeflow.threads: the jobs take
     turns at the cores), or under AEFLOW_THREADS=adaptive this job's share of the cores is taken again."""
 
+    def __init__(self, sharing: CoreSharing) -> None:
+        self.sharing = sharing
+
     def step_end(self, step: int, epoch: int, lr: float, loss: torch.Tensor, train_time: float) -> None:
-        give_way()
+        self.sharing.give_way()
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

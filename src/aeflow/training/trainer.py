@@ -28,7 +28,7 @@ from aeflow.config import TrainConfig, WeightSchedule
 from aeflow.errors import ConfigError, Interrupted, TrainingError
 from aeflow.nn.ema import EMA
 from aeflow.protocols import Phased, WeightedTerms
-from aeflow.threads import pinned
+from aeflow.threads import ALONE, CoreSharing
 from aeflow.training.callbacks import Callback, MetricsLog, ProgressBar, Start, read_metrics
 from aeflow.training.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from aeflow.training.schedules import warmup_cosine
@@ -174,11 +174,13 @@ class Position:
 # The one loop, longer than a screen on purpose: it reads top to bottom as nanoGPT's does; what does not share its
 # state (placing the data, a step, an epoch's line, the schedules) is split out below.
 def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data: dict[str, torch.Tensor],
-          cfg: TrainConfig, run_dir: Path, resume: bool = False, callbacks: Sequence[Callback] = ()
+          cfg: TrainConfig, run_dir: Path, resume: bool = False, callbacks: Sequence[Callback] = (),
+          sharing: CoreSharing = ALONE
           ) -> tuple[dict[str, Any], EMA | None]:   # over 60 lines: the one loop, read top to bottom (nanoGPT's way)
     """Train `model` in place; write metrics.jsonl and checkpoint.safetensors into `run_dir`; (the last epoch's
     metrics, the weight average or None). `callbacks` run after each step and epoch, before the metrics log and
-    the progress line; under torchrun the main process alone runs them and writes files (training/world.py)."""
+    the progress line; under torchrun the main process alone runs them and writes files (training/world.py).
+    `sharing` pins the run's threads (those it started with, when resumed) unless its policy is adaptive."""
     world = current()
     device, train_data, test_data = _placed(model, train_data, test_data, cfg, world)
     n = _rows(train_data)
@@ -212,7 +214,7 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
         return cfg.max_train_seconds > 0 and world.any(seconds >= cfg.max_train_seconds)
 
     model.train()
-    with _stop_on_sigint(escalate=not world.distributed) as sigint, _closing(hooks), pinned(threads):
+    with _stop_on_sigint(escalate=not world.distributed) as sigint, _closing(hooks), sharing.pinned(threads):
         while at.epoch < cfg.epochs and not out_of_time(at.train_time):
             shuffle.set_state(epoch_shuffle_state)
             perm = torch.randperm(n, generator=shuffle).to(device)

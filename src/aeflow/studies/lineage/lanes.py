@@ -13,13 +13,12 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from aeflow import threads
 from aeflow.errors import TrainingError
 from aeflow.progress import say
 from aeflow.studies.lineage.book import Book, Chapter, chapter_groups
 from aeflow.studies.lineage.chapters import CHAPTERS
-from aeflow.studies.lineage.workers import Setup, Workers, run_seeds, shared_threads, worker_book
-from aeflow.threads import divided
+from aeflow.studies.lineage.workers import Setup, Workers, run_seeds, worker_book
+from aeflow.threads import sharing
 
 Lane = list[tuple[int, Chapter]]   # (the chapter's number, from 1; the chapter)
 
@@ -48,12 +47,13 @@ def run_chapters(book: Book, setup: Setup, workers: Workers | None) -> None:
     own, *others = split(CHAPTERS, budget.seconds, 1 + workers.count)
     workers.running.value = 1 + len(others)
     with workers.stopping("running a lane of chapters"):
-        futures = [workers.submit(_lane_in_worker, setup, [(i, c.key) for i, c in lane], 1 + len(others))
+        futures = [workers.submit(_lane_in_worker, setup, [(i, c.key) for i, c in lane], 1 + len(others),
+                                  workers.whole)
                    for lane in others]
         for lane, future in zip(others, futures):
             say(f"in a worker process beside this one: {', '.join(c.title for _, c in lane)}")
             future.add_done_callback(_say_if_failed)
-        with divided(lanes(workers.running, 1 + len(others)), workers.whole):
+        with sharing().divided(lanes(workers.running, 1 + len(others)), workers.whole):
             _working(workers.running, lambda: run_lane(book, own, budget.seconds))
         for future in futures:
             future.result()
@@ -97,16 +97,16 @@ def run_lane(book: Book, lane: Lane, estimates: dict[str, float], workers: Worke
 def lanes(running: Any, count: int) -> Any:
     """What divides a lane's threads: the lanes planned (`count`), so that a chapter's numbers do not depend on
     when the other lanes end; under AEFLOW_THREADS=adaptive, the shared count of lanes still working."""
-    return running if threads.ADAPTIVE is not None else count
+    return running if sharing().adaptive is not None else count
 
 
-def _lane_in_worker(setup: Setup, lane: list[tuple[int, str]], count: int) -> None:
-    """A lane of chapters (number, key) in a worker, one of `count` lanes: each writes its record, which the
-    lineage then reads back."""
+def _lane_in_worker(setup: Setup, lane: list[tuple[int, str]], count: int, whole: int) -> None:
+    """A lane of chapters (number, key) in a worker, one of `count` lanes sharing `whole` threads: each writes
+    its record, which the lineage then reads back."""
     chapters = {c.key: c for c in CHAPTERS}
-    running, whole = shared_threads["running"], shared_threads["whole"]
-    with divided(lanes(running, count), whole):
-        _working(running, lambda: run_lane(worker_book(setup), [(i, chapters[key]) for i, key in lane],
+    cores = sharing()
+    with cores.divided(lanes(cores.working, count), whole):
+        _working(cores.working, lambda: run_lane(worker_book(setup), [(i, chapters[key]) for i, key in lane],
                                            setup.budget.seconds))
 
 

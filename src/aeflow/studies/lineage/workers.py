@@ -2,7 +2,7 @@
 seed 0 (where the budget runs several seeds), or whole lanes of chapters beside the lineage's own (where it
 runs one: lanes.py). One process does not keep two cores busy with small models (torch's per-operation
 overhead, not arithmetic, bounds them), so on 2 cores the digits lineage's seeded chapters take 2.2x less time
-this way (docs/lineage.md). Each process takes its share of the threads (aeflow.threads.divided). Ctrl-C is
+this way (docs/lineage.md). Each process takes its share of the threads (aeflow.threads: CoreSharing.divided). Ctrl-C is
 the lineage's alone (it kills its workers; their runs continue from their checkpoints on the next call), and a
 worker dies with the lineage's process, even one killed with SIGKILL."""
 
@@ -20,14 +20,13 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from aeflow import threads as aeflow_threads
 from aeflow.errors import ConfigError, TrainingError
 from aeflow.progress import say
 from aeflow.studies.lineage.book import Book, Chapter, chapter_groups, open_book
 from aeflow.studies.lineage.budgets import Budget
 from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.records import to_dict
-from aeflow.threads import cores, divided
+from aeflow.threads import CoreSharing, cores, sharing, turns_if_possible, use
 
 
 def default_workers(budget: Budget) -> int:
@@ -63,9 +62,11 @@ class Workers:
     def __init__(self, count: int, setup: Setup) -> None:
         if count < 0:
             raise ConfigError(f"--workers {count}: give 0 (the seeds one after another) or more")
+        import torch
+
         self.count, self.setup, self._pool = count, setup, None
         self.running = get_context("spawn").Value("i", 0)   # the lanes still working (lanes.py), shared
-        self.whole = 1                                       # the threads all processes share
+        self.whole = torch.get_num_threads()                 # the threads all processes share
 
     def parallel(self, seeds: int) -> int:
         """How many seeds run at once, at most: the time of `seeds` seeds is about seeds / this of one."""
@@ -73,13 +74,10 @@ class Workers:
 
     def _started(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            import torch
-
-            self.whole = torch.get_num_threads()
             threads = max(1, self.whole // (1 + self.count))
             self._pool = ProcessPoolExecutor(self.count, get_context("spawn"), initializer=_start_worker,
-                                             initargs=(os.getpid(), threads, self.running, self.whole,
-                                                       aeflow_threads.TURNS is not None))
+                                             initargs=(os.getpid(), threads, self.running,
+                                                       sharing().turns is not None))
         return self._pool
 
     def submit(self, function: Callable, *args: Any) -> Future:
@@ -97,7 +95,8 @@ class Workers:
                    for seed in seeds]
         say(f"{chapter.title}: seed 0 here, seed(s) {', '.join(map(str, seeds))} in {self.count} worker "
             f"process(es) beside it")
-        with self.stopping(f"running {chapter.title} at another seed"), divided(1 + min(self.count, len(seeds))):
+        beside = 1 + min(self.count, len(seeds))
+        with self.stopping(f"running {chapter.title} at another seed"), sharing().divided(beside):
             book.current["numbers"] = to_dict(chapter.run(book))
             for future in futures:
                 record, runs = future.result()
@@ -152,11 +151,12 @@ def run_seeds(book: Book, chapter: Chapter, workers: Workers | None) -> None:
 
 
 # -- in a worker ------------------------------------------------------------------------------------------------
-_books: dict[tuple[Path, str], Book] = {}   # by folder and identity: one per lineage
-shared_threads: dict[str, Any] = {}         # the lineage's count of working lanes, and the threads they share
+# A worker process's books, by folder and identity (one per lineage): a pool's task gets no state of its own,
+# and opening a book loads the data and the classifier
+_books: dict[tuple[Path, str], Book] = {}
 
 
-def _start_worker(parent: int, threads: int, running: Any, whole: int, turns: bool) -> None:
+def _start_worker(parent: int, threads: int, running: Any, turns: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # a terminal's Ctrl-C reaches every process: the parent decides
     if sys.platform.startswith("linux"):           # die with the parent, even if it is killed with SIGKILL
         import ctypes
@@ -167,9 +167,8 @@ def _start_worker(parent: int, threads: int, running: Any, whole: int, turns: bo
     import torch
 
     torch.set_num_threads(threads)
-    shared_threads.update(running=running, whole=whole)
-    if turns:   # as the lineage's own process: its steps take turns at the cores with every other aeflow job
-        aeflow_threads.take_turns()
+    # as the lineage's own process: its steps take turns at the cores with every other aeflow job
+    use(CoreSharing(turns=turns_if_possible() if turns else None, working=running))
 
 
 def worker_book(setup: Setup) -> Book:
