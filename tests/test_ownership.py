@@ -135,3 +135,87 @@ def test_chapter_records_are_trusted_only_as_written():
     for damaged in ({}, [], {"runs": 5}, None, "text"):
         assert "damaged" in record_problem(damaged, "density", "abc")
 
+
+
+# The modules that write files, each through aeflow.files (atomic, noted as aeflow's), and what they write.
+WRITERS = {
+    "cli.py": "the files a command is asked for: --json-out, a run's eval.md, drawn samples",
+    "config/runs.py": "a run's config.yaml",
+    "data/download.py": "a downloaded dataset file, once its checksum is right",
+    "training/callbacks.py": "a run's metrics.jsonl",
+    "training/checkpoint.py": "a run's checkpoint",
+    "runs/folder.py": "a run folder's marker and lock",
+    "runs/measured.py": "the measurements recorded in a run folder",
+    "runs/parents.py": "a derived run's embedded parent weights",
+    "runs/pipeline.py": "nothing new: it removes the files of a run replaced with --rerun",
+    "runs/train.py": "a run's weights and snapshots",
+    "priors/base.py": "a fitted code prior beside its run",
+    "peers/clock.py": "a peer's snapshots along its training",
+    "peers/pythae_models.py": "pythae's log",
+    "report/render.py": "a study's report (HTML, Markdown, JSON)",
+    "viz/plots.py": "pictures (PNG)",
+    "studies/claim.py": "a claim's record",
+    "studies/sweeps.py": "a sweep's record",
+    "studies/lineage/book.py": "a lineage's chapter records and samples",
+    "studies/peers/cells.py": "a comparison's trained cells",
+    "studies/peers/run.py": "a comparison's record and samples",
+    "studies/reproduce/hinton.py": "the reproduction's tables",
+    "studies/reproduce/swissroll.py": "the reproduction's tables",
+}
+# Only these touch the file system directly, and why.
+DIRECT = {"files.py": "the writer the others go through",
+          "runs/folder.py": "makes, locks and cleans run folders",
+          "threads.py": "the lock files by which aeflow jobs take turns at the cores"}
+RAW_METHODS = {"write_text", "write_bytes", "unlink", "rmdir", "mkdir", "touch", "rename", "savefig", "save_file"}
+RAW_FUNCTIONS = {("os", "replace"), ("os", "rename"), ("os", "remove"), ("os", "open"), ("shutil", "rmtree"),
+                 ("shutil", "move"), ("shutil", "copy"), ("shutil", "copyfile"), ("np", "save"), ("torch", "save")}
+
+
+def _raw_writes(tree) -> list[int]:
+    """Lines of calls that write, remove or make files directly; a call writing into `tmp` (the temp file
+    files.atomic_write hands its writer) is atomic_write's."""
+    import ast
+
+    def into_tmp(call) -> bool:
+        target = call.args[0] if call.args else getattr(call.func, "value", None)
+        if isinstance(target, ast.Call) and target.args:   # Path(tmp).write_text(...)
+            target = target.args[0]
+        return isinstance(target, ast.Name) and target.id == "tmp"
+
+    lines = []
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+        func = call.func
+        named = isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+        raw = isinstance(func, ast.Attribute) and (
+            func.attr in RAW_METHODS or named and (func.value.id, func.attr) in RAW_FUNCTIONS)
+        if isinstance(func, ast.Name) and func.id == "open" and len(call.args) > 1:
+            mode = call.args[1]
+            raw = not (isinstance(mode, ast.Constant) and set(str(mode.value)) <= set("rbt"))
+        if raw and not into_tmp(call):
+            lines.append(call.lineno)
+    return lines
+
+
+def test_files_are_written_only_through_aeflow_files_by_the_named_modules():
+    """README's Architecture: every write is atomic and noted as aeflow's (aeflow.files), from a known set of
+    modules; only files.py, the run folders' keeper and the turns' locks touch the file system directly."""
+    import ast
+    from pathlib import Path
+
+    from aeflow import files
+
+    writing = {name for name in vars(files) if name.startswith("atomic") or name in
+               ("write_json", "append_line", "remove_made")}
+    package = Path(aeflow.__file__).parent
+    direct, writers = {}, set()
+    for path in sorted(package.rglob("*.py")):
+        module = path.relative_to(package).as_posix()
+        tree = ast.parse(path.read_text())
+        if module not in DIRECT and _raw_writes(tree):
+            direct[module] = _raw_writes(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "aeflow.files" and \
+                    writing & {alias.name for alias in node.names}:
+                writers.add(module)
+    assert not direct, f"direct file writes outside aeflow.files (module: lines): {direct}"
+    assert writers == set(WRITERS) - {"files.py"}, (writers ^ set(WRITERS))

@@ -72,8 +72,7 @@ def _note_made(path: Path) -> None:
         return
     name = path.absolute().relative_to(owner).as_posix()
     if name not in made_files(owner):
-        with open(owner / MADE, "a") as f:   # one short append: whole even beside another process appending
-            f.write(name + "\n")
+        append_line(owner / MADE, name)
 
 
 def made_files(folder: Path) -> set[str]:
@@ -159,6 +158,18 @@ def atomic_save_array(path: Path, array) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def append_line(path: Path, line: str) -> None:
+    """One line added to the end of a log (a short append is whole even beside another process appending);
+    the file and its folder made on the first."""
+    path = Path(path)
+    new = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(line + "\n")
+    if new:
+        _note_made(path)
 
 
 def write_json(path: Path, value: Any) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from aeflow.errors import DataError
+from aeflow.files import atomic_write
 
 
 def cache_dir() -> Path:
@@ -28,26 +28,30 @@ def md5sum(path: Path) -> str:
     return h.hexdigest()
 
 
+class _WrongChecksum(Exception):
+    pass
+
+
 def download(filename: str, md5: str, mirrors: list[str], dest_dir: Path, timeout: float = 30.0) -> Path:
-    """Fetch `filename` from the first mirror that serves it with the right md5; atomic on disk."""
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    """Fetch `filename` from the first mirror that serves it with the right md5; atomic on disk (a wrong or
+    broken download leaves nothing behind)."""
     dest = dest_dir / filename
     failures = []
     for mirror in mirrors:
         url = mirror + filename
-        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=filename, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+
+        def fetch(tmp: str, url: str = url) -> None:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
                 shutil.copyfileobj(response, out)
             got = md5sum(Path(tmp))
             if got != md5:
-                failures.append(f"{url}: md5 {got}, expected {md5}")
-                continue
-            os.replace(tmp, dest)
+                raise _WrongChecksum(f"md5 {got}, expected {md5}")
+
+        try:
+            atomic_write(dest, fetch)
             return dest
+        except _WrongChecksum as e:
+            failures.append(f"{url}: {e}")
         except (urllib.error.URLError, OSError) as e:
             failures.append(f"{url}: {getattr(e, 'reason', e)}")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
     raise DataError(f"could not download {filename}: " + "; ".join(failures))

@@ -52,7 +52,6 @@ class Clock:
 
     def save_snapshot(self, state: dict[str, torch.Tensor], seconds: float) -> None:
         path = self.folder / "snapshots" / f"step-{self.steps}.safetensors"
-        path.parent.mkdir(parents=True, exist_ok=True)
         paused = time.perf_counter()
         atomic_save({k: v.detach().cpu().clone() for k, v in state.items()}, path)
         self.started += time.perf_counter() - paused   # writing the snapshot is not training time

@@ -14,6 +14,7 @@ the MLP: four stride-2 convolutions do not fit them.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from pythae.pipelines import TrainingPipeline
 from pythae.trainers import BaseTrainerConfig
 from pythae.trainers.training_callbacks import TrainingCallback
 
+from aeflow.files import atomic_write_text
 from aeflow.peers.clock import BudgetSpent, Clock
 
 KINDS = {"ae": (AE, AEConfig), "vae": (VAE, VAEConfig)}
@@ -110,11 +112,13 @@ def train_pythae(model: torch.nn.Module, train_x: torch.Tensor, clock: Clock, se
                                learning_rate=lr,
                                per_device_train_batch_size=RECIPE["per_device_train_batch_size"],
                                optimizer_cls=RECIPE["optimizer_cls"])
-    workdir.mkdir(parents=True, exist_ok=True)
-    with open(workdir / "pythae.log", "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        try:
+    log = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
             TrainingPipeline(model=model, training_config=config)(train_data=train_x,
                                                                   callbacks=[_OnBudget(clock, model)])
-        except BudgetSpent:
-            pass
+    except BudgetSpent:
+        pass
+    finally:
+        atomic_write_text(workdir / "pythae.log", log.getvalue())
     model.eval()

@@ -42,7 +42,6 @@ def merged_sweep_rows(path: Path, rows: list[dict[str, Any]], weights: str) -> l
         return r["sampler"], r["steps"], r["n"], r.get("seed", 0)
 
     again = {setting(r) for r in rows}
-    path.parent.mkdir(parents=True, exist_ok=True)
     saved = read_json(path) if path.exists() else []
     if not isinstance(saved, list) or not all(isinstance(r, dict) and {"sampler", "steps", "n"} <= set(r)
                                               for r in saved):

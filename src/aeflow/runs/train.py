@@ -231,7 +231,6 @@ class Snapshots(Callback):
 
     def epoch_end(self, model: Model, metrics: dict[str, Any], epoch_time: float) -> None:
         if metrics["epoch"] in self.epochs:
-            self.out.mkdir(exist_ok=True)
             atomic_save(model.state_dict(), snapshot_path(self.out.parent, metrics["epoch"]))
 
 

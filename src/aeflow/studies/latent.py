@@ -27,7 +27,6 @@ from aeflow.viz import save_code_scatter, save_curve, save_image_grid
 def latent_experiments(model, data, out_dir: Path, with_fd: bool = True, n_prior: int | None = None,
                        seed: int = 0) -> dict:
     """Every experiment above on the test split: numbers into a dict, pictures into `out_dir`."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     model.eval()
     x = data.test_x
     with torch.no_grad():

@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from aeflow.errors import DataError
-from aeflow.files import atomic_write_text
+from aeflow.files import append_line, atomic_write_text
 from aeflow.progress import announce_from_first, duration, say
 from aeflow.threads import CoreSharing
 
@@ -100,7 +100,7 @@ class MetricsLog(Callback):
 
     def started(self, start: Start) -> None:
         if not start.resumed:
-            self.path.unlink(missing_ok=True)
+            atomic_write_text(self.path, "")
             return
         kept = [m for m in read_metrics(self.path) if m["epoch"] <= start.epoch]
         missing = sorted(set(range(1, start.epoch + 1)) - {m["epoch"] for m in kept})
@@ -111,8 +111,7 @@ class MetricsLog(Callback):
         atomic_write_text(self.path, "".join(json.dumps(m) + "\n" for m in kept))
 
     def epoch_end(self, model: torch.nn.Module, metrics: dict[str, Any], epoch_time: float) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(metrics) + "\n")
+        append_line(self.path, json.dumps(metrics))
 
 
 class GiveWay(Callback):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,7 +135,8 @@ def _aeflow_run(pair: Pair, cell: Cell, budget: PeerBudget, fit: Dataset, folder
                            progress)
     if plan["train_subset"] is not None:
         config.data.train_subset = plan["train_subset"]
-    run = ensure(config, folder, dataset=fit.subset_train(plan["train_subset"]))
+    # a run of another recipe (an older aeflow's, another budget's) is this study's own cell: replaced
+    run = ensure(config, folder, dataset=fit.subset_train(plan["train_subset"]), rerun=True)
     model = load(run)
     metrics, summary = read_metrics(run / "metrics.jsonl"), read_summary(run)
     batch = config.train.batch_size
@@ -171,7 +173,6 @@ def _aeflow_loop_on_peer_network(pair: Pair, cell: Cell, budget: PeerBudget, fit
     else:
         trained = fit.subset_train(plan["train_subset"])
         remove_made([folder / CHECKPOINT_NAME, folder / "metrics.jsonl"])
-        folder.mkdir(parents=True, exist_ok=True)
         with contextlib.redirect_stderr(io.StringIO()):   # its epoch lines
             last, ema = train_loop(model, {"x": trained.train_x}, {"x": fit.test_x[:config.train.batch_size]},
                                    config.train, folder)
@@ -218,15 +219,16 @@ def _finished(info: Any, weights: Path, seconds: float, recipe: str, recipe_text
 
 def _plan(pair: Pair, cell: Cell, budget: PeerBudget, fit: Dataset, path: Path, make=None) -> dict[str, Any]:
     """aeflow's schedule for this pair and network: planned for as many steps as the budget's seconds hold at
-    the pace of its first steps, rounded down, decided once and kept at `path` so that every cell and a resumed
-    run plan alike; each run also ends at the seconds should the loop run slower than its probe (aeflow never
-    trains longer than the peer). Whole epochs when the budget holds at least one per snapshot; fewer steps than
-    that (a UNet on 2 cores) are taken as epochs over the first images, so that the snapshots fall along the
-    way."""
-    plan = _saved(path)
-    if isinstance(plan, dict):
-        return plan
+    the pace of its first steps, rounded down, decided once for these seconds and aeflow's options and kept at
+    `path`, so that every cell and a resumed run plan alike; each run also ends at the seconds should the loop
+    run slower than its probe (aeflow never trains longer than the peer). Whole epochs when the budget holds at
+    least one per snapshot; fewer steps than that (a UNet on 2 cores) are taken as epochs over the first images,
+    so that the snapshots fall along the way."""
     seconds = budget.seconds[pair.key]
+    planned_for = json.loads(json.dumps({"seconds": seconds, "options": pair.aeflow_options(budget, fit)}))
+    plan = _saved(path)
+    if isinstance(plan, dict) and plan.get("planned_for", planned_for) == planned_for:   # (older: by path)
+        return plan
     probe = _aeflow_config(pair, Cell(cell.network, "aeflow", 1.0, 0), budget, fit, 1)
     batch = probe.train.batch_size
     probe_seconds = max(min(PROBE_SECONDS, seconds), PROBE_SHARE * seconds)
@@ -235,7 +237,7 @@ def _plan(pair: Pair, cell: Cell, budget: PeerBudget, fit: Dataset, path: Path, 
     epochs, subset = steps // (len(fit.train_x) // batch), None
     if epochs < least:
         epochs, subset = least, max(1, steps // least) * batch
-    plan = {"epochs": epochs, "train_subset": subset, "measured_steps": steps,
+    plan = {"planned_for": planned_for, "epochs": epochs, "train_subset": subset, "measured_steps": steps,
             "steps": epochs * (len(fit.subset_train(subset).train_x) // batch),
             "snapshot_epochs": sorted({e for f in budget.snapshots if 1 <= (e := round(f * epochs)) < epochs})}
     write_json(path, plan)

@@ -107,10 +107,12 @@ class _Pythae(Pair):
         return RECIPE["learning_rate"]
 
     deviations = ("its MNIST script's convolutional encoder and decoder (128-1024 channels) only at the gpu budget; "
-                  "pythae's default MLP (784-512-16) at the cpu and tiny budgets, where the convolutional ones "
+                  "pythae's default MLP (784-512-16, ReLU) at the cpu and tiny budgets, where the convolutional ones "
                   "would see a fraction of an epoch, and always on 8x8 digits, which four stride-2 convolutions do "
-                  "not fit; no evaluation set (the training seconds alone are compared); trained for the "
-                  "budget's seconds, not 100 epochs")
+                  "not fit; aeflow's side builds the same MLP (one hidden layer of 512, ReLU), so that the row "
+                  "compares training alone; no evaluation set (the training seconds alone are compared); trained "
+                  "for the budget's seconds, not 100 epochs")
+    same_network = {"hidden": [512], "activation": "relu"}   # pythae's default MLP encoder and decoder
 
     def build_peer(self, budget, data):
         from aeflow.peers.pythae_models import build
@@ -138,7 +140,7 @@ class VAEPair(_Pythae):
 
     def aeflow_options(self, budget, data):
         # the peer's objective: the same likelihood on both sides, so that the row compares training, not losses
-        return ({"hidden": [512], "latent_dim": budget.latent_dim, "likelihood": "gaussian", "gaussian_std": 1.0},
+        return ({**self.same_network, "latent_dim": budget.latent_dim, "likelihood": "gaussian", "gaussian_std": 1.0},
                 {"batch_size": 128, "lr": 1e-3})
 
 
@@ -155,7 +157,7 @@ class BernoulliVAEPair(VAEPair):
                 "otherwise as the VAE row: " + super().deviations)
 
     def aeflow_options(self, budget, data):
-        return ({"hidden": [512], "latent_dim": budget.latent_dim, "likelihood": "bernoulli"},
+        return ({**self.same_network, "latent_dim": budget.latent_dim, "likelihood": "bernoulli"},
                 {"batch_size": 128, "lr": 1e-3})
 
 
@@ -167,7 +169,7 @@ class AEPair(_Pythae):
     rows = (Row("gmm", "GMM, 10 components", source="gmm", prior_options=GMM),)
 
     def aeflow_options(self, budget, data):
-        return ({"hidden": [512], "code_dim": budget.latent_dim, "recon_loss": "mse"},
+        return ({**self.same_network, "code_dim": budget.latent_dim, "recon_loss": "mse"},
                 {"batch_size": 128, "lr": 1e-3})
 
 

@@ -70,7 +70,8 @@ def run_peers(dataset: str = "digits", budget: str | PeerBudget = "cpu", out: st
             head = f"[{index}/{len(pairs)}] {pair.title}: {pair.library} against aeflow"
             record = _saved(out / pair.key / "record.json")
             if isinstance(record, dict) and record.get("version") == VERSION and \
-                    record.get("budget_seconds") == budget.seconds[pair.key]:
+                    record.get("budget_seconds") == budget.seconds[pair.key] and \
+                    (record.get("recipe"), record.get("deviations")) == (pair.recipe, pair.deviations):
                 say(f"{head}: finished earlier, reused")
             else:
                 say(f"{head}: {budget.seconds[pair.key]:g} s of training each")
