@@ -341,8 +341,7 @@ def test_seeds_in_worker_processes_give_what_one_process_gives(tmp_path):
     for name, count in (("one-process", 0), ("workers", 2)):
         setup = Setup(tmp_path / name, "digits", budget, None, False, "test")
         book = open_book(setup.out, "digits", budget, None, False, False, "test")
-        book.current = {"key": chapter.key, "folder": "07-swiss-roll", "runs": {}, "figures": [], "generators": [],
-                        "curves": {}, "numbers": {}, "other_seeds": []}
+        book.begin(7, chapter)
         with lineage_workers(count, setup) as workers:
             run_seeds(book, chapter, workers)
         written[name] = book.current

@@ -36,6 +36,10 @@ from aeflow.training.world import World, current
 
 METRICS = "metrics.jsonl"
 SYNC_EVERY = 10   # on a GPU, steps between the checks that read a loss back (NaN, Ctrl-C): each one waits for it
+# Checkpoints after the first and the last epoch, at Ctrl-C, and between them at most one per this many seconds:
+# a small model's epochs take milliseconds, and a checkpoint each would spend the run writing. A killed run
+# resumes from the last one, bitwise as if never stopped.
+CHECKPOINT_EVERY_S = 10.0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -210,6 +214,7 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                                                  resumed, _notes(model, world, device)), total_steps, world)
     check_every = 1 if device.type == "cpu" else SYNC_EVERY   # a check reads the loss back: on a GPU, a wait
     last: dict[str, Any] = {}
+    saved_at = -math.inf
     def out_of_time(seconds: float) -> bool:   # every process ends at the same step
         return cfg.max_train_seconds > 0 and world.any(seconds >= cfg.max_train_seconds)
 
@@ -250,7 +255,10 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                     hook.epoch_end(model, last, epoch_time)
             at.epoch, at.batch_index, at.sums = at.epoch + 1, 0, {}
             epoch_shuffle_state = shuffle.get_state()
-            checkpoint()
+            if at.epoch >= cfg.epochs or out_of_time(at.train_time) or \
+                    world.any(time.monotonic() - saved_at >= CHECKPOINT_EVERY_S):
+                checkpoint()
+                saved_at = time.monotonic()
     if not last:  # resumed a run that had already finished
         last = read_metrics(metrics_path)[-1]
     return last, ema

@@ -68,6 +68,15 @@ def chapter_groups(chapters: list[Chapter]) -> list[list[Chapter]]:
 
 
 @dataclass
+class Made:
+    """What a chapter made, kept until it ends and `Book.write` (the lineage's one writer) writes it: figures,
+    each generator's 16 samples, and the measurements recorded in the runs they measured."""
+    figures: dict[str, Figure] = field(default_factory=dict)          # file name under figures/
+    samples: dict[str, torch.Tensor] = field(default_factory=dict)    # generator name -> images
+    measurements: list[tuple[Path, GeneratorRow, dict[str, Any], bool]] = field(default_factory=list)
+
+
+@dataclass
 class Book:
     """The state of one lineage: its folder, data, budget, feature extractor and every chapter's results."""
 
@@ -81,6 +90,7 @@ class Book:
     identity: str = ""                                                 # the lineage's digest (dataset, budget)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)   # chapter key -> its record
     current: dict[str, Any] = field(default_factory=dict)              # the record being written
+    made: Made = field(default_factory=Made)                           # ... and what it made, written with it
     drawn: dict[str, tuple] = field(default_factory=dict)   # the last 8 draws: a request asked twice is drawn once
     seed: int = 0          # the seed being run: its runs train with it and sit in seed-N/; seed 0 draws the figures
 
@@ -159,13 +169,12 @@ class Book:
         if self.seed != 0:
             return row
         if run is not None:   # the run's folder keeps what was measured of it: the explorer and the CLI read it
-            record_measurement(run, row, scores, own=not curve and row.source == default_source(model),
-                               measured_by="aeflow lineage")
+            self.made.measurements.append((run, row, scores, not curve and row.source == default_source(model)))
         if curve:
             self.current["curves"].setdefault(curve, []).append(to_dict(row))
             return row
         self.current["generators"].append({**to_dict(row), "route": route(model, row)})
-        atomic_save({"images": images[:16]}, self.out / "samples" / f"{name}.safetensors")
+        self.made.samples[name] = images[:16]
         if picture:
             self.figure(f"{name.replace(' ', '-').lower()}-samples.png",
                         ImageGrid([images[:16], images[16:32]], ["", ""], f"{name}: {row.label}"),
@@ -176,9 +185,9 @@ class Book:
     def figure(self, name: str, figure: Figure, caption: str) -> None:
         if self.seed != 0:   # the figures show seed 0; the other seeds give numbers
             return
-        path = self.out / "figures" / f"{self.current['key']}-{name}"
-        save_figures({path.name: figure}, path.parent)
-        self.current["figures"].append({"file": str(path.relative_to(self.out)), "caption": caption})
+        file = f"{self.current['key']}-{name}"
+        self.made.figures[file] = figure
+        self.current["figures"].append({"file": f"figures/{file}", "caption": caption})
 
     # -- chapters ---------------------------------------------------------------------------------------
     def chapter_file(self, index: int, chapter: Chapter) -> Path:
@@ -204,7 +213,26 @@ class Book:
                 return None
         return record
 
+    def begin(self, index: int, chapter: Chapter) -> None:
+        """A new chapter's record, empty, and nothing made yet."""
+        self.made = Made()
+        self.current = {"key": chapter.key, "title": chapter.title, "story": chapter.story,
+                        "folder": f"{index:02d}-{chapter.key}", "runs": {}, "figures": [], "generators": [],
+                        "curves": {}, "applies": True, "numbers": {}, "other_seeds": []}
+
+    def write_made(self) -> None:
+        """Write what the chapter made (its runs wrote themselves): the measurements into their runs' folders,
+        the samples, the figures."""
+        for run, row, scores, own in self.made.measurements:
+            record_measurement(run, row, scores, own=own, measured_by="aeflow lineage")
+        for name, images in self.made.samples.items():
+            atomic_save({"images": images}, self.out / "samples" / f"{name}.safetensors")
+        save_figures(self.made.figures, self.out / "figures")
+        self.made = Made()
+
     def write(self, index: int, chapter: Chapter, started: float, reason: str | None = None) -> dict[str, Any]:
+        """The chapter's record, after what it made: a record on disk means its figures and samples are too."""
+        self.write_made()
         self.current.update(seconds=round(time.perf_counter() - started, 1), identity=self.identity)
         if reason:
             self.current.update(applies=False, reason=reason)

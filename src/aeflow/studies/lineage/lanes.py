@@ -81,9 +81,7 @@ def run_lane(book: Book, lane: Lane, estimates: dict[str, float], workers: Worke
         where = "all" if len(lane) == len(CHAPTERS) else "this lane"
         say(f"{head}: started" + (f"; about {duration(left)} left in {where}" if left else ""))
         started = time.perf_counter()
-        book.current = {"key": chapter.key, "title": chapter.title, "story": chapter.story,
-                        "folder": f"{index:02d}-{chapter.key}", "runs": {}, "figures": [], "generators": [],
-                        "curves": {}, "applies": True, "numbers": {}, "other_seeds": []}
+        book.begin(index, chapter)
         reason = chapter.applies(book.data)
         if reason is None:
             run_seeds(book, chapter, workers)

@@ -111,6 +111,7 @@ def _assemble(book: Book, dataset: str, wall_time: float) -> dict[str, Any]:
         book.figure("samples.png", ImageGrid([saved_samples(book.out, n) for n in names], names,
                                              "16 samples from every generator (seed 0)"),
                     "Samples from every generator, side by side.")
+        book.write_made()
         figures = book.current["figures"]
     for r in records:   # seed 0's numbers in words and units, from the records' fields
         r["table"] = described(seeds[r["key"]][0]) if seeds[r["key"]][0] is not None else []

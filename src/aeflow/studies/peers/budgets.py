@@ -40,7 +40,7 @@ class PeerBudget:
 # as there are test images at most.
 _BUDGETS = {
     "tiny": PeerBudget("tiny", seconds={"vae": 1, "vae-bce": 1, "ae": 1, "cfm": 1, "icfm": 1, "ddpm": 1}, n_eval=100,
-                       evals=4_000, n_min=16, n_curve=50, snapshots=(0.5,), unet=(16, 32), train_subset=512,
+                       evals=2_000, n_min=8, n_curve=50, snapshots=(0.5,), unet=(16, 32), train_subset=512,
                        seeds=2, validation=100),
     "cpu": PeerBudget("cpu", seconds={"vae": 15, "vae-bce": 15, "ae": 15, "cfm": 40, "icfm": 40, "ddpm": 40},
                       n_eval=5000, evals=40_000, n_min=50, n_curve=250, snapshots=(0.25, 0.5, 0.75)),

@@ -1,0 +1,109 @@
+"""Why aeflow's Bernoulli VAE lost to pythae's at the peers' cpu budget: the network or the training? Each line
+trains a 16-d Bernoulli VAE on the peers' training split of 8x8 digits for the same number of optimiser steps and
+scores 360 decoded N(0, I) codes against the test images (FD in the digits classifier's space), at several seeds:
+
+    python benchmarks/peers_vae_diagnosis.py [--steps 7500] [--seeds 5]
+
+- pythae's network (its default MLP, 784-512-16, ReLU) and aeflow's VAE with ReLU and with SiLU (its default),
+  each under one plain loop: Adam at 1e-3, batch 100, reshuffled each epoch (pythae's recipe, no schedule);
+- aeflow's VAE (ReLU) under aeflow's own training loop at the same steps (batch 128): as the peers run it
+  (warm-up, a cosine to zero, clipping at 1), and at a constant rate without clipping.
+
+A diagnosis on the test images, not a choice: the peers' search chooses on held-out training images only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+
+from aeflow.data import load_dataset
+from aeflow.models.registry import build_model
+from aeflow.peers.pythae_models import adapt, build
+from aeflow.runs import feature_extractor, load
+from aeflow.runs.features import measure_generator
+from aeflow.runs.pipeline import ensure
+from aeflow.runs.sampling import SampleRequest
+from aeflow.runs.train import make_config
+from aeflow.studies.peers.budgets import peer_budget
+from aeflow.studies.peers.run import split
+
+NETWORK = {"hidden": [512], "latent_dim": 16, "likelihood": "bernoulli"}
+
+
+def plain_loop(model: torch.nn.Module, loss, train_x: torch.Tensor, steps: int, seed: int) -> None:
+    """pythae's recipe as a bare loop: Adam at 1e-3, batch 100, a new order each epoch."""
+    order, optimiser, step = torch.Generator().manual_seed(seed), torch.optim.Adam(model.parameters(), lr=1e-3), 0
+    while step < steps:
+        perm = torch.randperm(len(train_x), generator=order)
+        for i in range(0, len(train_x), 100):
+            if step == steps:
+                return
+            optimiser.zero_grad()
+            loss(train_x[perm[i:i + 100]]).backward()
+            optimiser.step()
+            step += 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=7500)
+    parser.add_argument("--seeds", type=int, default=5)
+    args = parser.parse_args()
+    data = load_dataset("digits")
+    fit, final = split(data, peer_budget("cpu"))
+    extractor = feature_extractor("digits", data, progress=False)
+    folder = Path(tempfile.mkdtemp(prefix="aeflow-vae-diagnosis-"))
+
+    def pythae_network(seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        model = build("vae", data.shape, 16, reconstruction_loss="bce")
+        plain_loop(model, lambda x: model({"data": x}).loss, fit.train_x, args.steps, seed)
+        return adapt(model.eval(), data.shape)
+
+    def aeflow_network(activation: str):
+        def make(seed: int) -> torch.nn.Module:
+            torch.manual_seed(seed)
+            model = build_model("vae", {**NETWORK, "activation": activation}, data.shape)
+            plain_loop(model, lambda x: model.loss({"x": x})["loss"], fit.train_x, args.steps, seed)
+            return model.eval()
+        return make
+
+    def aeflow_loop(name: str, **train):
+        epochs = max(1, args.steps // (len(fit.train_x) // 128))
+
+        def make(seed: int) -> torch.nn.Module:
+            config = make_config("vae", "digits", {**NETWORK, "activation": "relu"},
+                                 {"batch_size": 128, "lr": 1e-3, "epochs": epochs, "seed": seed, "progress": False,
+                                  **train}, train_subset=len(fit.train_x))
+            with contextlib.redirect_stderr(io.StringIO()):   # its epoch lines
+                return load(ensure(config, folder / name / str(seed), dataset=fit)).eval()
+        return make
+
+    lines = {"pythae's network, plain loop": pythae_network,
+             "aeflow's network (ReLU), plain loop": aeflow_network("relu"),
+             "aeflow's network (SiLU, its default), plain loop": aeflow_network("silu"),
+             "aeflow's network (ReLU), aeflow's loop as the peers run it": aeflow_loop("scheduled"),
+             "aeflow's network (ReLU), aeflow's loop, constant rate, no clipping":
+                 aeflow_loop("constant", final_lr_fraction=1.0, grad_clip=0.0)}
+    print(f"{args.steps} steps, seeds 0-{args.seeds - 1}; FD of 360 N(0, I) samples (digits classifier)")
+    print("| network and loop | FD per seed | mean +/- sd |\n|---|---|---:|")
+    for label, make in lines.items():
+        fds = []
+        for seed in range(args.seeds):
+            model = make(seed)
+            with torch.no_grad():
+                row, _, _ = measure_generator(model, None, SampleRequest(n=360, seed=seed), final, extractor, label)
+            fds.append(row.fd)
+        print(f"| {label} | {', '.join(f'{fd:.1f}' for fd in fds)} | {statistics.mean(fds):.1f} +/- "
+              f"{statistics.stdev(fds):.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
