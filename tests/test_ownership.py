@@ -219,3 +219,29 @@ def test_files_are_written_only_through_aeflow_files_by_the_named_modules():
                 writers.add(module)
     assert not direct, f"direct file writes outside aeflow.files (module: lines): {direct}"
     assert writers == set(WRITERS) - {"files.py"}, (writers ^ set(WRITERS))
+
+
+HASH_OR_DATE = r"\b20\d\d-\d\d-\d\d\b|\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{7,40}\b"
+
+
+def test_the_house_reads_no_function_over_80_lines_and_no_dated_comment():
+    """README's Architecture: functions short enough to read (the one training loop, the longest, says why it is
+    long), and comments that say why, never what was measured when (no date, no commit hash)."""
+    import ast
+    import io
+    import re
+    import tokenize
+    from pathlib import Path
+
+    package = Path(aeflow.__file__).parent
+    long, dated = [], []
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80:
+                long.append(f"{path.name}:{node.name}")
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type == tokenize.COMMENT and re.search(HASH_OR_DATE, token.string):
+                dated.append(f"{path.name}:{token.start[0]}")
+    assert not long, f"functions of 80 lines or more: {long}"
+    assert not dated, f"comments with a date or a commit hash: {dated}"

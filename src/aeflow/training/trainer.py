@@ -197,24 +197,14 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
     ckpt_path, metrics_path = run_dir / CHECKPOINT_NAME, run_dir / METRICS
     at, epoch_shuffle_state, threads, resumed = _start(ckpt_path, resume, model, optimizers, ema, cfg,
                                                        steps_per_epoch, world, device, shuffle)
-
-    def checkpoint() -> None:   # every process takes part (its random states and loss sums); the main one writes
-        sums = {k: float(world.average(v)) for k, v in at.sums.items()}
-        at.sums = {k: torch.tensor(v, dtype=torch.float64, device=device) for k, v in sums.items()}
-        rng = _random_states(world, device)
-        if world.main:
-            save_checkpoint(ckpt_path, model, optimizers, {"shuffle": epoch_shuffle_state, **rng},
-                            {"epoch": at.epoch, "batch_index": at.batch_index, "train_time": at.train_time,
-                             "epochs": cfg.epochs, "epoch_sums": sums, "steps_per_epoch": steps_per_epoch,
-                             "world_size": world.size, "threads": threads},
-                            ema.shadow if ema else None)
-
+    checkpoints = _Checkpoints(ckpt_path, model, optimizers, ema, world, device,
+                               {"epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch, "world_size": world.size,
+                                "threads": threads})
     step = at.epoch * steps_per_epoch + at.batch_index
     hooks = _started_hooks(callbacks, cfg, Start(run_dir, at.epoch, at.batch_index, cfg.epochs, steps_per_epoch,
                                                  resumed, _notes(model, world, device)), total_steps, world)
     check_every = 1 if device.type == "cpu" else SYNC_EVERY   # a check reads the loss back: on a GPU, a wait
     last: dict[str, Any] = {}
-    saved_at = -math.inf
     def out_of_time(seconds: float) -> bool:   # every process ends at the same step
         return cfg.max_train_seconds > 0 and world.any(seconds >= cfg.max_train_seconds)
 
@@ -230,7 +220,7 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                     break   # an epoch cut short ends like a whole one: evaluated, logged, checkpointed
                 if checked and world.any(sigint["stop"]):   # every process stops at one step
                     at.train_time += time.perf_counter() - t0
-                    checkpoint()
+                    checkpoints.save(at, epoch_shuffle_state)
                     raise Interrupted(f"interrupted at epoch {at.epoch + 1}, step {step}; checkpoint saved in "
                                       f"{ckpt_path}")
                 lr = cfg.lr * warmup_cosine(step, total_steps, warmup_steps, cfg.final_lr_fraction)
@@ -255,13 +245,38 @@ def train(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data
                     hook.epoch_end(model, last, epoch_time)
             at.epoch, at.batch_index, at.sums = at.epoch + 1, 0, {}
             epoch_shuffle_state = shuffle.get_state()
-            if at.epoch >= cfg.epochs or out_of_time(at.train_time) or \
-                    world.any(time.monotonic() - saved_at >= CHECKPOINT_EVERY_S):
-                checkpoint()
-                saved_at = time.monotonic()
+            if checkpoints.due(at.epoch >= cfg.epochs or out_of_time(at.train_time)):
+                checkpoints.save(at, epoch_shuffle_state)
     if not last:  # resumed a run that had already finished
         last = read_metrics(metrics_path)[-1]
     return last, ema
+
+
+@dataclass
+class _Checkpoints:
+    """The run's checkpoint: every process takes part in a save (its random states and loss sums), the main one
+    writes; an epoch's end saves when `due` (its last, or CHECKPOINT_EVERY_S since the last save)."""
+    path: Path
+    model: torch.nn.Module
+    optimizers: dict[str, torch.optim.Optimizer]
+    ema: EMA | None
+    world: World
+    device: torch.device
+    run: dict[str, Any]   # what the run is: its epochs, steps per epoch, processes, threads
+    saved_at: float = -math.inf
+
+    def save(self, at: Position, shuffle_state: torch.Tensor) -> None:
+        sums = {k: float(self.world.average(v)) for k, v in at.sums.items()}
+        at.sums = {k: torch.tensor(v, dtype=torch.float64, device=self.device) for k, v in sums.items()}
+        rng = _random_states(self.world, self.device)
+        if self.world.main:
+            save_checkpoint(self.path, self.model, self.optimizers, {"shuffle": shuffle_state, **rng},
+                            {"epoch": at.epoch, "batch_index": at.batch_index, "train_time": at.train_time,
+                             "epoch_sums": sums, **self.run}, self.ema.shadow if self.ema else None)
+        self.saved_at = time.monotonic()
+
+    def due(self, last_epoch: bool) -> bool:   # every process decides alike
+        return last_epoch or self.world.any(time.monotonic() - self.saved_at >= CHECKPOINT_EVERY_S)
 
 
 def _placed(model: torch.nn.Module, train_data: dict[str, torch.Tensor], test_data: dict[str, torch.Tensor],

@@ -17,7 +17,7 @@ from typing import Any
 
 from aeflow.eval.recognisability import RECOGNISABLE
 
-Numbers = dict[str, dict[str, Any]]   # chapter key -> that chapter's numbers (of one seed)
+Numbers = dict[str, Any]   # chapter key -> that chapter's typed record (records.py) at one seed
 SETTLED = 2.0
 
 
