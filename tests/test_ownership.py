@@ -13,7 +13,6 @@ from aeflow.files import write_json
 from aeflow.runs import load_config, weights_digest
 from aeflow.runs.folder import MARKER, locked
 from aeflow.runs.pipeline import run_identity
-from aeflow.studies.lineage.book import record_digest, record_problem
 
 TINY = {"epochs": 1, "batch_size": 32, "progress": False}
 
@@ -120,21 +119,31 @@ def test_the_identity_ignores_only_what_does_not_change_the_result():
         assert run_identity(changed) != plain
 
 
-def test_chapter_records_are_trusted_only_as_written():
+def test_study_records_are_trusted_only_as_written(tmp_path):
+    """A chapter's or a comparison's record is reused only while its checksum and the identity that decided it
+    agree (claim.py, for every study), and a chapter's only while its numbers have this version's shape."""
+    from aeflow.studies.claim import record_digest, record_problem, save_record, saved_record
+    from aeflow.studies.lineage.book import chapter_identity, chapter_problem
+
     numbers = {"fd": 12.0, "fd_floor": 8.0, "precision": 0.8, "recall": 0.7, "fraction_closer_than_test_p1": 0.01,
                "components": 10}
-    record = {"key": "density", "runs": {}, "identity": "abc", "numbers": numbers, "other_seeds": []}
-    record["digest"] = record_digest(record)
-    assert record_problem(record, "density", "abc") is None
-    assert "another lineage" in record_problem(record, "density", "other")
+    mine = chapter_identity("abc", "density")
+    record = save_record(tmp_path / "r.json", {"key": "density", "runs": {}, "numbers": numbers, "other_seeds": []},
+                         mine)
+    assert saved_record(tmp_path / "r.json", mine, "lineage") == (record, None)
+    assert saved_record(tmp_path / "none.json", mine, "lineage") == (None, None)
+    assert chapter_problem(record, "density") is None
+    assert "another lineage" in record_problem(record, chapter_identity("other", "density"), "lineage")
+    assert "another lineage" in record_problem(record, chapter_identity("abc", "holes"), "lineage")
     edited = {**record, "numbers": {**numbers, "fd": 1.0}}
-    assert "changed" in record_problem(edited, "density", "abc")
+    assert "changed" in record_problem(edited, mine, "lineage")
     reshaped = {**record, "numbers": {"rate": 3.0}}   # an earlier version's keys, with a checksum that agrees
     reshaped["digest"] = record_digest(reshaped)
-    assert "another shape" in record_problem(reshaped, "density", "abc")
+    assert record_problem(reshaped, mine, "lineage") is None and "another shape" in chapter_problem(reshaped, "density")
     for damaged in ({}, [], {"runs": 5}, None, "text"):
-        assert "damaged" in record_problem(damaged, "density", "abc")
-
+        assert "damaged" in record_problem(damaged, mine, "lineage")
+    (tmp_path / "r.json").write_text("{not json")
+    assert saved_record(tmp_path / "r.json", mine, "lineage")[1] == "is damaged (not JSON)"
 
 
 # The modules that write files, each through aeflow.files (atomic, noted as aeflow's), and what they write.

@@ -1,6 +1,8 @@
-"""Which study a folder holds: its identity (what decides its results) and digest, kept in the folder's marker,
-so that a folder of another study, or of another recipe, is refused rather than read for numbers it does not
-hold (or, with `rerun`, its records are dropped and the work done again)."""
+"""What every study (the lineage, the peers) keeps the same way. Which study a folder holds: its identity (what
+decides its results) and digest, kept in the folder's marker, so that a folder of another study, or of another
+recipe, is refused rather than read for numbers it does not hold (or, with `rerun`, its records are dropped and
+the work done again). And each unit of its work (a chapter, a comparison): a record saved with the identity that
+decided it and a checksum, reused by a second call only while both still agree."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aeflow.errors import Mismatch
+from aeflow.errors import DataError, Mismatch
 from aeflow.files import MARKER, read_json, remove_made, write_json
 
 
@@ -32,3 +34,42 @@ def claim_study(out: Path, kind: str, identity: dict[str, Any], rerun: bool, des
     if there is None or there.get("digest") != digest:
         write_json(out / MARKER, {**marker, kind: {**identity, "digest": digest}})
     return digest
+
+
+def record_digest(record: dict[str, Any]) -> str:
+    """A record's checksum (over everything but itself): a record edited by hand is not trusted."""
+    body = {k: v for k, v in record.items() if k != "digest"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def save_record(path: Path, record: dict[str, Any], identity: Any) -> dict[str, Any]:
+    """`record` as it will be read back, with the `identity` that decided it and its checksum, written at
+    `path`; returned as written."""
+    record = json.loads(json.dumps({**record, "identity": identity}, default=str))
+    record["digest"] = record_digest(record)
+    write_json(path, record)
+    return record
+
+
+def record_problem(record: Any, identity: Any, study: str) -> str | None:
+    """Why a saved record cannot be reused for `identity` (`study`: whose it is, in words), or None."""
+    if not isinstance(record, dict) or "digest" not in record:
+        return "is damaged (not a record)"
+    if record["digest"] != record_digest(record):
+        return "was changed since aeflow wrote it"
+    if record.get("identity") != json.loads(json.dumps(identity, default=str)):
+        return f"belongs to another {study} (another dataset, budget, version or recipe)"
+    return None
+
+
+def saved_record(path: Path, identity: Any, study: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(the record at `path`, None) when it can be reused for `identity`; (None, why not) when it cannot; (None,
+    None) when there is none."""
+    if not path.exists():
+        return None, None
+    try:
+        record = read_json(path)
+    except DataError:
+        return None, "is damaged (not JSON)"
+    problem = record_problem(record, identity, study)
+    return (None, problem) if problem else (record, None)

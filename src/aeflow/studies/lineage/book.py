@@ -5,7 +5,6 @@ and drawn from them, kept as chapters/NN-key.json so that a second call reuses e
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -18,13 +17,13 @@ import torch
 
 from aeflow.config import to_dict
 from aeflow.data import Dataset, load_dataset
-from aeflow.errors import ConfigError, DataError
+from aeflow.errors import ConfigError
 from aeflow.eval.features import FeatureExtractor
 from aeflow.eval.rows import GeneratorRow
 from aeflow.eval.sample_quality import diversity, sharpness
 from aeflow.eval.samples import score_samples
 from aeflow.figures import Figure, ImageGrid
-from aeflow.files import atomic_save, read_json, read_tensors, write_json
+from aeflow.files import atomic_save, read_tensors
 from aeflow.progress import say
 from aeflow.protocols import Encodes
 from aeflow.runs import (
@@ -39,6 +38,7 @@ from aeflow.runs import (
 from aeflow.runs.features import measure_generator
 from aeflow.runs.measured import record_measurement
 from aeflow.runs.sampling import default_source
+from aeflow.studies.claim import save_record, saved_record
 from aeflow.studies.lineage.budgets import Budget
 from aeflow.studies.lineage.records import read_numbers
 from aeflow.viz import save_figures
@@ -197,15 +197,12 @@ class Book:
         """The chapter's saved record if aeflow wrote it for this lineage (its digest and identity), unchanged since,
         and every run it used still has the weights it measured; None (redo the chapter) otherwise."""
         path = self.chapter_file(index, chapter)
-        if not path.exists():
-            return None
-        try:
-            record = read_json(path)
-        except DataError:
-            record = None
-        problem = record_problem(record, chapter.key, self.identity)
+        record, problem = saved_record(path, chapter_identity(self.identity, chapter.key), "lineage")
+        problem = problem or (chapter_problem(record, chapter.key) if record is not None else None)
         if problem:
             say(f"{path.relative_to(self.out)} {problem}: the chapter is done again")
+            return None
+        if record is None:
             return None
         for run in record["runs"].values():
             if not (self.out / run["path"] / "model.safetensors").exists() or \
@@ -233,12 +230,11 @@ class Book:
     def write(self, index: int, chapter: Chapter, started: float, reason: str | None = None) -> dict[str, Any]:
         """The chapter's record, after what it made: a record on disk means its figures and samples are too."""
         self.write_made()
-        self.current.update(seconds=round(time.perf_counter() - started, 1), identity=self.identity)
+        self.current.update(seconds=round(time.perf_counter() - started, 1))
         if reason:
             self.current.update(applies=False, reason=reason)
-        self.current = json.loads(json.dumps(self.current))   # as it will be read back: the digest must agree
-        self.current["digest"] = record_digest(self.current)
-        write_json(self.chapter_file(index, chapter), self.current)
+        self.current = save_record(self.chapter_file(index, chapter), self.current,
+                                   chapter_identity(self.identity, chapter.key))
         return self.current
 
 
@@ -265,20 +261,15 @@ def open_book(out: Path, dataset: str, budget: Budget, data_dir: str | None, pro
     return Book(out, data, budget, extractor, data_dir, progress, rerun, identity)
 
 
-def record_digest(record: dict[str, Any]) -> str:
-    """A chapter record's checksum (over everything but itself): a record edited by hand is not trusted."""
-    body = {k: v for k, v in record.items() if k != "digest"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def chapter_identity(lineage: str, key: str) -> dict[str, str]:
+    """What decides a chapter's record: the lineage's identity (dataset, budget, version) and the chapter."""
+    return {"lineage": lineage, "chapter": key}
 
 
-def record_problem(record: Any, key: str, identity: str) -> str | None:
-    """Why a saved chapter record cannot be reused, or None."""
-    if not isinstance(record, dict) or not isinstance(record.get("runs"), dict):
+def chapter_problem(record: dict[str, Any], key: str) -> str | None:
+    """Why a chapter's record, whole and of this lineage, cannot be read as this chapter's, or None."""
+    if record.get("key") != key or not isinstance(record.get("runs"), dict):
         return "is damaged (not a chapter record)"
-    if record.get("digest") != record_digest(record):
-        return "was changed since aeflow wrote it"
-    if record.get("key") != key or record.get("identity") != identity:
-        return "belongs to another lineage (another dataset, budget or chapter)"
     try:
         for numbers in (record.get("numbers"), *record.get("other_seeds", [])):
             read_numbers(key, numbers)

@@ -20,10 +20,9 @@ from typing import Any
 import torch
 
 from aeflow.data import Dataset, load_dataset
-from aeflow.errors import DataError
 from aeflow.eval.features import FeatureExtractor
 from aeflow.figures import Curves, ImageGrid
-from aeflow.files import atomic_save_array, read_json, read_tensors, write_json
+from aeflow.files import atomic_save_array, read_tensors
 from aeflow.peers import require_library
 from aeflow.progress import say
 from aeflow.report import render_report
@@ -31,13 +30,13 @@ from aeflow.runs import feature_extractor
 from aeflow.runs.features import measure_generator
 from aeflow.runs.folder import locked
 from aeflow.runs.train import snapshot_path
-from aeflow.studies.claim import claim_study
+from aeflow.studies.claim import claim_study, save_record, saved_record
 from aeflow.studies.peers.budgets import PeerBudget, peer_budget
 from aeflow.studies.peers.cells import SIDES, Cell, Trained, standard, train_cell
 from aeflow.studies.peers.pairs import PAIRS, Pair, Row
 from aeflow.viz import save_figures
 
-VERSION = 3            # what a comparison's record holds; another version is redone, not read
+VERSION = 4            # what a comparison's record holds; another version is redone, not read
 
 
 def default_out(dataset: str, budget: str) -> Path:
@@ -68,14 +67,15 @@ def run_peers(dataset: str = "digits", budget: str | PeerBudget = "cpu", out: st
         records = []
         for index, pair in enumerate(pairs, 1):
             head = f"[{index}/{len(pairs)}] {pair.title}: {pair.library} against aeflow"
-            record = _saved(out / pair.key / "record.json")
-            if isinstance(record, dict) and record.get("version") == VERSION and \
-                    record.get("budget_seconds") == budget.seconds[pair.key] and \
-                    (record.get("recipe"), record.get("deviations")) == (pair.recipe, pair.deviations):
+            path, decided_by = out / pair.key / "record.json", comparison_identity(pair, budget, data)
+            record, problem = saved_record(path, decided_by, "comparison")
+            if record is not None:
                 say(f"{head}: finished earlier, reused")
             else:
-                say(f"{head}: {budget.seconds[pair.key]:g} s of training each")
-                record = compare(pair, budget, data, extractor, out / pair.key, progress)
+                say(f"{head}: " + (f"its record {problem}; " if problem else "") +
+                    f"{budget.seconds[pair.key]:g} s of training each")
+                record = save_record(path, compare(pair, budget, data, extractor, out / pair.key, progress),
+                                     decided_by)
             records.append(record)
             for kind, compared in record["comparisons"].items():
                 for row in compared["rows"]:
@@ -124,7 +124,7 @@ def compare(pair: Pair, budget: PeerBudget, data: Dataset, extractor: FeatureExt
     """The pair's tuning search (seed 0, scored on the validation split), then its published and its tuned
     recipes at each of the budget's seeds (the two sides' order alternating), every row scored on the test
     images in both feature spaces with per row the verdict the seeds allow (`verdict`); for the UNet pairs the
-    2x2 of network against recipe."""
+    2x2 of network against recipe. Returns its record (run_peers saves it)."""
     started = time.perf_counter()
     fit, final = split(data, budget)
     study = Study(pair, budget, fit, final, extractor, folder, progress)
@@ -147,8 +147,15 @@ def compare(pair: Pair, budget: PeerBudget, data: Dataset, extractor: FeatureExt
               "curves": study.curves(), "figures": []}
     record["figures"] = figures(pair, folder, record["curves"], first["rows"], budget.n_curve)
     record["wall_time_s"] = round(time.perf_counter() - started, 1)   # this sitting's share (cells reused)
-    write_json(folder / "record.json", record)
     return record
+
+
+def comparison_identity(pair: Pair, budget: PeerBudget, data: Dataset) -> dict[str, Any]:
+    """What decides a comparison's record beyond the study's identity (dataset, budget, versions): its seconds
+    (each comparison's own, so that one can be added to a folder), the peer's recipe and aeflow's options."""
+    model_options, train_options = pair.aeflow_options(budget, data)
+    return {"version": VERSION, "comparison": pair.key, "seconds": budget.seconds[pair.key], "recipe": pair.recipe,
+            "deviations": pair.deviations, "aeflow": {"model": model_options, "train": train_options}}
 
 
 def split(data: Dataset, budget: PeerBudget) -> tuple[Dataset, Dataset]:
@@ -332,14 +339,6 @@ def _installed(library: str) -> str | None:
     try:
         return version(library)
     except PackageNotFoundError:
-        return None
-
-
-def _saved(path: Path) -> Any:
-    """What this study wrote at `path`, or None where nothing (or something unreadable) is there: redone."""
-    try:
-        return read_json(path) if path.exists() else None
-    except DataError:
         return None
 
 
