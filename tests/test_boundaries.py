@@ -4,7 +4,6 @@ aeflow's own error (one line, an exit code), never an exception from deep inside
 import io
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -327,44 +326,3 @@ def test_the_api_refuses_mismatched_arguments(generators, tmp_path):
     replaced = aeflow.ensure(config, tmp_path / "copy", rerun=False)
     again = aeflow.ensure(config, replaced)   # the same config: reused, not retrained
     assert again == replaced
-
-
-# The modules that write files, each through aeflow.files (atomic, listed in the folder's .aeflow-made): the named
-# writers of ../shared/ARCHITECTURE.md. A new writer is added here on purpose, never by accident.
-WRITERS = {
-    "cli.py": "eval.md, latent.json and `sample --out` files",
-    "config/runs.py": "config.yaml", "priors/base.py": "a run's code prior", "report/render.py": "reports",
-    "runs/folder.py": "the folder's marker, summary.json", "runs/parents.py": "a run's derived training data",
-    "runs/pipeline.py": "a rerun's removals", "runs/train.py": "model.safetensors",
-    "runs/measured.py": "a run's steps sweep, as measured",
-    "training/checkpoint.py": "checkpoints", "viz/plots.py": "every figure",
-    "training/callbacks.py": "metrics.jsonl (its lines, and kept to the checkpoint's epochs on a resume)",
-    "studies/claim.py": "a study's marker", "studies/lineage/book.py": "chapter records and samples",
-    "studies/peers/run.py": "the peers' records and samples", "studies/peers/cells.py": "each cell's weights",
-    "peers/clock.py": "a peer's snapshots",
-    "peers/pythae_models.py": "pythae's own log", "studies/sweeps.py": "sweep tables",
-    "studies/reproduce/hinton.py": "its table", "studies/reproduce/swissroll.py": "its table",
-    "data/download.py": "downloads (checked, then renamed into place)",
-}
-WRITING = {"atomic_write", "atomic_save", "atomic_save_array", "atomic_write_text", "write_json", "remove_made"}
-
-
-def test_only_the_named_writers_write_files():
-    import ast
-
-    src = Path(aeflow.__file__).parent
-    found = {}
-    for path in sorted(src.rglob("*.py")):
-        name = path.relative_to(src).as_posix()
-        if name == "files.py":
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            imported = isinstance(node, ast.ImportFrom) and node.module == "aeflow.files" and \
-                {a.name for a in node.names} & WRITING
-            opened = isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in \
-                ("open", "fdopen") and any(isinstance(a, ast.Constant) and a.value in ("w", "a", "wb", "ab")
-                                           for a in node.args[1:])
-            if imported or opened:
-                found[name] = True
-    assert set(found) <= set(WRITERS), f"modules writing files that are not named writers: {set(found) - set(WRITERS)}"
-    assert set(WRITERS) <= set(found), f"named writers that write nothing now: {set(WRITERS) - set(found)}"

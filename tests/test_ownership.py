@@ -122,7 +122,7 @@ def test_the_identity_ignores_only_what_does_not_change_the_result():
 def test_study_records_are_trusted_only_as_written(tmp_path):
     """A chapter's or a comparison's record is reused only while its checksum and the identity that decided it
     agree (claim.py, for every study), and a chapter's only while its numbers have this version's shape."""
-    from aeflow.studies.claim import record_digest, record_problem, save_record, saved_record
+    from aeflow.studies.engine import record_digest, record_problem, save_record, saved_record
     from aeflow.studies.lineage.book import chapter_identity, chapter_problem
 
     numbers = {"fd": 12.0, "fd_floor": 8.0, "precision": 0.8, "recall": 0.7, "fraction_closer_than_test_p1": 0.01,
@@ -146,7 +146,8 @@ def test_study_records_are_trusted_only_as_written(tmp_path):
     assert saved_record(tmp_path / "r.json", mine, "lineage")[1] == "is damaged (not JSON)"
 
 
-# The modules that write files, each through aeflow.files (atomic, noted as aeflow's), and what they write.
+# The modules that write files, each through aeflow.files (atomic, noted as aeflow's), and what they write: the
+# named writers of ../shared/ARCHITECTURE.md. A new writer is added here on purpose, never by accident.
 WRITERS = {
     "cli.py": "the files a command is asked for: --json-out, a run's eval.md, drawn samples",
     "config/runs.py": "a run's config.yaml",
@@ -163,7 +164,7 @@ WRITERS = {
     "peers/pythae_models.py": "pythae's log",
     "report/render.py": "a study's report (HTML, Markdown, JSON)",
     "viz/plots.py": "pictures (PNG)",
-    "studies/claim.py": "a claim's record",
+    "studies/engine.py": "a study's marker and its units' records",
     "studies/sweeps.py": "a sweep's record",
     "studies/lineage/book.py": "a lineage's chapter records and samples",
     "studies/peers/cells.py": "a comparison's trained cells",

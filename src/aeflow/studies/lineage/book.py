@@ -24,7 +24,6 @@ from aeflow.eval.sample_quality import diversity, sharpness
 from aeflow.eval.samples import score_samples
 from aeflow.figures import Figure, ImageGrid
 from aeflow.files import atomic_save, read_tensors
-from aeflow.progress import say
 from aeflow.protocols import Encodes
 from aeflow.runs import (
     SampleRequest,
@@ -38,7 +37,7 @@ from aeflow.runs import (
 from aeflow.runs.features import measure_generator
 from aeflow.runs.measured import record_measurement
 from aeflow.runs.sampling import default_source
-from aeflow.studies.claim import save_record, saved_record
+from aeflow.studies.engine import Unit
 from aeflow.studies.lineage.budgets import Budget
 from aeflow.studies.lineage.records import read_numbers
 from aeflow.viz import save_figures
@@ -193,22 +192,31 @@ class Book:
     def chapter_file(self, index: int, chapter: Chapter) -> Path:
         return self.out / "chapters" / f"{index:02d}-{chapter.key}.json"
 
-    def finished(self, index: int, chapter: Chapter) -> dict[str, Any] | None:
-        """The chapter's saved record if aeflow wrote it for this lineage (its digest and identity), unchanged since,
-        and every run it used still has the weights it measured; None (redo the chapter) otherwise."""
-        path = self.chapter_file(index, chapter)
-        record, problem = saved_record(path, chapter_identity(self.identity, chapter.key), "lineage")
-        problem = problem or (chapter_problem(record, chapter.key) if record is not None else None)
-        if problem:
-            say(f"{path.relative_to(self.out)} {problem}: the chapter is done again")
-            return None
-        if record is None:
-            return None
+    def unit(self, index: int, chapter: Chapter, work: Callable[[], None] = lambda: None) -> Unit:
+        """The chapter as a unit of the lineage's work (studies/engine.py): its record file, what decides it, the
+        work (`work` runs its seeds), and when a whole record is stale anyway: numbers of another shape, or a
+        run it used whose weights changed since it measured them."""
+        def make() -> dict[str, Any]:
+            started = time.perf_counter()
+            self.begin(index, chapter)
+            reason = chapter.applies(self.data)
+            if reason is None:
+                work()
+            else:
+                self.current.update(applies=False, reason=reason)
+            self.write_made()   # before the record: a record on disk means its figures and samples are there
+            self.current.update(seconds=round(time.perf_counter() - started, 1))
+            return self.current
+
+        return Unit(chapter.key, self.chapter_file(index, chapter), chapter_identity(self.identity, chapter.key),
+                    make, lambda record: chapter_problem(record, chapter.key) or self._runs_changed(record))
+
+    def _runs_changed(self, record: dict[str, Any]) -> str | None:
         for run in record["runs"].values():
             if not (self.out / run["path"] / "model.safetensors").exists() or \
                     weights_digest(self.out / run["path"]) != run["weights"]:
-                return None
-        return record
+                return f"used the run {run['path']}, whose weights changed since"
+        return None
 
     def begin(self, index: int, chapter: Chapter) -> None:
         """A new chapter's record, empty, and nothing made yet."""
@@ -226,16 +234,6 @@ class Book:
             atomic_save({"images": images}, self.out / "samples" / f"{name}.safetensors")
         save_figures(self.made.figures, self.out / "figures")
         self.made = Made()
-
-    def write(self, index: int, chapter: Chapter, started: float, reason: str | None = None) -> dict[str, Any]:
-        """The chapter's record, after what it made: a record on disk means its figures and samples are too."""
-        self.write_made()
-        self.current.update(seconds=round(time.perf_counter() - started, 1))
-        if reason:
-            self.current.update(applies=False, reason=reason)
-        self.current = save_record(self.chapter_file(index, chapter), self.current,
-                                   chapter_identity(self.identity, chapter.key))
-        return self.current
 
 
 LATENT_ROAD, PRIOR_ROAD, PIXEL_ROAD = ("noise to a code by many steps, decoded", "a code drawn from a prior, decoded",

@@ -8,13 +8,13 @@ record as it ends, so an interrupted lineage continues in any lane from the chap
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
 from aeflow.errors import TrainingError
 from aeflow.progress import say
+from aeflow.studies.engine import made, reused
 from aeflow.studies.lineage.book import Book, Chapter, chapter_groups
 from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.workers import Setup, Workers, run_seeds, worker_book
@@ -58,7 +58,7 @@ def run_chapters(book: Book, setup: Setup, workers: Workers | None) -> None:
         for future in futures:
             future.result()
     for index, chapter in (numbered for lane in others for numbered in lane):   # as the workers wrote them
-        record = book.finished(index, chapter)
+        record, _ = reused(book.unit(index, chapter), "lineage")
         if record is None:
             raise TrainingError(f"the worker that ran {chapter.title} left no record of it; the same command again "
                                 "redoes that chapter")
@@ -71,21 +71,19 @@ def run_lane(book: Book, lane: Lane, estimates: dict[str, float], workers: Worke
     spent_estimated, spent_actual = 0.0, 0.0
     for at, (index, chapter) in enumerate(lane):
         head = f"[{index}/{len(CHAPTERS)}] {chapter.title}"
-        record = book.finished(index, chapter)
+        unit = book.unit(index, chapter, lambda chapter=chapter: run_seeds(book, chapter, workers))
+        record, problem = reused(unit, "lineage")
         if record is not None:
             book.results[chapter.key] = record
             say(f"{head}: finished earlier, reused ({headline(record)})")
             continue
+        if problem:
+            say(f"{head}: its record {problem}; the chapter is done again")
         left = sum(estimates.get(c.key, 0.0) for _, c in lane[at:]) * (spent_actual / spent_estimated
                                                                        if spent_estimated else 1.0)
         where = "all" if len(lane) == len(CHAPTERS) else "this lane"
         say(f"{head}: started" + (f"; about {duration(left)} left in {where}" if left else ""))
-        started = time.perf_counter()
-        book.begin(index, chapter)
-        reason = chapter.applies(book.data)
-        if reason is None:
-            run_seeds(book, chapter, workers)
-        record = book.write(index, chapter, started, reason)
+        record = made(unit)
         book.results[chapter.key] = record
         spent_actual += record["seconds"]
         spent_estimated += estimates.get(chapter.key) or record["seconds"]

@@ -17,7 +17,7 @@ from aeflow.figures import Curves, ImageGrid
 from aeflow.progress import say
 from aeflow.report import render_report
 from aeflow.runs.folder import locked
-from aeflow.studies.claim import claim_study
+from aeflow.studies.engine import claim_study
 from aeflow.studies.lineage.book import LATENT_ROAD, PIXEL_ROAD, Book, open_book, saved_samples
 from aeflow.studies.lineage.budgets import Budget, budget_for
 from aeflow.studies.lineage.chapters import CHAPTERS

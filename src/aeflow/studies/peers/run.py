@@ -30,7 +30,7 @@ from aeflow.runs import feature_extractor
 from aeflow.runs.features import measure_generator
 from aeflow.runs.folder import locked
 from aeflow.runs.train import snapshot_path
-from aeflow.studies.claim import claim_study, save_record, saved_record
+from aeflow.studies.engine import Unit, claim_study, made, reused
 from aeflow.studies.peers.budgets import PeerBudget, peer_budget
 from aeflow.studies.peers.cells import SIDES, Cell, Trained, standard, train_cell
 from aeflow.studies.peers.pairs import PAIRS, Pair, Row
@@ -67,15 +67,15 @@ def run_peers(dataset: str = "digits", budget: str | PeerBudget = "cpu", out: st
         records = []
         for index, pair in enumerate(pairs, 1):
             head = f"[{index}/{len(pairs)}] {pair.title}: {pair.library} against aeflow"
-            path, decided_by = out / pair.key / "record.json", comparison_identity(pair, budget, data)
-            record, problem = saved_record(path, decided_by, "comparison")
+            unit = Unit(pair.key, out / pair.key / "record.json", comparison_identity(pair, budget, data),
+                        lambda pair=pair: compare(pair, budget, data, extractor, out / pair.key, progress))
+            record, problem = reused(unit, "comparison")
             if record is not None:
                 say(f"{head}: finished earlier, reused")
             else:
                 say(f"{head}: " + (f"its record {problem}; " if problem else "") +
                     f"{budget.seconds[pair.key]:g} s of training each")
-                record = save_record(path, compare(pair, budget, data, extractor, out / pair.key, progress),
-                                     decided_by)
+                record = made(unit)
             records.append(record)
             for kind, compared in record["comparisons"].items():
                 for row in compared["rows"]:

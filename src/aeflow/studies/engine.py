@@ -1,14 +1,16 @@
-"""What every study (the lineage, the peers) keeps the same way. Which study a folder holds: its identity (what
-decides its results) and digest, kept in the folder's marker, so that a folder of another study, or of another
-recipe, is refused rather than read for numbers it does not hold (or, with `rerun`, its records are dropped and
-the work done again). And each unit of its work (a chapter, a comparison): a record saved with the identity that
-decided it and a checksum, reused by a second call only while both still agree."""
+"""The study engine: what every study (the lineage, the peers) does the same way. A study's folder is claimed
+for its identity (what decides its results), kept with a digest in the folder's marker, so that a folder of
+another study, or of another recipe, is refused rather than read for numbers it does not hold (or, with `rerun`,
+its records are dropped and the work done again). Its work comes in units (a chapter, a comparison): each unit's
+record is saved with the identity that decided it and a checksum (`made`), and a second call reuses it only while
+both still agree and the study finds nothing stale in it (`reused`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +75,27 @@ def saved_record(path: Path, identity: Any, study: str) -> tuple[dict[str, Any] 
         return None, "is damaged (not JSON)"
     problem = record_problem(record, identity, study)
     return (None, problem) if problem else (record, None)
+
+
+@dataclass
+class Unit:
+    """A unit of a study's work (a lineage's chapter, a comparison of the peers): where its record lives, what
+    decides it, the work that makes it, and the study's own reasons a whole record is stale anyway."""
+    key: str
+    path: Path
+    identity: Any
+    make: Callable[[], dict[str, Any]]
+    stale: Callable[[dict[str, Any]], str | None] = lambda record: None
+
+
+def reused(unit: Unit, study: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(the unit's saved record, None) when it can be reused; (None, why not) when one is there and cannot; (None,
+    None) when there is none."""
+    record, problem = saved_record(unit.path, unit.identity, study)
+    problem = problem or (unit.stale(record) if record is not None else None)
+    return (None, problem) if problem else (record, None)
+
+
+def made(unit: Unit) -> dict[str, Any]:
+    """The unit's work done, and its record saved (the study's one writer of records)."""
+    return save_record(unit.path, unit.make(), unit.identity)
