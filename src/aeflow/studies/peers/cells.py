@@ -135,8 +135,10 @@ def _aeflow_run(pair: Pair, cell: Cell, budget: PeerBudget, fit: Dataset, folder
                            progress)
     if plan["train_subset"] is not None:
         config.data.train_subset = plan["train_subset"]
-    # a run of another recipe (an older aeflow's, another budget's) is this study's own cell: replaced
-    run = ensure(config, folder, dataset=fit.subset_train(plan["train_subset"]), rerun=True)
+    # a run of another recipe (an older aeflow's, another budget's) is this study's own cell: replaced; without
+    # progress bars, the hundreds of epoch lines of each cell are not the study's to print
+    with contextlib.nullcontext() if progress else contextlib.redirect_stderr(io.StringIO()):
+        run = ensure(config, folder, dataset=fit.subset_train(plan["train_subset"]), rerun=True)
     model = load(run)
     metrics, summary = read_metrics(run / "metrics.jsonl"), read_summary(run)
     batch = config.train.batch_size
