@@ -128,6 +128,21 @@ def test_a_cell_is_reused_only_for_its_budget_and_recipe(tmp_path):
     assert not _finished({"seconds": 15.0}, weights, 40, "aeflow", "r")
 
 
+def test_a_cells_recipe_holds_aeflows_options_where_aeflow_is_in_the_cell(monkeypatch):
+    from aeflow.data import load_dataset
+    from aeflow.studies.peers.budgets import peer_budget
+    from aeflow.studies.peers.cells import Cell, cell_recipe
+
+    pair, budget, data = PAIRS["ddpm"], peer_budget("tiny"), load_dataset("digits")
+    cells = [Cell(network, recipe, 1.0, 0) for network in ("peer", "aeflow") for recipe in ("peer", "aeflow")]
+    before = [cell_recipe(pair, c, budget, data) for c in cells]
+    options = pair.aeflow_options(budget, data)
+    monkeypatch.setattr(type(pair), "aeflow_options", lambda self, b, d: ({**options[0], "channels": [8, 16]},
+                                                                        options[1]))
+    after = [cell_recipe(pair, c, budget, data) for c in cells]
+    assert [a == b for a, b in zip(before, after)] == [True, False, False, False]   # only peer/peer is unaffected
+
+
 def test_diffusers_warm_up_keeps_the_examples_share_of_its_run():
     """500 warm-up steps of the 51,200 its README's run schedules: the same share of a budget's run (at least the
     steps timed before the share is known)."""

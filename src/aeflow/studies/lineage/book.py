@@ -68,8 +68,9 @@ def chapter_groups(chapters: list[Chapter]) -> list[list[Chapter]]:
 
 @dataclass
 class Made:
-    """What a chapter made, kept until it ends and `Book.write` (the lineage's one writer) writes it: figures,
-    each generator's 16 samples, and the measurements recorded in the runs they measured."""
+    """What a chapter made, kept until it ends, when `Book.write_made` writes it just before the engine saves the
+    chapter's record: figures, each generator's 16 samples, and the measurements recorded in the runs they
+    measured."""
     figures: dict[str, Figure] = field(default_factory=dict)          # file name under figures/
     samples: dict[str, torch.Tensor] = field(default_factory=dict)    # generator name -> images
     measurements: list[tuple[Path, GeneratorRow, dict[str, Any], bool]] = field(default_factory=list)

@@ -94,9 +94,9 @@ def _by_peer_recipe(pair: Pair, cell: Cell, budget: PeerBudget, fit: Dataset, fo
     torch.manual_seed(cell.seed)
     net = pair.build_peer(budget, fit) if cell.network == "peer" else \
         pair.for_peer_loop(build(_aeflow_config(pair, cell, budget, fit, 1), fit).network)
-    info = _saved(folder / "side.json")
+    info, recipe = _saved(folder / "side.json"), cell_recipe(pair, cell, budget, fit)
     files = _weight_files(folder)
-    if _finished(info, files[False], budget.seconds[pair.key], "peer", pair.recipe + pair.deviations):
+    if _finished(info, files[False], budget.seconds[pair.key], "peer", recipe):
         weights = _read_weights(files)
     else:   # a peer's library cannot resume: its training starts again, the snapshots of an earlier try dropped
         remove_made((folder / "snapshots").glob("step-*.safetensors"))
@@ -107,7 +107,7 @@ def _by_peer_recipe(pair: Pair, cell: Cell, budget: PeerBudget, fit: Dataset, fo
         if averaged is not None:
             weights[True] = averaged
         _save_weights(weights, files)
-        info = {"budget_seconds": clock.seconds, "recipe": pair.recipe + pair.deviations,
+        info = {"budget_seconds": clock.seconds, "recipe": recipe,
                 "seconds": round(clock.elapsed(), 2), "steps": clock.steps,
                 "snapshots": clock.snapshots,
                 "images_seen": clock.steps * pair.peer_batch_size, "lr": pair.peer_lr * cell.lr_factor,
@@ -168,9 +168,9 @@ def _aeflow_loop_on_peer_network(pair: Pair, cell: Cell, budget: PeerBudget, fit
     plan = _plan(pair, cell, budget, fit, folder.parent / "aeflow-plan-peer-network.json", make)
     config = _aeflow_config(pair, cell, budget, fit, plan["epochs"])
     model = make(config)
-    info = _saved(folder / "side.json")
+    info, recipe = _saved(folder / "side.json"), cell_recipe(pair, cell, budget, fit)
     files = _weight_files(folder)
-    if _finished(info, files[False], budget.seconds[pair.key], "aeflow", pair.recipe + pair.deviations):
+    if _finished(info, files[False], budget.seconds[pair.key], "aeflow", recipe):
         weights = _read_weights(files)
     else:
         trained = fit.subset_train(plan["train_subset"])
@@ -183,7 +183,7 @@ def _aeflow_loop_on_peer_network(pair: Pair, cell: Cell, budget: PeerBudget, fit
             weights[True] = ema.shadow
         _save_weights(weights, files)
         images = last["step"] * config.train.batch_size
-        info = {"budget_seconds": budget.seconds[pair.key], "recipe": pair.recipe + pair.deviations,
+        info = {"budget_seconds": budget.seconds[pair.key], "recipe": recipe,
                 "seconds": round(last["train_time"], 2),
                 "steps": last["step"], "planned_steps": plan["steps"],
                 "images_seen": images, "lr": config.train.lr, "epochs": epochs_seen(images, fit),
@@ -191,6 +191,16 @@ def _aeflow_loop_on_peer_network(pair: Pair, cell: Cell, budget: PeerBudget, fit
                 "snapshots": []}
         write_json(folder / "side.json", info)
     return Trained(cell, model, model, weights, info, folder)
+
+
+def cell_recipe(pair: Pair, cell: Cell, budget: PeerBudget, fit: Dataset) -> str:
+    """What a cell trained by the peer's loop or by aeflow's loop on the peer's network records as its recipe:
+    the peer's recipe and its deviations, and aeflow's options where the cell holds aeflow's network or follows
+    aeflow's recipe (a cell of other options is trained again)."""
+    text = pair.recipe + pair.deviations
+    if "aeflow" in (cell.network, cell.recipe):
+        text += " aeflow: " + json.dumps(pair.aeflow_options(budget, fit), sort_keys=True, default=str)
+    return text
 
 
 def _weight_files(folder: Path) -> dict[bool, Path]:
