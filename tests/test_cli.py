@@ -151,6 +151,15 @@ def test_sweep_beta(tmp_path, capsys):
     assert [r["beta"] for r in rows] == [0.5, 4.0]
     assert rows[0]["rate_kl"] > rows[1]["rate_kl"]  # a larger beta buys a lower rate
     assert (out / "rate_distortion.png").exists() and (out / "beta_grid.png").exists()
+    assert "| 0.5 |" in (out / "report.md").read_text() and (out / "report.html").exists()
+    row = out / "rows" / "beta-4.json"
+    made_at = row.stat().st_mtime_ns
+    assert main(["sweep", "beta", "--values", "0.5,4", "--epochs", "2", "--batch-size", "128", "-m", "latent_dim=4",
+                 "--no-fd", "--no-progress", "--out", str(out)]) is None
+    assert row.stat().st_mtime_ns == made_at                 # the row reused: its run's weights are the same
+    code, _, err = run_cli(["sweep", "beta", "--values", "4", "--epochs", "3", "-m", "latent_dim=4", "--no-fd",
+                            "--no-progress", "--out", str(out)], capsys)
+    assert code != 0 and "-t epochs=3" in err and "--rerun" in err, err   # another sweep's folder, refused
     code, _, err = run_cli(["sweep", "beta", "--values", "a,b"], capsys)
     assert code == 2 and "comma-separated floats" in err
 

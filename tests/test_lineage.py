@@ -177,13 +177,13 @@ def test_a_judge_that_fails_its_validation_judges_no_claim():
                                    noisy_codes=scored, zeroed_half=scored, normal_codes=scored, test_confidence=0.99,
                                    fd_floor=1.0, n=360, measure=_measure(tuple(fooled)))
     seeds = {"code-space": [code_space], "vae": [_vae()]}
-    rows = {r["claim"]: r for r in judge(seeds, {"code-space": True, "vae": True})}
-    assert rows["Random codes decode to garbage."]["verdict"] == "not judged"
-    assert "mean training image" in rows["Random codes decode to garbage."]["measured"]
-    assert rows["Small noise on the codes barely changes the image."]["verdict"] == "held"
+    rows = {r.claim: r for r in judge(seeds, {"code-space": True, "vae": True})}
+    assert rows["Random codes decode to garbage."].verdict == "not judged"
+    assert "mean training image" in rows["Random codes decode to garbage."].measured
+    assert rows["Small noise on the codes barely changes the image."].verdict == "held"
     seeds["code-space"] = [replace(code_space, measure=_measure())]
-    rows = {r["claim"]: r for r in judge(seeds, {"code-space": True, "vae": True})}
-    assert rows["Random codes decode to garbage."]["verdict"] == "held"
+    rows = {r.claim: r for r in judge(seeds, {"code-space": True, "vae": True})}
+    assert rows["Random codes decode to garbage."].verdict == "held"
 
 
 def test_latent_claims_hold_and_fail_on_their_numbers():

@@ -395,7 +395,7 @@ def sweep_beta_command(values: str, dataset: str, data_dir: str | None, model: s
     rows = sweep_beta(betas, dataset, model, parse_assignments(model_options, "--model-option"), train_options, out,
                       data_dir, with_fd=not no_fd, progress=not no_progress, rerun=rerun, launcher=_launcher(**launch))
     click.echo(markdown_rows(rows))
-    click.echo(f"\nrate_distortion.png, beta_grid.png and sweep.json in {out}")
+    click.echo(f"\nreport: {Path(out) / 'report.html'} (and rate_distortion.png, beta_grid.png, sweep.json there)")
 
 
 @cli.group()

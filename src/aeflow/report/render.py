@@ -1,4 +1,4 @@
-"""report.html, report.md and report.json from a study's results (a JSON-able dict)."""
+"""report.html, report.md and report.json from a study's results (a dict of JSON-able values and dataclasses)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from aeflow.config import to_dict
 from aeflow.files import atomic_write_text, write_json
 
 
@@ -44,5 +45,5 @@ def render_report(report: dict[str, Any], out: str | Path, study: str = "lineage
     atomic_write_text(paths["html"], env.get_template(f"{study}.html.j2").render(r=report, inline=inline,
                                                                                escape=html.escape))
     atomic_write_text(paths["md"], env.get_template(f"{study}.md.j2").render(r=report))
-    write_json(paths["json"], report)
+    write_json(paths["json"], to_dict(report))
     return paths

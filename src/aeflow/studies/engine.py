@@ -53,6 +53,11 @@ def save_record(path: Path, record: dict[str, Any], identity: Any) -> dict[str, 
     return record
 
 
+def body(record: dict[str, Any]) -> dict[str, Any]:
+    """A saved record without what the engine added to it (its identity and checksum)."""
+    return {k: v for k, v in record.items() if k not in ("identity", "digest")}
+
+
 def record_problem(record: Any, identity: Any, study: str) -> str | None:
     """Why a saved record cannot be reused for `identity` (`study`: whose it is, in words), or None."""
     if not isinstance(record, dict) or "digest" not in record:

@@ -19,13 +19,17 @@ from aeflow.data import load_dataset
 from aeflow.errors import ConfigError
 from aeflow.eval.latent import active_units
 from aeflow.files import write_json
+from aeflow.report import render_report
 from aeflow.runs import SampleRequest, load, load_config, make_config, read_summary, score, weights_digest
 from aeflow.runs.features import feature_extractor, measure_generator
 from aeflow.runs.folder import locked
 from aeflow.runs.launch import Launcher
 from aeflow.runs.measured import given_options, merged_sweep_rows, sweep_steps_folder
 from aeflow.samplers import SAMPLERS, choose_sampler, samplers_for
+from aeflow.studies.engine import Unit, body, claim_study, made, reused
 from aeflow.viz import save_curve, save_curves, save_image_grid
+
+SWEEP_BETA_VERSION = 1   # what a beta's row holds; a row of another version is measured again
 
 
 def sweep_beta(values: list[float], dataset: str = "digits", model: str = "vae",
@@ -33,43 +37,71 @@ def sweep_beta(values: list[float], dataset: str = "digits", model: str = "vae",
                out: str | Path | None = None, data_dir: str | None = None, with_fd: bool = True,
                progress: bool = True, rerun: bool = False, launcher: Launcher | None = None) -> list[dict[str, Any]]:
     """One VAE per beta under `out` (a run there that is not the one asked for is refused, or replaced when
-    `rerun`), trained here or as jobs (`launcher`), then the rate-distortion table, plot and sample grid."""
+    `rerun`), trained here or as jobs (`launcher`), then each beta's row (reused while its run's weights are the
+    same), the rate-distortion plot, a sample grid and report.html / report.md / report.json."""
     out = Path(out or f"runs/sweep-beta-{dataset}")
     with locked(out, "sweep"):
+        identity = {"dataset": dataset, "model": model, "model_options": model_options or {},
+                    "train_options": train_options or {}, "version": SWEEP_BETA_VERSION}
+        claim_study(out, "sweep-beta", identity, rerun, _described, "rows/*.json")
         return _sweep_beta(values, dataset, model, model_options, train_options, out, data_dir, with_fd, progress,
                            rerun, launcher or Launcher())
+
+
+def _described(identity: dict[str, Any]) -> str:
+    """A beta sweep's identity in words: "vae beta sweep on digits (-m latent_dim=4, -t epochs=2)"."""
+    given = [f"-m {k}={v}" for k, v in identity.get("model_options", {}).items()]
+    given += [f"-t {k}={v}" for k, v in identity.get("train_options", {}).items()]
+    return f"{identity.get('model')} beta sweep on {identity.get('dataset')}" + (f" ({', '.join(given)})" if given
+                                                                                 else "")
 
 
 def _sweep_beta(values: list[float], dataset: str, model: str, model_options: dict[str, Any] | None,
                 train_options: dict[str, Any] | None, out: Path, data_dir: str | None, with_fd: bool,
                 progress: bool, rerun: bool, launcher: Launcher) -> list[dict[str, Any]]:
     data = load_dataset(dataset, data_dir)
-    runs = [(make_config(model, dataset, {**(model_options or {}), "beta": beta},
-                         {**(train_options or {}), "progress": progress}, data_dir), out / f"beta-{beta:g}")
-            for beta in values]
+    configs = [make_config(model, dataset, {**(model_options or {}), "beta": beta},
+                           {**(train_options or {}), "progress": progress}, data_dir) for beta in values]
+    run_dirs = launcher.ensure_all([(c, out / f"beta-{beta:g}") for c, beta in zip(configs, values)], dataset=data,
+                                   rerun=rerun)
     rows, picture_rows, labels = [], [], []
-    for beta, run_dir in zip(values, launcher.ensure_all(runs, dataset=data, rerun=rerun)):
+    for beta, run_dir in zip(values, run_dirs):
         vae = load(run_dir)
-        final = read_summary(run_dir)["final"]
-        row = {"beta": beta, "rate_kl": final["test/kl"], "distortion_recon": final["test/recon"],
-               "elbo": final["test/elbo"], "active_units": active_units(vae, data.test_x)["active_units"],
-               "run": str(run_dir)}
+        unit = Unit(f"beta-{beta:g}", out / "rows" / f"beta-{beta:g}.json",
+                    {"run": load_config(run_dir).to_dict(), "weights": weights_digest(run_dir), "with_fd": with_fd},
+                    lambda beta=beta, vae=vae, run_dir=run_dir: _beta_row(beta, vae, run_dir, data, with_fd, progress))
+        row, _ = reused(unit, "beta sweep")
+        rows.append(body(row or made(unit)))
         with torch.no_grad():
-            samples = vae.sample(len(data.test_x), torch.Generator().manual_seed(0)).clamp(0, 1)
-            recon = vae.reconstruct(data.test_x[:12])
-        if with_fd and data.is_image:
-            scores = score(samples, data, progress=progress)
-            row.update(fd=scores["fd"], fd_real_floor=scores["fd_real_floor"])
-        rows.append(row)
-        picture_rows += [recon, samples[:12]]
+            picture_rows += [vae.reconstruct(data.test_x[:12]),
+                             vae.sample(12, torch.Generator().manual_seed(0)).clamp(0, 1)]
         labels += [f"beta {beta:g} recon.", f"beta {beta:g} samples"]
+    figures = [{"file": "rate_distortion.png", "caption": "Rate against distortion on the test split, one point "
+                "per beta (Alemi et al. 2018: a larger beta should buy a lower rate at a higher distortion)."}]
     save_curve([r["rate_kl"] for r in rows], [r["distortion_recon"] for r in rows], out / "rate_distortion.png",
                "rate: KL (nats)", "distortion: -log p(x|z) (nats)", "rate-distortion, one point per beta")
     if data.is_image:
         save_image_grid([data.test_x[:12], *picture_rows], ["test", *labels], out / "beta_grid.png",
                         title="reconstructions and prior samples per beta")
+        figures.append({"file": "beta_grid.png", "caption": "Test images, then each beta's reconstructions of them "
+                        "and its N(0, I) samples."})
     write_json(out / "sweep.json", rows)
+    render_report({"dataset": dataset, "model": model, "rows": rows, "figures": figures}, out, "sweep-beta")
     return rows
+
+
+def _beta_row(beta: float, vae: Any, run_dir: Path, data: Any, with_fd: bool, progress: bool) -> dict[str, Any]:
+    """A beta's rate, distortion, ELBO and active units on the test split, and the FD of its prior samples."""
+    final = read_summary(run_dir)["final"]
+    row = {"beta": beta, "rate_kl": final["test/kl"], "distortion_recon": final["test/recon"],
+           "elbo": final["test/elbo"], "active_units": active_units(vae, data.test_x)["active_units"],
+           "run": str(run_dir)}
+    if with_fd and data.is_image:
+        with torch.no_grad():
+            samples = vae.sample(len(data.test_x), torch.Generator().manual_seed(0)).clamp(0, 1)
+        scores = score(samples, data, progress=progress)
+        row.update(fd=scores["fd"], fd_real_floor=scores["fd_real_floor"])
+    return row
 
 
 def markdown_rows(rows: list[dict[str, Any]]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aeflow.eval.recognisability import RECOGNISABLE
@@ -393,46 +393,54 @@ def verdict(margins: list[float]) -> str:
     return "unsettled"
 
 
-def judge(seeds: dict[str, list[dict[str, Any]]], applies: dict[str, bool]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Verdict:
+    """A claim judged: its words, its verdict and the measurements that decided it (seed 0's in words)."""
+    chapter: str
+    claim: str
+    verdict: str                                   # held, not held, unsettled, not judged or does not apply
+    measured: str
+    seeds: int = 0
+    held_in: int = 0                               # seeds on which it held
+    margin: float | None = None                    # mean over the seeds, relative to the threshold
+    spread: float = 0.0                            # the margins' standard deviation over the seeds
+    margins: tuple[float, ...] = ()
+    by_seed: tuple[str, ...] = ()
+    follow_up: str = ""                            # a second measurement, where the claim is not held
+    seed_summary: str = field(init=False)          # its seeds in words, for the report
+
+    def __post_init__(self) -> None:
+        """ "3 seeds, held on 2; margin +0.12 +/- 0.05" (relative to the threshold); "1 seed"; "" (not judged)."""
+        summary = "" if self.seeds == 0 else "1 seed" if self.seeds == 1 else (
+            f"{self.seeds} seeds, held on {self.held_in}; margin {self.margin:+.2f} +/- {self.spread:.2f} "
+            "(relative to the threshold)")
+        object.__setattr__(self, "seed_summary", summary)
+
+
+def judge(seeds: dict[str, list[Any]], applies: dict[str, bool]) -> list[Verdict]:
     """Every claim with its verdict over its chapter's seeds (the chapters it compares with at the same seed where
     they ran it, at seed 0 where they ran one), or "does not apply" (its chapter was skipped)."""
-    rows = []
-    for claim in CLAIMS:
-        if not all(applies.get(key, False) for key in (claim.chapter, *claim.needs)):
-            rows.append({"chapter": claim.chapter, "claim": claim.text, "verdict": "does not apply",
-                         "measured": "its chapter does not apply to this dataset", "seeds": 0,
-                         "seed_summary": "", "follow_up": ""})
-            continue
-        problems = _measure_problems(seeds) if claim.recognisability else []
-        if problems:
-            rows.append({"chapter": claim.chapter, "claim": claim.text, "verdict": "not judged",
-                         "measured": "the judge of recognisability failed its validation: " + "; ".join(problems),
-                         "seeds": 0, "seed_summary": "", "follow_up": ""})
-            continue
-        judged = [claim.judge({key: runs[s if s < len(runs) else 0] for key, runs in seeds.items()})
+    return [_judged(claim, seeds, applies) for claim in CLAIMS]
+
+
+def _judged(claim: Claim, seeds: dict[str, list[Any]], applies: dict[str, bool]) -> Verdict:
+    if not all(applies.get(key, False) for key in (claim.chapter, *claim.needs)):
+        return Verdict(claim.chapter, claim.text, "does not apply", "its chapter does not apply to this dataset")
+    problems = _measure_problems(seeds) if claim.recognisability else []
+    if problems:
+        return Verdict(claim.chapter, claim.text, "not judged",
+                       "the judge of recognisability failed its validation: " + "; ".join(problems))
+    every_seed = [{key: runs[s if s < len(runs) else 0] for key, runs in seeds.items()}
                   for s in range(len(seeds[claim.chapter]))]
-        margins = [m for m, _ in judged]
-        spread = statistics.stdev(margins) if len(margins) > 1 else 0.0
-        rows.append({"chapter": claim.chapter, "claim": claim.text, "verdict": verdict(margins),
-                     "measured": judged[0][1], "seeds": len(margins), "held_in": sum(m > 0 for m in margins),
-                     "margin": statistics.fmean(margins), "spread": spread, "margins": margins,
-                     "by_seed": [text for _, text in judged]})
-        rows[-1]["seed_summary"] = seed_summary(rows[-1])
-        every_seed = [{key: runs[s if s < len(runs) else 0] for key, runs in seeds.items()}
-                      for s in range(len(seeds[claim.chapter]))]
-        rows[-1]["follow_up"] = claim.follow_up(every_seed) \
-            if rows[-1]["verdict"] != "held" and claim.follow_up is not None else ""
-    return rows
+    judged = [claim.judge(numbers) for numbers in every_seed]
+    margins = tuple(m for m, _ in judged)
+    held = verdict(list(margins))
+    return Verdict(claim.chapter, claim.text, held, judged[0][1], len(margins), sum(m > 0 for m in margins),
+                   statistics.fmean(margins), statistics.stdev(margins) if len(margins) > 1 else 0.0, margins,
+                   tuple(text for _, text in judged),
+                   claim.follow_up(every_seed) if held != "held" and claim.follow_up is not None else "")
 
 
 def _measure_problems(seeds: dict[str, list[Any]]) -> list[str]:
     """Why the judge may not judge (its validation, recorded by the code-space chapter); empty: it may."""
     return seeds["code-space"][0].measure.problems
-
-
-def seed_summary(row: dict[str, Any]) -> str:
-    """A verdict's seeds in words: "3 seeds, held on 2; margin +0.12 +/- 0.05" (relative to the threshold)."""
-    if row["seeds"] <= 1:
-        return "1 seed"
-    return (f"{row['seeds']} seeds, held on {row['held_in']}; margin {row['margin']:+.2f} "
-            f"+/- {row['spread']:.2f} (relative to the threshold)")

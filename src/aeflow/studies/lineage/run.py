@@ -82,7 +82,7 @@ def _run(setup: Setup, progress: bool, workers: Workers | None) -> dict[str, Any
     paths = render_report(report, setup.out)
     say("")
     for row in report["claims"]:
-        say(f"  {row['verdict']:<15} {row['claim']}")
+        say(f"  {row.verdict:<15} {row.claim}")
     say(f"\nreport: {paths['html']}")
     return report
 
