@@ -346,12 +346,12 @@ def test_seeds_in_worker_processes_give_what_one_process_gives(tmp_path):
             run_seeds(book, chapter, workers)
         written[name] = book.current
     alone, beside = written["one-process"], written["workers"]
-    assert list(beside["runs"]) == list(alone["runs"]) and len(beside["other_seeds"]) == 2
-    assert all(run["path"].startswith("07-swiss-roll/") for run in beside["runs"].values())
-    for numbers_alone, numbers_beside in zip([alone["numbers"], *alone["other_seeds"]],
-                                             [beside["numbers"], *beside["other_seeds"]]):
+    assert list(beside.runs) == list(alone.runs) and len(beside.other_seeds) == 2
+    assert all(run.path.startswith("07-swiss-roll/") for run in beside.runs.values())
+    for numbers_alone, numbers_beside in zip([alone.numbers, *alone.other_seeds],
+                                             [beside.numbers, *beside.other_seeds]):
         assert dict(flatten(numbers_beside)) == pytest.approx(dict(flatten(numbers_alone)), rel=1e-3, abs=1e-4)
-    assert alone["other_seeds"][0] != alone["other_seeds"][1]   # the seeds differ: each worker ran its own
+    assert alone.other_seeds[0] != alone.other_seeds[1]   # the seeds differ: each worker ran its own
 
 
 def test_workers_run_only_where_the_work_takes_longer_than_starting_one(monkeypatch):
@@ -412,28 +412,32 @@ def test_chapters_in_lanes_give_what_one_process_gives(tmp_path, monkeypatch, ca
     alone, beside = results["one-process"], results["lanes"]
     assert list(beside) == list(alone) == ["compression", "code-space", "swiss-roll", "one-step"]
     for key in alone:
-        assert beside[key]["runs"].keys() == alone[key]["runs"].keys()
-        a, b = dict(flatten(alone[key]["numbers"])), dict(flatten(beside[key]["numbers"]))
+        assert beside[key].runs.keys() == alone[key].runs.keys()
+        a, b = dict(flatten(alone[key].numbers)), dict(flatten(beside[key].numbers))
         numbers = {k for k, v in a.items() if isinstance(v, (int, float))}
         assert {k: b[k] for k in numbers} == pytest.approx({k: a[k] for k in numbers}, rel=1e-3, abs=1e-4), key
         assert {k: b[k] for k in a.keys() - numbers} == {k: a[k] for k in a.keys() - numbers}, key
 
 
 def test_the_ending_ranks_by_fd_prices_the_latent_road_with_its_autoencoder_and_says_each_target():
-    from aeflow.studies.lineage.book import LATENT_ROAD, PIXEL_ROAD, PRIOR_ROAD
+    from dataclasses import fields
+
+    from aeflow.studies.lineage.book import LATENT_ROAD, PIXEL_ROAD, PRIOR_ROAD, RoutedRow
     from aeflow.studies.lineage.run import ending
 
-    def row(name: str, route: str, fd: float, confidence: float = 0.9, rarest: float = 0.08) -> dict:
-        return {"name": name, "route": route, "fd": fd, "fd_real_floor": 10.0, "confidence": confidence,
-                "test_confidence": 1.0, "train_time_s": 50.0, "min_class_fraction": rarest}
+    def row(name: str, route: str, fd: float, confidence: float = 0.9, rarest: float = 0.08) -> RoutedRow:
+        zeros = {f.name: 0 for f in fields(RoutedRow) if f.name not in ("options", "fd_judge", "fd_judge_floor")}
+        return RoutedRow(**{**zeros, "name": name, "route": route, "fd": fd, "fd_real_floor": 10.0,
+                            "confidence": confidence, "test_confidence": 1.0, "train_time_s": 50.0,
+                            "min_class_fraction": rarest})
 
     rows = [row("autoencoder + GMM", PRIOR_ROAD, 30.0), row("DCGAN", PIXEL_ROAD, 50.0, rarest=0.01),
             row("latent ddpm", LATENT_ROAD, 18.0, confidence=0.97), row("flow matching", PIXEL_ROAD, 45.0)]
     end = ending(rows, autoencoder_seconds=100.0)
-    assert [g["name"] for g in end["rows"]] == ["latent ddpm", "autoencoder + GMM", "flow matching", "DCGAN"]
-    assert [g["cost_s"] for g in end["rows"]] == [150.0, 50.0, 50.0, 50.0]
-    assert end["best"] == {LATENT_ROAD: "latent ddpm", PRIOR_ROAD: "autoencoder + GMM", PIXEL_ROAD: "flow matching"}
-    met = {t["target"].split(",")[0]: t["met"] for t in end["targets"]}
+    assert [g.name for g in end.rows] == ["latent ddpm", "autoencoder + GMM", "flow matching", "DCGAN"]
+    assert [g.cost_s for g in end.rows] == [150.0, 50.0, 50.0, 50.0]
+    assert end.best == {LATENT_ROAD: "latent ddpm", PRIOR_ROAD: "autoencoder + GMM", PIXEL_ROAD: "flow matching"}
+    met = {t.target.split(",")[0]: t.met for t in end.targets}
     assert met == {"the best generator's FD": True, "the most recognisable generator's confidence": True,
                    "the best noise-to-pixels generator's FD": False, "the GAN's rarest class": False,
                    "the best noise-to-data or latent generator's FD": True}

@@ -9,13 +9,13 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from aeflow.config import to_dict
+from aeflow.config import from_dict, to_dict
 from aeflow.data import Dataset, load_dataset
 from aeflow.errors import ConfigError
 from aeflow.eval.features import FeatureExtractor
@@ -37,7 +37,7 @@ from aeflow.runs import (
 from aeflow.runs.features import measure_generator
 from aeflow.runs.measured import record_measurement
 from aeflow.runs.sampling import default_source
-from aeflow.studies.engine import Unit
+from aeflow.studies.engine import Unit, body
 from aeflow.studies.lineage.budgets import Budget
 from aeflow.studies.lineage.records import read_numbers
 from aeflow.viz import save_figures
@@ -67,6 +67,45 @@ def chapter_groups(chapters: list[Chapter]) -> list[list[Chapter]]:
 
 
 @dataclass
+class RunUsed:
+    """A run a chapter trained or read: its folder (under the lineage's), its weights' digest when the chapter
+    used them, and its training seconds."""
+    path: str
+    weights: str
+    train_time_s: float
+
+
+@dataclass
+class RoutedRow(GeneratorRow):
+    """A generator's row with the road it takes to an image: the report's ending ranks them."""
+    route: str = ""
+
+
+@dataclass
+class ChapterRecord:
+    """What a chapter leaves in chapters/NN-key.json: its runs, figures and generators' rows, and its measurements
+    as its typed record's JSON at seed 0 and at the budget's other seeds (`read_numbers` reads them back)."""
+    key: str
+    title: str
+    story: str
+    folder: str                                                      # its runs' folder, under the lineage's
+    runs: dict[str, RunUsed] = field(default_factory=dict)           # name (seed-N/name beyond seed 0) -> run
+    figures: list[dict[str, str]] = field(default_factory=list)      # {"file": under the lineage, "caption"}
+    generators: list[RoutedRow] = field(default_factory=list)        # the comparison's rows (seed 0)
+    curves: dict[str, list[GeneratorRow]] = field(default_factory=dict)   # FD-vs-NFE points, by curve
+    applies: bool = True
+    reason: str = ""                                                 # why it does not apply
+    numbers: dict[str, Any] = field(default_factory=dict)
+    other_seeds: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @classmethod
+    def read(cls, saved: dict[str, Any]) -> ChapterRecord:
+        """A record as the engine saved it (ConfigError when it is not a chapter's record)."""
+        return from_dict(cls, body(saved), "a chapter record")
+
+
+@dataclass
 class Made:
     """What a chapter made, kept until it ends, when `Book.write_made` writes it just before the engine saves the
     chapter's record: figures, each generator's 16 samples, and the measurements recorded in the runs they
@@ -88,8 +127,8 @@ class Book:
     progress: bool = True
     rerun: bool = False                                                # replace runs that are not the ones asked
     identity: str = ""                                                 # the lineage's digest (dataset, budget)
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)   # chapter key -> its record
-    current: dict[str, Any] = field(default_factory=dict)              # the record being written
+    results: dict[str, ChapterRecord] = field(default_factory=dict)    # chapter key -> its record
+    current: ChapterRecord | None = None                               # the record being written
     made: Made = field(default_factory=Made)                           # ... and what it made, written with it
     drawn: dict[str, tuple] = field(default_factory=dict)   # the last 8 draws: a request asked twice is drawn once
     seed: int = 0          # the seed being run: its runs train with it and sit in seed-N/; seed 0 draws the figures
@@ -116,19 +155,19 @@ class Book:
                              {"progress": self.progress, "seed": self.seed, **(train_options or {})},
                              self.data_dir if dataset is None else None, train_subset=subset)
         name = self._seeded(name)
-        run = ensure(config, self.out / self.current["folder"] / name, dataset=data, rerun=self.rerun)
-        self.current["runs"][name] = {"path": str(run.relative_to(self.out)), "weights": weights_digest(run),
-                                      "train_time_s": read_summary(run)["train_time_s"]}
+        run = ensure(config, self.out / self.current.folder / name, dataset=data, rerun=self.rerun)
+        self.current.runs[name] = RunUsed(str(run.relative_to(self.out)), weights_digest(run),
+                                          read_summary(run)["train_time_s"])
         return run
 
     def numbers(self, chapter: str) -> Any:
         """An earlier chapter's record (seed 0), typed."""
-        return read_numbers(chapter, self.results[chapter]["numbers"])
+        return read_numbers(chapter, self.results[chapter].numbers)
 
     def run_path(self, chapter: str, name: str) -> Path:
         """A run of an earlier chapter, or of the current one, at the seed being run."""
-        record = self.current if chapter == self.current.get("key") else self.results[chapter]
-        return self.out / record["runs"][self._seeded(name)]["path"]
+        record = self.current if self.current and chapter == self.current.key else self.results[chapter]
+        return self.out / record.runs[self._seeded(name)].path
 
     # -- measuring --------------------------------------------------------------------------------------
     def score(self, images: torch.Tensor, seed: int = 0) -> dict[str, Any]:
@@ -144,7 +183,8 @@ class Book:
         """measure_generator, or the same request's images and scores from earlier in the chapter (a chapter's
         best sampler setting, pictured, is one of the settings it measured) under this row's name."""
         def key(asked: SampleRequest) -> str:
-            return json.dumps([self.current.get("key"), str(run), to_dict(asked)], sort_keys=True, default=str)
+            chapter = self.current.key if self.current else None
+            return json.dumps([chapter, str(run), to_dict(asked)], sort_keys=True, default=str)
 
         if run is None:   # nothing names the model: nothing to tell its draws from another model's
             return measure_generator(model, run, request, self.data, self.extractor, name, label)
@@ -171,9 +211,9 @@ class Book:
         if run is not None:   # the run's folder keeps what was measured of it: the explorer and the CLI read it
             self.made.measurements.append((run, row, scores, not curve and row.source == default_source(model)))
         if curve:
-            self.current["curves"].setdefault(curve, []).append(to_dict(row))
+            self.current.curves.setdefault(curve, []).append(row)
             return row
-        self.current["generators"].append({**to_dict(row), "route": route(model, row)})
+        self.current.generators.append(RoutedRow(**asdict(row), route=route(model, row)))
         self.made.samples[name] = images[:16]
         if picture:
             self.figure(f"{name.replace(' ', '-').lower()}-samples.png",
@@ -185,9 +225,9 @@ class Book:
     def figure(self, name: str, figure: Figure, caption: str) -> None:
         if self.seed != 0:   # the figures show seed 0; the other seeds give numbers
             return
-        file = f"{self.current['key']}-{name}"
+        file = f"{self.current.key}-{name}"
         self.made.figures[file] = figure
-        self.current["figures"].append({"file": f"figures/{file}", "caption": caption})
+        self.current.figures.append({"file": f"figures/{file}", "caption": caption})
 
     # -- chapters ---------------------------------------------------------------------------------------
     def chapter_file(self, index: int, chapter: Chapter) -> Path:
@@ -204,27 +244,32 @@ class Book:
             if reason is None:
                 work()
             else:
-                self.current.update(applies=False, reason=reason)
+                self.current.applies, self.current.reason = False, reason
             self.write_made()   # before the record: a record on disk means its figures and samples are there
-            self.current.update(seconds=round(time.perf_counter() - started, 1))
-            return self.current
+            self.current.seconds = round(time.perf_counter() - started, 1)
+            return to_dict(self.current)
+
+        def stale(saved: dict[str, Any]) -> str | None:
+            try:
+                record = ChapterRecord.read(saved)
+            except ConfigError as e:
+                return f"is damaged (not a chapter record: {e})"
+            return chapter_problem(record, chapter.key) or self._runs_changed(record)
 
         return Unit(chapter.key, self.chapter_file(index, chapter), chapter_identity(self.identity, chapter.key),
-                    make, lambda record: chapter_problem(record, chapter.key) or self._runs_changed(record))
+                    make, stale)
 
-    def _runs_changed(self, record: dict[str, Any]) -> str | None:
-        for run in record["runs"].values():
-            if not (self.out / run["path"] / "model.safetensors").exists() or \
-                    weights_digest(self.out / run["path"]) != run["weights"]:
-                return f"used the run {run['path']}, whose weights changed since"
+    def _runs_changed(self, record: ChapterRecord) -> str | None:
+        for run in record.runs.values():
+            if not (self.out / run.path / "model.safetensors").exists() or \
+                    weights_digest(self.out / run.path) != run.weights:
+                return f"used the run {run.path}, whose weights changed since"
         return None
 
     def begin(self, index: int, chapter: Chapter) -> None:
         """A new chapter's record, empty, and nothing made yet."""
         self.made = Made()
-        self.current = {"key": chapter.key, "title": chapter.title, "story": chapter.story,
-                        "folder": f"{index:02d}-{chapter.key}", "runs": {}, "figures": [], "generators": [],
-                        "curves": {}, "applies": True, "numbers": {}, "other_seeds": []}
+        self.current = ChapterRecord(chapter.key, chapter.title, chapter.story, f"{index:02d}-{chapter.key}")
 
     def write_made(self) -> None:
         """Write what the chapter made (its runs wrote themselves): the measurements into their runs' folders,
@@ -265,12 +310,12 @@ def chapter_identity(lineage: str, key: str) -> dict[str, str]:
     return {"lineage": lineage, "chapter": key}
 
 
-def chapter_problem(record: dict[str, Any], key: str) -> str | None:
+def chapter_problem(record: ChapterRecord, key: str) -> str | None:
     """Why a chapter's record, whole and of this lineage, cannot be read as this chapter's, or None."""
-    if record.get("key") != key or not isinstance(record.get("runs"), dict):
-        return "is damaged (not a chapter record)"
+    if record.key != key:
+        return "is damaged (another chapter's record)"
     try:
-        for numbers in (record.get("numbers"), *record.get("other_seeds", [])):
+        for numbers in (record.numbers, *record.other_seeds):
             read_numbers(key, numbers)
     except ConfigError as e:
         return f"holds numbers of another shape ({e})"

@@ -15,7 +15,7 @@ from typing import Any
 from aeflow.errors import TrainingError
 from aeflow.progress import say
 from aeflow.studies.engine import made, reused
-from aeflow.studies.lineage.book import Book, Chapter, chapter_groups
+from aeflow.studies.lineage.book import Book, Chapter, ChapterRecord, chapter_groups
 from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.workers import Setup, Workers, run_seeds, worker_book
 from aeflow.threads import sharing
@@ -62,7 +62,7 @@ def run_chapters(book: Book, setup: Setup, workers: Workers | None) -> None:
         if record is None:
             raise TrainingError(f"the worker that ran {chapter.title} left no record of it; the same command again "
                                 "redoes that chapter")
-        book.results[chapter.key] = record
+        book.results[chapter.key] = ChapterRecord.read(record)
 
 
 def run_lane(book: Book, lane: Lane, estimates: dict[str, float], workers: Workers | None = None) -> None:
@@ -72,9 +72,9 @@ def run_lane(book: Book, lane: Lane, estimates: dict[str, float], workers: Worke
     for at, (index, chapter) in enumerate(lane):
         head = f"[{index}/{len(CHAPTERS)}] {chapter.title}"
         unit = book.unit(index, chapter, lambda chapter=chapter: run_seeds(book, chapter, workers))
-        record, problem = reused(unit, "lineage")
-        if record is not None:
-            book.results[chapter.key] = record
+        saved, problem = reused(unit, "lineage")
+        if saved is not None:
+            book.results[chapter.key] = record = ChapterRecord.read(saved)
             say(f"{head}: finished earlier, reused ({headline(record)})")
             continue
         if problem:
@@ -83,11 +83,10 @@ def run_lane(book: Book, lane: Lane, estimates: dict[str, float], workers: Worke
                                                                        if spent_estimated else 1.0)
         where = "all" if len(lane) == len(CHAPTERS) else "this lane"
         say(f"{head}: started" + (f"; about {duration(left)} left in {where}" if left else ""))
-        record = made(unit)
-        book.results[chapter.key] = record
-        spent_actual += record["seconds"]
-        spent_estimated += estimates.get(chapter.key) or record["seconds"]
-        say(f"{head}: done in {duration(record['seconds'])} ({headline(record)})")
+        book.results[chapter.key] = record = ChapterRecord.read(made(unit))
+        spent_actual += record.seconds
+        spent_estimated += estimates.get(chapter.key) or record.seconds
+        say(f"{head}: done in {duration(record.seconds)} ({headline(record)})")
 
 
 def lanes(running: Any, count: int) -> Any:
@@ -123,13 +122,12 @@ def _working(running: Any, lane: Callable[[], None]) -> None:
             running.value -= 1
 
 
-def headline(record: dict[str, Any]) -> str:
-    if not record["applies"]:
-        return "does not apply: " + record["reason"]
-    rows = record["generators"]
-    if rows:
-        return ", ".join(f"{g['name']} FD {g['fd']:.1f}" for g in rows)
-    return f"{len(record['runs'])} run(s), {len(record['figures'])} figure(s)"
+def headline(record: ChapterRecord) -> str:
+    if not record.applies:
+        return "does not apply: " + record.reason
+    if record.generators:
+        return ", ".join(f"{g.name} FD {g.fd:.1f}" for g in record.generators)
+    return f"{len(record.runs)} run(s), {len(record.figures)} figure(s)"
 
 
 def duration(seconds: float) -> str:

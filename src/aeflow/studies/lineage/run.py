@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,15 @@ from aeflow.progress import say
 from aeflow.report import render_report
 from aeflow.runs.folder import locked
 from aeflow.studies.engine import claim_study
-from aeflow.studies.lineage.book import LATENT_ROAD, PIXEL_ROAD, Book, open_book, saved_samples
+from aeflow.studies.lineage.book import (
+    LATENT_ROAD,
+    PIXEL_ROAD,
+    Book,
+    ChapterRecord,
+    RoutedRow,
+    open_book,
+    saved_samples,
+)
 from aeflow.studies.lineage.budgets import Budget, budget_for
 from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.claims import judge
@@ -90,44 +98,43 @@ def _run(setup: Setup, progress: bool, workers: Workers | None) -> dict[str, Any
 def _assemble(book: Book, dataset: str, wall_time: float) -> dict[str, Any]:
     """The report's content from the chapters' records, with the comparison, FD-vs-NFE plot and sample grid."""
     records = [book.results[c.key] for c in CHAPTERS]
-    seeds = {r["key"]: [read_numbers(r["key"], n) for n in (r["numbers"], *r["other_seeds"])] for r in records}
-    applies = {r["key"]: r["applies"] for r in records}
-    generators = [g for r in records for g in r["generators"]]
+    seeds = {r.key: [read_numbers(r.key, n) for n in (r.numbers, *r.other_seeds)] for r in records}
+    generators = [g for r in records for g in r.generators]
     series: dict[str, tuple[list, list]] = {}
     for r in records:
-        for name, points in r["curves"].items():
-            series[name] = ([p["nfe"] for p in points], [p["fd"] for p in points])
+        for name, points in r.curves.items():
+            series[name] = ([p.nfe for p in points], [p.fd for p in points])
     for g in generators:
-        series.setdefault(g["name"], ([], []))
-        series[g["name"]][0].append(g["nfe"])
-        series[g["name"]][1].append(g["fd"])
+        series.setdefault(g.name, ([], []))
+        series[g.name][0].append(g.nfe)
+        series[g.name][1].append(g.fd)
     figures: list[dict[str, str]] = []
     if series:
-        book.current = {"key": "comparison", "figures": []}
-        floor = generators[0]["fd_real_floor"] if generators else None
+        book.current = ChapterRecord("comparison", "", "", "")
+        floor = generators[0].fd_real_floor if generators else None
         book.figure("fd-vs-nfe.png", Curves(series, "network evaluations per sample (NFE)", "FD (lower is better)",
                                             "FD against sampling cost", log_x=True, log_y=True, floor=floor),
                     "FD against network evaluations per sample for every generator and sampler.")
-        names = [g["name"] for g in generators]
+        names = [g.name for g in generators]
         book.figure("samples.png", ImageGrid([saved_samples(book.out, n) for n in names], names,
                                              "16 samples from every generator (seed 0)"),
                     "Samples from every generator, side by side.")
         book.write_made()
-        figures = book.current["figures"]
-    for r in records:   # seed 0's numbers in words and units, from the records' fields
-        r["table"] = described(seeds[r["key"]][0]) if seeds[r["key"]][0] is not None else []
+        figures = book.current.figures
     return {"dataset": dataset, "budget": book.budget.name, "wall_time_s": round(wall_time, 1),
             "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                         "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
-            "n_eval": book.budget.n_eval, "claims": judge(seeds, applies), "chapters": records,
+            "n_eval": book.budget.n_eval, "claims": judge(seeds, {r.key: r.applies for r in records}),
+            "chapters": records, "tables": {key: described(numbers[0]) if numbers[0] is not None else []
+                                            for key, numbers in seeds.items()},   # seed 0's, in words and units
             "measure": _measure(seeds), "comparison": generators,
             "ending": ending(generators, _autoencoder_seconds(book.results)), "figures": figures}
 
 
-def _autoencoder_seconds(results: dict[str, dict[str, Any]]) -> float:
+def _autoencoder_seconds(results: dict[str, ChapterRecord]) -> float:
     """The compression autoencoder's training seconds: part of what a generator over its codes cost."""
-    runs = results.get("compression", {}).get("runs", {})
-    return runs["autoencoder"]["train_time_s"] if "autoencoder" in runs else 0.0
+    runs = results["compression"].runs if "compression" in results else {}
+    return runs["autoencoder"].train_time_s if "autoencoder" in runs else 0.0
 
 
 def _measure(seeds: dict[str, list[Any]]) -> dict[str, Any] | None:
@@ -148,43 +155,70 @@ def _measure(seeds: dict[str, list[Any]]) -> dict[str, Any] | None:
     return {"judge": m.judge, "threshold": RECOGNISABLE, "problems": m.problems, "rows": rows}
 
 
-def ending(generators: list[dict[str, Any]], autoencoder_seconds: float = 0.0) -> dict[str, Any]:
+@dataclass
+class Ranked(RoutedRow):
+    """A generator's row in the ending's ranking, with what it is compared by."""
+    fd_over_floor: float = 0.0
+    confidence_ratio: float = 0.0                # its judge's confidence over the test images'
+    cost_s: float = 0.0                          # training seconds, its autoencoder's included on the latent road
+
+
+@dataclass
+class Target:
+    """A quality target set before the runs, met or missed by how much (`ratio`: measured / bound)."""
+    target: str
+    generator: str
+    measured: float
+    bound: str
+    met: bool
+    ratio: float
+
+
+@dataclass
+class Ending:
+    """Every generator ranked by FD, the best of each road, the most recognisable, and the targets."""
+    rows: list[Ranked] = field(default_factory=list)
+    best: dict[str, str] = field(default_factory=dict)          # road -> its best generator
+    most_recognisable: str = ""
+    targets: list[Target] = field(default_factory=list)
+
+
+def ending(generators: list[RoutedRow], autoencoder_seconds: float = 0.0) -> Ending:
     """Every generator ranked by FD, with its recognisability, speed and cost (its training seconds, and for a
     generator over the compression autoencoder's codes that autoencoder's too), and the best of each road: which
     route wins at this budget."""
     if not generators:
-        return {"rows": [], "best": {}}
-    rows = sorted(({**g, "fd_over_floor": g["fd"] / g["fd_real_floor"],
-                    "confidence_ratio": g["confidence"] / g["test_confidence"],
-                    "cost_s": (g["train_time_s"] or 0.0) + (autoencoder_seconds if g["route"] == LATENT_ROAD else 0)}
-                   for g in generators), key=lambda g: g["fd"])
-    best = {road: min((g for g in rows if g["route"] == road), key=lambda g: g["fd"])["name"]
-            for road in dict.fromkeys(g["route"] for g in rows)}
-    recognisable = max(rows, key=lambda g: g["confidence_ratio"])
-    return {"rows": rows, "best": best, "most_recognisable": recognisable["name"], "targets": targets(rows)}
+        return Ending()
+    rows = sorted((Ranked(**asdict(g), fd_over_floor=g.fd / g.fd_real_floor,
+                          confidence_ratio=g.confidence / g.test_confidence,
+                          cost_s=(g.train_time_s or 0.0) + (autoencoder_seconds if g.route == LATENT_ROAD else 0))
+                   for g in generators), key=lambda g: g.fd)
+    best = {road: min((g for g in rows if g.route == road), key=lambda g: g.fd).name
+            for road in dict.fromkeys(g.route for g in rows)}
+    recognisable = max(rows, key=lambda g: g.confidence_ratio)
+    return Ending(rows, best, recognisable.name, targets(rows))
 
 
-def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def targets(rows: list[Ranked]) -> list[Target]:
     """The quality targets set for the cpu budget before its runs, each met or missed by how much (a ratio to
     the target: below 1 is met for an upper bound, above 1 for a lower one)."""
-    pixel = [g for g in rows if g["route"] == PIXEL_ROAD and g["name"] != "one-step"]
-    gan = [g for g in rows if g["name"] == "DCGAN"]
-    gmm = [g for g in rows if g["name"] == "autoencoder + GMM"]
-    found = [("the best generator's FD, over the floor", rows[0]["name"], rows[0]["fd_over_floor"], "at most", 2.0),
-             ("the most recognisable generator's confidence, over the test images'",
-              max(rows, key=lambda g: g["confidence_ratio"])["name"], max(g["confidence_ratio"] for g in rows),
-              "at least", 0.95)]
+    pixel = [g for g in rows if g.route == PIXEL_ROAD and g.name != "one-step"]
+    gan = [g for g in rows if g.name == "DCGAN"]
+    gmm = [g for g in rows if g.name == "autoencoder + GMM"]
+    recognisable = max(rows, key=lambda g: g.confidence_ratio)
+    found = [("the best generator's FD, over the floor", rows[0].name, rows[0].fd_over_floor, "at most", 2.0),
+             ("the most recognisable generator's confidence, over the test images'", recognisable.name,
+              recognisable.confidence_ratio, "at least", 0.95)]
     if pixel:
-        best = min(pixel, key=lambda g: g["fd"])
-        found.append(("the best noise-to-pixels generator's FD, over the floor", best["name"], best["fd_over_floor"],
+        best = min(pixel, key=lambda g: g.fd)
+        found.append(("the best noise-to-pixels generator's FD, over the floor", best.name, best.fd_over_floor,
                       "at most", 4.0))
     if gan:
-        found.append(("the GAN's rarest class, share of its samples", "DCGAN", gan[0]["min_class_fraction"],
+        found.append(("the GAN's rarest class, share of its samples", "DCGAN", gan[0].min_class_fraction,
                       "at least", 0.05))
     if gmm:
-        rival = min((g for g in rows if g["route"] in (PIXEL_ROAD, LATENT_ROAD)), key=lambda g: g["fd"])
+        rival = min((g for g in rows if g.route in (PIXEL_ROAD, LATENT_ROAD)), key=lambda g: g.fd)
         found.append(("the best noise-to-data or latent generator's FD, over the autoencoder + GMM's",
-                      rival["name"], rival["fd"] / gmm[0]["fd"], "below", 1.0))
-    return [{"target": what, "generator": name, "measured": value, "bound": f"{how} {bound:g}",
-             "met": value <= bound if how in ("at most", "below") else value >= bound,
-             "ratio": value / bound} for what, name, value, how, bound in found]
+                      rival.name, rival.fd / gmm[0].fd, "below", 1.0))
+    return [Target(what, name, value, f"{how} {bound:g}", value <= bound if how in ("at most", "below")
+                   else value >= bound, value / bound) for what, name, value, how, bound in found]

@@ -15,14 +15,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from aeflow.errors import ConfigError, TrainingError
 from aeflow.progress import say
-from aeflow.studies.lineage.book import Book, Chapter, chapter_groups, open_book
+from aeflow.studies.lineage.book import Book, Chapter, ChapterRecord, RunUsed, chapter_groups, open_book
 from aeflow.studies.lineage.budgets import Budget
 from aeflow.studies.lineage.chapters import CHAPTERS
 from aeflow.studies.lineage.records import to_dict
@@ -97,11 +97,11 @@ class Workers:
             f"process(es) beside it")
         beside = 1 + min(self.count, len(seeds))
         with self.stopping(f"running {chapter.title} at another seed"), sharing().divided(beside):
-            book.current["numbers"] = to_dict(chapter.run(book))
+            book.current.numbers = to_dict(chapter.run(book))
             for future in futures:
                 record, runs = future.result()
-                book.current["runs"].update(runs)
-                book.current["other_seeds"].append(record)
+                book.current.runs.update(runs)
+                book.current.other_seeds.append(record)
 
     @contextmanager
     def stopping(self, doing: str) -> Iterator[None]:
@@ -143,11 +143,11 @@ def run_seeds(book: Book, chapter: Chapter, workers: Workers | None) -> None:
     if others and workers is not None:
         workers.run(book, chapter, others)
         return
-    book.current["numbers"] = to_dict(chapter.run(book))
+    book.current.numbers = to_dict(chapter.run(book))
     for seed in others:
         say(f"{chapter.title}: seed {seed}")
         with book.at_seed(seed):
-            book.current["other_seeds"].append(to_dict(chapter.run(book)))
+            book.current.other_seeds.append(to_dict(chapter.run(book)))
 
 
 # -- in a worker ------------------------------------------------------------------------------------------------
@@ -180,12 +180,12 @@ def worker_book(setup: Setup) -> Book:
     return _books[lineage]
 
 
-def _chapter_at_seed(setup: Setup, results: dict[str, Any], current: dict[str, Any], key: str, seed: int
-                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+def _chapter_at_seed(setup: Setup, results: dict[str, ChapterRecord], current: ChapterRecord, key: str, seed: int
+                     ) -> tuple[dict[str, Any], dict[str, RunUsed]]:
     """(the chapter's record at `seed`, the runs it used), in a worker."""
     book = worker_book(setup)
-    book.results, book.current = results, {**current, "runs": {}, "other_seeds": []}
+    book.results, book.current = results, replace(current, runs={}, other_seeds=[])
     chapter = next(c for c in CHAPTERS if c.key == key)
     with book.at_seed(seed):
         record = to_dict(chapter.run(book))
-    return record, book.current["runs"]
+    return record, book.current.runs
