@@ -23,6 +23,8 @@ def _environment() -> Environment:
 def _number(value: Any, digits: int = 2) -> str:
     if value is None:
         return "—"
+    if isinstance(value, list) and all(isinstance(v, (int, float)) for v in value):
+        return ", ".join(_number(v, digits) for v in value) or "none"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, int) or float(value).is_integer() and abs(value) >= 100:

@@ -307,8 +307,8 @@ class Latent:
 
 def described(record: Any, depth: int = 0) -> list[dict[str, Any]]:
     """A record as the report's rows: each field's name in words, its value, its unit and what it means (from
-    the field's metadata), a nested record as a heading row followed by its own rows one level deeper, a
-    mapping as a row per entry."""
+    the field's metadata), a nested record as a heading row followed by its own rows one level deeper (so are
+    the records of a mapping or list, each under its key or row number), a plain mapping as a row per entry."""
     rows = []
     for f in fields(record):
         value, name = getattr(record, f.name), f.name.replace("_", " ")
@@ -316,9 +316,9 @@ def described(record: Any, depth: int = 0) -> list[dict[str, Any]]:
         if is_dataclass(value):
             rows += [{"name": name, "depth": depth, "value": None, "unit": "", "means": means},
                      *described(value, depth + 1)]
-        elif isinstance(value, dict) and any(is_dataclass(v) for v in value.values()):
+        elif isinstance(value, (dict, list)) and any(is_dataclass(v) for v in _items(value).values()):
             rows.append({"name": name, "depth": depth, "value": None, "unit": "", "means": means})
-            for key, item in value.items():
+            for key, item in _items(value).items():
                 rows += [{"name": key, "depth": depth + 1, "value": None, "unit": "", "means": ""},
                          *described(item, depth + 2)]
         elif isinstance(value, dict):
@@ -328,6 +328,11 @@ def described(record: Any, depth: int = 0) -> list[dict[str, Any]]:
             rows.append({"name": name, "depth": depth, "value": to_dict(value) if isinstance(value, list) else value,
                          "unit": unit, "means": means})
     return rows
+
+
+def _items(value: dict | list) -> dict[str, Any]:
+    """A mapping's entries, or a list's as "row 1", "row 2"...: each of a record's nested records by a name."""
+    return value if isinstance(value, dict) else {f"row {i}": item for i, item in enumerate(value, 1)}
 
 
 RECORDS: dict[str, type] = {
