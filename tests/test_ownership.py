@@ -128,8 +128,9 @@ def test_study_records_are_trusted_only_as_written(tmp_path):
     numbers = {"fd": 12.0, "fd_floor": 8.0, "precision": 0.8, "recall": 0.7, "fraction_closer_than_test_p1": 0.01,
                "components": 10}
     mine = chapter_identity("abc", "density")
-    record = save_record(tmp_path / "r.json", {"key": "density", "runs": {}, "numbers": numbers, "other_seeds": []},
-                         mine)
+    record = save_record(tmp_path / "r.json", {"key": "density", "title": "A density on the codes", "story": "",
+                                                "folder": "04-density", "runs": {}, "numbers": numbers,
+                                                "other_seeds": []}, mine)
     assert saved_record(tmp_path / "r.json", mine, "lineage") == (record, None)
     assert saved_record(tmp_path / "none.json", mine, "lineage") == (None, None)
     assert chapter_problem(record, "density") is None
@@ -142,6 +143,8 @@ def test_study_records_are_trusted_only_as_written(tmp_path):
     assert record_problem(reshaped, mine, "lineage") is None and "another shape" in chapter_problem(reshaped, "density")
     for damaged in ({}, [], {"runs": 5}, None, "text"):
         assert "damaged" in record_problem(damaged, mine, "lineage")
+    assert "damaged" in chapter_problem({**record, "runs": 5}, "density")
+    assert "another chapter's" in chapter_problem(record, "holes")
     (tmp_path / "r.json").write_text("{not json")
     assert saved_record(tmp_path / "r.json", mine, "lineage")[1] == "is damaged (not JSON)"
 

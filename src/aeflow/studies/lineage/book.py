@@ -249,15 +249,9 @@ class Book:
             self.current.seconds = round(time.perf_counter() - started, 1)
             return to_dict(self.current)
 
-        def stale(saved: dict[str, Any]) -> str | None:
-            try:
-                record = ChapterRecord.read(saved)
-            except ConfigError as e:
-                return f"is damaged (not a chapter record: {e})"
-            return chapter_problem(record, chapter.key) or self._runs_changed(record)
-
         return Unit(chapter.key, self.chapter_file(index, chapter), chapter_identity(self.identity, chapter.key),
-                    make, stale)
+                    make, lambda saved: chapter_problem(saved, chapter.key) or
+                    self._runs_changed(ChapterRecord.read(saved)))
 
     def _runs_changed(self, record: ChapterRecord) -> str | None:
         for run in record.runs.values():
@@ -310,8 +304,12 @@ def chapter_identity(lineage: str, key: str) -> dict[str, str]:
     return {"lineage": lineage, "chapter": key}
 
 
-def chapter_problem(record: ChapterRecord, key: str) -> str | None:
-    """Why a chapter's record, whole and of this lineage, cannot be read as this chapter's, or None."""
+def chapter_problem(saved: dict[str, Any], key: str) -> str | None:
+    """Why a chapter's saved record, whole and of this lineage, cannot be read as this chapter's, or None."""
+    try:
+        record = ChapterRecord.read(saved)
+    except ConfigError as e:
+        return f"is damaged (not a chapter record: {e})"
     if record.key != key:
         return "is damaged (another chapter's record)"
     try:
