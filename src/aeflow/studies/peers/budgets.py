@@ -39,9 +39,9 @@ class PeerBudget:
 # allow (Euler-20: 2,000; DDIM-50: 800; dopri5, about 100: 400; ancestral-1000: 50), the MLP rows 5,000, as many
 # as there are test images at most.
 _BUDGETS = {
-    "tiny": PeerBudget("tiny", seconds={"vae": 1, "vae-bce": 1, "ae": 1, "cfm": 1, "icfm": 1, "ddpm": 1}, n_eval=100,
-                       evals=2_000, n_min=8, n_curve=50, snapshots=(0.5,), unet=(16, 32), train_subset=512,
-                       seeds=2, validation=100),
+    "tiny": PeerBudget("tiny", seconds={"vae": 0.5, "vae-bce": 0.5, "ae": 0.5, "cfm": 0.5, "icfm": 0.5, "ddpm": 0.5},
+                       n_eval=100, evals=2_000, n_min=8, n_curve=50, snapshots=(0.5,), unet=(16, 32),
+                       train_subset=512, seeds=2, validation=100),
     "cpu": PeerBudget("cpu", seconds={"vae": 15, "vae-bce": 15, "ae": 15, "cfm": 40, "icfm": 40, "ddpm": 40},
                       n_eval=5000, evals=40_000, n_min=50, n_curve=250, snapshots=(0.25, 0.5, 0.75)),
     "gpu": PeerBudget("gpu", seconds={"vae": 300, "vae-bce": 300, "ae": 300, "cfm": 1800, "icfm": 1800,
