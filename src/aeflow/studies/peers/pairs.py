@@ -106,13 +106,16 @@ class _Pythae(Pair):
 
         return RECIPE["learning_rate"]
 
-    deviations = ("its MNIST script's convolutional encoder and decoder (128-1024 channels) only at the gpu budget; "
-                  "pythae's default MLP (784-512-16, ReLU) at the cpu and tiny budgets, where the convolutional ones "
-                  "would see a fraction of an epoch, and always on 8x8 digits, which four stride-2 convolutions do "
-                  "not fit; aeflow's side builds the same MLP (one hidden layer of 512, ReLU), so that the row "
-                  "compares training alone; no evaluation set (the training seconds alone are compared); trained "
-                  "for the budget's seconds, not 100 epochs")
+    aeflow_network = "the same MLP (one hidden layer of 512, ReLU), so that the row compares training alone"
     same_network = {"hidden": [512], "activation": "relu"}   # pythae's default MLP encoder and decoder
+
+    @property
+    def deviations(self) -> str:
+        return ("its MNIST script's convolutional encoder and decoder (128-1024 channels) only at the gpu budget; "
+                "pythae's default MLP (784-512-16, ReLU) at the cpu and tiny budgets, where the convolutional ones "
+                "would see a fraction of an epoch, and always on 8x8 digits, which four stride-2 convolutions do "
+                f"not fit; aeflow's side builds {self.aeflow_network}; no evaluation set (the training seconds "
+                "alone are compared); trained for the budget's seconds, not 100 epochs")
 
     def build_peer(self, budget, data):
         from aeflow.peers.pythae_models import build
@@ -137,10 +140,14 @@ class VAEPair(_Pythae):
     recipe = ("pythae's VAE as its MNIST script trains it: latent_dim 16, \"mse\" reconstruction (a Gaussian "
               "likelihood with sigma 1), TrainingPipeline with Adam at lr 1e-3, batch 100")
     rows = (Row("prior", "N(0, I) prior"), Row("gmm", "GMM, 10 components", source="gmm", prior_options=GMM))
+    aeflow_network = ("aeflow's VAE network as it ships (two hidden layers, 256 and 128, SiLU), which the search's "
+                      "rule chose over pythae's MLP and three others on held-out training images "
+                      "(benchmarks/peers_vae_diagnosis.py --choose, Bernoulli likelihood): the row compares each "
+                      "library's network and training")
 
     def aeflow_options(self, budget, data):
         # the peer's objective: the same likelihood on both sides, so that the row compares training, not losses
-        return ({**self.same_network, "latent_dim": budget.latent_dim, "likelihood": "gaussian", "gaussian_std": 1.0},
+        return ({"latent_dim": budget.latent_dim, "likelihood": "gaussian", "gaussian_std": 1.0},
                 {"batch_size": 128, "lr": 1e-3})
 
 
@@ -157,8 +164,7 @@ class BernoulliVAEPair(VAEPair):
                 "otherwise as the VAE row: " + super().deviations)
 
     def aeflow_options(self, budget, data):
-        return ({**self.same_network, "latent_dim": budget.latent_dim, "likelihood": "bernoulli"},
-                {"batch_size": 128, "lr": 1e-3})
+        return ({"latent_dim": budget.latent_dim, "likelihood": "bernoulli"}, {"batch_size": 128, "lr": 1e-3})
 
 
 class AEPair(_Pythae):
