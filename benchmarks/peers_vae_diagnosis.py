@@ -21,6 +21,13 @@ default (SiLU, 256-128), pythae's (ReLU, 512), ReLU 512-256, SiLU 512-256 and Re
 loop; FD of N(0, I) samples against the held-out training images (the peers' validation split, 143 images), mean
 over the seeds in the digits classifier's space; the lowest wins, the cheaper per step when two are within each
 other's spread.
+
+    python benchmarks/peers_vae_diagnosis.py --choose-ae
+
+does the same for aeflow's autoencoder in the autoencoder + GMM row (squared error, 16-d code), by the same rule
+on the FD of its 10-component GMM's samples (fitted to the training codes), written before its first run:
+candidates aeflow's default (GELU, batch norm, 256-128), the row's network until now (ReLU, 512, batch norm),
+pythae's MLP as it is (ReLU, 512, no norm) and GELU, batch norm, 512-256.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from aeflow.runs.pipeline import ensure
 from aeflow.runs.sampling import SampleRequest
 from aeflow.runs.train import make_config
 from aeflow.studies.peers.budgets import peer_budget
+from aeflow.studies.peers.pairs import GMM
 from aeflow.studies.peers.run import split
 
 NETWORK = {"hidden": [512], "latent_dim": 16, "likelihood": "bernoulli"}
@@ -68,6 +76,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=7500)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--choose", action="store_true", help="choose aeflow's network on held-out images")
+    parser.add_argument("--choose-ae", action="store_true", help="the same for the autoencoder + GMM row")
     args = parser.parse_args()
     data = load_dataset("digits")
     fit, final = split(data, peer_budget("cpu"))
@@ -108,7 +117,21 @@ def main() -> None:
              "aeflow's VAE, ReLU, hidden 512-256, plain loop": aeflow_network("relu", hidden=[512, 256]),
              "aeflow's VAE, ReLU, hidden 1024, plain loop": aeflow_network("relu", hidden=[1024]),
              "aeflow's VAE, ReLU, IWAE bound (k = 5), plain loop": aeflow_network("relu", iwae_k=5)}
-    against, n = final, 360
+    def aeflow_autoencoder(**options):
+        def make(seed: int) -> torch.nn.Module:
+            torch.manual_seed(seed)
+            model = build_model("autoencoder", {"code_dim": 16, "recon_loss": "mse", **options}, data.shape)
+            plain_loop(model, lambda x: model.loss({"x": x})["loss"], fit.train_x, args.steps, seed)
+            return model.eval()
+        return make
+
+    against, n, source = final, 360, None
+    if args.choose_ae:
+        lines = {"aeflow's default (GELU, batch norm, 256-128)": aeflow_autoencoder(),
+                 "the row's until now (ReLU, 512, batch norm)": aeflow_autoencoder(hidden=[512], activation="relu"),
+                 "pythae's MLP (ReLU, 512, no norm)": aeflow_autoencoder(hidden=[512], activation="relu", norm="none"),
+                 "GELU, batch norm, 512-256": aeflow_autoencoder(hidden=[512, 256])}
+        against, n, source = fit, len(fit.test_x), "gmm"
     if args.choose:
         lines = {"aeflow's default (SiLU, 256-128)": aeflow_network("silu", hidden=[256, 128]),
                  "pythae's (ReLU, 512)": aeflow_network("relu"),
@@ -116,8 +139,8 @@ def main() -> None:
                  "SiLU, 512-256": aeflow_network("silu", hidden=[512, 256]),
                  "ReLU, 1024": aeflow_network("relu", hidden=[1024])}
         against, n = fit, len(fit.test_x)
-    print(f"{args.steps} steps, seeds 0-{args.seeds - 1}; FD of {n} N(0, I) samples against the "
-          f"{'held-out training' if args.choose else 'test'} images")
+    print(f"{args.steps} steps, seeds 0-{args.seeds - 1}; FD of {n} {'GMM' if source else 'N(0, I)'} samples "
+          f"against the {'test' if against is final else 'held-out training'} images")
     print("| network and loop | FD per seed | mean +/- sd | FD in the judge's space | seconds per run |\n"
           "|---|---|---:|---:|---:|")
     for label, make in lines.items():
@@ -127,7 +150,9 @@ def main() -> None:
             model = make(seed)
             seconds.append(time.perf_counter() - started)
             with torch.no_grad():
-                row, _, _ = measure_generator(model, None, SampleRequest(n=n, seed=seed), against, extractor, label)
+                row, _, _ = measure_generator(model, None, SampleRequest(source=source, n=n, seed=seed,
+                                                                           prior_options=GMM if source else {}),
+                                              against, extractor, label)
             fds.append(row.fd)
             judged.append(row.fd_judge)
         print(f"| {label} | {', '.join(f'{fd:.1f}' for fd in fds)} | {statistics.mean(fds):.1f} +/- "
