@@ -174,8 +174,12 @@ class AEPair(_Pythae):
               "sides (pythae's GaussianMixtureSampler fits the same full-covariance mixture)")
     rows = (Row("gmm", "GMM, 10 components", source="gmm", prior_options=GMM),)
 
+    aeflow_network = ("pythae's MLP as it is (one hidden layer of 512, ReLU, no normalisation), which the search's "
+                      "rule chose over aeflow's default autoencoder and two others on held-out training images "
+                      "(benchmarks/peers_vae_diagnosis.py --choose-ae): the row compares training alone")
+
     def aeflow_options(self, budget, data):
-        return ({**self.same_network, "code_dim": budget.latent_dim, "recon_loss": "mse"},
+        return ({**self.same_network, "norm": "none", "code_dim": budget.latent_dim, "recon_loss": "mse"},
                 {"batch_size": 128, "lr": 1e-3})
 
 
