@@ -89,13 +89,16 @@ def main() -> None:
         plain_loop(model, lambda x: model({"data": x}).loss, fit.train_x, args.steps, seed)
         return adapt(model.eval(), data.shape)
 
-    def aeflow_network(activation: str, **options):
+    def aeflow_model(family: str, options: dict):
         def make(seed: int) -> torch.nn.Module:
             torch.manual_seed(seed)
-            model = build_model("vae", {**NETWORK, "activation": activation, **options}, data.shape)
+            model = build_model(family, options, data.shape)
             plain_loop(model, lambda x: model.loss({"x": x})["loss"], fit.train_x, args.steps, seed)
             return model.eval()
         return make
+
+    def aeflow_network(activation: str, **options):
+        return aeflow_model("vae", {**NETWORK, "activation": activation, **options})
 
     def aeflow_loop(name: str, **train):
         epochs = max(1, args.steps // (len(fit.train_x) // 128))
@@ -118,12 +121,7 @@ def main() -> None:
              "aeflow's VAE, ReLU, hidden 1024, plain loop": aeflow_network("relu", hidden=[1024]),
              "aeflow's VAE, ReLU, IWAE bound (k = 5), plain loop": aeflow_network("relu", iwae_k=5)}
     def aeflow_autoencoder(**options):
-        def make(seed: int) -> torch.nn.Module:
-            torch.manual_seed(seed)
-            model = build_model("autoencoder", {"code_dim": 16, "recon_loss": "mse", **options}, data.shape)
-            plain_loop(model, lambda x: model.loss({"x": x})["loss"], fit.train_x, args.steps, seed)
-            return model.eval()
-        return make
+        return aeflow_model("autoencoder", {"code_dim": 16, "recon_loss": "mse", **options})
 
     against, n, source = final, 360, None
     if args.choose_ae:

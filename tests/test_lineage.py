@@ -81,6 +81,8 @@ def test_report_lists_every_chapter_and_judges_every_claim(lineage):
     assert all(c.title in markdown for c in CHAPTERS)
     assert "- rate: " in markdown and "nats per image (KL(q(z|x) || N(0, I))" in markdown   # in words, with units
     assert not re.search(r"\b\w+\.\w+\.\w+\b:", markdown)   # no dotted key such as collapse.warm_up.rate
+    assert "[{" not in markdown and "  - row 1" in markdown   # a list of records reads as nested rows, not JSON
+    assert re.search(r"- prefix error: (\d+\.\d{3}, )+\d+\.\d{3} per image", markdown)   # numbers formatted
 
 
 def test_report_opens_in_headless_chromium_with_every_image(lineage, chromium):
