@@ -28,6 +28,17 @@ does the same for aeflow's autoencoder in the autoencoder + GMM row (squared err
 on the FD of its 10-component GMM's samples (fitted to the training codes), written before its first run:
 candidates aeflow's default (GELU, batch norm, 256-128), the row's network until now (ReLU, 512, batch norm),
 pythae's MLP as it is (ReLU, 512, no norm) and GELU, batch norm, 512-256.
+
+    python benchmarks/peers_vae_diagnosis.py --choose-kl
+
+chooses aeflow's KL schedule for the two VAE rows, for each likelihood apart (the Gaussian of sigma 1, the
+Bernoulli), by a rule written before its first run: aeflow's VAE network as the rows build it (its default), under
+aeflow's loop as the peers run it (batch 128, lr 1e-3, warm-up, a cosine to zero, clipping at 1) for the steps'
+epochs; candidates the KL weight at 1 throughout (the rows until now), and a linear KL warm-up from 0 to 1 over the
+first quarter and over the first half of the epochs (Bowman et al. 2016; the lineage's warm-up chapter uses the
+half); FD of N(0, I) samples against the held-out training images, mean over the seeds in the digits classifier's
+space; the lowest mean wins, but the weight at 1 throughout is kept unless the lowest is below it by more than the
+two standard deviations together (the peers' "within the spread").
 """
 
 from __future__ import annotations
@@ -77,6 +88,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--choose", action="store_true", help="choose aeflow's network on held-out images")
     parser.add_argument("--choose-ae", action="store_true", help="the same for the autoencoder + GMM row")
+    parser.add_argument("--choose-kl", action="store_true", help="choose aeflow's KL schedule for the VAE rows")
     args = parser.parse_args()
     data = load_dataset("digits")
     fit, final = split(data, peer_budget("cpu"))
@@ -100,11 +112,11 @@ def main() -> None:
     def aeflow_network(activation: str, **options):
         return aeflow_model("vae", {**NETWORK, "activation": activation, **options})
 
-    def aeflow_loop(name: str, **train):
-        epochs = max(1, args.steps // (len(fit.train_x) // 128))
+    epochs = max(1, args.steps // (len(fit.train_x) // 128))
 
+    def aeflow_loop(name: str, network: dict | None = None, **train):
         def make(seed: int) -> torch.nn.Module:
-            config = make_config("vae", "digits", {**NETWORK, "activation": "relu"},
+            config = make_config("vae", "digits", network or {**NETWORK, "activation": "relu"},
                                  {"batch_size": 128, "lr": 1e-3, "epochs": epochs, "seed": seed, "progress": False,
                                   **train}, train_subset=len(fit.train_x))
             with contextlib.redirect_stderr(io.StringIO()):   # its epoch lines
@@ -136,6 +148,17 @@ def main() -> None:
                  "ReLU, 512-256": aeflow_network("relu", hidden=[512, 256]),
                  "SiLU, 512-256": aeflow_network("silu", hidden=[512, 256]),
                  "ReLU, 1024": aeflow_network("relu", hidden=[1024])}
+        against, n = fit, len(fit.test_x)
+    if args.choose_kl:
+        lines = {}
+        for likelihood, options in (("Gaussian, sigma 1", {"likelihood": "gaussian", "gaussian_std": 1.0}),
+                                    ("Bernoulli", {"likelihood": "bernoulli"})):
+            network = {"latent_dim": 16, **options}
+            for share, label in ((0.0, "KL weight 1 throughout"), (0.25, "KL warm-up, first quarter"),
+                                 (0.5, "KL warm-up, first half")):
+                warm_up = {"kl": {"kind": "linear", "start": 0.0, "end": 1.0, "epochs": share * epochs}}
+                lines[f"{likelihood}: {label}"] = aeflow_loop(f"{options['likelihood']}-{share}", network,
+                                                              loss_weights=warm_up if share else {})
         against, n = fit, len(fit.test_x)
     print(f"{args.steps} steps, seeds 0-{args.seeds - 1}; FD of {n} {'GMM' if source else 'N(0, I)'} samples "
           f"against the {'test' if against is final else 'held-out training'} images")
