@@ -143,6 +143,20 @@ def test_a_cells_recipe_holds_aeflows_options_where_aeflow_is_in_the_cell(monkey
     assert [a == b for a, b in zip(before, after)] == [True, False, False, False]   # only peer/peer is unaffected
 
 
+def test_aeflows_kl_warm_up_spans_its_share_of_the_planned_epochs_and_is_part_of_the_comparisons_identity():
+    from aeflow.studies.peers.budgets import peer_budget
+    from aeflow.studies.peers.cells import Cell, _aeflow_config
+    from aeflow.studies.peers.run import comparison_identity
+
+    budget, data, cell = peer_budget("tiny"), load_dataset("digits"), Cell("aeflow", "aeflow", 1.0, 0)
+    gaussian, bernoulli = PAIRS["vae"], PAIRS["vae-bce"]
+    warm_up = _aeflow_config(gaussian, cell, budget, data, 40).train.loss_weights["kl"]
+    assert (warm_up["start"], warm_up["end"], warm_up["epochs"]) == (0.0, 1.0, gaussian.aeflow_kl_warmup * 40)
+    assert _aeflow_config(bernoulli, cell, budget, data, 40).train.loss_weights == {}
+    identity = comparison_identity(gaussian, budget, data)
+    assert identity["aeflow"]["kl_warmup"] == gaussian.aeflow_kl_warmup > 0
+
+
 def test_diffusers_warm_up_keeps_the_examples_share_of_its_run():
     """500 warm-up steps of the 51,200 its README's run schedules: the same share of a budget's run (at least the
     steps timed before the share is known)."""

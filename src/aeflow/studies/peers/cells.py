@@ -123,6 +123,9 @@ def _aeflow_config(pair: Pair, cell: Cell, budget: PeerBudget, fit: Dataset, epo
     train = {**train_options, "lr": train_options["lr"] * cell.lr_factor, "epochs": epochs, "seed": cell.seed,
              "max_train_seconds": budget.seconds[pair.key], "progress": progress,
              "snapshot_epochs": snapshot_epochs or []}
+    if pair.aeflow_kl_warmup:
+        train["loss_weights"] = {"kl": {"kind": "linear", "start": 0.0, "end": 1.0,
+                                        "epochs": pair.aeflow_kl_warmup * epochs}}
     return make_config(pair.aeflow_model, fit.name, model_options, train, train_subset=len(fit.train_x))
 
 

@@ -155,7 +155,8 @@ def comparison_identity(pair: Pair, budget: PeerBudget, data: Dataset) -> dict[s
     (each comparison's own, so that one can be added to a folder), the peer's recipe and aeflow's options."""
     model_options, train_options = pair.aeflow_options(budget, data)
     return {"version": VERSION, "comparison": pair.key, "seconds": budget.seconds[pair.key], "recipe": pair.recipe,
-            "deviations": pair.deviations, "aeflow": {"model": model_options, "train": train_options}}
+            "deviations": pair.deviations, "aeflow": {"model": model_options, "train": train_options,
+                                                     "kl_warmup": pair.aeflow_kl_warmup}}
 
 
 def split(data: Dataset, budget: PeerBudget) -> tuple[Dataset, Dataset]:
