@@ -20,7 +20,9 @@ chooses aeflow's VAE network by the search's rule instead, written before its fi
 default (SiLU, 256-128), pythae's (ReLU, 512), ReLU 512-256, SiLU 512-256 and ReLU 1024, each under the plain
 loop; FD of N(0, I) samples against the held-out training images (the peers' validation split, 143 images), mean
 over the seeds in the digits classifier's space; the lowest wins, the cheaper per step when two are within each
-other's spread.
+other's spread. With `--likelihood gaussian` (pythae's MNIST "mse": a Gaussian of sigma 1) the same candidates and
+rule choose for the Gaussian VAE row, which until then used the Bernoulli's choice; `--likelihood` sets the
+likelihood of every VAE line but --choose-kl's, which tries both.
 
     python benchmarks/peers_vae_diagnosis.py --choose-ae
 
@@ -65,7 +67,8 @@ from aeflow.studies.peers.budgets import peer_budget
 from aeflow.studies.peers.pairs import GMM
 from aeflow.studies.peers.run import split
 
-NETWORK = {"hidden": [512], "latent_dim": 16, "likelihood": "bernoulli"}
+LIKELIHOODS = {"bernoulli": ({"likelihood": "bernoulli"}, "bce"),   # aeflow's options, pythae's loss
+               "gaussian": ({"likelihood": "gaussian", "gaussian_std": 1.0}, "mse")}
 
 
 def plain_loop(model: torch.nn.Module, loss, train_x: torch.Tensor, steps: int, seed: int) -> None:
@@ -88,8 +91,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--choose", action="store_true", help="choose aeflow's network on held-out images")
     parser.add_argument("--choose-ae", action="store_true", help="the same for the autoencoder + GMM row")
+    parser.add_argument("--likelihood", choices=sorted(LIKELIHOODS), default="bernoulli")
     parser.add_argument("--choose-kl", action="store_true", help="choose aeflow's KL schedule for the VAE rows")
     args = parser.parse_args()
+    likelihood, pythae_loss = LIKELIHOODS[args.likelihood]
+    network = {"hidden": [512], "latent_dim": 16, **likelihood}
     data = load_dataset("digits")
     fit, final = split(data, peer_budget("cpu"))
     extractor = feature_extractor("digits", data, progress=False)
@@ -97,7 +103,7 @@ def main() -> None:
 
     def pythae_network(seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)
-        model = build("vae", data.shape, 16, reconstruction_loss="bce")
+        model = build("vae", data.shape, 16, reconstruction_loss=pythae_loss)
         plain_loop(model, lambda x: model({"data": x}).loss, fit.train_x, args.steps, seed)
         return adapt(model.eval(), data.shape)
 
@@ -110,13 +116,13 @@ def main() -> None:
         return make
 
     def aeflow_network(activation: str, **options):
-        return aeflow_model("vae", {**NETWORK, "activation": activation, **options})
+        return aeflow_model("vae", {**network, "activation": activation, **options})
 
     epochs = max(1, args.steps // (len(fit.train_x) // 128))
 
-    def aeflow_loop(name: str, network: dict | None = None, **train):
+    def aeflow_loop(name: str, options: dict | None = None, **train):
         def make(seed: int) -> torch.nn.Module:
-            config = make_config("vae", "digits", network or {**NETWORK, "activation": "relu"},
+            config = make_config("vae", "digits", options or {**network, "activation": "relu"},
                                  {"batch_size": 128, "lr": 1e-3, "epochs": epochs, "seed": seed, "progress": False,
                                   **train}, train_subset=len(fit.train_x))
             with contextlib.redirect_stderr(io.StringIO()):   # its epoch lines
@@ -151,14 +157,14 @@ def main() -> None:
         against, n = fit, len(fit.test_x)
     if args.choose_kl:
         lines = {}
-        for likelihood, options in (("Gaussian, sigma 1", {"likelihood": "gaussian", "gaussian_std": 1.0}),
-                                    ("Bernoulli", {"likelihood": "bernoulli"})):
-            network = {"latent_dim": 16, **options}
+        for name, (options, _) in (("Gaussian, sigma 1", LIKELIHOODS["gaussian"]),
+                                   ("Bernoulli", LIKELIHOODS["bernoulli"])):
             for share, label in ((0.0, "KL weight 1 throughout"), (0.25, "KL warm-up, first quarter"),
                                  (0.5, "KL warm-up, first half")):
                 warm_up = {"kl": {"kind": "linear", "start": 0.0, "end": 1.0, "epochs": share * epochs}}
-                lines[f"{likelihood}: {label}"] = aeflow_loop(f"{options['likelihood']}-{share}", network,
-                                                              loss_weights=warm_up if share else {})
+                lines[f"{name}: {label}"] = aeflow_loop(f"{options['likelihood']}-{share}",
+                                                        {"latent_dim": 16, **options},
+                                                        loss_weights=warm_up if share else {})
         against, n = fit, len(fit.test_x)
     print(f"{args.steps} steps, seeds 0-{args.seeds - 1}; FD of {n} {'GMM' if source else 'N(0, I)'} samples "
           f"against the {'test' if against is final else 'held-out training'} images")
