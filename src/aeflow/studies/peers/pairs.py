@@ -141,18 +141,18 @@ class VAEPair(_Pythae):
     recipe = ("pythae's VAE as its MNIST script trains it: latent_dim 16, \"mse\" reconstruction (a Gaussian "
               "likelihood with sigma 1), TrainingPipeline with Adam at lr 1e-3, batch 100")
     rows = (Row("prior", "N(0, I) prior"), Row("gmm", "GMM, 10 components", source="gmm", prior_options=GMM))
-    aeflow_network = ("aeflow's VAE network as it ships (two hidden layers, 256 and 128, SiLU), which the search's "
-                      "rule chose over pythae's MLP and three others on held-out training images "
-                      "(benchmarks/peers_vae_diagnosis.py --choose, Bernoulli likelihood): the row compares each "
-                      "library's network and training; its KL weight warmed up linearly from 0 to 1 over the first "
-                      "half of its epochs, which the same rule chose over none and a quarter for this likelihood "
-                      "(--choose-kl)")
+    aeflow_network = ("aeflow's VAE with one hidden layer of 1024, ReLU, which the search's rule chose over aeflow's "
+                      "network as it ships, pythae's MLP and two others on held-out training images under this "
+                      "likelihood (benchmarks/peers_vae_diagnosis.py --choose --likelihood gaussian): the row "
+                      "compares each library's network and training; its KL weight warmed up linearly from 0 to 1 "
+                      "over the first half of its epochs, which the same rule chose over none and a quarter for "
+                      "this likelihood, on aeflow's network as it ships (--choose-kl)")
     aeflow_kl_warmup = 0.5
 
     def aeflow_options(self, budget, data):
         # the peer's objective: the same likelihood on both sides, so that the row compares training, not losses
-        return ({"latent_dim": budget.latent_dim, "likelihood": "gaussian", "gaussian_std": 1.0},
-                {"batch_size": 128, "lr": 1e-3})
+        return ({"latent_dim": budget.latent_dim, "likelihood": "gaussian", "gaussian_std": 1.0, "hidden": [1024],
+                 "activation": "relu"}, {"batch_size": 128, "lr": 1e-3})
 
 
 class BernoulliVAEPair(VAEPair):
