@@ -238,7 +238,10 @@ class _TorchCFM(Pair):
     def aeflow_options(self, budget, data):
         from aeflow.peers.torchcfm_models import level_channels
 
-        return ({"channels": level_channels(data.shape)}, {"batch_size": 128, "lr": 2e-3, "ema_decay": AVERAGE_DECAY})
+        # the peer's coupling on both sides (for OT-CFM, aeflow's exact mini-batch assignment): the row compares
+        # training, not objectives
+        return ({"channels": level_channels(data.shape), "ot_coupling": self.coupling == "ot"},
+                {"batch_size": 128, "lr": 2e-3, "ema_decay": AVERAGE_DECAY})
 
 
 class FlowPair(_TorchCFM):
