@@ -157,6 +157,17 @@ def test_aeflows_kl_warm_up_spans_its_share_of_the_planned_epochs_and_is_part_of
     assert identity["aeflow"]["kl_warmup"] == gaussian.aeflow_kl_warmup > 0
 
 
+def test_each_flow_rows_aeflow_side_trains_with_the_peers_coupling():
+    from aeflow.studies.peers.budgets import peer_budget
+    from aeflow.studies.peers.cells import Cell, _aeflow_config
+
+    budget, data, cell = peer_budget("tiny"), load_dataset("digits"), Cell("aeflow", "aeflow", 1.0, 0)
+    couplings = {key: _aeflow_config(PAIRS[key], cell, budget, data, 2).model_config["ot_coupling"]
+                 for key in ("cfm", "icfm")}
+    assert couplings == {"cfm": True, "icfm": False}
+    assert (PAIRS["cfm"].coupling, PAIRS["icfm"].coupling) == ("ot", "independent")
+
+
 def test_diffusers_warm_up_keeps_the_examples_share_of_its_run():
     """500 warm-up steps of the 51,200 its README's run schedules: the same share of a budget's run (at least the
     steps timed before the share is known)."""
