@@ -200,8 +200,15 @@ class _TorchCFM(Pair):
     rows = (Row("adaptive", "dopri5, atol = rtol = 1e-4", sampler="adaptive", options={"rtol": 1e-4, "atol": 1e-4},
                 nfe=100),
             Row("euler-20", "Euler, 20 steps", sampler="euler", options={"steps": 20}, nfe=20))
-    deviations = ("unconditional MNIST as in the example; trained for the budget's seconds, not its 3 epochs; its "
-                  "dopri5 run by aeflow's `adaptive` sampler (scipy's RK45 at the same tolerances) on both sides")
+    aeflow_time_sampling: str   # how aeflow's flow draws its training times, chosen per row
+    aeflow_times: str           # that choice in words
+
+    @property
+    def deviations(self) -> str:
+        return ("unconditional MNIST as in the example; trained for the budget's seconds, not its 3 epochs; its "
+                "dopri5 run by aeflow's `adaptive` sampler (scipy's RK45 at the same tolerances) on both sides; "
+                "aeflow's side trains with the same coupling (OT by an exact mini-batch assignment) and "
+                + self.aeflow_times)
 
     @property
     def sources(self) -> str:
@@ -240,7 +247,8 @@ class _TorchCFM(Pair):
 
         # the peer's coupling on both sides (for OT-CFM, aeflow's exact mini-batch assignment): the row compares
         # training, not objectives
-        return ({"channels": level_channels(data.shape), "ot_coupling": self.coupling == "ot"},
+        return ({"channels": level_channels(data.shape), "ot_coupling": self.coupling == "ot",
+                 "time_sampling": self.aeflow_time_sampling},
                 {"batch_size": 128, "lr": 2e-3, "ema_decay": AVERAGE_DECAY})
 
 
@@ -249,12 +257,18 @@ class FlowPair(_TorchCFM):
     recipe = ("torchcfm's unconditional MNIST example: UNetModel with 32 channels and one residual block per "
               "level, ExactOptimalTransportConditionalFlowMatcher(sigma=0), Adam at lr 1e-3, batch 128, sampled "
               "with dopri5 at atol = rtol = 1e-4")
+    aeflow_time_sampling = "logit_normal"
+    aeflow_times = ("draws its training times logit-normal (Esser et al. 2024), which the search's rule chose over "
+                    "uniform on held-out training images (benchmarks/peers_flow_choice.py)")
 
 
 class IndependentFlowPair(_TorchCFM):
     key, title, coupling = "icfm", "Flow matching, I-CFM (UNet)", "independent"
     recipe = ("torchcfm's unconditional MNIST example with its other matcher (commented out there): "
               "ConditionalFlowMatcher(sigma=0), the independent coupling; otherwise the same")
+    aeflow_time_sampling = "uniform"
+    aeflow_times = ("draws its training times uniformly (logit-normal was within the spread on held-out training "
+                    "images, benchmarks/peers_flow_choice.py)")
 
 
 class DDPMPair(Pair):
