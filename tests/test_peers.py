@@ -118,14 +118,13 @@ def test_a_cell_is_reused_only_for_its_budget_and_recipe(tmp_path):
 
     weights = tmp_path / "weights.safetensors"
     info = {"budget_seconds": 40, "recipe": "r", "seconds": 40.1}
-    assert not _finished(info, weights, 40, "peer", "r")            # no weights: not finished
+    assert not _finished(info, weights, 40, "r")            # no weights: not finished
     weights.write_bytes(b"x")
-    assert _finished(info, weights, 40, "peer", "r")
-    assert not _finished(info, weights, 15, "peer", "r")            # another budget
-    assert not _finished(info, weights, 40, "peer", "another")      # another recipe
-    assert _finished({"seconds": 40.3}, weights, 40, "peer", "r")   # an older record: by the seconds it trained
-    assert not _finished({"seconds": 1.2}, weights, 40, "peer", "r")
-    assert not _finished({"seconds": 15.0}, weights, 40, "aeflow", "r")
+    assert _finished(info, weights, 40, "r")
+    assert not _finished(info, weights, 15, "r")            # another budget
+    assert not _finished(info, weights, 40, "another")      # another recipe
+    assert not _finished({"budget_seconds": 40, "seconds": 40.3}, weights, 40, "r")   # no recipe recorded
+    assert not _finished({"seconds": 40.3}, weights, 40, "r")   # an older record: its recipe cannot be checked
 
 
 def test_a_cells_recipe_holds_aeflows_options_where_aeflow_is_in_the_cell(monkeypatch):

@@ -96,7 +96,7 @@ def _by_peer_recipe(pair: Pair, cell: Cell, budget: PeerBudget, fit: Dataset, fo
         pair.for_peer_loop(build(_aeflow_config(pair, cell, budget, fit, 1), fit).network)
     info, recipe = _saved(folder / "side.json"), cell_recipe(pair, cell, budget, fit)
     files = _weight_files(folder)
-    if _finished(info, files[False], budget.seconds[pair.key], "peer", recipe):
+    if _finished(info, files[False], budget.seconds[pair.key], recipe):
         weights = _read_weights(files)
     else:   # a peer's library cannot resume: its training starts again, the snapshots of an earlier try dropped
         remove_made((folder / "snapshots").glob("step-*.safetensors"))
@@ -173,7 +173,7 @@ def _aeflow_loop_on_peer_network(pair: Pair, cell: Cell, budget: PeerBudget, fit
     model = make(config)
     info, recipe = _saved(folder / "side.json"), cell_recipe(pair, cell, budget, fit)
     files = _weight_files(folder)
-    if _finished(info, files[False], budget.seconds[pair.key], "aeflow", recipe):
+    if _finished(info, files[False], budget.seconds[pair.key], recipe):
         weights = _read_weights(files)
     else:
         trained = fit.subset_train(plan["train_subset"])
@@ -220,16 +220,12 @@ def _save_weights(weights: dict[bool, dict[str, torch.Tensor]], files: dict[bool
         atomic_save(state, files[averaged])
 
 
-def _finished(info: Any, weights: Path, seconds: float, recipe: str, recipe_text: str) -> bool:
-    """Whether a cell's folder holds its training at `seconds` by the recipe `recipe_text` says: its record and
-    weights there, of this budget and recipe (by those it records, or, for a record without them, by the seconds
-    it trained: a peer's loop ends at the first step past the budget, aeflow's within a step of it)."""
-    if not isinstance(info, dict) or not weights.exists():
-        return False
-    if "budget_seconds" in info:
-        return info["budget_seconds"] == seconds and info.get("recipe", recipe_text) == recipe_text
-    took = info.get("seconds", -1)
-    return seconds <= took < 1.1 * seconds + 5 if recipe == "peer" else 0.5 * seconds <= took <= seconds + 2
+def _finished(info: Any, weights: Path, seconds: float, recipe: str) -> bool:
+    """Whether a cell's folder holds its training at `seconds` by the recipe `recipe` says: its record and weights
+    there, recording this budget and recipe (a record that does not say both is trained again: what it was trained
+    by cannot be checked)."""
+    return (isinstance(info, dict) and weights.exists() and info.get("budget_seconds") == seconds
+            and info.get("recipe") == recipe)
 
 
 def _plan(pair: Pair, cell: Cell, budget: PeerBudget, fit: Dataset, path: Path, make=None) -> dict[str, Any]:
