@@ -36,7 +36,7 @@ from aeflow.studies.peers.cells import SIDES, Cell, Trained, standard, train_cel
 from aeflow.studies.peers.pairs import PAIRS, Pair, Row
 from aeflow.viz import save_figures
 
-VERSION = 4            # what a comparison's record holds; another version is redone, not read
+VERSION = 5            # what a comparison's record holds; another version is redone, not read
 
 
 def default_out(dataset: str, budget: str) -> Path:
