@@ -28,11 +28,7 @@ from aeflow.studies.peers.run import Study, split
 
 def with_time_sampling(pair: Pair, sampling: str) -> Pair:
     """`pair` with aeflow's flow drawing its training times by `sampling`."""
-    class Sampled(type(pair)):
-        def aeflow_options(self, budget, data):
-            model, train = super().aeflow_options(budget, data)
-            return {**model, "time_sampling": sampling}, train
-    return Sampled()
+    return type(f"{type(pair).__name__}Sampled", (type(pair),), {"aeflow_time_sampling": sampling})()
 
 
 def main() -> None:
